@@ -1,0 +1,324 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// wireHeader is the authenticated header (SPEC.md §3). The field order here
+// is the canonical member order; absent optional members are omitted.
+type wireHeader struct {
+	V       int         `json:"v"`
+	Kind    string      `json:"kind"`
+	From    string      `json:"from"`
+	To      []string    `json:"to,omitempty"`
+	Topic   string      `json:"topic"`
+	ReplyTo string      `json:"replyTo,omitempty"`
+	Corr    string      `json:"corr,omitempty"`
+	Re      string      `json:"re,omitempty"`
+	Ctr     uint64      `json:"ctr,string"`
+	Iat     int64       `json:"iat"`
+	Exp     int64       `json:"exp"`
+	Prot    []string    `json:"prot"`
+	MAC     *macParams  `json:"mac,omitempty"`
+	HOTP    *hotpParams `json:"hotp,omitempty"`
+	Sig     *sigParams  `json:"sig,omitempty"`
+	Enc     *encParams  `json:"enc,omitempty"`
+}
+
+type macParams struct {
+	Alg Algorithm `json:"alg"`
+	Kid string    `json:"kid"`
+}
+
+type hotpParams struct {
+	Kid  string `json:"kid"`
+	Code string `json:"code"`
+}
+
+type sigParams struct {
+	Alg Algorithm `json:"alg"`
+	Kid string    `json:"kid"`
+}
+
+type encParams struct {
+	Alg  Algorithm    `json:"alg"`
+	Kid  string       `json:"kid,omitempty"`
+	Rcpt []wrappedKey `json:"rcpt,omitempty"`
+}
+
+type wrappedKey struct {
+	Alg Algorithm `json:"alg"`
+	Kid string    `json:"kid"`
+	WK  string    `json:"wk"`
+}
+
+// Limits on header fields (SPEC.md §3.2).
+const (
+	MaxIDLength     = 128  // sender and recipient ids
+	MaxTopicLength  = 1024 // topic / method and reply-to
+	MaxRecipients   = 64   // entries in "to" and in "enc.rcpt"
+	MaxCorrelation  = 64   // correlation id bytes
+	correlationSize = 16   // bytes Seal draws for a new request
+)
+
+func encodeHeader(h *wireHeader) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(h); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// decodeHeader parses the header JSON and accepts it only in canonical form:
+// re-encoding the parsed value must give back the same bytes. That refuses
+// whitespace, other member orders, duplicate or unknown members, case
+// variants of member names, escapes and non-minimal numbers.
+func decodeHeader(data []byte) (*wireHeader, error) {
+	var h wireHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, errorf(ErrMalformed, "header is not valid JSON")
+	}
+	again, err := encodeHeader(&h)
+	if err != nil || !bytes.Equal(again, data) {
+		return nil, errorf(ErrMalformed, "header is not canonical")
+	}
+	return &h, nil
+}
+
+// validID reports whether s may be a party id: 1 to 128 bytes of ASCII
+// letters, digits and "-._:@". Ids become MQTT topic levels, so "/", "+",
+// "#" and everything needing a JSON escape are excluded.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == ':', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validTopic reports whether s may be a topic, method or reply-to: 1 to 1024
+// bytes of UTF-8 with no control characters, no '"' or '\', no U+2028/U+2029
+// (so JSON never escapes it) and no MQTT wildcard '+' or '#'.
+func validTopic(s string) bool {
+	if len(s) == 0 || len(s) > MaxTopicLength || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r < 0x20, r == 0x7f, r == '"', r == '\\', r == '+', r == '#', r == 0x2028, r == 0x2029:
+			return false
+		}
+	}
+	return true
+}
+
+func validKid(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isB64URL(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// header is the decoded, structurally valid header.
+type header struct {
+	wire      *wireHeader
+	kind      Kind
+	prot      Protection
+	corr      []byte
+	re        []byte
+	issuedAt  time.Time
+	expiresAt time.Time
+}
+
+// validateHeader checks the structure of a decoded header (SPEC.md §3.2):
+// required and forbidden members per kind, formats, and that "prot" lists
+// exactly the parameter members present. Unknown algorithms are ErrPolicy;
+// everything else is ErrMalformed.
+func validateHeader(w *wireHeader) (*header, error) {
+	bad := func(why string) (*header, error) { return nil, errorf(ErrMalformed, why) }
+	h := &header{wire: w}
+	if w.V != Version {
+		return bad("header version differs from envelope version")
+	}
+	kind, ok := parseKind(w.Kind)
+	if !ok {
+		return bad("unknown kind")
+	}
+	h.kind = kind
+	if !validID(w.From) {
+		return bad("bad sender id")
+	}
+	if len(w.To) > MaxRecipients {
+		return bad("too many recipients")
+	}
+	for i, to := range w.To {
+		if !validID(to) {
+			return bad("bad recipient id")
+		}
+		for _, prev := range w.To[:i] {
+			if prev == to {
+				return bad("duplicate recipient id")
+			}
+		}
+	}
+	if kind != Event && len(w.To) != 1 {
+		return bad("requests, replies and errors have exactly one recipient")
+	}
+	if !validTopic(w.Topic) {
+		return bad("bad topic")
+	}
+	switch kind {
+	case Request:
+		if !validTopic(w.ReplyTo) {
+			return bad("request without a valid replyTo")
+		}
+	default:
+		if w.ReplyTo != "" {
+			return bad("replyTo outside a request")
+		}
+	}
+	var err error
+	switch kind {
+	case Request, Reply, ErrorReply:
+		if h.corr, err = b64.DecodeString(w.Corr); err != nil || len(h.corr) == 0 || len(h.corr) > MaxCorrelation {
+			return bad("bad correlation id")
+		}
+	default:
+		if w.Corr != "" {
+			return bad("correlation id on an event")
+		}
+	}
+	switch kind {
+	case Reply, ErrorReply:
+		if h.re, err = b64.DecodeString(w.Re); err != nil || len(h.re) != 32 {
+			return bad("reply without a valid request digest")
+		}
+	default:
+		if w.Re != "" {
+			return bad("request digest outside a reply")
+		}
+	}
+	if w.Ctr == 0 {
+		return bad("counter must be at least 1")
+	}
+	if w.Iat < 0 || w.Exp <= w.Iat {
+		return bad("bad timestamps")
+	}
+	h.issuedAt = time.UnixMilli(w.Iat)
+	h.expiresAt = time.UnixMilli(w.Exp)
+
+	// "prot" must list, in canonical order, exactly the members present.
+	if len(w.Prot) == 0 {
+		return bad("empty protection list")
+	}
+	present := Protection(0)
+	if w.Enc != nil {
+		present |= Encryption
+	}
+	if w.MAC != nil {
+		present |= HMAC
+	}
+	if w.HOTP != nil {
+		present |= HOTPCode
+	}
+	if w.Sig != nil {
+		present |= Signature
+	}
+	i := 0
+	for _, n := range protectionNames {
+		if present&n.p == 0 {
+			continue
+		}
+		if i >= len(w.Prot) || w.Prot[i] != n.wire {
+			return bad("protection list does not match the header")
+		}
+		i++
+	}
+	if i != len(w.Prot) {
+		return bad("protection list does not match the header")
+	}
+	h.prot = present
+
+	pairwise := false
+	if w.MAC != nil {
+		if w.MAC.Alg != HS256 {
+			return nil, errorf(ErrPolicy, "unknown MAC algorithm")
+		}
+		if !validKid(w.MAC.Kid) {
+			return bad("bad key id")
+		}
+		pairwise = true
+	}
+	if w.HOTP != nil {
+		if !validKid(w.HOTP.Kid) || (len(w.HOTP.Code) != 6 && len(w.HOTP.Code) != 8) {
+			return bad("bad HOTP member")
+		}
+		for i := 0; i < len(w.HOTP.Code); i++ {
+			if w.HOTP.Code[i] < '0' || w.HOTP.Code[i] > '9' {
+				return bad("bad HOTP member")
+			}
+		}
+		pairwise = true
+	}
+	if w.Sig != nil {
+		if !signatureAlgorithm(w.Sig.Alg) {
+			return nil, errorf(ErrPolicy, "unknown signature algorithm")
+		}
+		if !validKid(w.Sig.Kid) {
+			return bad("bad key id")
+		}
+	}
+	if w.Enc != nil {
+		if w.Enc.Alg != A256GCM {
+			return nil, errorf(ErrPolicy, "unknown content encryption algorithm")
+		}
+		switch {
+		case w.Enc.Kid != "" && len(w.Enc.Rcpt) == 0:
+			if !validKid(w.Enc.Kid) {
+				return bad("bad key id")
+			}
+			pairwise = true
+		case w.Enc.Kid == "" && len(w.Enc.Rcpt) > 0:
+			if len(w.Enc.Rcpt) > MaxRecipients {
+				return bad("too many wrapped keys")
+			}
+			for i, r := range w.Enc.Rcpt {
+				if !wrapAlgorithm(r.Alg) {
+					return nil, errorf(ErrPolicy, "unknown key wrap algorithm")
+				}
+				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) {
+					return bad("bad wrapped key")
+				}
+				for _, prev := range w.Enc.Rcpt[:i] {
+					if prev.Kid == r.Kid {
+						return bad("duplicate wrapped key id")
+					}
+				}
+			}
+		default:
+			return bad("encryption needs exactly one of kid and rcpt")
+		}
+	}
+	if pairwise && len(w.To) != 1 {
+		return bad("pairwise keys need exactly one recipient")
+	}
+	return h, nil
+}

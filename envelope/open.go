@@ -1,0 +1,285 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"github.com/mqttsec/mqttsec/aesgcm"
+)
+
+// Message is an opened, verified message.
+type Message struct {
+	Kind          Kind
+	From          string   // authenticated sender id
+	To            []string // recipient ids (empty: an event to any subscriber)
+	Topic         string   // method of a request, topic of an event
+	ReplyTo       string   // requests only
+	CorrelationID []byte   // requests, replies and errors
+	InReplyTo     []byte   // replies and errors: digest of the request answered
+	Counter       uint64
+	IssuedAt      time.Time
+	ExpiresAt     time.Time
+	Protections   Protection
+	Payload       []byte
+	// Digest identifies a request (it is zero for other kinds); Seal of a
+	// reply copies it into the reply's header.
+	Digest [32]byte
+}
+
+// Opener opens messages on behalf of one receiver.
+type Opener struct {
+	// ID is the receiver's id: a message must name it among its recipients
+	// (an event without recipients is for any receiver).
+	ID string
+	// Keys holds the peers and the receiver's own decryption keys.
+	Keys Keyring
+	// Replay keeps the per-sender replay windows.
+	Replay ReplayStore
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// MaxSize is the largest envelope accepted; zero means DefaultMaxSize.
+	MaxSize int
+}
+
+// Open verifies data and returns the message. The checks run in the order of
+// SPEC.md §5, cheapest first; the replay window is updated last, only for a
+// message that passed everything else. A failure wraps exactly one error
+// class (see [Class]); it never reveals which key, byte or check inside the
+// class failed, and nothing about the failure should be sent to the peer.
+func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message, error) {
+	// 1. Size, before anything is parsed.
+	maxSize := o.MaxSize
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) > maxSize {
+		return nil, ErrTooLarge
+	}
+	// 2. Outer form and version.
+	env, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	// 3. Header: canonical JSON, structure.
+	w, err := decodeHeader(env.Header)
+	if err != nil {
+		return nil, err
+	}
+	h, err := validateHeader(w)
+	if err != nil {
+		return nil, err
+	}
+	// A tag the header does not declare is malformed; a declared tag that
+	// is missing (stripped) fails authentication in step 8 or 9.
+	if env.rawMAC != nil && h.prot&HMAC == 0 {
+		return nil, errorf(ErrMalformed, "mac member not declared in the header")
+	}
+	if env.rawSig != nil && h.prot&Signature == 0 {
+		return nil, errorf(ErrMalformed, "sig member not declared in the header")
+	}
+	// 4. Context: addressed to us, the expected kind, sender, topic, request.
+	if err := o.checkContext(h, want); err != nil {
+		return nil, err
+	}
+	// 5. Policy of the sender.
+	if o.Keys == nil {
+		return nil, errorf(ErrUnknownKey, "no keyring")
+	}
+	peer := o.Keys.Peer(w.From)
+	if peer == nil {
+		return nil, errorf(ErrUnknownKey, "unknown sender")
+	}
+	if err := peer.Policy.check(h); err != nil {
+		return nil, err
+	}
+	// 6. Freshness: timestamps, then a read-only look at the replay window.
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	if err := peer.Policy.checkTime(h, now()); err != nil {
+		return nil, err
+	}
+	if o.Replay == nil {
+		return nil, errorf(ErrReplayed, "no replay store")
+	}
+	if err := o.Replay.Check(ctx, w.From, w.Ctr); err != nil {
+		return nil, replayError(err)
+	}
+	// 7. Keys named by the header.
+	keys, err := o.resolveKeys(peer, w)
+	if err != nil {
+		return nil, err
+	}
+	si := signingInput{h: env.rawHeader, p: env.rawPayload}
+	// 8. Symmetric checks: HMAC, then the HOTP code.
+	if keys.mac != nil {
+		if len(env.MAC) != 32 || !hmac.Equal(keys.mac.tag(si), env.MAC) {
+			return nil, ErrAuthentication
+		}
+	}
+	if keys.hotp != nil {
+		if !keys.hotp.key.Verify(w.HOTP.Code, w.Ctr) {
+			return nil, ErrAuthentication
+		}
+	}
+	// 9. Public-key signature.
+	if keys.verifier != nil {
+		if env.Signature == nil || keys.verifier.Verify(si.bytes(), env.Signature) != nil {
+			return nil, ErrAuthentication
+		}
+	}
+	// 10. Decryption.
+	payload := env.Payload
+	if w.Enc != nil {
+		key := keys.psk
+		if key == nil {
+			if key, err = unwrap(keys.identity, keys.wrapped); err != nil {
+				return nil, err
+			}
+		}
+		if payload, err = key.Open(nil, env.Payload, env.rawHeader); err != nil {
+			return nil, ErrDecryption
+		}
+	}
+	// 11. Record the counter; the atomic Admit settles races between
+	// duplicates that passed Check together.
+	if err := o.Replay.Admit(ctx, w.From, w.Ctr); err != nil {
+		return nil, replayError(err)
+	}
+	m := &Message{
+		Kind:          h.kind,
+		From:          w.From,
+		To:            w.To,
+		Topic:         w.Topic,
+		ReplyTo:       w.ReplyTo,
+		CorrelationID: h.corr,
+		InReplyTo:     h.re,
+		Counter:       w.Ctr,
+		IssuedAt:      h.issuedAt,
+		ExpiresAt:     h.expiresAt,
+		Protections:   h.prot,
+		Payload:       payload,
+	}
+	if h.kind == Request {
+		m.Digest = si.digest()
+	}
+	return m, nil
+}
+
+// replayError keeps a context error a context error, and makes any other
+// store failure a replay refusal: a store that cannot answer must not admit.
+func replayError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrReplayed) {
+		return err
+	}
+	return errorf(ErrReplayed, "replay store unavailable")
+}
+
+func (o *Opener) checkContext(h *header, want *Expect) error {
+	w := h.wire
+	if len(w.To) > 0 {
+		found := false
+		for _, to := range w.To {
+			if to == o.ID {
+				found = true
+			}
+		}
+		if !found {
+			return errorf(ErrContext, "not addressed to this receiver")
+		}
+	}
+	if want == nil {
+		want = &Expect{}
+	}
+	if want.Kinds&h.kind == 0 {
+		return errorf(ErrContext, "unexpected message kind")
+	}
+	if want.From != "" && want.From != w.From {
+		return errorf(ErrContext, "unexpected sender")
+	}
+	if want.Topic != "" && want.Topic != w.Topic {
+		return errorf(ErrContext, "topic does not match")
+	}
+	if h.kind == Reply || h.kind == ErrorReply {
+		if len(want.InReplyTo) != 32 || subtle.ConstantTimeCompare(want.InReplyTo, h.re) != 1 {
+			return errorf(ErrContext, "reply to another request")
+		}
+		if want.CorrelationID != nil && !bytes.Equal(want.CorrelationID, h.corr) {
+			return errorf(ErrContext, "correlation id does not match")
+		}
+	}
+	return nil
+}
+
+type resolvedKeys struct {
+	mac      *HMACKey
+	hotp     *HOTPKey
+	verifier Verifier
+	psk      *aesgcm.Key
+	identity Identity
+	wrapped  []byte
+}
+
+func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (*resolvedKeys, error) {
+	var k resolvedKeys
+	unknown := errorf(ErrUnknownKey, "no key with this id")
+	if w.MAC != nil {
+		if k.mac = peer.hmacKey(w.MAC.Kid); k.mac == nil {
+			return nil, unknown
+		}
+	}
+	if w.HOTP != nil {
+		if k.hotp = peer.hotpKey(w.HOTP.Kid); k.hotp == nil {
+			return nil, unknown
+		}
+	}
+	if w.Sig != nil {
+		if k.verifier = peer.verifier(w.Sig.Alg, w.Sig.Kid); k.verifier == nil {
+			return nil, unknown
+		}
+	}
+	if w.Enc != nil {
+		if w.Enc.Kid != "" {
+			a := peer.aeadKey(w.Enc.Kid)
+			if a == nil {
+				return nil, unknown
+			}
+			k.psk = a.key
+		} else {
+			for _, r := range w.Enc.Rcpt {
+				id := o.Keys.Identity(r.Kid)
+				if id == nil || id.Algorithm() != r.Alg {
+					continue
+				}
+				wk, err := b64.DecodeString(r.WK)
+				if err != nil {
+					return nil, errorf(ErrMalformed, "bad wrapped key")
+				}
+				k.identity, k.wrapped = id, wk
+				break
+			}
+			if k.identity == nil {
+				return nil, unknown
+			}
+		}
+	}
+	return &k, nil
+}
+
+func unwrap(id Identity, wrapped []byte) (*aesgcm.Key, error) {
+	cek, err := id.Unwrap(wrapped)
+	if err != nil || len(cek) != aesgcm.KeySize {
+		return nil, ErrDecryption
+	}
+	key, err := aesgcm.NewKey(cek)
+	clear(cek)
+	if err != nil {
+		return nil, ErrDecryption
+	}
+	return key, nil
+}

@@ -1,0 +1,170 @@
+package envelope
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func TestWindowRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		width  int
+		accept []uint64 // accepted in order before the probe
+		probe  uint64
+		fresh  bool
+	}{
+		{"first counter", 64, nil, 1, true},
+		{"first counter may be large", 64, nil, 1 << 60, true},
+		{"duplicate of highest", 64, []uint64{10}, 10, false},
+		{"above highest", 64, []uint64{10}, 11, true},
+		{"far above highest", 64, []uint64{10}, 10 + 1<<40, true},
+		{"inside window, unseen", 64, []uint64{100}, 37, true},
+		{"inside window, seen", 64, []uint64{37, 100}, 37, false},
+		{"oldest slot", 64, []uint64{100}, 100 - 63, true},
+		{"just below window", 64, []uint64{100}, 100 - 64, false},
+		{"wide window keeps more", 256, []uint64{1000}, 1000 - 255, true},
+		{"wide window edge", 256, []uint64{1000}, 1000 - 256, false},
+		{"seen survives shift within word", 128, []uint64{50, 60}, 50, false},
+		{"seen survives shift across words", 128, []uint64{50, 150}, 50, false},
+		{"shift past width forgets and refuses", 128, []uint64{50, 500}, 50, false},
+		{"max counter", 64, []uint64{1}, ^uint64(0), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := NewWindow(tt.width)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tt.accept {
+				if !w.Accept(c) {
+					t.Fatalf("setup: %d refused", c)
+				}
+			}
+			if got := w.Fresh(tt.probe); got != tt.fresh {
+				t.Fatalf("Fresh(%d) = %v, want %v", tt.probe, got, tt.fresh)
+			}
+			if got := w.Accept(tt.probe); got != tt.fresh {
+				t.Fatalf("Accept(%d) = %v, want %v", tt.probe, got, tt.fresh)
+			}
+			if w.Accept(tt.probe) {
+				t.Fatalf("Accept(%d) twice", tt.probe)
+			}
+		})
+	}
+}
+
+func TestNewWindowWidth(t *testing.T) {
+	for _, width := range []int{0, 32, 63, 65, 100, MaxWindow + 64} {
+		if _, err := NewWindow(width); err == nil {
+			t.Errorf("NewWindow(%d) succeeded", width)
+		}
+	}
+	for _, width := range []int{64, 128, 4096, MaxWindow} {
+		w, err := NewWindow(width)
+		if err != nil || w.Width() != width {
+			t.Errorf("NewWindow(%d) = %v", width, err)
+		}
+	}
+}
+
+// TestWindowMatchesModel checks the bitmap window against a plain set with
+// the same rule, over random walks of counters.
+func TestWindowMatchesModel(t *testing.T) {
+	for _, width := range []int{64, 128, 192} {
+		r := rand.New(rand.NewPCG(uint64(width), 1))
+		w, _ := NewWindow(width)
+		seen := map[uint64]bool{}
+		var highest uint64
+		started := false
+		for i := 0; i < 20000; i++ {
+			var c uint64
+			switch r.IntN(4) {
+			case 0:
+				c = highest + 1 + uint64(r.IntN(3*width))
+			default:
+				c = highest - uint64(r.IntN(width+10))
+			}
+			if c == 0 {
+				c = 1
+			}
+			want := !started || c > highest || (highest-c < uint64(width) && !seen[c])
+			if got := w.Accept(c); got != want {
+				t.Fatalf("width %d step %d: Accept(%d) = %v, want %v (highest %d)", width, i, c, got, want, highest)
+			}
+			if want {
+				seen[c] = true
+				if !started || c > highest {
+					highest = c
+				}
+				started = true
+			}
+		}
+	}
+}
+
+func TestMemoryStoreConcurrentAdmit(t *testing.T) {
+	s, _ := NewMemoryStore(128)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := map[uint64]int{}
+	for range 8 {
+		wg.Go(func() {
+			for c := uint64(1); c <= 500; c++ {
+				if s.Admit(ctx, "peer", c) == nil {
+					mu.Lock()
+					admitted[c]++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for c, n := range admitted {
+		if n != 1 {
+			t.Fatalf("counter %d admitted %d times", c, n)
+		}
+	}
+	if err := s.Check(ctx, "peer", 500); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("Check(500) = %v", err)
+	}
+	if err := s.Check(ctx, "other", 500); err != nil {
+		t.Fatalf("senders share a window: %v", err)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("Len = %d (Check must not create state)", s.Len())
+	}
+}
+
+func TestMemoryCounter(t *testing.T) {
+	c := NewMemoryCounter(41)
+	if n, _ := c.Next(); n != 42 {
+		t.Fatalf("Next = %d", n)
+	}
+	c = NewMemoryCounter(^uint64(0) - 1)
+	if n, err := c.Next(); n != ^uint64(0) || err != nil {
+		t.Fatalf("Next = %d, %v", n, err)
+	}
+	if _, err := c.Next(); !errors.Is(err, ErrCounterExhausted) {
+		t.Fatalf("Next past max = %v", err)
+	}
+	c = NewMemoryCounter(0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				n, _ := c.Next()
+				mu.Lock()
+				if seen[n] {
+					t.Errorf("counter %d handed out twice", n)
+				}
+				seen[n] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}

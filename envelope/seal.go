@@ -1,0 +1,225 @@
+package envelope
+
+import (
+	"crypto/rand"
+	"time"
+
+	"github.com/mqttsec/mqttsec/aesgcm"
+)
+
+// DefaultTTL is the lifetime Seal gives a message when Params.TTL is zero.
+const DefaultTTL = 60 * time.Second
+
+// Sealer seals messages on behalf of one sender.
+type Sealer struct {
+	// ID is the sender's id, as receivers know it.
+	ID string
+	// Counter supplies the per-sender message counter.
+	Counter Counter
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// MaxSize is the largest envelope Seal will produce; zero means
+	// DefaultMaxSize. Keep it no larger than the receivers' MaxSize.
+	MaxSize int
+}
+
+// Params describes one message: its context and the protections to apply.
+// At least one of HMAC, Signer and PSK must be set: every message
+// authenticates its sender.
+type Params struct {
+	// Kind is Request, Reply, Event or ErrorReply. For Reply and
+	// ErrorReply set InReplyTo instead of To, Topic and CorrelationID.
+	Kind Kind
+	// To lists the recipient ids: exactly one for requests, none or more
+	// for events.
+	To []string
+	// Topic is the method of a request or the topic of an event.
+	Topic string
+	// ReplyTo is where a request's reply must go.
+	ReplyTo string
+	// CorrelationID of a request; nil draws 16 random bytes.
+	CorrelationID []byte
+	// InReplyTo is the opened request a Reply or ErrorReply answers.
+	InReplyTo *Message
+	// TTL is how long the message stays valid; zero means DefaultTTL.
+	TTL time.Duration
+
+	// HMAC adds an HMAC-SHA-256 tag under this per-peer key.
+	HMAC *HMACKey
+	// HOTP adds an RFC 4226 code for the message counter under this key.
+	HOTP *HOTPKey
+	// Signer adds a signature.
+	Signer Signer
+	// PSK encrypts the payload under this pre-shared per-peer key.
+	PSK *AEADKey
+	// Recipients encrypts the payload under a fresh content key wrapped to
+	// each of them. PSK and Recipients are mutually exclusive.
+	Recipients []Recipient
+}
+
+// Sealed is a sealed message.
+type Sealed struct {
+	// Bytes is the envelope to publish.
+	Bytes []byte
+	// Digest identifies the message; a reply to a request carries it, and
+	// Expect.InReplyTo takes it.
+	Digest [32]byte
+	// CorrelationID is the request's correlation id.
+	CorrelationID []byte
+	// Counter is the counter the message carries.
+	Counter uint64
+}
+
+func invalid(why string) error { return errorf(ErrInvalidParams, why) }
+
+// Seal builds the header, encrypts, then MACs and signs, per SPEC.md §4.
+func (s *Sealer) Seal(p *Params, payload []byte) (*Sealed, error) {
+	if !validID(s.ID) {
+		return nil, invalid("bad sender id")
+	}
+	if s.Counter == nil {
+		return nil, invalid("no counter")
+	}
+	if p.HMAC == nil && p.Signer == nil && p.PSK == nil {
+		return nil, errorf(ErrInvalidParams, "no sender authentication: set HMAC, Signer or PSK")
+	}
+	if p.PSK != nil && len(p.Recipients) > 0 {
+		return nil, invalid("PSK and Recipients are mutually exclusive")
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if ttl < time.Millisecond {
+		return nil, invalid("TTL under a millisecond")
+	}
+	w := &wireHeader{V: Version, Kind: p.Kind.wire(), From: s.ID}
+	var corr []byte
+	switch p.Kind {
+	case Request, Event:
+		if p.InReplyTo != nil {
+			return nil, invalid("InReplyTo is for replies")
+		}
+		w.To = p.To
+		w.Topic = p.Topic
+		if p.Kind == Request {
+			w.ReplyTo = p.ReplyTo
+			corr = p.CorrelationID
+			if corr == nil {
+				corr = make([]byte, correlationSize)
+				rand.Read(corr)
+			}
+			w.Corr = b64.EncodeToString(corr)
+		}
+	case Reply, ErrorReply:
+		req := p.InReplyTo
+		if req == nil || req.Kind != Request {
+			return nil, invalid("a reply needs the request in InReplyTo")
+		}
+		if len(p.To) > 0 || p.Topic != "" || p.CorrelationID != nil {
+			return nil, invalid("a reply takes its context from InReplyTo")
+		}
+		w.To = []string{req.From}
+		w.Topic = req.Topic
+		corr = req.CorrelationID
+		w.Corr = b64.EncodeToString(corr)
+		w.Re = b64.EncodeToString(req.Digest[:])
+	default:
+		return nil, invalid("unknown kind")
+	}
+	ctr, err := s.Counter.Next()
+	if err != nil {
+		return nil, err
+	}
+	w.Ctr = ctr
+	t := now()
+	w.Iat = t.UnixMilli()
+	w.Exp = t.Add(ttl).UnixMilli()
+
+	var prot Protection
+	var contentKey *aesgcm.Key
+	if p.PSK != nil {
+		prot |= Encryption
+		w.Enc = &encParams{Alg: A256GCM, Kid: p.PSK.id}
+		contentKey = p.PSK.key
+	} else if len(p.Recipients) > 0 {
+		prot |= Encryption
+		cek := aesgcm.GenerateKey()
+		if contentKey, err = aesgcm.NewKey(cek); err != nil {
+			return nil, err
+		}
+		w.Enc = &encParams{Alg: A256GCM, Rcpt: make([]wrappedKey, len(p.Recipients))}
+		for i, r := range p.Recipients {
+			wk, err := r.Wrap(cek)
+			if err != nil {
+				return nil, err
+			}
+			w.Enc.Rcpt[i] = wrappedKey{Alg: r.Algorithm(), Kid: r.KeyID(), WK: b64.EncodeToString(wk)}
+		}
+		clear(cek)
+	}
+	if p.HMAC != nil {
+		prot |= HMAC
+		w.MAC = &macParams{Alg: HS256, Kid: p.HMAC.id}
+	}
+	if p.HOTP != nil {
+		prot |= HOTPCode
+		w.HOTP = &hotpParams{Kid: p.HOTP.id, Code: p.HOTP.key.Code(ctr)}
+	}
+	if p.Signer != nil {
+		prot |= Signature
+		w.Sig = &sigParams{Alg: p.Signer.Algorithm(), Kid: p.Signer.KeyID()}
+	}
+	for _, n := range protectionNames {
+		if prot&n.p != 0 {
+			w.Prot = append(w.Prot, n.wire)
+		}
+	}
+	// The header must pass the receiver's structural checks.
+	if _, err := validateHeader(w); err != nil {
+		return nil, errorf(ErrInvalidParams, err.Error())
+	}
+	hjson, err := encodeHeader(w)
+	if err != nil {
+		return nil, err
+	}
+	h := make([]byte, b64.EncodedLen(len(hjson)))
+	b64.Encode(h, hjson)
+
+	body := payload
+	if contentKey != nil {
+		// The header text is the associated data: it binds every header
+		// field, including the wrapped keys, to the ciphertext.
+		if body, err = contentKey.Seal(nil, payload, h); err != nil {
+			return nil, err
+		}
+	}
+	pt := make([]byte, b64.EncodedLen(len(body)))
+	b64.Encode(pt, body)
+
+	si := signingInput{h: h, p: pt}
+	var mac, sig []byte
+	if p.HMAC != nil {
+		mac = []byte(b64.EncodeToString(p.HMAC.tag(si)))
+	}
+	if p.Signer != nil {
+		raw, err := p.Signer.Sign(si.bytes())
+		if err != nil {
+			return nil, err
+		}
+		sig = []byte(b64.EncodeToString(raw))
+	}
+	out := appendOuter(nil, h, pt, mac, sig)
+	maxSize := s.MaxSize
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(out) > maxSize {
+		return nil, ErrTooLarge
+	}
+	return &Sealed{Bytes: out, Digest: si.digest(), CorrelationID: corr, Counter: ctr}, nil
+}

@@ -1,0 +1,193 @@
+package envelope
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+)
+
+// The outer envelope is one fixed JSON template (SPEC.md §2):
+//
+//	{"v":1,"h":"<b64>","p":"<b64>"[,"mac":"<b64>"][,"sig":"<b64>"]}
+//
+// with no whitespace, members in this order, and base64url without padding.
+// Parse accepts exactly this form, so every envelope has one encoding and
+// Marshal(Parse(b)) == b.
+
+const (
+	outerPrefix = `{"v":`
+	memberH     = `,"h":"`
+	memberP     = `","p":"`
+	memberMAC   = `","mac":"`
+	memberSig   = `","sig":"`
+	outerSuffix = `"}`
+)
+
+// Envelope is a parsed, not yet verified envelope. The raw fields hold the
+// base64url text exactly as received: these bytes, never a re-encoding, are
+// what the MAC, the signature and the AEAD cover.
+type Envelope struct {
+	Version int
+
+	rawHeader  []byte
+	rawPayload []byte
+	rawMAC     []byte
+	rawSig     []byte
+
+	Header    []byte // decoded header JSON
+	Payload   []byte // decoded payload; ciphertext when encrypted
+	MAC       []byte // decoded HMAC tag, nil when absent
+	Signature []byte // decoded signature, nil when absent
+}
+
+// Parse checks that data is a canonical version-1 envelope and decodes its
+// members. It does not parse the header JSON or verify anything. Errors are
+// ErrMalformed or ErrUnsupportedVersion.
+func Parse(data []byte) (*Envelope, error) {
+	if !bytes.HasPrefix(data, []byte(outerPrefix)) {
+		return nil, errorf(ErrMalformed, "not an envelope")
+	}
+	rest := data[len(outerPrefix):]
+	n := 0
+	for n < len(rest) && n < 10 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || n > 9 || (rest[0] == '0' && n > 1) {
+		return nil, errorf(ErrMalformed, "bad version number")
+	}
+	v := 0
+	for _, c := range rest[:n] {
+		v = v*10 + int(c-'0')
+	}
+	if v != Version {
+		return nil, ErrUnsupportedVersion
+	}
+	rest = rest[n:]
+	e := &Envelope{Version: v}
+	var ok bool
+	if e.rawHeader, rest, ok = member(rest, memberH); !ok || len(e.rawHeader) == 0 {
+		return nil, errorf(ErrMalformed, "bad header member")
+	}
+	// The closing quote of each member is the opening of the next literal.
+	if e.rawPayload, rest, ok = member(rest, memberP); !ok {
+		return nil, errorf(ErrMalformed, "bad payload member")
+	}
+	if bytes.HasPrefix(rest, []byte(memberMAC)) {
+		if e.rawMAC, rest, ok = member(rest, memberMAC); !ok || len(e.rawMAC) == 0 {
+			return nil, errorf(ErrMalformed, "bad mac member")
+		}
+	}
+	if bytes.HasPrefix(rest, []byte(memberSig)) {
+		if e.rawSig, rest, ok = member(rest, memberSig); !ok || len(e.rawSig) == 0 {
+			return nil, errorf(ErrMalformed, "bad sig member")
+		}
+	}
+	if string(rest) != outerSuffix {
+		return nil, errorf(ErrMalformed, "trailing data")
+	}
+	var err error
+	if e.Header, err = decodeB64(e.rawHeader); err != nil {
+		return nil, err
+	}
+	if e.Payload, err = decodeB64(e.rawPayload); err != nil {
+		return nil, err
+	}
+	if e.rawMAC != nil {
+		if e.MAC, err = decodeB64(e.rawMAC); err != nil {
+			return nil, err
+		}
+	}
+	if e.rawSig != nil {
+		if e.Signature, err = decodeB64(e.rawSig); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// member reads literal then base64url characters up to (not including) the
+// next '"'. The quote stays in rest: it begins the next literal.
+func member(in []byte, literal string) (value, rest []byte, ok bool) {
+	// Every literal after the first starts with the closing quote of the
+	// previous value; the header literal does not.
+	if !bytes.HasPrefix(in, []byte(literal)) {
+		return nil, in, false
+	}
+	in = in[len(literal):]
+	i := 0
+	for i < len(in) && isB64URL(in[i]) {
+		i++
+	}
+	if i == len(in) || in[i] != '"' {
+		return nil, in, false
+	}
+	return in[:i], in[i:], true
+}
+
+func isB64URL(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func decodeB64(text []byte) ([]byte, error) {
+	out := make([]byte, b64.DecodedLen(len(text)))
+	n, err := b64.Decode(out, text)
+	if err != nil {
+		return nil, errorf(ErrMalformed, "bad base64url")
+	}
+	return out[:n], nil
+}
+
+// Marshal returns the envelope's encoding: for a parsed envelope, exactly the
+// bytes it was parsed from.
+func (e *Envelope) Marshal() []byte {
+	return appendOuter(nil, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
+}
+
+func appendOuter(dst, h, p, mac, sig []byte) []byte {
+	dst = append(dst, outerPrefix...)
+	dst = append(dst, '1')
+	dst = append(dst, memberH...)
+	dst = append(dst, h...)
+	dst = append(dst, memberP...)
+	dst = append(dst, p...)
+	if mac != nil {
+		dst = append(dst, memberMAC...)
+		dst = append(dst, mac...)
+	}
+	if sig != nil {
+		dst = append(dst, memberSig...)
+		dst = append(dst, sig...)
+	}
+	return append(dst, outerSuffix...)
+}
+
+// signingInputPrefix starts the bytes every MAC and signature covers.
+const signingInputPrefix = "mqttsec.v1."
+
+// signingInput is "mqttsec.v1." || h || "." || p, with h and p the base64url
+// text of the header and payload members exactly as sent.
+type signingInput struct{ h, p []byte }
+
+func (si signingInput) writeTo(w io.Writer) {
+	w.Write([]byte(signingInputPrefix))
+	w.Write(si.h)
+	w.Write([]byte{'.'})
+	w.Write(si.p)
+}
+
+func (si signingInput) bytes() []byte {
+	b := make([]byte, 0, len(signingInputPrefix)+len(si.h)+1+len(si.p))
+	b = append(b, signingInputPrefix...)
+	b = append(b, si.h...)
+	b = append(b, '.')
+	return append(b, si.p...)
+}
+
+// digest is SHA-256 of the signing input: the value a reply carries in "re".
+func (si signingInput) digest() [32]byte {
+	h := sha256.New()
+	si.writeTo(h)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
