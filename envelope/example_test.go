@@ -1,0 +1,126 @@
+package envelope_test
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"errors"
+	"fmt"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// A request with an HMAC and its reply, bound to each other.
+func Example() {
+	ctx := context.Background()
+	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
+	copy(secret, "an example key, never use it!!!")
+	key, _ := envelope.NewHMACKey(secret)
+
+	// The client seals a request to the gateway.
+	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+	req, err := client.Seal(&envelope.Params{
+		Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+		ReplyTo: "mqttsec/client/reply", HMAC: key,
+	}, []byte(`{"card":8165538}`))
+	if err != nil {
+		panic(err)
+	}
+
+	// The gateway opens it: the sender must be a known peer, the HMAC must
+	// verify, and the counter must be new.
+	gwStore, _ := envelope.NewMemoryStore(0)
+	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{
+		ID: "client", HMACKeys: []*envelope.HMACKey{key}, Policy: envelope.Policy{Require: envelope.HMAC},
+	})
+	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: gwStore}
+	in, err := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request, Topic: "get-card"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("gateway got %s from %s: %s\n", in.Topic, in.From, in.Payload)
+
+	// The same bytes again are a replay.
+	_, err = gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	fmt.Println("again:", errors.Is(err, envelope.ErrReplayed))
+
+	// The reply names the request it answers.
+	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
+	rep, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Dana"}`))
+
+	clStore, _ := envelope.NewMemoryStore(0)
+	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
+	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
+	out, err := opener.Open(ctx, rep.Bytes, &envelope.Expect{
+		Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", InReplyTo: req.Digest[:],
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("client got %s: %s\n", out.Kind, out.Payload)
+	// Output:
+	// gateway got get-card from client: {"card":8165538}
+	// again: true
+	// client got rep: {"name":"Dana"}
+}
+
+// An event signed with Ed25519 and encrypted to two recipients with the
+// post-quantum hybrid HPKE KEM.
+func ExampleSealer_Seal_event() {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	signer, _ := envelope.NewEd25519Signer(priv)
+	verifier, _ := envelope.NewEd25519Verifier(pub)
+
+	var recipients []envelope.Recipient
+	var identities []envelope.Identity
+	for range 2 {
+		k, _ := hpke.MLKEM768X25519().GenerateKey()
+		r, _ := envelope.NewHPKERecipient(k.PublicKey())
+		id, _ := envelope.NewHPKEIdentity(k)
+		recipients = append(recipients, r)
+		identities = append(identities, id)
+	}
+	sender := &envelope.Sealer{ID: "door-controller", Counter: envelope.NewMemoryCounter(0)}
+	ev, err := sender.Seal(&envelope.Params{
+		Kind: envelope.Event, To: []string{"audit", "alarm"}, Topic: "doors/3/forced",
+		Signer: signer, Recipients: recipients,
+	}, []byte(`{"door":3}`))
+	if err != nil {
+		panic(err)
+	}
+	for i, name := range []string{"audit", "alarm"} {
+		store, _ := envelope.NewMemoryStore(0)
+		keys, _ := envelope.NewKeys([]envelope.Identity{identities[i]}, &envelope.Peer{
+			ID: "door-controller", Verifiers: []envelope.Verifier{verifier},
+			Policy: envelope.Policy{Require: envelope.Signature | envelope.Encryption},
+		})
+		o := &envelope.Opener{ID: name, Keys: keys, Replay: store}
+		m, err := o.Open(context.Background(), ev.Bytes, &envelope.Expect{Kinds: envelope.Event, From: "door-controller"})
+		fmt.Println(name, string(m.Payload), m.Protections, err)
+	}
+	// Output:
+	// audit {"door":3} enc+sig <nil>
+	// alarm {"door":3} enc+sig <nil>
+}
+
+// Class turns any Open error into one of the package's error classes, for
+// counting and logging rejections without detail.
+func ExampleClass() {
+	o := &envelope.Opener{ID: "gateway"}
+	_, err := o.Open(context.Background(), []byte(`{"v":1,"h":"not base64!"}`), nil)
+	fmt.Println(envelope.Class(err))
+	_, err = o.Open(context.Background(), []byte(`{"v":2,"h":""}`), nil)
+	fmt.Println(envelope.Class(err))
+	// Output:
+	// envelope: malformed
+	// envelope: unsupported version
+}
+
+// Receivers find their own key by the key id in each wrapped key.
+func ExamplePublicKeyID() {
+	k, _ := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(make([]byte, 32))
+	r, _ := envelope.NewHPKERecipient(k.PublicKey())
+	fmt.Println(r.KeyID() == envelope.PublicKeyID(envelope.HPKEX25519, k.PublicKey().Bytes()))
+	// Output: true
+}

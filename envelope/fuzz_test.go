@@ -1,0 +1,99 @@
+package envelope
+
+import (
+	"bytes"
+	"testing"
+)
+
+func addVectorSeeds(f *testing.F) {
+	for _, v := range loadVectors(f) {
+		f.Add([]byte(v.Envelope))
+	}
+}
+
+// FuzzParse: Parse never panics, and whatever it accepts re-encodes to the
+// same bytes (one envelope, one encoding).
+func FuzzParse(f *testing.F) {
+	addVectorSeeds(f)
+	f.Add([]byte(`{"v":1,"h":"e30","p":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := Parse(data)
+		if err != nil {
+			if Class(err) == nil {
+				t.Fatalf("error without a class: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(e.Marshal(), data) {
+			t.Fatalf("Parse/Marshal changed %q into %q", data, e.Marshal())
+		}
+	})
+}
+
+// FuzzHeader: decodeHeader never panics, accepts only what it would itself
+// encode, and validateHeader never panics on what it accepts.
+func FuzzHeader(f *testing.F) {
+	for _, v := range loadVectors(f) {
+		if v.Header != "" {
+			f.Add([]byte(v.Header))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := decodeHeader(data)
+		if err != nil {
+			return
+		}
+		again, err := encodeHeader(w)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("accepted a non-canonical header %q", data)
+		}
+		if _, err := validateHeader(w); err != nil && Class(err) == nil {
+			t.Fatalf("error without a class: %v", err)
+		}
+	})
+}
+
+// FuzzOpen: Open never panics, every refusal has a class, and the only
+// envelopes a fully trusting receiver opens are the seed envelopes it opened
+// before fuzzing: mutation never makes a new acceptable message.
+func FuzzOpen(f *testing.F) {
+	vectors := loadVectors(f)
+	_, lk := loadVectorKeys(f)
+	base := vectors[0]
+	receiver := func(t testing.TB) *Opener {
+		o := base.opener(t, lk)
+		client := o.Keys.Peer("client")
+		client.Policy = Policy{AllowLegacyRSAPKCS1v15: true}
+		gw := *client
+		gw.ID = "gateway"
+		o.Keys = must[*Keys](t)(NewKeys(identitiesOf(lk), client, &gw))
+		return o
+	}
+	everything := &Expect{Kinds: Request | Event}
+	accepted := map[string]bool{}
+	for _, v := range vectors {
+		f.Add([]byte(v.Envelope))
+		if _, err := receiver(f).Open(ctx, []byte(v.Envelope), everything); err == nil {
+			accepted[v.Envelope] = true
+		}
+	}
+	if len(accepted) == 0 {
+		f.Fatal("no seed opens")
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := receiver(t).Open(ctx, data, everything)
+		if err != nil {
+			if Class(err) == nil {
+				t.Fatalf("error without a class: %v", err)
+			}
+			return
+		}
+		if !accepted[string(data)] {
+			t.Fatalf("opened an envelope that is not a seed: %q (%+v)", data, m)
+		}
+	})
+}
+
+func identitiesOf(lk *loadedKeys) []Identity {
+	return []Identity{lk.identities["x25519"], lk.identities["xwing"], lk.identities["rsa-oaep"]}
+}
