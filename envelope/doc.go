@@ -1,0 +1,54 @@
+// Package envelope seals and opens mqttsec messages: the end-to-end security
+// layer that lets two programs trust what they exchange through an MQTT
+// broker they do not trust.
+//
+// An envelope carries an authenticated header (sender, recipients, kind,
+// method or topic, reply-to, correlation id, counter, timestamps, the request
+// a reply answers, and the protections applied with their key ids) and a
+// payload. The wire format is specified byte by byte in SPEC.md, with test
+// vectors in testdata/vectors.
+//
+// # Protections
+//
+// Each message carries any combination of:
+//   - an HMAC-SHA-256 tag under a per-peer key ([NewHMACKey]);
+//   - an RFC 4226 HOTP code for the message counter ([NewHOTPKey]), only
+//     beside real authentication;
+//   - a signature: Ed25519, ECDSA P-256 or RSA-PSS ([NewEd25519Signer],
+//     [NewECDSASigner], [NewRSASigner]);
+//   - AES-256-GCM encryption under a pre-shared key ([NewAEADKey]) or a
+//     per-message key wrapped to each recipient with HPKE X25519, HPKE
+//     MLKEM768-X25519 or RSA-OAEP ([NewHPKERecipient], [NewRSARecipient]).
+//
+// Every message must authenticate its sender with an HMAC, a signature or a
+// pre-shared key. A receiver's [Policy] per peer says which protections it
+// requires, so a message stripped of one is refused.
+//
+// # Opening
+//
+// [Opener.Open] runs the checks of SPEC.md §9 in order, cheapest first: size,
+// format, header, context ([Expect]), policy, freshness, replay pre-check,
+// HMAC and HOTP, signature, decryption, and finally the atomic update of the
+// sender's replay window in the [ReplayStore]. Each failure wraps one error
+// class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
+// [Class]) and never says more than its class.
+//
+// # Request and reply
+//
+// [Sealer.Seal] returns the request's digest; a reply sealed with
+// Params.InReplyTo carries it, and the requester opens replies with
+// Expect.InReplyTo set to it, so a reply cannot answer another request and a
+// request cannot come back as a reply.
+//
+// # Key management
+//
+// Key ids are derived from the keys (SPEC.md §6) and carried in every
+// envelope; a [Peer] may hold several keys of each kind, so keys rotate by
+// adding the new key on receivers, switching senders to it, then removing
+// the old one. Keys print as their id only.
+//
+// # Backwards compatibility
+//
+// The format is versioned; this package writes and reads version 1 only and
+// refuses others with [ErrUnsupportedVersion].
+package envelope
