@@ -531,3 +531,52 @@ func TestErrorsNameNoKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestHOTP(t *testing.T) {
+	w := newWorld(t)
+	w.peer.Policy = Policy{Require: HMAC | HOTPCode}
+	o := w.opener()
+	seal := func() []byte {
+		p := w.request("open-door")
+		p.HMAC, p.HOTP = w.hmac, w.hotp
+		s, err := w.sealer().Seal(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Bytes
+	}
+	first := seal()
+	if _, err := o.Open(ctx, first, expectRequest); err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	// Messages lost in transit: the sender's counter runs ahead. The
+	// counter travels with the code, so the receiver resynchronises at once.
+	for range 500 {
+		seal()
+	}
+	if _, err := o.Open(ctx, seal(), expectRequest); err != nil {
+		t.Fatalf("after 500 lost messages: %v", err)
+	}
+	// A used code is never accepted again.
+	if _, err := o.Open(ctx, first, expectRequest); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("used code: %v", err)
+	}
+	// The code must be the one for the message's own counter, under the
+	// named key, and a header edit to fix it up breaks the HMAC.
+	wrong := rewriteHeader(func(h *wireHeader) { h.HOTP.Code = w.hotp.key.Code(h.Ctr + 1) })(w, seal())
+	if _, err := o.Open(ctx, wrong, expectRequest); !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("code for another counter: %v", err)
+	}
+	s, err := w.sealer().seal(&Params{Kind: Request, To: []string{"gateway"}, Topic: "open-door", ReplyTo: "r", HMAC: w.hmac, HOTP: w.hotp},
+		nil, func(h *wireHeader) { h.HOTP.Code = w.hotp.key.Code(h.Ctr - 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Open(ctx, s.Bytes, expectRequest); !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("validly MACed header with a wrong code: %v", err)
+	}
+	w.peer.HOTPKeys = nil
+	if _, err := w.opener().Open(ctx, seal(), expectRequest); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("without the HOTP key: %v", err)
+	}
+}
