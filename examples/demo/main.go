@@ -78,8 +78,14 @@ func newParty(id string) (*party, error) {
 		func() (err error) { p.es, err = envelope.NewECDSASigner(esKey); return },
 		func() (err error) { p.ps, err = envelope.NewRSASigner(rsaSign); return },
 		func() (err error) { p.verifier[envelope.Ed25519], err = envelope.NewEd25519Verifier(edPub); return },
-		func() (err error) { p.verifier[envelope.ES256], err = envelope.NewECDSAVerifier(&esKey.PublicKey); return },
-		func() (err error) { p.verifier[envelope.PS256], err = envelope.NewRSAVerifier(&rsaSign.PublicKey); return },
+		func() (err error) {
+			p.verifier[envelope.ES256], err = envelope.NewECDSAVerifier(&esKey.PublicKey)
+			return
+		},
+		func() (err error) {
+			p.verifier[envelope.PS256], err = envelope.NewRSAVerifier(&rsaSign.PublicKey)
+			return
+		},
 		func() (err error) { p.x25519, err = envelope.NewHPKERecipient(xKey.PublicKey()); return },
 		func() (err error) { p.xwing, err = envelope.NewHPKERecipient(xwKey.PublicKey()); return },
 		func() (err error) { p.oaep, err = envelope.NewRSARecipient(&rsaEnc.PublicKey); return },
