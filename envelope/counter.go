@@ -3,6 +3,7 @@ package envelope
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 )
 
 // A Counter hands a sender the counter for each message it seals. Counters
@@ -43,4 +44,14 @@ func (c *MemoryCounter) Next() (uint64, error) {
 			return last + 1, nil
 		}
 	}
+}
+
+// NewClockCounter returns a MemoryCounter that starts at the current time in
+// nanoseconds since the Unix epoch. A sender that restarts with it continues
+// above every counter it used before, as long as its clock never goes back
+// and it seals fewer than a billion messages per second on average. It is a
+// convenient default where no durable counter is kept, not a replacement for
+// one on a device with an unreliable clock.
+func NewClockCounter() *MemoryCounter {
+	return NewMemoryCounter(uint64(time.Now().UnixNano()))
 }

@@ -90,6 +90,9 @@ func decodeHeader(data []byte) (*wireHeader, error) {
 	return &h, nil
 }
 
+// ValidID reports whether s may be a party id (a sender or recipient id).
+func ValidID(s string) bool { return validID(s) }
+
 // validID reports whether s may be a party id: 1 to 128 bytes of ASCII
 // letters, digits and "-._:@". Ids become MQTT topic levels, so "/", "+",
 // "#" and everything needing a JSON escape are excluded.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestWindowRules(t *testing.T) {
@@ -167,4 +168,16 @@ func TestMemoryCounter(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestClockCounterStartsAboveEarlierRuns(t *testing.T) {
+	before := uint64(time.Now().UnixNano())
+	c := NewClockCounter()
+	n, err := c.Next()
+	if err != nil || n <= before {
+		t.Fatalf("Next = %d, %v; want above %d", n, err, before)
+	}
+	if m, _ := c.Next(); m != n+1 {
+		t.Fatalf("second Next = %d, want %d", m, n+1)
+	}
 }

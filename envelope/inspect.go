@@ -1,0 +1,88 @@
+package envelope
+
+import "time"
+
+// Header is the decoded header of an envelope that has NOT been verified:
+// every field is whatever the sender — or the broker — wrote. Use it only to
+// route a message to the right Open call (for example to find the pending
+// request a reply claims to answer) or to show an envelope to a person;
+// never to decide anything.
+type Header struct {
+	Kind          Kind
+	From          string
+	To            []string
+	Topic         string
+	ReplyTo       string
+	CorrelationID []byte
+	InReplyTo     []byte
+	Counter       uint64
+	IssuedAt      time.Time
+	ExpiresAt     time.Time
+	Protections   Protection
+	// Algorithms and KeyIDs list, in header order, the algorithm and key id
+	// of each MAC, HOTP, signature and encryption key named.
+	Algorithms []Algorithm
+	KeyIDs     []string
+}
+
+// Inspect checks the size (0 means DefaultMaxSize), the outer form and the
+// header structure of data, the cheap steps 1 to 3 of Open, and returns the
+// unverified header. Its errors are those of Open's first steps.
+func Inspect(data []byte, maxSize int) (*Header, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) > maxSize {
+		return nil, ErrTooLarge
+	}
+	env, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	w, err := decodeHeader(env.Header)
+	if err != nil {
+		return nil, err
+	}
+	h, err := validateHeader(w)
+	if err != nil {
+		return nil, err
+	}
+	out := &Header{
+		Kind: h.kind, From: w.From, To: w.To, Topic: w.Topic, ReplyTo: w.ReplyTo,
+		CorrelationID: h.corr, InReplyTo: h.re, Counter: w.Ctr,
+		IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
+	}
+	add := func(alg Algorithm, kid string) {
+		out.Algorithms = append(out.Algorithms, alg)
+		out.KeyIDs = append(out.KeyIDs, kid)
+	}
+	if w.Enc != nil {
+		if w.Enc.Kid != "" {
+			add(A256GCM, w.Enc.Kid)
+		}
+		for _, r := range w.Enc.Rcpt {
+			add(r.Alg, r.Kid)
+		}
+	}
+	if w.MAC != nil {
+		add(w.MAC.Alg, w.MAC.Kid)
+	}
+	if w.HOTP != nil {
+		add(HOTP, w.HOTP.Kid)
+	}
+	if w.Sig != nil {
+		add(w.Sig.Alg, w.Sig.Kid)
+	}
+	return out, nil
+}
+
+// DigestOf returns the digest that identifies an envelope (SPEC.md §8):
+// SHA-256 of its signing input. It is computed from public bytes and proves
+// nothing; Sealed.Digest and Message.Digest give the same value.
+func DigestOf(data []byte) [32]byte {
+	e, err := Parse(data)
+	if err != nil {
+		return [32]byte{}
+	}
+	return signingInput{h: e.rawHeader, p: e.rawPayload}.digest()
+}

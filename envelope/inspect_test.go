@@ -1,0 +1,38 @@
+package envelope
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestInspect(t *testing.T) {
+	w := newWorld(t)
+	p := w.request("get-card")
+	p.HMAC, p.Signer, p.Recipients = w.hmac, w.es, []Recipient{w.x25519}
+	s, err := w.sealer().Seal(p, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Inspect(s.Bytes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Kind != Request || h.From != "client" || h.Topic != "get-card" || h.Counter != s.Counter ||
+		!bytes.Equal(h.CorrelationID, s.CorrelationID) || h.Protections != Encryption|HMAC|Signature {
+		t.Fatalf("header = %+v", h)
+	}
+	wantAlgs := []Algorithm{HPKEX25519, HS256, ES256}
+	wantKids := []string{w.x25519.KeyID(), w.hmac.KeyID(), w.es.KeyID()}
+	for i := range wantAlgs {
+		if h.Algorithms[i] != wantAlgs[i] || h.KeyIDs[i] != wantKids[i] {
+			t.Fatalf("key %d = %s %s", i, h.Algorithms[i], h.KeyIDs[i])
+		}
+	}
+	if _, err := Inspect(s.Bytes, 10); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Inspect(small limit) = %v", err)
+	}
+	if _, err := Inspect([]byte("{}"), 0); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Inspect(junk) = %v", err)
+	}
+}

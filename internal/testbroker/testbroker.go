@@ -1,0 +1,90 @@
+// Package testbroker runs an embedded MQTT broker
+// (github.com/mochi-mqtt/server/v2) on a loopback port, for the demo and the
+// tests: MQTT v3.1.1 and v5, optionally over TLS, restartable on the same
+// address to exercise reconnects.
+package testbroker
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is a running embedded broker.
+type Broker struct {
+	srv  *mochi.Server
+	addr string
+	tls  *tls.Config
+}
+
+var ids atomic.Uint64
+
+// Start runs a broker that accepts every client on addr ("127.0.0.1:0"
+// picks a free port). With tlsConfig set, the listener speaks TLS with it
+// (set ClientAuth there to require client certificates).
+func Start(addr string, tlsConfig *tls.Config) (*Broker, error) {
+	srv := mochi.New(&mochi.Options{
+		InlineClient: true,
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, err
+	}
+	l := listeners.NewTCP(listeners.Config{
+		ID:        fmt.Sprintf("tcp%d", ids.Add(1)),
+		Address:   addr,
+		TLSConfig: tlsConfig,
+	})
+	if err := srv.AddListener(l); err != nil {
+		return nil, err
+	}
+	if err := srv.Serve(); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig}, nil
+}
+
+// Addr is the host:port the broker listens on.
+func (b *Broker) Addr() string { return b.addr }
+
+// URL is the broker's address as a URL: tcp:// or tls://.
+func (b *Broker) URL() string {
+	if b.tls != nil {
+		return "tls://" + b.addr
+	}
+	return "tcp://" + b.addr
+}
+
+// Port is the listening port.
+func (b *Broker) Port() string {
+	_, port, _ := net.SplitHostPort(b.addr)
+	return port
+}
+
+// Publish injects a message as the broker itself (QoS 1), the way a hostile
+// broker can put anything on any topic.
+func (b *Broker) Publish(topic string, payload []byte) error {
+	return b.srv.Publish(topic, payload, false, 1)
+}
+
+// Close stops the broker and drops every client.
+func (b *Broker) Close() error { return b.srv.Close() }
+
+// Restart stops the broker and starts a new one on the same address; every
+// client is disconnected and must reconnect and re-subscribe.
+func (b *Broker) Restart() error {
+	b.srv.Close()
+	nb, err := Start(b.addr, b.tls)
+	if err != nil {
+		return err
+	}
+	*b = *nb
+	return nil
+}

@@ -1,0 +1,177 @@
+package mqttsec
+
+import (
+	"context"
+	"crypto/subtle"
+	"sync"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// Client sends requests to servers and waits for their sealed replies. It
+// also publishes and subscribes to events. Many requests may be in flight at
+// once; it is safe for concurrent use.
+type Client struct {
+	*node
+
+	mu      sync.Mutex
+	pending map[[32]byte]*pending
+}
+
+type pending struct {
+	server string
+	corr   []byte
+	done   chan result // buffered: the worker never waits on the caller
+}
+
+type result struct {
+	msg *envelope.Message
+	err error
+}
+
+// NewClient returns a Client; Start connects it.
+func NewClient(cfg Config) (*Client, error) {
+	n, err := newNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{node: n, pending: map[[32]byte]*pending{}}
+	n.replies = c.handleReply
+	return c, nil
+}
+
+// Start connects and subscribes to the client's reply topic.
+func (c *Client) Start(ctx context.Context) error {
+	return c.start(ctx, c.topics.Reply(c.cfg.ID))
+}
+
+// Close disconnects. Requests still waiting return ErrClosed.
+func (c *Client) Close(ctx context.Context) error {
+	err := c.close(ctx)
+	c.mu.Lock()
+	for _, p := range c.pending {
+		select {
+		case p.done <- result{err: ErrClosed}:
+		default:
+		}
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// Request seals payload as a request for method on server, publishes it,
+// and returns the payload of the server's reply, opened and checked to be
+// from server and bound to this very request.
+//
+// If the server answers with an error reply, Request returns it as an
+// *Error. If ctx has no deadline, the request's lifetime (the peer's
+// Protection.TTL) is the deadline: after it no valid reply can come. A reply
+// arriving after Request returned is dropped.
+func (c *Client) Request(ctx context.Context, server, method string, payload []byte) ([]byte, error) {
+	if err := c.live(); err != nil {
+		return nil, err
+	}
+	prot, err := c.cfg.Keyring.sendTo(server)
+	if err != nil {
+		return nil, err
+	}
+	replyTo := c.topics.Reply(c.cfg.ID)
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo}
+	prot.apply(params)
+	sealed, err := c.sealer.Seal(params, payload)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		ttl := prot.TTL
+		if ttl == 0 {
+			ttl = envelope.DefaultTTL
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ttl)
+		defer cancel()
+	}
+	p := &pending{server: server, corr: sealed.CorrelationID, done: make(chan result, 1)}
+	// Registered before publishing, so that even an immediate reply finds
+	// it; removed on every way out.
+	c.mu.Lock()
+	c.pending[sealed.Digest] = p
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, sealed.Digest)
+		c.mu.Unlock()
+	}()
+	err = c.cfg.Transport.Publish(ctx, Outbound{
+		Topic:           c.topics.Request(server, method),
+		Payload:         sealed.Bytes,
+		ResponseTopic:   replyTo,
+		CorrelationData: sealed.CorrelationID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-p.done:
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.msg.Kind == envelope.ErrorReply {
+			return nil, decodeError(r.msg.Payload)
+		}
+		return r.msg.Payload, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// handleReply finds the pending request a reply claims to answer (from the
+// unverified header) and opens it against exactly that request.
+func (c *Client) handleReply(ctx context.Context, in Inbound) {
+	h, err := envelope.Inspect(in.Payload, c.cfg.MaxSize)
+	if err != nil {
+		c.reject(in, err)
+		return
+	}
+	if h.Kind != envelope.Reply && h.Kind != envelope.ErrorReply {
+		// A request or event on the reply topic: a reflection.
+		c.reject(in, envelope.ErrContext)
+		return
+	}
+	var key [32]byte
+	copy(key[:], h.InReplyTo)
+	c.mu.Lock()
+	p := c.pending[key]
+	c.mu.Unlock()
+	if p == nil || subtle.ConstantTimeCompare(h.InReplyTo, key[:]) != 1 {
+		c.stats.add(StatUnmatchedReply)
+		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", "topic", in.Topic)
+		return
+	}
+	m, err := c.opener.Open(ctx, in.Payload, &envelope.Expect{
+		Kinds: envelope.Reply | envelope.ErrorReply, From: p.server, InReplyTo: key[:], CorrelationID: p.corr,
+	})
+	if err != nil {
+		// A forgery does not end the wait: the genuine reply may follow.
+		c.reject(in, err)
+		return
+	}
+	c.stats.add(StatAccepted)
+	select {
+	case p.done <- result{msg: m}:
+	default:
+	}
+}
+
+// PublishEvent seals and publishes an event on topic (under the client's
+// event topics), signed with the keyring's Own.Signer and, if asked,
+// encrypted to each recipient.
+func (c *Client) PublishEvent(ctx context.Context, topic string, payload []byte, opt EventOptions) error {
+	return c.publishEvent(ctx, topic, payload, opt)
+}
+
+// SubscribeEvents calls h for every event of sender that opens under the
+// sender's policy. h runs on a worker goroutine.
+func (c *Client) SubscribeEvents(ctx context.Context, sender string, h EventHandler) error {
+	return c.subscribeEvents(ctx, sender, h)
+}

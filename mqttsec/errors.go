@@ -1,0 +1,59 @@
+package mqttsec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Error codes a server sends in sealed error replies.
+const (
+	CodeForbidden  = "forbidden"    // the caller may not call this method
+	CodeNotFound   = "not-found"    // no handler for the method
+	CodeBadRequest = "bad-request"  // the handler refused the request
+	CodeBadReplyTo = "bad-reply-to" // the request's reply-to is not allowed for the caller
+	CodeInternal   = "internal"     // the handler failed; details stay on the server
+)
+
+// Error is an error a server returns to its caller in a sealed error reply.
+// Handlers return it (or wrap it) to send a code and a message; any other
+// handler error reaches the caller as CodeInternal with no detail. On the
+// client side, Request returns it when the server answered with an error.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return "mqttsec: remote error: " + e.Code
+	}
+	return fmt.Sprintf("mqttsec: remote error: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Errors of the SDK itself.
+var (
+	// ErrClosed: the Client or Server was closed.
+	ErrClosed = errors.New("mqttsec: closed")
+	// ErrUnknownPeer: no peer with this id in the keyring.
+	ErrUnknownPeer = errors.New("mqttsec: unknown peer")
+	// ErrNoEncryptionKey: encryption to a peer was asked for, but the
+	// keyring has no key to encrypt to it.
+	ErrNoEncryptionKey = errors.New("mqttsec: no encryption key for peer")
+	// ErrBadErrorReply: an authenticated error reply whose payload is not a
+	// valid error document.
+	ErrBadErrorReply = errors.New("mqttsec: malformed error reply")
+)
+
+func decodeError(payload []byte) error {
+	var e Error
+	if err := json.Unmarshal(payload, &e); err != nil || e.Code == "" {
+		return ErrBadErrorReply
+	}
+	return &e
+}

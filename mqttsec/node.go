@@ -1,0 +1,329 @@
+package mqttsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// Config is what Clients and Servers share.
+type Config struct {
+	// ID is this party's id, as its peers know it.
+	ID string
+	// Transport is the MQTT connection (NewPahoV5 or NewPahoV3).
+	Transport Transport
+	// Keyring holds this party's keys and its peers.
+	Keyring *Keyring
+	// Replay keeps the per-sender replay windows; nil means an in-memory
+	// store with the default window.
+	Replay envelope.ReplayStore
+	// Counter numbers the messages this party seals; nil means
+	// envelope.NewClockCounter().
+	Counter envelope.Counter
+	// Topics is the topic scheme; the zero value is the default scheme.
+	Topics Topics
+	// Logger receives the log of refused messages; nil discards it.
+	Logger *slog.Logger
+	// RejectLevel is the level refused messages are logged at; the zero
+	// value is slog.LevelInfo.
+	RejectLevel slog.Level
+	// Workers is the number of goroutines that open and handle messages;
+	// zero means 4 × GOMAXPROCS.
+	Workers int
+	// QueueSize bounds the messages waiting for a worker; zero means 1024.
+	// A message that finds the queue full is dropped and counted as
+	// "overload": the connection is never stalled.
+	QueueSize int
+	// MaxSize is the largest envelope accepted or produced; zero means
+	// envelope.DefaultMaxSize.
+	MaxSize int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Event is a verified event.
+type Event struct {
+	From        string
+	Topic       string
+	Payload     []byte
+	Protections envelope.Protection
+}
+
+// EventHandler handles verified events of one sender.
+type EventHandler func(ctx context.Context, ev *Event)
+
+// node is the machinery shared by Client and Server: sealing, opening, the
+// worker pool, routing and events.
+type node struct {
+	cfg    Config
+	topics Topics
+	sealer *envelope.Sealer
+	opener *envelope.Opener
+	log    *slog.Logger
+	stats  stats
+
+	queue  chan Inbound
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	events   map[string]EventHandler
+	requests func(ctx context.Context, in Inbound, method string)
+	replies  func(ctx context.Context, in Inbound)
+}
+
+func newNode(cfg Config) (*node, error) {
+	if cfg.Transport == nil || cfg.Keyring == nil {
+		return nil, errors.New("mqttsec: Config needs a Transport and a Keyring")
+	}
+	sealer := &envelope.Sealer{ID: cfg.ID, Counter: cfg.Counter, Now: cfg.Now, MaxSize: cfg.MaxSize}
+	if sealer.Counter == nil {
+		sealer.Counter = envelope.NewClockCounter()
+	}
+	replay := cfg.Replay
+	if replay == nil {
+		var err error
+		if replay, err = envelope.NewMemoryStore(0); err != nil {
+			return nil, err
+		}
+	}
+	n := &node{
+		cfg:    cfg,
+		topics: cfg.Topics,
+		sealer: sealer,
+		opener: &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: replay, Now: cfg.Now, MaxSize: cfg.MaxSize},
+		log:    cfg.Logger,
+		stats:  newStats(),
+		events: map[string]EventHandler{},
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if err := validID(cfg.ID); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func validID(id string) error {
+	if !envelope.ValidID(id) {
+		return fmt.Errorf("mqttsec: invalid id %q", id)
+	}
+	return nil
+}
+
+// start connects the transport, starts the workers and subscribes filters.
+func (n *node) start(ctx context.Context, filters ...string) error {
+	n.mu.Lock()
+	if n.started || n.closed {
+		n.mu.Unlock()
+		return errors.New("mqttsec: already started or closed")
+	}
+	n.started = true
+	workers := n.cfg.Workers
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	size := n.cfg.QueueSize
+	if size <= 0 {
+		size = 1024
+	}
+	n.queue = make(chan Inbound, size)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	for range workers {
+		n.wg.Go(n.work)
+	}
+	n.mu.Unlock()
+	if err := n.cfg.Transport.Start(ctx, n.enqueue); err != nil {
+		n.stop()
+		return err
+	}
+	for _, f := range filters {
+		if err := n.cfg.Transport.Subscribe(ctx, f); err != nil {
+			n.close(context.Background())
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueue runs on the transport's goroutine: it never blocks.
+func (n *node) enqueue(in Inbound) {
+	select {
+	case n.queue <- in:
+	case <-n.ctx.Done():
+	default:
+		n.stats.add(StatOverload)
+		n.log.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", "topic", in.Topic)
+	}
+}
+
+func (n *node) work() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case in := <-n.queue:
+			n.route(in)
+		}
+	}
+}
+
+func (n *node) route(in Inbound) {
+	if n.replies != nil && in.Topic == n.topics.Reply(n.cfg.ID) {
+		n.replies(n.ctx, in)
+		return
+	}
+	if n.requests != nil {
+		if method, ok := n.topics.Method(n.cfg.ID, in.Topic); ok {
+			n.requests(n.ctx, in, method)
+			return
+		}
+	}
+	if sender, topic, ok := n.topics.EventTopic(in.Topic); ok {
+		n.mu.Lock()
+		h := n.events[sender]
+		n.mu.Unlock()
+		if h != nil {
+			n.handleEvent(in, sender, topic, h)
+			return
+		}
+	}
+	n.stats.add(StatUnroutable)
+}
+
+// reject counts and logs a refused message. Nothing goes back to the
+// sender: before authentication there is no one to answer.
+func (n *node) reject(in Inbound, err error) {
+	class := envelope.Class(err)
+	name := classStat[class]
+	if name == "" {
+		name = StatMalformed
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+	}
+	n.stats.add(name)
+	n.log.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", "class", name, "topic", in.Topic)
+}
+
+func (n *node) handleEvent(in Inbound, sender, topic string, h EventHandler) {
+	m, err := n.opener.Open(n.ctx, in.Payload, &envelope.Expect{Kinds: envelope.Event, From: sender, Topic: topic})
+	if err != nil {
+		n.reject(in, err)
+		return
+	}
+	n.stats.add(StatAccepted)
+	h(n.ctx, &Event{From: m.From, Topic: m.Topic, Payload: m.Payload, Protections: m.Protections})
+}
+
+// EventOptions says who an event is for and whether to encrypt it.
+type EventOptions struct {
+	// To lists the recipients; empty means any subscriber (then the event
+	// must be signed: the keyring needs an Own.Signer).
+	To []string
+	// Encrypt encrypts the event to every recipient's Send.Recipients keys.
+	Encrypt bool
+	// TTL is how long the event stays valid; zero means envelope.DefaultTTL.
+	TTL time.Duration
+}
+
+func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, opt EventOptions) error {
+	if err := n.live(); err != nil {
+		return err
+	}
+	kr := n.cfg.Keyring
+	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer, TTL: opt.TTL}
+	if p.Signer == nil {
+		// Without a signing key only a pairwise-protected event to one peer
+		// is possible.
+		if len(opt.To) != 1 {
+			return errors.New("mqttsec: events to other than exactly one peer need Own.Signer")
+		}
+		prot, err := kr.sendTo(opt.To[0])
+		if err != nil {
+			return err
+		}
+		p.HMAC, p.PSK, p.Signer = prot.HMAC, prot.PSK, prot.Signer
+	}
+	if opt.Encrypt {
+		if len(opt.To) == 0 {
+			return errors.New("mqttsec: an encrypted event needs recipients")
+		}
+		if p.PSK == nil {
+			for _, id := range opt.To {
+				prot, err := kr.sendTo(id)
+				if err != nil {
+					return fmt.Errorf("%w: %s", err, id)
+				}
+				if len(prot.Recipients) == 0 {
+					return fmt.Errorf("%w: %s", ErrNoEncryptionKey, id)
+				}
+				p.Recipients = append(p.Recipients, prot.Recipients...)
+			}
+		}
+	}
+	sealed, err := n.sealer.Seal(p, payload)
+	if err != nil {
+		return err
+	}
+	return n.cfg.Transport.Publish(ctx, Outbound{Topic: n.topics.Event(n.cfg.ID, topic), Payload: sealed.Bytes})
+}
+
+func (n *node) subscribeEvents(ctx context.Context, sender string, h EventHandler) error {
+	if err := n.live(); err != nil {
+		return err
+	}
+	if n.cfg.Keyring.Peer(sender) == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownPeer, sender)
+	}
+	n.mu.Lock()
+	n.events[sender] = h
+	n.mu.Unlock()
+	return n.cfg.Transport.Subscribe(ctx, n.topics.EventFilter(sender))
+}
+
+func (n *node) live() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if !n.started {
+		return errors.New("mqttsec: not started")
+	}
+	return nil
+}
+
+// stop ends the workers.
+func (n *node) stop() {
+	n.mu.Lock()
+	n.closed = true
+	cancel := n.cancel
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	n.wg.Wait()
+}
+
+// close disconnects the transport and ends the workers.
+func (n *node) close(ctx context.Context) error {
+	err := n.cfg.Transport.Close(ctx)
+	n.stop()
+	return err
+}
+
+// Stats returns the counters of received messages by outcome: accepted,
+// each envelope error class, and the SDK's own refusals (see the Stat
+// constants).
+func (n *node) Stats() map[string]uint64 { return n.stats.snapshot() }

@@ -1,0 +1,133 @@
+package mqttsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// PahoV3 is a Transport over MQTT v3.1.1, using
+// github.com/eclipse/paho.mqtt.golang. v3.1.1 has no ResponseTopic or
+// CorrelationData: reply-to and correlation travel only in the envelope.
+//
+// The transport turns on automatic reconnection, renews every subscription
+// on each connect, and turns OrderMatters off so that no callback can
+// serialise the connection (messages go to the Client's or Server's worker
+// pool at once).
+type PahoV3 struct {
+	opts *mqtt.ClientOptions
+
+	mu      sync.Mutex
+	filters []string
+	client  mqtt.Client
+	deliver func(Inbound)
+}
+
+var _ Transport = (*PahoV3)(nil)
+
+// NewPahoV3 returns a transport for client options the caller has filled in
+// (AddBroker, SetClientID, SetTLSConfig, credentials, ...). Its OnConnect
+// handler still runs, after the transport's.
+func NewPahoV3(opts *mqtt.ClientOptions) *PahoV3 {
+	return &PahoV3{opts: opts}
+}
+
+func (t *PahoV3) handler(_ mqtt.Client, m mqtt.Message) {
+	t.mu.Lock()
+	deliver := t.deliver
+	t.mu.Unlock()
+	if deliver != nil {
+		deliver(Inbound{Topic: m.Topic(), Payload: m.Payload(), Duplicate: m.Duplicate(), Retained: m.Retained()})
+	}
+}
+
+// Start implements Transport. It returns once connected.
+func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
+	t.mu.Lock()
+	if t.client != nil {
+		t.mu.Unlock()
+		return errors.New("mqttsec: transport already started")
+	}
+	o := *t.opts
+	userOnConnect := o.OnConnect
+	o.SetOrderMatters(false)
+	o.SetAutoReconnect(true)
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		t.resubscribe(c)
+		if userOnConnect != nil {
+			userOnConnect(c)
+		}
+	})
+	t.deliver = deliver
+	t.client = mqtt.NewClient(&o)
+	client := t.client
+	t.mu.Unlock()
+	if err := wait(ctx, client.Connect()); err != nil {
+		t.Close(context.Background())
+		return fmt.Errorf("mqttsec: mqtt v3.1.1 connect: %w", err)
+	}
+	return nil
+}
+
+func (t *PahoV3) resubscribe(c mqtt.Client) {
+	t.mu.Lock()
+	filters := append([]string(nil), t.filters...)
+	t.mu.Unlock()
+	for _, f := range filters {
+		// Not waited for: OnConnect runs on paho's connection goroutine.
+		c.Subscribe(f, 1, t.handler)
+	}
+}
+
+// Subscribe implements Transport.
+func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
+	t.mu.Lock()
+	t.filters = append(t.filters, filter)
+	client := t.client
+	t.mu.Unlock()
+	if client == nil || !client.IsConnectionOpen() {
+		return nil // subscribed on connection
+	}
+	if err := wait(ctx, client.Subscribe(filter, 1, t.handler)); err != nil {
+		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
+	}
+	return nil
+}
+
+// Publish implements Transport.
+func (t *PahoV3) Publish(ctx context.Context, m Outbound) error {
+	t.mu.Lock()
+	client := t.client
+	t.mu.Unlock()
+	if client == nil {
+		return ErrClosed
+	}
+	if err := wait(ctx, client.Publish(m.Topic, 1, false, m.Payload)); err != nil {
+		return fmt.Errorf("mqttsec: publish: %w", err)
+	}
+	return nil
+}
+
+// Close implements Transport.
+func (t *PahoV3) Close(ctx context.Context) error {
+	t.mu.Lock()
+	client := t.client
+	t.client, t.deliver = nil, nil
+	t.mu.Unlock()
+	if client != nil {
+		client.Disconnect(100)
+	}
+	return nil
+}
+
+func wait(ctx context.Context, tok mqtt.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,160 @@
+package mqttsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// PahoV5 is a Transport over MQTT v5, using github.com/eclipse/paho.golang's
+// autopaho, which reconnects by itself. Subscriptions are renewed after every
+// reconnect. Requests carry the MQTT v5 ResponseTopic and CorrelationData
+// properties for interoperability; mqttsec trusts only the envelope.
+//
+// Do not use paho.golang's extensions/rpc beside it: it matches replies by
+// predictable correlation ids and accepts them unauthenticated.
+type PahoV5 struct {
+	cfg autopaho.ClientConfig
+
+	mu      sync.Mutex
+	filters []string
+	cm      *autopaho.ConnectionManager
+	stop    context.CancelFunc
+}
+
+var _ Transport = (*PahoV5)(nil)
+
+// NewPahoV5 returns a transport for an autopaho configuration the caller has
+// filled in (ServerUrls, TlsCfg, ClientID, credentials, back-off, ...). Its
+// OnConnectionUp and OnPublishReceived callbacks still run; the transport
+// adds its own after them. Use TLSConfig to build TlsCfg for TLS and mTLS.
+func NewPahoV5(cfg autopaho.ClientConfig) *PahoV5 {
+	return &PahoV5{cfg: cfg}
+}
+
+// Start implements Transport. It returns once connected (or with ctx's
+// error, having given up).
+func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
+	t.mu.Lock()
+	if t.cm != nil {
+		t.mu.Unlock()
+		return errors.New("mqttsec: transport already started")
+	}
+	cfg := t.cfg
+	userUp := cfg.OnConnectionUp
+	cfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+		go t.resubscribe(cm)
+		if userUp != nil {
+			userUp(cm, ack)
+		}
+	}
+	handlers := append([]func(paho.PublishReceived) (bool, error){}, cfg.OnPublishReceived...)
+	cfg.OnPublishReceived = append(handlers, func(pr paho.PublishReceived) (bool, error) {
+		p := pr.Packet
+		in := Inbound{Topic: p.Topic, Payload: p.Payload, Duplicate: p.Duplicate(), Retained: p.Retain}
+		if p.Properties != nil {
+			in.ResponseTopic = p.Properties.ResponseTopic
+			in.CorrelationData = p.Properties.CorrelationData
+		}
+		deliver(in)
+		return true, nil
+	})
+	life, stop := context.WithCancel(context.Background())
+	cm, err := autopaho.NewConnection(life, cfg)
+	if err != nil {
+		stop()
+		t.mu.Unlock()
+		return fmt.Errorf("mqttsec: mqtt v5 connection: %w", err)
+	}
+	t.cm, t.stop = cm, stop
+	t.mu.Unlock()
+	if err := cm.AwaitConnection(ctx); err != nil {
+		t.Close(context.Background())
+		return fmt.Errorf("mqttsec: mqtt v5 connect: %w", err)
+	}
+	return nil
+}
+
+func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
+	t.mu.Lock()
+	filters := append([]string(nil), t.filters...)
+	t.mu.Unlock()
+	for _, f := range filters {
+		// A failure here shows as the connection dropping again, which
+		// brings another attempt.
+		subscribeV5(context.Background(), cm, f)
+	}
+}
+
+func subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager, filter string) error {
+	ack, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	if err != nil {
+		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
+	}
+	if len(ack.Reasons) != 1 || ack.Reasons[0] > 1 {
+		return fmt.Errorf("mqttsec: subscribe %q: refused by broker (reason %v)", filter, ack.Reasons)
+	}
+	return nil
+}
+
+// Subscribe implements Transport.
+func (t *PahoV5) Subscribe(ctx context.Context, filter string) error {
+	t.mu.Lock()
+	t.filters = append(t.filters, filter)
+	cm := t.cm
+	t.mu.Unlock()
+	if cm == nil {
+		return nil // subscribed on connection
+	}
+	if err := cm.AwaitConnection(ctx); err != nil {
+		return err
+	}
+	return subscribeV5(ctx, cm, filter)
+}
+
+// Publish implements Transport.
+func (t *PahoV5) Publish(ctx context.Context, m Outbound) error {
+	t.mu.Lock()
+	cm := t.cm
+	t.mu.Unlock()
+	if cm == nil {
+		return ErrClosed
+	}
+	if err := cm.AwaitConnection(ctx); err != nil {
+		return err
+	}
+	p := &paho.Publish{QoS: 1, Topic: m.Topic, Payload: m.Payload}
+	if m.ResponseTopic != "" || m.CorrelationData != nil {
+		p.Properties = &paho.PublishProperties{ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData}
+	}
+	if _, err := cm.Publish(ctx, p); err != nil {
+		return fmt.Errorf("mqttsec: publish: %w", err)
+	}
+	return nil
+}
+
+// Close implements Transport.
+func (t *PahoV5) Close(ctx context.Context) error {
+	t.mu.Lock()
+	cm, stop := t.cm, t.stop
+	t.cm, t.stop = nil, nil
+	t.mu.Unlock()
+	if cm == nil {
+		return nil
+	}
+	err := cm.Disconnect(ctx)
+	stop()
+	select {
+	case <-cm.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if errors.Is(err, autopaho.ConnectionDownError) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,158 @@
+package mqttsec_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testcerts"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// TestBrokerRestartMidTraffic restarts the broker while requests are in
+// flight: each request completes or fails with an error within its
+// deadline, none hangs, no handler runs twice for one request, and traffic
+// resumes after the clients reconnect and re-subscribe.
+func TestBrokerRestartMidTraffic(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			checkNoLeaks(t)
+			b := embeddedBroker(t)
+			var mu sync.Mutex
+			handled := map[string]int{}
+			p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
+				"count": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+					mu.Lock()
+					handled[string(r.Payload)]++
+					mu.Unlock()
+					return r.Payload, nil
+				},
+			}})
+			var ok, failed, seq atomic.Int64
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						id := fmt.Sprint(seq.Add(1))
+						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+						out, err := p.client.Request(ctx, "gateway", "count", []byte(id))
+						cancel()
+						switch {
+						case err == nil && string(out) == id:
+							ok.Add(1)
+						case err == nil:
+							t.Errorf("request %s answered with %q", id, out)
+						default:
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			waitFor(t, "traffic before the restart", func() bool { return ok.Load() >= 50 })
+			if err := b.embedded.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			before := ok.Load()
+			waitFor(t, "traffic after the restart", func() bool { return ok.Load() >= before+50 })
+			close(stop)
+			wg.Wait() // every request returned: none hung
+			mu.Lock()
+			defer mu.Unlock()
+			for id, n := range handled {
+				if n != 1 {
+					t.Fatalf("request %s handled %d times", id, n)
+				}
+			}
+			t.Logf("%d requests completed, %d failed cleanly across the restart", ok.Load(), failed.Load())
+		})
+	}
+}
+
+func TestTLSAndClientCertificates(t *testing.T) {
+	certs, err := testcerts.New("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := certs.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mtls := range []bool{false, true} {
+		for _, proto := range protocols {
+			t.Run(fmt.Sprintf("mtls=%v/v%d", mtls, proto), func(t *testing.T) {
+				checkNoLeaks(t)
+				bk, err := testbroker.Start("127.0.0.1:0", certs.ServerTLS(mtls))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { bk.Close() })
+				b := &broker{url: bk.URL(), embedded: bk}
+				tf := mqttsec.TLSFiles{CAFile: files.CA}
+				if mtls {
+					tf.CertFile, tf.KeyFile = files.ClientCert, files.ClientKey
+				}
+				cfg, err := mqttsec.TLSConfig(tf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := newPair(t, b, pairOptions{proto: proto, tls: cfg})
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if out, err := p.client.Request(ctx, "gateway", "echo", []byte("over tls")); err != nil || string(out) != "client echo over tls" {
+					t.Fatalf("request over TLS: %q, %v", out, err)
+				}
+				// A client that does not trust the broker's CA, or (mTLS) has
+				// no certificate, does not get connected.
+				bad := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
+				if mtls {
+					bad, _ = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA})
+				}
+				tr := transport(t, proto, b.url, "nocert", bad)
+				sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer scancel()
+				if err := tr.Start(sctx, func(mqttsec.Inbound) {}); err == nil {
+					tr.Close(context.Background())
+					t.Fatal("connected without trust or certificate")
+				}
+			})
+		}
+	}
+}
+
+func TestTLSConfigRefusesOpenKeyFile(t *testing.T) {
+	certs, err := testcerts.New("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := certs.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chmod(files.ClientKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
+	if !errors.Is(err, mqttsec.ErrKeyFilePermissions) {
+		t.Fatalf("TLSConfig = %v, want ErrKeyFilePermissions", err)
+	}
+	if _, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CertFile: files.ClientCert}); err == nil {
+		t.Fatal("certificate without key accepted")
+	}
+	if _, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.ClientKey}); err == nil {
+		t.Fatal("a key file accepted as CA")
+	}
+}

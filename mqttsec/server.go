@@ -1,0 +1,189 @@
+package mqttsec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// Request is an authenticated request, as a handler sees it.
+type Request struct {
+	// Caller is the authenticated id of the sender.
+	Caller string
+	// Method is the method called (the envelope's topic, which matched the
+	// MQTT topic the request arrived on).
+	Method string
+	// Payload is the opened payload.
+	Payload []byte
+	// Protections lists what protected the request.
+	Protections envelope.Protection
+}
+
+// Handler answers requests for one method. Its context ends when the
+// request expires or the server closes. Returning an *Error sends its code
+// and message to the caller; any other error sends CodeInternal without
+// detail.
+type Handler interface {
+	ServeRequest(ctx context.Context, req *Request) ([]byte, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, req *Request) ([]byte, error)
+
+// ServeRequest calls f.
+func (f HandlerFunc) ServeRequest(ctx context.Context, req *Request) ([]byte, error) {
+	return f(ctx, req)
+}
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	Config
+	// ReplyToAllowed decides whether a caller may have its reply published
+	// to replyTo. Nil allows only the caller's own reply topic of the topic
+	// scheme and topics below it, so the server cannot be used to publish
+	// onto anyone else's topics.
+	ReplyToAllowed func(caller, replyTo string) bool
+	// Authorize decides, after authentication, whether caller may call
+	// method. Nil allows every caller in the keyring every method.
+	Authorize func(caller, method string) bool
+	// ShareGroup, if set, subscribes through the MQTT shared subscription
+	// $share/<ShareGroup>/..., so that several replicas split the requests.
+	ShareGroup string
+}
+
+// Server (a gateway) answers sealed requests with sealed replies, through
+// handlers registered per method. It also publishes and subscribes to
+// events.
+type Server struct {
+	*node
+	scfg ServerConfig
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+}
+
+// NewServer returns a Server; register handlers, then Start it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	n, err := newNode(cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{node: n, scfg: cfg, handlers: map[string]Handler{}}
+	n.requests = s.handleRequest
+	return s, nil
+}
+
+// Handle registers h for method, replacing any earlier one.
+func (s *Server) Handle(method string, h Handler) {
+	s.mu.Lock()
+	s.handlers[method] = h
+	s.mu.Unlock()
+}
+
+// HandleFunc registers f for method.
+func (s *Server) HandleFunc(method string, f func(ctx context.Context, req *Request) ([]byte, error)) {
+	s.Handle(method, HandlerFunc(f))
+}
+
+// Start connects and subscribes to the server's request topics.
+func (s *Server) Start(ctx context.Context) error {
+	filter := s.topics.RequestFilter(s.cfg.ID)
+	if s.scfg.ShareGroup != "" {
+		filter = "$share/" + s.scfg.ShareGroup + "/" + filter
+	}
+	return s.start(ctx, filter)
+}
+
+// Close disconnects and waits for running handlers to return.
+func (s *Server) Close(ctx context.Context) error { return s.close(ctx) }
+
+func (s *Server) replyToAllowed(caller, replyTo string) bool {
+	if s.scfg.ReplyToAllowed != nil {
+		return s.scfg.ReplyToAllowed(caller, replyTo)
+	}
+	own := s.topics.Reply(caller)
+	return replyTo == own || strings.HasPrefix(replyTo, own+"/")
+}
+
+func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
+	m, err := s.opener.Open(ctx, in.Payload, &envelope.Expect{Kinds: envelope.Request, Topic: method})
+	if err != nil {
+		s.reject(in, err)
+		return
+	}
+	if !s.replyToAllowed(m.From, m.ReplyTo) {
+		s.stats.add(StatBadReplyTo)
+		s.log.Log(ctx, s.cfg.RejectLevel, "mqttsec: reply-to refused", "caller", m.From, "method", method)
+		// Answer on the caller's own reply topic, never on the one asked for.
+		s.reply(ctx, m, s.topics.Reply(m.From), nil, &Error{Code: CodeBadReplyTo})
+		return
+	}
+	if s.scfg.Authorize != nil && !s.scfg.Authorize(m.From, method) {
+		s.stats.add(StatForbidden)
+		s.log.Log(ctx, s.cfg.RejectLevel, "mqttsec: forbidden", "caller", m.From, "method", method)
+		s.reply(ctx, m, m.ReplyTo, nil, &Error{Code: CodeForbidden})
+		return
+	}
+	s.mu.RLock()
+	h := s.handlers[method]
+	s.mu.RUnlock()
+	if h == nil {
+		s.stats.add(StatNotFound)
+		s.reply(ctx, m, m.ReplyTo, nil, &Error{Code: CodeNotFound, Message: method})
+		return
+	}
+	s.stats.add(StatAccepted)
+	hctx, cancel := context.WithDeadline(ctx, m.ExpiresAt)
+	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections})
+	cancel()
+	if herr != nil {
+		s.stats.add(StatHandlerError)
+		var e *Error
+		if !errors.As(herr, &e) {
+			s.log.Error("mqttsec: handler failed", "caller", m.From, "method", method, "err", herr)
+			e = &Error{Code: CodeInternal}
+		}
+		s.reply(ctx, m, m.ReplyTo, nil, e)
+		return
+	}
+	s.reply(ctx, m, m.ReplyTo, out, nil)
+}
+
+// reply seals a reply (or, with e set, an error reply) to req and publishes
+// it on topic.
+func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string, payload []byte, e *Error) {
+	prot, err := s.cfg.Keyring.sendTo(req.From)
+	if err != nil {
+		s.stats.add(StatPublishError)
+		s.log.Error("mqttsec: no keys to answer caller", "caller", req.From)
+		return
+	}
+	p := &envelope.Params{Kind: envelope.Reply, InReplyTo: req}
+	if e != nil {
+		p.Kind = envelope.ErrorReply
+		payload, _ = json.Marshal(e)
+	}
+	prot.apply(p)
+	sealed, err := s.sealer.Seal(p, payload)
+	if err == nil {
+		err = s.cfg.Transport.Publish(ctx, Outbound{Topic: topic, Payload: sealed.Bytes, CorrelationData: req.CorrelationID})
+	}
+	if err != nil {
+		s.stats.add(StatPublishError)
+		s.log.Error("mqttsec: reply not sent", "caller", req.From, "method", req.Topic, "err", err)
+	}
+}
+
+// PublishEvent seals and publishes an event (see Client.PublishEvent).
+func (s *Server) PublishEvent(ctx context.Context, topic string, payload []byte, opt EventOptions) error {
+	return s.publishEvent(ctx, topic, payload, opt)
+}
+
+// SubscribeEvents calls h for every verified event of sender.
+func (s *Server) SubscribeEvents(ctx context.Context, sender string, h EventHandler) error {
+	return s.subscribeEvents(ctx, sender, h)
+}

@@ -1,0 +1,69 @@
+package mqttsec
+
+import (
+	"sync/atomic"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// Counter names reported by Stats. The first group are envelope error
+// classes (see envelope.Class); the rest are the SDK's own outcomes.
+const (
+	StatTooLarge           = "too-large"
+	StatMalformed          = "malformed"
+	StatUnsupportedVersion = "unsupported-version"
+	StatPolicy             = "policy"
+	StatContext            = "context"
+	StatUnknownKey         = "unknown-key"
+	StatAuthentication     = "authentication"
+	StatReplayed           = "replayed"
+	StatExpired            = "expired"
+	StatDecryption         = "decryption"
+
+	StatAccepted       = "accepted"        // messages that opened and were handled
+	StatOverload       = "overload"        // dropped because the worker queue was full
+	StatUnroutable     = "unroutable"      // arrived on a topic nothing here handles
+	StatUnmatchedReply = "unmatched-reply" // a reply for no pending request (late, or forged)
+	StatBadReplyTo     = "bad-reply-to"    // authenticated request with a reply-to the policy refuses
+	StatForbidden      = "forbidden"       // authenticated caller not allowed the method
+	StatNotFound       = "not-found"       // no handler for the method
+	StatHandlerError   = "handler-error"   // the handler returned an error
+	StatPublishError   = "publish-error"   // a reply or error reply could not be published
+)
+
+var statNames = []string{
+	StatTooLarge, StatMalformed, StatUnsupportedVersion, StatPolicy, StatContext, StatUnknownKey,
+	StatAuthentication, StatReplayed, StatExpired, StatDecryption,
+	StatAccepted, StatOverload, StatUnroutable, StatUnmatchedReply, StatBadReplyTo, StatForbidden,
+	StatNotFound, StatHandlerError, StatPublishError,
+}
+
+var classStat = map[error]string{
+	envelope.ErrTooLarge: StatTooLarge, envelope.ErrMalformed: StatMalformed,
+	envelope.ErrUnsupportedVersion: StatUnsupportedVersion, envelope.ErrPolicy: StatPolicy,
+	envelope.ErrContext: StatContext, envelope.ErrUnknownKey: StatUnknownKey,
+	envelope.ErrAuthentication: StatAuthentication, envelope.ErrReplayed: StatReplayed,
+	envelope.ErrExpired: StatExpired, envelope.ErrDecryption: StatDecryption,
+}
+
+// stats is a fixed set of counters; the map is never written after
+// creation, so reads need no lock.
+type stats map[string]*atomic.Uint64
+
+func newStats() stats {
+	s := stats{}
+	for _, n := range statNames {
+		s[n] = new(atomic.Uint64)
+	}
+	return s
+}
+
+func (s stats) add(name string) { s[name].Add(1) }
+
+func (s stats) snapshot() map[string]uint64 {
+	out := make(map[string]uint64, len(s))
+	for n, c := range s {
+		out[n] = c.Load()
+	}
+	return out
+}

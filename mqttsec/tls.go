@@ -1,0 +1,69 @@
+package mqttsec
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// TLSFiles names the PEM files for a TLS connection to the broker.
+type TLSFiles struct {
+	// CAFile holds the CA certificate(s) that issued the broker's
+	// certificate; empty means the system roots.
+	CAFile string
+	// CertFile and KeyFile hold the client certificate and its key, for
+	// brokers that require client certificates (mTLS). Both or neither.
+	CertFile, KeyFile string
+	// ServerName overrides the name checked in the broker's certificate.
+	ServerName string
+}
+
+// ErrKeyFilePermissions means a private key file is readable by group or
+// others.
+var ErrKeyFilePermissions = errors.New("mqttsec: private key file must not be readable by group or others (chmod 600)")
+
+// TLSConfig builds a client TLS configuration (TLS 1.2 or later) from PEM
+// files, for autopaho.ClientConfig.TlsCfg or mqtt.ClientOptions.SetTLSConfig.
+// A key file readable by group or others is refused.
+func TLSConfig(f TLSFiles) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.ServerName}
+	if f.CAFile != "" {
+		data, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqttsec: CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("mqttsec: CA file %s: no PEM certificate", f.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		return nil, errors.New("mqttsec: a client certificate needs both CertFile and KeyFile")
+	}
+	if f.CertFile != "" {
+		if err := checkPrivate(f.KeyFile); err != nil {
+			return nil, err
+		}
+		pair, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			// The error from crypto/tls never contains key bytes.
+			return nil, fmt.Errorf("mqttsec: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+func checkPrivate(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("mqttsec: key file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %v", ErrKeyFilePermissions, path, st.Mode().Perm())
+	}
+	return nil
+}
