@@ -43,11 +43,11 @@ type partyKeys struct {
 }
 
 type testKeys struct {
-	hmac             *envelope.HMACKey
-	hotp             *envelope.HOTPKey
-	psk              *envelope.AEADKey
-	client, gateway  *partyKeys
-	other            *partyKeys // a third party, for events
+	hmac            *envelope.HMACKey
+	hotp            *envelope.HOTPKey
+	psk             *envelope.AEADKey
+	client, gateway *partyKeys
+	other           *partyKeys // a third party, for events
 }
 
 var (
@@ -178,7 +178,6 @@ func mosquittoBroker(t testing.TB) *broker {
 	return &broker{url: "tcp://" + addr}
 }
 
-
 // transport returns a fresh, unstarted transport of protocol 3 or 5.
 func transport(t testing.TB, proto int, brokerURL, id string, tlsCfg *tls.Config) mqttsec.Transport {
 	t.Helper()
@@ -220,12 +219,12 @@ type pair struct {
 }
 
 type pairOptions struct {
-	proto      int
-	suite      suite
-	tls        *tls.Config
-	configure  func(*mqttsec.ServerConfig)
-	handlers   map[string]mqttsec.HandlerFunc
-	noCleanup  bool
+	proto     int
+	suite     suite
+	tls       *tls.Config
+	configure func(*mqttsec.ServerConfig)
+	handlers  map[string]mqttsec.HandlerFunc
+	noCleanup bool
 }
 
 func echo(ctx context.Context, req *mqttsec.Request) ([]byte, error) {

@@ -229,7 +229,10 @@ func TestDuplicateDeliveryRunsHandlerOnce(t *testing.T) {
 		checkNoLeaks(t)
 		var runs atomic.Int64
 		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
-			"open-door": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { runs.Add(1); return []byte("opened"), nil },
+			"open-door": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+				runs.Add(1)
+				return []byte("opened"), nil
+			},
 		}})
 		topic := "mqttsec/gateway/req/open-door"
 		eve := newAttacker(t, b, topic)
