@@ -21,7 +21,7 @@ type Config struct {
 	// Keyring holds this party's keys and its peers.
 	Keyring *Keyring
 	// Replay keeps the per-sender replay windows; nil means an in-memory
-	// store with the default window.
+	// store with DefaultReplayWindow.
 	Replay envelope.ReplayStore
 	// Counter numbers the messages this party seals; nil means
 	// envelope.NewClockCounter().
@@ -46,6 +46,13 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultReplayWindow is the replay window width of the default store. It is
+// wider than the envelope's minimum because one client sends many requests
+// at once: counters are drawn when a request is sealed, but concurrent
+// publishes reach the broker in any order, and a request that falls more
+// than a window behind the newest one from its sender is refused.
+const DefaultReplayWindow = 1024
 
 // Event is a verified event.
 type Event struct {
@@ -92,7 +99,7 @@ func newNode(cfg Config) (*node, error) {
 	replay := cfg.Replay
 	if replay == nil {
 		var err error
-		if replay, err = envelope.NewMemoryStore(0); err != nil {
+		if replay, err = envelope.NewMemoryStore(DefaultReplayWindow); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // PahoV3 is a Transport over MQTT v3.1.1, using
@@ -52,6 +53,11 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		return errors.New("mqttsec: transport already started")
 	}
 	o := *t.opts
+	store := o.Store
+	if store == nil {
+		store = mqtt.NewMemoryStore()
+	}
+	o.SetStore(copyingStore{store})
 	userOnConnect := o.OnConnect
 	o.SetOrderMatters(false)
 	o.SetAutoReconnect(true)
@@ -122,6 +128,27 @@ func (t *PahoV3) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// copyingStore keeps its own copy of each PUBLISH packet and hands out
+// copies. On reconnect paho.mqtt.golang (v1.5.1) takes stored packets and
+// sets their DUP flag while the previous connection's writer may still be
+// encoding the very same packet object: a data race (upstream issue
+// eclipse-paho/paho.mqtt.golang#703). Copying on Put (which paho calls
+// before the packet reaches any writer) and on Get means no packet object
+// is shared between the store and a writer.
+type copyingStore struct{ mqtt.Store }
+
+func copyPacket(p packets.ControlPacket) packets.ControlPacket {
+	if pub, ok := p.(*packets.PublishPacket); ok {
+		c := *pub
+		return &c
+	}
+	return p
+}
+
+func (s copyingStore) Put(key string, p packets.ControlPacket) { s.Store.Put(key, copyPacket(p)) }
+
+func (s copyingStore) Get(key string) packets.ControlPacket { return copyPacket(s.Store.Get(key)) }
 
 func wait(ctx context.Context, tok mqtt.Token) error {
 	select {

@@ -90,7 +90,7 @@ func TestConcurrentRequests(t *testing.T) {
 		}
 		wg.Wait()
 		if n := failed.Load(); n > 0 {
-			t.Fatalf("%d of %d requests failed", n, total)
+			t.Fatalf("%d of %d requests failed; client %v; server %v", n, total, p.client.Stats(), p.server.Stats())
 		}
 		if got := p.server.Stats()[mqttsec.StatAccepted]; got != total {
 			t.Fatalf("server handled %d requests, want %d", got, total)

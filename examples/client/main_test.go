@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+func TestClientRequestWithKeysFromFiles(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	hmac := filepath.Join(dir, "shared.hmac")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--gen-hmac", hmac}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"--gen-hmac", hmac}, &out, &errOut); err == nil {
+		t.Fatal("--gen-hmac overwrote an existing key")
+	}
+	// A gateway with the same key file.
+	ring, err := (&cli.Keys{HMAC: hmac}).Keyring("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 3}).Transport("test-gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+
+	for _, proto := range []string{"3", "5"} {
+		out.Reset()
+		err := run(ctx, []string{"--broker", b.URL(), "--protocol", proto, "--hmac-key", hmac, "echo", "hello"}, &out, &errOut)
+		if err != nil || out.String() != "hello\n" {
+			t.Fatalf("v%s: echo printed %q, %v", proto, out.String(), err)
+		}
+	}
+	err = run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "delete-everything"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "not-found") {
+		t.Fatalf("unknown method: %v", err)
+	}
+	if err := run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac}, &out, &errOut); err == nil {
+		t.Fatal("no method accepted")
+	}
+}

@@ -1,0 +1,94 @@
+// Command gateway answers sealed requests over any MQTT broker, with keys
+// from files. It serves two methods: "echo" returns the payload and "time"
+// returns the gateway's clock. Refused messages are logged to stderr.
+//
+//	go run ./examples/client --gen-hmac client-gateway.hmac
+//	go run ./examples/gateway --broker tcp://127.0.0.1:1883 --peer client --hmac-key client-gateway.hmac
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends; ready, if set, is closed once it listens.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- struct{}) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var conn cli.Conn
+	var keys cli.Keys
+	conn.Register(fs)
+	keys.Register(fs)
+	id := fs.String("id", "gateway", "this gateway's id")
+	peer := fs.String("peer", "client", "the id of the client allowed to call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ring, err := keys.Keyring(*peer)
+	if err != nil {
+		return err
+	}
+	tr, err := conn.Transport(*id)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{
+		ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn,
+	}})
+	if err != nil {
+		return err
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
+	srv.HandleFunc("time", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		return []byte(time.Now().UTC().Format(time.RFC3339Nano)), nil
+	})
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := srv.Start(startCtx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gateway %s listening on %s for %s (methods: echo, time); Ctrl-C stops\n", *id, conn.Broker, *peer)
+	if ready != nil {
+		close(ready)
+	}
+	<-ctx.Done()
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
+	err = srv.Close(closeCtx)
+	st := srv.Stats()
+	var names []string
+	for n := range st {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if st[n] > 0 {
+			fmt.Fprintf(stdout, "%s=%d\n", n, st[n])
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,149 @@
+// Package cli holds what the example commands share: flags for the broker
+// connection and for key files, turned into a transport and a keyring.
+package cli
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// Conn is how to reach the broker.
+type Conn struct {
+	Broker   string
+	Protocol int
+	CA       string
+	Cert     string
+	Key      string
+}
+
+// Register adds the connection flags to fs.
+func (c *Conn) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:port or tls://host:port")
+	fs.IntVar(&c.Protocol, "protocol", 5, "MQTT version: 3 (3.1.1) or 5")
+	fs.StringVar(&c.CA, "ca", "", "PEM file of the CA that issued the broker's certificate (tls://)")
+	fs.StringVar(&c.Cert, "cert", "", "PEM client certificate, for brokers that require one")
+	fs.StringVar(&c.Key, "key", "", "PEM key of the client certificate (mode 600)")
+}
+
+// Transport returns an unstarted transport for clientID.
+func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
+	var tlsCfg *tls.Config
+	if c.CA != "" || c.Cert != "" {
+		var err error
+		if tlsCfg, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key}); err != nil {
+			return nil, err
+		}
+	}
+	switch c.Protocol {
+	case 3:
+		o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(clientID).SetConnectTimeout(10 * time.Second)
+		if tlsCfg != nil {
+			o.SetTLSConfig(tlsCfg)
+		}
+		return mqttsec.NewPahoV3(o), nil
+	case 5:
+		u, err := url.Parse(c.Broker)
+		if err != nil {
+			return nil, fmt.Errorf("--broker: %w", err)
+		}
+		return mqttsec.NewPahoV5(autopaho.ClientConfig{
+			ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, ConnectTimeout: 10 * time.Second,
+			ClientConfig: paho.ClientConfig{ClientID: clientID},
+		}), nil
+	}
+	return nil, errors.New("--protocol must be 3 or 5")
+}
+
+// Keys names the key files for one peer.
+type Keys struct {
+	HMAC    string
+	SignKey string
+	PeerPub string
+}
+
+// Register adds the key flags to fs.
+func (k *Keys) Register(fs *flag.FlagSet) {
+	fs.StringVar(&k.HMAC, "hmac-key", "", "file with the HMAC key shared with the peer (base64url, mode 600)")
+	fs.StringVar(&k.SignKey, "sign-key", "", "own Ed25519 private key (PKCS #8 PEM, mode 600): sign what is sent")
+	fs.StringVar(&k.PeerPub, "peer-pub", "", "the peer's Ed25519 public key (PEM): require its signature")
+}
+
+// Keyring builds a keyring with one peer: messages to it carry an HMAC
+// and/or an Ed25519 signature, and the same is required of its messages.
+func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
+	var own mqttsec.Own
+	peer := &mqttsec.Peer{Peer: envelope.Peer{ID: peerID}}
+	if k.HMAC != "" {
+		secret, err := keyfile.ReadSecret(k.HMAC)
+		if err != nil {
+			return nil, err
+		}
+		key, err := envelope.NewHMACKey(secret)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.HMAC, err)
+		}
+		peer.HMACKeys = []*envelope.HMACKey{key}
+		peer.Send.HMAC = key
+		peer.Policy.Require |= envelope.HMAC
+	}
+	if (k.SignKey == "") != (k.PeerPub == "") {
+		return nil, errors.New("--sign-key and --peer-pub go together")
+	}
+	if k.SignKey != "" {
+		priv, err := keyfile.ReadEd25519Private(k.SignKey)
+		if err != nil {
+			return nil, err
+		}
+		signer, err := envelope.NewEd25519Signer(priv)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := keyfile.ReadEd25519Public(k.PeerPub)
+		if err != nil {
+			return nil, err
+		}
+		verifier, err := envelope.NewEd25519Verifier(pub)
+		if err != nil {
+			return nil, err
+		}
+		own.Signer = signer
+		peer.Send.Signer = signer
+		peer.Verifiers = []envelope.Verifier{verifier}
+		peer.Policy.Require |= envelope.Signature
+	}
+	if peer.Policy.Require == 0 {
+		return nil, errors.New("give --hmac-key, or --sign-key with --peer-pub, or both")
+	}
+	return mqttsec.NewKeyring(own, peer)
+}
+
+// Generate handles the key-generation flags; it reports whether it did
+// anything.
+func Generate(hmacPath, ed25519Base string) (bool, error) {
+	did := false
+	if hmacPath != "" {
+		if err := keyfile.WriteSecret(hmacPath, 32); err != nil {
+			return true, err
+		}
+		did = true
+	}
+	if ed25519Base != "" {
+		if err := keyfile.WriteEd25519(ed25519Base); err != nil {
+			return true, err
+		}
+		did = true
+	}
+	return did, nil
+}

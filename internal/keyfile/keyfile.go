@@ -1,0 +1,128 @@
+// Package keyfile reads and writes the key files of the example commands:
+// shared secrets as one base64url line, Ed25519 keys as PEM. Secret files
+// must not be readable by group or others.
+package keyfile
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// ErrPermissions means a secret file is readable by group or others.
+var ErrPermissions = errors.New("secret file must not be readable by group or others (chmod 600)")
+
+// ReadPrivate reads a secret file after checking its permissions. Errors
+// name the file, never its content.
+func ReadPrivate(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: %w (mode %v)", path, ErrPermissions, st.Mode().Perm())
+	}
+	return os.ReadFile(path)
+}
+
+// ReadSecret reads a shared secret: one line of base64url (no padding).
+func ReadSecret(path string) ([]byte, error) {
+	data, err := ReadPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not one line of base64url", path)
+	}
+	return b, nil
+}
+
+// WriteSecret writes n random bytes as a new secret file (mode 0600); it
+// refuses to overwrite an existing file.
+func WriteSecret(path string, n int) error {
+	b := make([]byte, n)
+	rand.Read(b)
+	return writeNew(path, []byte(base64.RawURLEncoding.EncodeToString(b)+"\n"), 0o600)
+}
+
+// ReadEd25519Private reads a PKCS #8 PEM Ed25519 private key.
+func ReadEd25519Private(path string) (ed25519.PrivateKey, error) {
+	data, err := ReadPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: not a PEM PRIVATE KEY", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a PKCS #8 key", path)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// ReadEd25519Public reads a PKIX PEM Ed25519 public key.
+func ReadEd25519Public(path string) (ed25519.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("%s: not a PEM PUBLIC KEY", path)
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a PKIX public key", path)
+	}
+	ek, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// WriteEd25519 generates a key pair and writes it as base.key (0600) and
+// base.pub; it refuses to overwrite existing files.
+func WriteEd25519(base string) error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	if err := writeNew(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		return err
+	}
+	return writeNew(base+".pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+}
+
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
