@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -78,13 +79,23 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 	return nil
 }
 
+// resubscribe renews every filter after a (re)connection, retrying a failed
+// subscription while the connection stays up.
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
 	t.mu.Unlock()
 	for _, f := range filters {
-		// Not waited for: OnConnect runs on paho's connection goroutine.
-		c.Subscribe(f, 1, t.handler)
+		for attempt := 1; ; attempt++ {
+			tok := c.Subscribe(f, 1, t.handler)
+			if tok.WaitTimeout(subscribeTimeout) && tok.Error() == nil {
+				break
+			}
+			if !c.IsConnectionOpen() {
+				return // the next OnConnect starts over
+			}
+			time.Sleep(retryDelay(attempt))
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
@@ -23,6 +24,7 @@ type PahoV5 struct {
 	mu      sync.Mutex
 	filters []string
 	cm      *autopaho.ConnectionManager
+	life    context.Context // ends when the transport closes
 	stop    context.CancelFunc
 }
 
@@ -70,7 +72,7 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 		t.mu.Unlock()
 		return fmt.Errorf("mqttsec: mqtt v5 connection: %w", err)
 	}
-	t.cm, t.stop = cm, stop
+	t.cm, t.life, t.stop = cm, life, stop
 	t.mu.Unlock()
 	if err := cm.AwaitConnection(ctx); err != nil {
 		t.Close(context.Background())
@@ -79,15 +81,39 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	return nil
 }
 
+// resubscribe renews every filter after a (re)connection. It retries a
+// failed subscription while the connection lasts; if the connection drops,
+// the next OnConnectionUp starts over.
 func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
+	life := t.life
 	t.mu.Unlock()
 	for _, f := range filters {
-		// A failure here shows as the connection dropping again, which
-		// brings another attempt.
-		subscribeV5(context.Background(), cm, f)
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(life, subscribeTimeout)
+			err := subscribeV5(ctx, cm, f)
+			cancel()
+			if err == nil || life.Err() != nil || errors.Is(err, autopaho.ConnectionDownError) {
+				break
+			}
+			select {
+			case <-time.After(retryDelay(attempt)):
+			case <-life.Done():
+				return
+			}
+		}
 	}
+}
+
+// subscribeTimeout bounds one SUBSCRIBE/SUBACK exchange when renewing.
+const subscribeTimeout = 10 * time.Second
+
+// retryDelay is the back-off between renewal attempts: 100 ms doubling to
+// at most 2 s.
+func retryDelay(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 5)
+	return min(d, 2*time.Second)
 }
 
 func subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager, filter string) error {

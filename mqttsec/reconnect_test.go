@@ -66,7 +66,16 @@ func TestBrokerRestartMidTraffic(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := ok.Load()
-			waitFor(t, "traffic after the restart", func() bool { return ok.Load() >= before+50 })
+			deadline := time.Now().Add(15 * time.Second)
+			for ok.Load() < before+50 {
+				if time.Now().After(deadline) {
+					close(stop)
+					wg.Wait()
+					t.Fatalf("no traffic after the restart: %d ok, %d failed; client %v; server %v",
+						ok.Load(), failed.Load(), p.client.Stats(), p.server.Stats())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			close(stop)
 			wg.Wait() // every request returned: none hung
 			mu.Lock()
