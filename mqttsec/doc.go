@@ -1,0 +1,46 @@
+// Package mqttsec is end-to-end security for MQTT request/reply and events,
+// over the Eclipse Paho clients, for brokers you do not trust.
+//
+// A [Server] (a gateway) registers handlers per method; a [Client] calls
+// them with [Client.Request]. Every message travels in an envelope (package
+// envelope; format in envelope/SPEC.md) that is MACed and/or signed,
+// optionally encrypted, and bound to its sender, recipient, kind, method,
+// reply-to and — for replies — to the exact request it answers. Each side
+// opens what it receives under its [Keyring]'s per-peer policy, so whatever
+// the broker reads, drops, replays, re-routes, reflects or rewrites, a
+// handler only ever sees authentic, fresh requests meant for it, and a
+// caller only ever gets the genuine reply to its own request.
+//
+// # Transports
+//
+// [NewPahoV5] (MQTT v5, github.com/eclipse/paho.golang autopaho) and
+// [NewPahoV3] (MQTT v3.1.1, github.com/eclipse/paho.mqtt.golang) take the
+// caller's own client configuration (broker URLs, TLS — see [TLSConfig] —,
+// credentials, back-off). Both reconnect by themselves and renew every
+// subscription after each reconnect. Incoming messages go to a bounded
+// worker pool, so a slow handler never stalls the connection.
+//
+// On MQTT v5, requests also carry the ResponseTopic and CorrelationData
+// properties for interoperability, but only the envelope's authenticated
+// values are used. Nothing the broker may legitimately change (message
+// expiry, topic alias, QoS, DUP, RETAIN, user properties) is trusted.
+//
+// # Topics
+//
+// The default scheme ([Topics]) gives each identity its own subtree —
+// requests to <prefix>/<server>/req/<method>, replies to
+// <prefix>/<client>/reply, events under <prefix>/<sender>/evt/ — so a broker
+// ACL can keep clients apart as a second wall. A server publishes a reply
+// only to the caller's own reply topic unless ServerConfig.ReplyToAllowed
+// says otherwise.
+//
+// # Failures
+//
+// A message that fails to open is dropped without any answer (there is no
+// authenticated peer to answer), logged at Config.RejectLevel with its error
+// class, and counted ([Client.Stats], [Server.Stats]). An authenticated
+// caller that is not authorized, calls an unknown method, or whose handler
+// fails gets a sealed error reply, which [Client.Request] returns as an
+// [*Error] with a code instead of a timeout. QoS 1 duplicates are refused by
+// the replay window, so a handler never runs twice for one request.
+package mqttsec
