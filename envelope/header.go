@@ -1,8 +1,6 @@
 package envelope
 
 import (
-	"bytes"
-	"encoding/json"
 	"time"
 	"unicode/utf8"
 )
@@ -64,30 +62,24 @@ const (
 	correlationSize = 16   // bytes Seal draws for a new request
 )
 
+// encodeHeader writes h in canonical form (SPEC.md §3.4).
 func encodeHeader(h *wireHeader) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(h); err != nil {
-		return nil, err
+	if !literal(h) {
+		return nil, errorf(ErrInvalidParams, "header string needs an escape")
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	return appendHeader(make([]byte, 0, 512), h), nil
 }
 
-// decodeHeader parses the header JSON and accepts it only in canonical form:
-// re-encoding the parsed value must give back the same bytes. That refuses
-// whitespace, other member orders, duplicate or unknown members, case
-// variants of member names, escapes and non-minimal numbers.
+// decodeHeader accepts the header only in canonical form: one fixed member
+// order, no whitespace, no escapes, minimal integers, no duplicate, unknown
+// or case-variant members. Exactly the bytes encodeHeader would write for
+// the parsed value are accepted (see codec.go).
 func decodeHeader(data []byte) (*wireHeader, error) {
-	var h wireHeader
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, errorf(ErrMalformed, "header is not valid JSON")
+	h, ok := readHeader(data)
+	if !ok {
+		return nil, errorf(ErrMalformed, "header is not canonical JSON")
 	}
-	again, err := encodeHeader(&h)
-	if err != nil || !bytes.Equal(again, data) {
-		return nil, errorf(ErrMalformed, "header is not canonical")
-	}
-	return &h, nil
+	return h, nil
 }
 
 // ValidID reports whether s may be a party id (a sender or recipient id).
