@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/internal/mosquitto"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testcerts"
 	"github.com/mqttsec/mqttsec/mqttsec"
@@ -20,74 +22,103 @@ import (
 // flight: each request completes or fails with an error within its
 // deadline, none hangs, no handler runs twice for one request, and traffic
 // resumes after the clients reconnect and re-subscribe.
+//
+// It runs on the embedded broker, and on a private Mosquitto child process
+// when MQTTSEC_TEST_MOSQUITTO is set (the real-broker switch) and mosquitto
+// is installed.
 func TestBrokerRestartMidTraffic(t *testing.T) {
-	for _, proto := range protocols {
-		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
-			checkNoLeaks(t)
-			b := embeddedBroker(t)
-			var mu sync.Mutex
-			handled := map[string]int{}
-			p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
-				"count": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
-					mu.Lock()
-					handled[string(r.Payload)]++
-					mu.Unlock()
-					return r.Payload, nil
-				},
-			}})
-			var ok, failed, seq atomic.Int64
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						id := fmt.Sprint(seq.Add(1))
-						ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-						out, err := p.client.Request(ctx, "gateway", "count", []byte(id))
-						cancel()
-						switch {
-						case err == nil && string(out) == id:
-							ok.Add(1)
-						case err == nil:
-							t.Errorf("request %s answered with %q", id, out)
-						default:
-							failed.Add(1)
-						}
-					}
-				})
-			}
-			waitFor(t, "traffic before the restart", func() bool { return ok.Load() >= 50 })
-			if err := b.embedded.Restart(); err != nil {
-				t.Fatal(err)
-			}
-			before := ok.Load()
-			deadline := time.Now().Add(15 * time.Second)
-			for ok.Load() < before+50 {
-				if time.Now().After(deadline) {
-					close(stop)
-					wg.Wait()
-					t.Fatalf("no traffic after the restart: %d ok, %d failed; client %v; server %v",
-						ok.Load(), failed.Load(), p.client.Stats(), p.server.Stats())
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			close(stop)
-			wg.Wait() // every request returned: none hung
+	for _, kind := range []string{"embedded", "mosquitto"} {
+		for _, proto := range protocols {
+			t.Run(fmt.Sprintf("%s/v%d", kind, proto), func(t *testing.T) {
+				b, restart := restartableBroker(t, kind)
+				testRestart(t, b, restart, proto)
+			})
+		}
+	}
+}
+
+func restartableBroker(t *testing.T, kind string) (*broker, func() error) {
+	if kind == "embedded" {
+		b := embeddedBroker(t)
+		return b, b.embedded.Restart
+	}
+	if os.Getenv(MosquittoEnv) == "" {
+		t.Skipf("set %s to run this test against a real Mosquitto (started here as a child process)", MosquittoEnv)
+	}
+	if mosquitto.Binary() == "" {
+		t.Fatalf("%s is set but mosquitto is not installed", MosquittoEnv)
+	}
+	m, err := mosquitto.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return &broker{url: m.URL()}, m.Restart
+}
+
+func testRestart(t *testing.T, b *broker, restart func() error, proto int) {
+	checkNoLeaks(t)
+	var mu sync.Mutex
+	handled := map[string]int{}
+	p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
+		"count": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
 			mu.Lock()
-			defer mu.Unlock()
-			for id, n := range handled {
-				if n != 1 {
-					t.Fatalf("request %s handled %d times", id, n)
+			handled[string(r.Payload)]++
+			mu.Unlock()
+			return r.Payload, nil
+		},
+	}})
+	var ok, failed, seq atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprint(seq.Add(1))
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				out, err := p.client.Request(ctx, "gateway", "count", []byte(id))
+				cancel()
+				switch {
+				case err == nil && string(out) == id:
+					ok.Add(1)
+				case err == nil:
+					t.Errorf("request %s answered with %q", id, out)
+				default:
+					failed.Add(1)
 				}
 			}
-			t.Logf("%d requests completed, %d failed cleanly across the restart", ok.Load(), failed.Load())
 		})
 	}
+	waitFor(t, "traffic before the restart", func() bool { return ok.Load() >= 50 })
+	if err := restart(); err != nil {
+		t.Fatal(err)
+	}
+	before := ok.Load()
+	deadline := time.Now().Add(15 * time.Second)
+	for ok.Load() < before+50 {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("no traffic after the restart: %d ok, %d failed; client %v; server %v",
+				ok.Load(), failed.Load(), p.client.Stats(), p.server.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait() // every request returned: none hung
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range handled {
+		if n != 1 {
+			t.Fatalf("request %s handled %d times", id, n)
+		}
+	}
+	t.Logf("%d requests completed, %d failed cleanly across the restart", ok.Load(), failed.Load())
 }
 
 func TestTLSAndClientCertificates(t *testing.T) {
