@@ -30,6 +30,7 @@ func TestBrokerRestartMidTraffic(t *testing.T) {
 	for _, kind := range []string{"embedded", "mosquitto"} {
 		for _, proto := range protocols {
 			t.Run(fmt.Sprintf("%s/v%d", kind, proto), func(t *testing.T) {
+				checkNoLeaks(t) // first, so that it runs after the broker's cleanup
 				b, restart := restartableBroker(t, kind)
 				testRestart(t, b, restart, proto)
 			})
@@ -57,7 +58,6 @@ func restartableBroker(t *testing.T, kind string) (*broker, func() error) {
 }
 
 func testRestart(t *testing.T, b *broker, restart func() error, proto int) {
-	checkNoLeaks(t)
 	var mu sync.Mutex
 	handled := map[string]int{}
 	p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
@@ -134,7 +134,7 @@ func TestTLSAndClientCertificates(t *testing.T) {
 	for _, mtls := range []bool{false, true} {
 		for _, proto := range protocols {
 			t.Run(fmt.Sprintf("mtls=%v/v%d", mtls, proto), func(t *testing.T) {
-				checkNoLeaks(t)
+				checkNoLeaks(t) // registered before the broker's cleanup: runs after it
 				bk, err := testbroker.Start("127.0.0.1:0", certs.ServerTLS(mtls))
 				if err != nil {
 					t.Fatal(err)
