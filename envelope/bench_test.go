@@ -16,8 +16,8 @@ import (
 // BenchmarkMemoryStoreAdmit.
 type admitAll struct{}
 
-func (admitAll) Check(context.Context, string, uint64) error { return nil }
-func (admitAll) Admit(context.Context, string, uint64) error { return nil }
+func (admitAll) Check(context.Context, Seen) error { return nil }
+func (admitAll) Admit(context.Context, Seen) error { return nil }
 
 // BenchmarkEnvelope measures, for each suite with a 256-byte payload, Seal
 // and Open next to the raw primitives that suite cannot avoid (the same
@@ -153,7 +153,7 @@ func BenchmarkMemoryStoreAdmit(b *testing.B) {
 	var n uint64
 	for b.Loop() {
 		n++
-		s.Admit(ctx, "client", n)
+		s.Admit(ctx, Seen{Sender: "client", Counter: n, IssuedAt: testNow})
 	}
 }
 

@@ -107,7 +107,8 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	if o.Replay == nil {
 		return nil, errorf(ErrReplayed, "no replay store")
 	}
-	if err := o.Replay.Check(ctx, w.From, w.Ctr); err != nil {
+	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt}
+	if err := o.Replay.Check(ctx, seen); err != nil {
 		return nil, replayError(err)
 	}
 	// 7. Keys named by the header.
@@ -148,7 +149,7 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	}
 	// 11. Record the counter; the atomic Admit settles races between
 	// duplicates that passed Check together.
-	if err := o.Replay.Admit(ctx, w.From, w.Ctr); err != nil {
+	if err := o.Replay.Admit(ctx, seen); err != nil {
 		return nil, replayError(err)
 	}
 	m := &Message{

@@ -4,19 +4,34 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
+// Seen identifies one message to a ReplayStore: its sender, its counter and
+// when it claims to have been issued (authenticated by the time Admit runs).
+type Seen struct {
+	Sender   string
+	Counter  uint64
+	IssuedAt time.Time
+}
+
 // A ReplayStore keeps, per sender, the window of counters already accepted
-// (SPEC.md §5.3). Implementations must be safe for concurrent use, and Admit
+// (SPEC.md §7). Implementations must be safe for concurrent use, and Admit
 // must be atomic per sender: of two concurrent Admit calls with the same
-// sender and counter, exactly one succeeds.
+// sender and counter, exactly one succeeds. A store that forgets a sender
+// (to bound its memory) must afterwards refuse every message of that sender
+// issued at or before the newest one it had accepted (SPEC.md §7.3), so that
+// forgetting never re-admits a message.
 type ReplayStore interface {
-	// Check returns ErrReplayed if ctr would be refused now. It changes
-	// nothing; Open calls it early to shed replays before any crypto.
-	Check(ctx context.Context, sender string, ctr uint64) error
-	// Admit atomically checks ctr and records it as accepted, returning
-	// ErrReplayed if it was already accepted or is below the window.
-	Admit(ctx context.Context, sender string, ctr uint64) error
+	// Check returns ErrReplayed if the message would be refused now. It
+	// changes nothing; Open calls it early to shed replays before any
+	// crypto.
+	Check(ctx context.Context, m Seen) error
+	// Admit atomically checks the message and records it as accepted,
+	// returning ErrReplayed if it was already accepted or is below the
+	// window. Once Admit returns nil the acceptance is as durable as the
+	// store promises.
+	Admit(ctx context.Context, m Seen) error
 }
 
 // DefaultWindow is the replay window width used when none is given.
@@ -104,58 +119,130 @@ func (w *Window) shift(n uint64) {
 	}
 }
 
-// MemoryStore is a ReplayStore held in process memory. It forgets
-// everything on restart: after a restart only the timestamp checks
-// (Policy.MaxLifetime) bound what can be replayed.
+// DefaultMaxSenders bounds how many senders a MemoryStore tracks when no
+// limit is given.
+const DefaultMaxSenders = 1 << 18
+
+// MemoryStore is a ReplayStore held in process memory, for at most
+// MaxSenders senders. When full, it forgets the least recently seen of a
+// small random sample of senders and raises its floor to the newest issue
+// time that sender had: a message from a sender it does not know is then
+// accepted only if issued after the floor, so forgetting never re-admits a
+// message.
+//
+// It forgets everything on restart: after a restart only the timestamp
+// checks (Policy.MaxLifetime) bound what can be replayed. Use a durable
+// store (package mqttsec/replay) where that matters.
 type MemoryStore struct {
-	width int
+	width      int
+	maxSenders int
+
 	mu    sync.Mutex
-	win   map[string]*Window
+	win   map[string]*senderState
+	floor time.Time // forgotten senders' newest issue time
+	tick  uint64    // logical clock for recency
+}
+
+type senderState struct {
+	w        *Window
+	newest   time.Time // newest IssuedAt accepted
+	lastUsed uint64
 }
 
 var _ ReplayStore = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store whose windows are width counters
-// wide (see NewWindow; 0 means DefaultWindow).
+// wide (see NewWindow; 0 means DefaultWindow), tracking up to
+// DefaultMaxSenders senders.
 func NewMemoryStore(width int) (*MemoryStore, error) {
+	return NewBoundedMemoryStore(width, DefaultMaxSenders)
+}
+
+// NewBoundedMemoryStore is NewMemoryStore with a limit on the number of
+// senders tracked (at least 1).
+func NewBoundedMemoryStore(width, maxSenders int) (*MemoryStore, error) {
 	if width == 0 {
 		width = DefaultWindow
 	}
 	if _, err := NewWindow(width); err != nil {
 		return nil, err
 	}
-	return &MemoryStore{width: width, win: make(map[string]*Window)}, nil
+	if maxSenders < 1 {
+		return nil, errors.New("envelope: a replay store must track at least one sender")
+	}
+	return &MemoryStore{width: width, maxSenders: maxSenders, win: make(map[string]*senderState)}, nil
+}
+
+// fresh reports whether m would be accepted; s.mu is held.
+func (s *MemoryStore) fresh(m Seen) bool {
+	if st := s.win[m.Sender]; st != nil {
+		return st.w.Fresh(m.Counter)
+	}
+	return m.IssuedAt.After(s.floor)
 }
 
 // Check implements ReplayStore.
-func (s *MemoryStore) Check(ctx context.Context, sender string, ctr uint64) error {
+func (s *MemoryStore) Check(ctx context.Context, m Seen) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if w := s.win[sender]; w != nil && !w.Fresh(ctr) {
+	if !s.fresh(m) {
 		return ErrReplayed
 	}
 	return nil
 }
 
 // Admit implements ReplayStore.
-func (s *MemoryStore) Admit(ctx context.Context, sender string, ctr uint64) error {
+func (s *MemoryStore) Admit(ctx context.Context, m Seen) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.win[sender]
-	if w == nil {
-		w, _ = NewWindow(s.width)
-		s.win[sender] = w
-	}
-	if !w.Accept(ctr) {
+	if !s.fresh(m) {
 		return ErrReplayed
 	}
+	st := s.win[m.Sender]
+	if st == nil {
+		if len(s.win) >= s.maxSenders {
+			s.evictOne()
+		}
+		w, _ := NewWindow(s.width)
+		st = &senderState{w: w}
+		s.win[m.Sender] = st
+	}
+	st.w.Accept(m.Counter)
+	if m.IssuedAt.After(st.newest) {
+		st.newest = m.IssuedAt
+	}
+	s.tick++
+	st.lastUsed = s.tick
 	return nil
+}
+
+// evictOne forgets the least recently used of up to 8 senders (map order
+// is random) and raises the floor to its newest issue time; s.mu is held.
+func (s *MemoryStore) evictOne() {
+	var victim string
+	var oldest *senderState
+	n := 0
+	for id, st := range s.win {
+		if oldest == nil || st.lastUsed < oldest.lastUsed {
+			victim, oldest = id, st
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	if oldest == nil {
+		return
+	}
+	if oldest.newest.After(s.floor) {
+		s.floor = oldest.newest
+	}
+	delete(s.win, victim)
 }
 
 // Len returns the number of senders tracked.
@@ -163,4 +250,12 @@ func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.win)
+}
+
+// Floor returns the issue time at or before which messages from senders
+// the store does not track are refused (zero until it forgot one).
+func (s *MemoryStore) Floor() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.floor
 }

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -113,7 +114,7 @@ func TestMemoryStoreConcurrentAdmit(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for c := uint64(1); c <= 500; c++ {
-				if s.Admit(ctx, "peer", c) == nil {
+				if s.Admit(ctx, Seen{"peer", c, testNow}) == nil {
 					mu.Lock()
 					admitted[c]++
 					mu.Unlock()
@@ -127,10 +128,10 @@ func TestMemoryStoreConcurrentAdmit(t *testing.T) {
 			t.Fatalf("counter %d admitted %d times", c, n)
 		}
 	}
-	if err := s.Check(ctx, "peer", 500); !errors.Is(err, ErrReplayed) {
+	if err := s.Check(ctx, Seen{"peer", 500, testNow}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("Check(500) = %v", err)
 	}
-	if err := s.Check(ctx, "other", 500); err != nil {
+	if err := s.Check(ctx, Seen{"other", 500, testNow}); err != nil {
 		t.Fatalf("senders share a window: %v", err)
 	}
 	if s.Len() != 1 {
@@ -179,5 +180,73 @@ func TestClockCounterStartsAboveEarlierRuns(t *testing.T) {
 	}
 	if m, _ := c.Next(); m != n+1 {
 		t.Fatalf("second Next = %d, want %d", m, n+1)
+	}
+}
+
+// A bounded store forgets senders when full, and never re-admits a message
+// of a forgotten sender: anything issued at or before the newest message it
+// had accepted from them is refused.
+func TestMemoryStoreEvictionNeverReadmits(t *testing.T) {
+	s, err := NewBoundedMemoryStore(64, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(sec int) time.Time { return testNow.Add(time.Duration(sec) * time.Second) }
+	admit := func(sender string, ctr uint64, sec int) error {
+		return s.Admit(ctx, Seen{Sender: sender, Counter: ctr, IssuedAt: at(sec)})
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		if err := admit(id, 10, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "a" is the least recently used: a fourth sender forgets it.
+	if err := admit("d", 1, 10); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", s.Len())
+	}
+	floor := s.Floor()
+	if floor.IsZero() || floor.After(at(2)) {
+		t.Fatalf("floor %v, want the newest issue time of the forgotten sender", floor)
+	}
+	forgotten := "a"
+	if !floor.Equal(at(0)) {
+		// The sample chose another victim; find which one is gone.
+		for i, id := range []string{"a", "b", "c"} {
+			if floor.Equal(at(i)) {
+				forgotten = id
+			}
+		}
+	}
+	// The old message of the forgotten sender is refused, by Check and Admit.
+	old := Seen{Sender: forgotten, Counter: 10, IssuedAt: floor}
+	if err := s.Check(ctx, old); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("Check(old message of a forgotten sender) = %v", err)
+	}
+	if err := s.Admit(ctx, old); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("Admit(old message of a forgotten sender) = %v", err)
+	}
+	// A message issued after the floor is accepted, and then tracked again.
+	if err := admit(forgotten, 11, 20); err != nil {
+		t.Fatalf("new message after eviction: %v", err)
+	}
+	if err := admit(forgotten, 11, 20); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("its replay: %v", err)
+	}
+	if _, err := NewBoundedMemoryStore(64, 0); err == nil {
+		t.Fatal("a store for no senders accepted")
+	}
+}
+
+// Memory stays bounded however many senders arrive.
+func TestMemoryStoreBounded(t *testing.T) {
+	s, _ := NewBoundedMemoryStore(64, 100)
+	for i := range 10000 {
+		s.Admit(ctx, Seen{Sender: fmt.Sprint("sender-", i), Counter: 1, IssuedAt: testNow.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if s.Len() > 100 {
+		t.Fatalf("Len = %d after 10000 senders, limit 100", s.Len())
 	}
 }

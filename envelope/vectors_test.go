@@ -222,7 +222,7 @@ func (v *vector) opener(t testing.TB, lk *loadedKeys) *Opener {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Admit(ctx, v.Sender, n); err != nil {
+		if err := store.Admit(ctx, Seen{Sender: v.Sender, Counter: n, IssuedAt: time.UnixMilli(v.Now)}); err != nil {
 			t.Fatal(err)
 		}
 	}
