@@ -259,3 +259,60 @@ func (s *MemoryStore) Floor() time.Time {
 	defer s.mu.Unlock()
 	return s.floor
 }
+
+// Restore makes the store refuse every counter of sender up to and
+// including highest, and remember newest as its newest issue time. Durable
+// stores call it when they load their state: counters accepted before a
+// restart, and any below them, are refused afterwards.
+func (s *MemoryStore) Restore(sender string, highest uint64, newest time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.win[sender]
+	if st == nil {
+		if len(s.win) >= s.maxSenders {
+			s.evictOne()
+		}
+		w, _ := NewWindow(s.width)
+		st = &senderState{w: w}
+		s.win[sender] = st
+	}
+	if h, ok := st.w.Highest(); !ok || highest > h {
+		st.w.fillTo(highest)
+	}
+	if newest.After(st.newest) {
+		st.newest = newest
+	}
+	s.tick++
+	st.lastUsed = s.tick
+}
+
+// RaiseFloor raises the floor (see Floor) to t if t is later.
+func (s *MemoryStore) RaiseFloor(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.After(s.floor) {
+		s.floor = t
+	}
+}
+
+// Each calls f for every tracked sender with the highest counter it
+// accepted and its newest issue time, holding the store's lock: f must not
+// call the store.
+func (s *MemoryStore) Each(f func(sender string, highest uint64, newest time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, st := range s.win {
+		h, _ := st.w.Highest()
+		f(id, h, st.newest)
+	}
+}
+
+// fillTo makes highest the highest counter and marks it and every counter
+// in the window below it as accepted.
+func (w *Window) fillTo(highest uint64) {
+	w.highest = highest
+	w.started = true
+	for i := range w.bits {
+		w.bits[i] = ^uint64(0)
+	}
+}

@@ -250,3 +250,29 @@ func TestMemoryStoreBounded(t *testing.T) {
 		t.Fatalf("Len = %d after 10000 senders, limit 100", s.Len())
 	}
 }
+
+func TestMemoryStoreRestore(t *testing.T) {
+	s, _ := NewBoundedMemoryStore(64, 10)
+	s.Restore("a", 100, testNow)
+	for _, c := range []uint64{1, 37, 99, 100} {
+		if err := s.Check(ctx, Seen{"a", c, testNow.Add(time.Hour)}); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("counter %d after Restore(100): %v", c, err)
+		}
+	}
+	if err := s.Admit(ctx, Seen{"a", 101, testNow}); err != nil {
+		t.Fatalf("101 after Restore(100): %v", err)
+	}
+	s.Restore("a", 50, testNow) // never lowers
+	if err := s.Admit(ctx, Seen{"a", 102, testNow}); err != nil {
+		t.Fatalf("102: %v", err)
+	}
+	s.RaiseFloor(testNow)
+	if err := s.Check(ctx, Seen{"b", 1, testNow}); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("unknown sender at the floor: %v", err)
+	}
+	seen := map[string]uint64{}
+	s.Each(func(id string, h uint64, _ time.Time) { seen[id] = h })
+	if len(seen) != 1 || seen["a"] != 102 {
+		t.Fatalf("Each = %v", seen)
+	}
+}

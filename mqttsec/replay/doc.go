@@ -1,0 +1,11 @@
+// Package replay holds the durable state that lets replay protection
+// survive restarts, crashes and several gateway replicas:
+//
+//   - [FileCounter], a sender's message counter that never goes backwards
+//     across restarts and crashes, without a disk write per message;
+//   - [FileStore], a receiver's replay windows in a crash-safe file, with
+//     group commit;
+//   - [RedisStore], replay windows shared by several replicas through Redis.
+//
+// All implement the envelope package's Counter or ReplayStore.
+package replay
