@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -315,4 +316,37 @@ func (w *Window) fillTo(highest uint64) {
 	for i := range w.bits {
 		w.bits[i] = ^uint64(0)
 	}
+}
+
+// MarshalBinary encodes the window: the highest counter (8 bytes, big
+// endian; absent when empty) followed by the bitmap, 8 bytes per 64
+// counters.
+func (w *Window) MarshalBinary() ([]byte, error) {
+	if !w.started {
+		return []byte{}, nil
+	}
+	b := make([]byte, 0, 8+8*len(w.bits))
+	b = binary.BigEndian.AppendUint64(b, w.highest)
+	for _, x := range w.bits {
+		b = binary.BigEndian.AppendUint64(b, x)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote; the window's width must
+// match the encoding's.
+func (w *Window) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 {
+		w.highest, w.started = 0, false
+		clear(w.bits)
+		return nil
+	}
+	if len(b) != 8+8*len(w.bits) {
+		return errors.New("envelope: window encoding does not match the width")
+	}
+	w.highest, w.started = binary.BigEndian.Uint64(b), true
+	for i := range w.bits {
+		w.bits[i] = binary.BigEndian.Uint64(b[8+8*i:])
+	}
+	return nil
 }

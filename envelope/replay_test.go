@@ -276,3 +276,28 @@ func TestMemoryStoreRestore(t *testing.T) {
 		t.Fatalf("Each = %v", seen)
 	}
 }
+
+func TestWindowBinaryRoundTrip(t *testing.T) {
+	w, _ := NewWindow(128)
+	empty, _ := w.MarshalBinary()
+	for _, c := range []uint64{5, 90, 91, 40} {
+		w.Accept(c)
+	}
+	b, _ := w.MarshalBinary()
+	v, _ := NewWindow(128)
+	if err := v.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for c := uint64(1); c < 200; c++ {
+		if v.Fresh(c) != w.Fresh(c) {
+			t.Fatalf("counter %d: decoded window differs", c)
+		}
+	}
+	if err := v.UnmarshalBinary(empty); err != nil || !v.Fresh(5) {
+		t.Fatalf("empty encoding: %v", err)
+	}
+	short, _ := NewWindow(64)
+	if err := short.UnmarshalBinary(b); err == nil {
+		t.Fatal("a 128-wide encoding decoded into a 64-wide window")
+	}
+}

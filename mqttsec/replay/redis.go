@@ -1,0 +1,157 @@
+package replay
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// DefaultRetention is how long a RedisStore keeps a sender's window after
+// its last accepted message.
+const DefaultRetention = 10 * time.Minute
+
+// RedisStore is a ReplayStore in Redis, shared by several gateway replicas
+// (for example behind an MQTT shared subscription): a message replayed to
+// another replica is refused there too.
+//
+// Each sender's window is one Redis key, updated with an optimistic
+// transaction (WATCH, read, check, MULTI/SET/EXEC, retried on conflict), so
+// of two replicas admitting the same message at once exactly one succeeds.
+//
+// # Memory
+//
+// Each key expires Retention after the sender's last accepted message.
+// That is safe only if Retention is at least the longest Policy.MaxLifetime
+// plus MaxClockSkew of every receiver using the store: a message the store
+// has forgotten is then already refused as expired. Run Redis with a
+// maxmemory-policy that never evicts these keys early (noeviction, or
+// volatile-ttl with ample memory), and with persistence if the state must
+// survive a Redis restart.
+type RedisStore struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	width     int
+	retention time.Duration
+	retries   int
+}
+
+var _ envelope.ReplayStore = (*RedisStore)(nil)
+
+// RedisStoreOptions configures NewRedisStore. The zero value is usable.
+type RedisStoreOptions struct {
+	// Prefix starts every key (default "mqttsec:replay:").
+	Prefix string
+	// Width is the replay window width (0: envelope.DefaultWindow).
+	Width int
+	// Retention is how long a sender's window is kept after its last
+	// message (0: DefaultRetention). See the type's documentation.
+	Retention time.Duration
+}
+
+// ErrContention means an Admit lost the optimistic transaction too many
+// times in a row; the message is not admitted.
+var ErrContention = errors.New("replay: redis transaction kept conflicting")
+
+// NewRedisStore returns a store using rdb, which the caller configured
+// (address, TLS, credentials) and closes.
+func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
+	if opt.Prefix == "" {
+		opt.Prefix = "mqttsec:replay:"
+	}
+	if opt.Width == 0 {
+		opt.Width = envelope.DefaultWindow
+	}
+	if _, err := envelope.NewWindow(opt.Width); err != nil {
+		return nil, err
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultRetention
+	}
+	return &RedisStore{rdb: rdb, prefix: opt.Prefix, width: opt.Width, retention: opt.Retention, retries: 64}, nil
+}
+
+// state is a sender's window and newest issue time, as stored:
+// [i64 newest ms][window encoding].
+type state struct {
+	w      *envelope.Window
+	newest int64
+}
+
+func (s *RedisStore) decode(b []byte) (*state, error) {
+	w, _ := envelope.NewWindow(s.width)
+	st := &state{w: w}
+	if b == nil {
+		return st, nil
+	}
+	if len(b) < 8 {
+		return nil, fmt.Errorf("%w: redis window", ErrCorrupt)
+	}
+	st.newest = int64(binary.BigEndian.Uint64(b))
+	if err := w.UnmarshalBinary(b[8:]); err != nil {
+		return nil, fmt.Errorf("%w: redis window", ErrCorrupt)
+	}
+	return st, nil
+}
+
+func (st *state) encode() []byte {
+	w, _ := st.w.MarshalBinary()
+	return append(binary.BigEndian.AppendUint64(nil, uint64(st.newest)), w...)
+}
+
+func (s *RedisStore) get(ctx context.Context, c redis.Cmdable, key string) (*state, error) {
+	b, err := c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		b, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(b)
+}
+
+// Check implements envelope.ReplayStore.
+func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
+	st, err := s.get(ctx, s.rdb, s.prefix+m.Sender)
+	if err != nil {
+		return err
+	}
+	if !st.w.Fresh(m.Counter) {
+		return envelope.ErrReplayed
+	}
+	return nil
+}
+
+// Admit implements envelope.ReplayStore.
+func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
+	key := s.prefix + m.Sender
+	for range s.retries {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			st, err := s.get(ctx, tx, key)
+			if err != nil {
+				return err
+			}
+			if !st.w.Accept(m.Counter) {
+				return envelope.ErrReplayed
+			}
+			if ms := m.IssuedAt.UnixMilli(); ms > st.newest {
+				st.newest = ms
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, st.encode(), s.retention)
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+		// Another replica changed the window meanwhile: read it again.
+	}
+	return ErrContention
+}

@@ -1,0 +1,130 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// RedisEnv names the environment variable with the address (host:port) of
+// a Redis server for these tests; without it they skip.
+const RedisEnv = "MQTTSEC_TEST_REDIS"
+
+func redisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	addr := os.Getenv(RedisEnv)
+	if addr == "" {
+		t.Skipf("set %s=host:port to run the Redis store tests", RedisEnv)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("%s=%s: %v", RedisEnv, addr, err)
+	}
+	return rdb
+}
+
+func redisStores(t testing.TB, n int, opt RedisStoreOptions) []*RedisStore {
+	rdb := redisClient(t)
+	opt.Prefix = fmt.Sprintf("mqttsec-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	var out []*RedisStore
+	for range n {
+		s, err := NewRedisStore(rdb, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestRedisStoreSharedBetweenReplicas(t *testing.T) {
+	st := redisStores(t, 2, RedisStoreOptions{})
+	a, b := st[0], st[1]
+	if err := a.Admit(ctx, seen("client", 10)); err != nil {
+		t.Fatal(err)
+	}
+	// The same message delivered to the other replica.
+	if err := b.Check(ctx, seen("client", 10)); !errors.Is(err, envelope.ErrReplayed) {
+		t.Fatalf("Check on the other replica: %v", err)
+	}
+	if err := b.Admit(ctx, seen("client", 10)); !errors.Is(err, envelope.ErrReplayed) {
+		t.Fatalf("Admit on the other replica: %v", err)
+	}
+	// Reordering within the window works across replicas.
+	if err := b.Admit(ctx, seen("client", 12)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Admit(ctx, seen("client", 11)); err != nil {
+		t.Fatalf("reordered 11: %v", err)
+	}
+	if err := a.Admit(ctx, seen("client", 12)); !errors.Is(err, envelope.ErrReplayed) {
+		t.Fatalf("12 again: %v", err)
+	}
+}
+
+func TestRedisStoreConcurrentExactlyOnce(t *testing.T) {
+	st := redisStores(t, 4, RedisStoreOptions{})
+	var mu sync.Mutex
+	won := map[uint64]int{}
+	var wg sync.WaitGroup
+	for _, s := range st {
+		for range 2 {
+			wg.Go(func() {
+				for c := uint64(1); c <= 100; c++ {
+					if s.Admit(ctx, seen("client", c)) == nil {
+						mu.Lock()
+						won[c]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for c := uint64(1); c <= 100; c++ {
+		if won[c] != 1 {
+			t.Fatalf("counter %d admitted %d times by 8 racing replicas", c, won[c])
+		}
+	}
+}
+
+func TestRedisStoreRetention(t *testing.T) {
+	rdb := redisClient(t)
+	s := redisStores(t, 1, RedisStoreOptions{Retention: 7 * time.Minute})[0]
+	if err := s.Admit(ctx, seen("client", 1)); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := rdb.TTL(ctx, s.prefix+"client").Result()
+	if err != nil || ttl <= 6*time.Minute || ttl > 7*time.Minute {
+		t.Fatalf("TTL = %v, %v; want about 7m", ttl, err)
+	}
+	// A damaged value is an error, not a fresh window.
+	rdb.Set(ctx, s.prefix+"broken", "xx", time.Minute)
+	if err := s.Admit(ctx, seen("broken", 1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged window: %v", err)
+	}
+}
+
+func BenchmarkRedisStoreAdmit(b *testing.B) {
+	s := redisStores(b, 1, RedisStoreOptions{})[0]
+	var mu sync.Mutex
+	var n uint64
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			n++
+			c := n
+			mu.Unlock()
+			s.Admit(ctx, seen(fmt.Sprint("s", c%256), c))
+		}
+	})
+}
