@@ -128,3 +128,34 @@ func BenchmarkRedisStoreAdmit(b *testing.B) {
 		}
 	})
 }
+
+func TestRedisCounterSharedAndIncreasing(t *testing.T) {
+	rdb := redisClient(t)
+	key := fmt.Sprintf("mqttsec-test:counter:%d", time.Now().UnixNano())
+	a, b := NewRedisCounter(rdb, key), NewRedisCounter(rdb, key)
+	before := uint64(time.Now().UnixNano())
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	var wg sync.WaitGroup
+	for _, c := range []*RedisCounter{a, b, a, b} {
+		wg.Go(func() {
+			for range 100 {
+				n, err := c.Next()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[n] || n <= before {
+					t.Errorf("counter %d repeated or below the start time", n)
+				}
+				seen[n] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 400 {
+		t.Fatalf("%d distinct counters, want 400", len(seen))
+	}
+}
