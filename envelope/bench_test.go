@@ -6,6 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"runtime"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
@@ -165,5 +168,51 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Parse(s.Bytes)
+	}
+}
+
+func BenchmarkMemoryStoreAdmitParallel(b *testing.B) {
+	s, _ := NewMemoryStore(0)
+	var n atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := n.Add(1)
+			s.Admit(ctx, Seen{Sender: senderName(c % 1024), Counter: c, IssuedAt: testNow})
+		}
+	})
+}
+
+var senderNames = func() []string {
+	out := make([]string, 1024)
+	for i := range out {
+		out[i] = "sender-" + strconv.Itoa(i)
+	}
+	return out
+}()
+
+func senderName(i uint64) string { return senderNames[i] }
+
+// BenchmarkMemoryStoreBytesPerSender reports the heap each tracked sender
+// costs, for the default 64-wide and the SDK's 1024-wide windows.
+func BenchmarkMemoryStoreBytesPerSender(b *testing.B) {
+	for _, width := range []int{64, 1024} {
+		b.Run("window="+strconv.Itoa(width), func(b *testing.B) {
+			const senders = 100000
+			var perSender float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				s, _ := NewBoundedMemoryStore(width, senders)
+				for i := range senders {
+					s.Admit(ctx, Seen{Sender: "sender-" + strconv.Itoa(i), Counter: 1, IssuedAt: testNow})
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSender = float64(after.HeapAlloc-before.HeapAlloc) / senders
+				runtime.KeepAlive(s)
+			}
+			b.ReportMetric(perSender, "bytes/sender")
+		})
 	}
 }

@@ -580,3 +580,35 @@ func TestHOTP(t *testing.T) {
 		t.Fatalf("without the HOTP key: %v", err)
 	}
 }
+
+// A receiver that lost its replay state (a new replica, a wiped disk)
+// accepts a captured message again only while the message is fresh: the
+// timestamp checks bound the exposure to MaxLifetime + MaxClockSkew.
+func TestLostStateBoundedByTimestamps(t *testing.T) {
+	w := newWorld(t)
+	p := w.request("open-door")
+	p.HMAC, p.TTL = w.hmac, DefaultMaxLifetime
+	captured, _ := w.sealer().Seal(p, nil)
+	if _, err := w.opener().Open(ctx, captured.Bytes, expectRequest); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		later time.Duration
+		want  error
+	}{
+		{"state lost a minute later: still replayable", time.Minute, nil},
+		{"just before expiry + skew", DefaultMaxLifetime + DefaultMaxClockSkew - time.Millisecond, nil},
+		{"at expiry + skew: refused", DefaultMaxLifetime + DefaultMaxClockSkew, ErrExpired},
+		{"a day later: refused", 24 * time.Hour, ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w.now = testNow.Add(tt.later)
+			w.replay = must[*MemoryStore](t)(NewMemoryStore(0)) // the state is gone
+			if _, err := w.opener().Open(ctx, captured.Bytes, expectRequest); !errors.Is(err, tt.want) {
+				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
