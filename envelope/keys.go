@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
+	"sync"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
 	"github.com/mqttsec/mqttsec/hotp"
@@ -58,6 +60,7 @@ var (
 type HMACKey struct {
 	id     string
 	secret []byte
+	pool   sync.Pool // of hash.Hash keyed with secret: keying costs two SHA-256 blocks
 }
 
 // NewHMACKey returns an HMACKey holding a copy of secret (32 to 64 bytes).
@@ -79,9 +82,15 @@ func (k *HMACKey) String() string { return "HMACKey(" + k.id + ")" }
 func (k *HMACKey) GoString() string { return k.String() }
 
 func (k *HMACKey) tag(si signingInput) []byte {
-	m := hmac.New(sha256.New, k.secret)
+	m, _ := k.pool.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.secret)
+	}
+	m.Reset()
 	si.writeTo(m)
-	return m.Sum(nil)
+	out := m.Sum(nil)
+	k.pool.Put(m)
+	return out
 }
 
 // HOTPKey is a per-peer RFC 4226 secret. Its String method never prints the
