@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"testing"
 )
@@ -34,5 +35,20 @@ func TestInspect(t *testing.T) {
 	}
 	if _, err := Inspect([]byte("{}"), 0); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("Inspect(junk) = %v", err)
+	}
+}
+
+func TestEnvelopeSigningInput(t *testing.T) {
+	w := newWorld(t)
+	p := w.request("m")
+	p.HMAC = w.hmac
+	s, _ := w.sealer().Seal(p, []byte("x"))
+	e, err := Parse(s.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	si := e.SigningInput()
+	if !bytes.HasPrefix(si, append([]byte("mqttsec.v1."), e.HeaderText()...)) || sha256.Sum256(si) != s.Digest {
+		t.Fatalf("signing input %q does not give the digest", si)
 	}
 }

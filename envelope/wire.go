@@ -190,3 +190,13 @@ func (si signingInput) digest() [32]byte {
 	h.Sum(d[:0])
 	return d
 }
+
+// SigningInput returns the bytes the envelope's MAC and signature cover
+// (SPEC.md §4.1); its SHA-256 is the envelope's digest.
+func (e *Envelope) SigningInput() []byte {
+	return signingInput{h: e.rawHeader, p: e.rawPayload}.bytes()
+}
+
+// HeaderText returns the header member exactly as sent: the base64url text
+// that is also the AEAD's associated data.
+func (e *Envelope) HeaderText() []byte { return append([]byte(nil), e.rawHeader...) }

@@ -1,0 +1,136 @@
+// Command bench measures mqttsec next to what it is built from, in one run:
+// Seal and Open of every suite next to the bare primitives of that suite;
+// secured request/reply next to plain Paho request/reply on the same broker,
+// client library, QoS and payload; the seed system's design (RSA-2048
+// PKCS#1 v1.5 signatures, RSA-OAEP-wrapped AES) next to Ed25519 + HPKE and
+// HMAC + pre-shared AES-GCM; and the replay stores.
+//
+//	go run ./examples/bench                        # embedded broker
+//	go run ./examples/bench --broker tcp://127.0.0.1:1883 --redis 127.0.0.1:6379
+//	go run ./examples/bench --filter 'envelope/hmac' --duration 2s --json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+)
+
+// Row is one measurement. Ref names the row it is compared with; Ratio is
+// this row's cost over the reference's (ns/op ratio, or for throughput
+// rows reference throughput over this one's, so above 1 always means
+// slower).
+type Row struct {
+	Name        string  `json:"name"`
+	NsPerOp     float64 `json:"ns_per_op,omitempty"`
+	OpsPerSec   float64 `json:"ops_per_sec,omitempty"`
+	AllocsPerOp int64   `json:"allocs_per_op,omitempty"`
+	P50Us       float64 `json:"p50_us,omitempty"`
+	P99Us       float64 `json:"p99_us,omitempty"`
+	Extra       string  `json:"extra,omitempty"`
+	Ref         string  `json:"ref,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"`
+	OverheadNs  float64 `json:"overhead_ns,omitempty"`
+}
+
+type options struct {
+	duration time.Duration
+	filter   *regexp.Regexp
+	broker   string
+	redis    string
+	inFlight int
+}
+
+func main() {
+	testing.Init()
+	duration := flag.Duration("duration", time.Second, "time per row")
+	filter := flag.String("filter", "", "only rows whose name matches this regular expression")
+	asJSON := flag.Bool("json", false, "print the rows as JSON")
+	broker := flag.String("broker", "", "MQTT broker URL for the round-trip rows; empty starts an embedded broker")
+	redisAddr := flag.String("redis", "", "Redis address (host:port) for the Redis replay-store row")
+	inFlight := flag.Int("in-flight", 64, "requests in flight for the throughput rows")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	re, err := regexp.Compile(*filter)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: --filter:", err)
+		os.Exit(2)
+	}
+	flag.Set("test.benchtime", duration.String())
+	opt := options{duration: *duration, filter: re, broker: *broker, redis: *redisAddr, inFlight: *inFlight}
+	if opt.broker == "" && wantsAny(re, "roundtrip/") {
+		b, err := testbroker.Start("127.0.0.1:0", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer b.Close()
+		opt.broker = b.URL()
+	}
+	ctx := context.Background()
+	rows, err := run(ctx, opt)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rows)
+		return
+	}
+	printTable(os.Stdout, rows, opt)
+}
+
+// wantsAny reports whether the filter can match a row starting with prefix.
+func wantsAny(re *regexp.Regexp, prefix string) bool {
+	return re.String() == "" || re.MatchString(prefix) || strings.HasPrefix(re.String(), prefix) ||
+		!strings.ContainsAny(re.String(), "/")
+}
+
+func printTable(w io.Writer, rows []Row, opt options) {
+	fmt.Fprintf(w, "mqttsec bench: %s, %s/%s, %d CPUs, %s per row\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), opt.duration)
+	fmt.Fprintf(w, "%-52s %12s %12s %7s %9s %9s %8s %8s  %s\n", "row", "ns/op", "ops/s", "allocs", "p50 µs", "p99 µs", "ratio", "+µs", "reference / note")
+	for _, r := range rows {
+		field := func(v float64, f string) string {
+			if v == 0 {
+				return ""
+			}
+			return fmt.Sprintf(f, v)
+		}
+		allocs := ""
+		if r.AllocsPerOp > 0 || r.NsPerOp > 0 {
+			allocs = fmt.Sprint(r.AllocsPerOp)
+		}
+		note := r.Ref
+		if r.Extra != "" {
+			if note != "" {
+				note += "; "
+			}
+			note += r.Extra
+		}
+		fmt.Fprintf(w, "%-52s %12s %12s %7s %9s %9s %8s %8s  %s\n", r.Name,
+			field(r.NsPerOp, "%.0f"), field(r.OpsPerSec, "%.0f"), allocs,
+			field(r.P50Us, "%.1f"), field(r.P99Us, "%.1f"), field(r.Ratio, "%.2f×"), field(r.OverheadNs/1000, "%.2f"), note)
+	}
+}

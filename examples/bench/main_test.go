@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+)
+
+// The bench command produces every kind of row, each with its reference,
+// on the embedded broker (short durations: this checks the rows, it does
+// not measure).
+func TestBenchRows(t *testing.T) {
+	flag.Set("test.benchtime", "20ms")
+	defer flag.Set("test.benchtime", "1s")
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	opt := options{
+		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4,
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|hmac)$|replay/(memory|file)$)`),
+	}
+	rows, err := run(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Row{}
+	for _, r := range rows {
+		byName[r.Name] = r
+	}
+	for _, name := range []string{
+		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
+		"roundtrip/v3/hmac", "roundtrip/v5/hmac",
+	} {
+		r, ok := byName[name]
+		if !ok {
+			t.Fatalf("no row %s in %v", name, rows)
+		}
+		if r.Ref == "" || r.Ratio <= 0 {
+			t.Errorf("%s has no reference ratio: %+v", name, r)
+		}
+		if _, ok := byName[r.Ref]; !ok {
+			t.Errorf("%s refers to a missing row %s", name, r.Ref)
+		}
+	}
+	for _, name := range []string{"roundtrip/v3/plain", "roundtrip/v5/plain", "replay/memory", "replay/file"} {
+		if r, ok := byName[name]; !ok || r.OpsPerSec <= 0 {
+			t.Errorf("row %s missing or empty: %+v", name, r)
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/benchsuite"
+	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
+)
+
+// admitAll lets one sealed envelope be opened repeatedly; the replay
+// stores are measured in their own rows.
+type admitAll struct{}
+
+func (admitAll) Check(context.Context, envelope.Seen) error { return nil }
+func (admitAll) Admit(context.Context, envelope.Seen) error { return nil }
+
+func run(ctx context.Context, opt options) ([]Row, error) {
+	var rows []Row
+	want := func(name string) bool { return opt.filter.MatchString(name) }
+	gwKeys, err := benchsuite.NewKeys(nil)
+	if err != nil {
+		return nil, err
+	}
+	clKeys, err := benchsuite.NewKeys(gwKeys)
+	if err != nil {
+		return nil, err
+	}
+	// primCost remembers the primitive cost (seal + open, 256 bytes) per
+	// suite, to compare round-trip latency with.
+	primCost := map[string]float64{}
+	for _, s := range benchsuite.Suites() {
+		for _, size := range []int{256, 4096} {
+			base := fmt.Sprintf("envelope/%s/%d", s.Name, size)
+			if !want(base+"/seal") && !want(base+"/open") {
+				continue
+			}
+			r, err := envelopeRows(s, size, base, clKeys, gwKeys)
+			if err != nil {
+				return nil, err
+			}
+			for _, row := range r {
+				if want(row.Name) {
+					rows = append(rows, row)
+				}
+			}
+			if size == 256 {
+				primCost[s.Name] = r[1].NsPerOp + r[3].NsPerOp
+			}
+		}
+	}
+	rt, err := roundTripRows(ctx, opt, want, clKeys, gwKeys, primCost)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, rt...)
+	st, err := storeRows(opt, want)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, st...), nil
+}
+
+func bench(f func(b *testing.B)) testing.BenchmarkResult {
+	return testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		f(b)
+	})
+}
+
+func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuite.Keys) ([]Row, error) {
+	payload := make([]byte, size)
+	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply"}
+	s.Apply(from, to, p)
+	sealed, err := sealer.Seal(p, payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", base, err)
+	}
+	keys, err := envelope.NewKeys(to.Identities, s.Peer("client", from))
+	if err != nil {
+		return nil, err
+	}
+	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: admitAll{}}
+	expect := &envelope.Expect{Kinds: envelope.Request}
+	if _, err := opener.Open(context.Background(), sealed.Bytes, expect); err != nil {
+		return nil, fmt.Errorf("%s: %w", base, err)
+	}
+	e, _ := envelope.Parse(sealed.Bytes)
+	primSeal, primOpen := benchsuite.Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
+
+	seal := bench(func(b *testing.B) {
+		for b.Loop() {
+			sealer.Seal(p, payload)
+		}
+	})
+	pseal := bench(func(b *testing.B) {
+		for b.Loop() {
+			primSeal()
+		}
+	})
+	open := bench(func(b *testing.B) {
+		for b.Loop() {
+			opener.Open(context.Background(), sealed.Bytes, expect)
+		}
+	})
+	popen := bench(func(b *testing.B) {
+		for b.Loop() {
+			primOpen()
+		}
+	})
+	row := func(name string, r testing.BenchmarkResult, ref *Row) Row {
+		out := Row{Name: name, NsPerOp: float64(r.NsPerOp()), AllocsPerOp: r.AllocsPerOp()}
+		if r.N > 0 && r.T > 0 {
+			out.NsPerOp = float64(r.T.Nanoseconds()) / float64(r.N)
+		}
+		if ref != nil && ref.NsPerOp > 0 {
+			out.Ref, out.Ratio, out.OverheadNs = ref.Name, out.NsPerOp/ref.NsPerOp, out.NsPerOp-ref.NsPerOp
+		}
+		return out
+	}
+	ps := row(base+"/seal-primitives", pseal, nil)
+	po := row(base+"/open-primitives", popen, nil)
+	ps.Extra = fmt.Sprintf("envelope %d bytes", len(sealed.Bytes))
+	return []Row{row(base+"/seal", seal, &ps), ps, row(base+"/open", open, &po), po}, nil
+}
+
+// roundTripSuites are the suites measured over the broker.
+var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep"}
+
+func roundTripRows(ctx context.Context, opt options, want func(string) bool, clKeys, gwKeys *benchsuite.Keys, primCost map[string]float64) ([]Row, error) {
+	var rows []Row
+	payload := make([]byte, 256)
+	for _, proto := range []int{3, 5} {
+		conn := cli.Conn{Broker: opt.broker, Protocol: proto}
+		prefix := fmt.Sprintf("roundtrip/v%d/", proto)
+		var plain *Row
+		measure := func(name string, start func() (*benchsuite.Pair, error), extra func(*Row)) error {
+			if !want(name) && !(plain == nil && want(prefix)) {
+				return nil
+			}
+			p, err := start()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			defer p.Close()
+			rctx, cancel := context.WithTimeout(ctx, 10*opt.duration+30*time.Second)
+			defer cancel()
+			p50, p99, _, err := benchsuite.Latency(rctx, p.Request, payload, opt.duration)
+			if err != nil {
+				return fmt.Errorf("%s latency: %w", name, err)
+			}
+			tput, err := benchsuite.Throughput(rctx, p.Request, payload, opt.inFlight, opt.duration)
+			if err != nil {
+				return fmt.Errorf("%s throughput: %w", name, err)
+			}
+			r := Row{Name: name, OpsPerSec: tput, P50Us: float64(p50.Microseconds()), P99Us: float64(p99.Microseconds())}
+			if extra != nil {
+				extra(&r)
+			}
+			if want(name) {
+				rows = append(rows, r)
+			}
+			if plain == nil {
+				plain = &rows[len(rows)-1]
+				if !want(name) {
+					plain = &r
+				}
+			}
+			return nil
+		}
+		if err := measure(prefix+"plain", func() (*benchsuite.Pair, error) { return benchsuite.PlainPair(ctx, conn) },
+			func(r *Row) { r.Extra = fmt.Sprintf("%d in flight", opt.inFlight) }); err != nil {
+			return nil, err
+		}
+		for _, name := range roundTripSuites {
+			var suite benchsuite.Suite
+			for _, s := range benchsuite.Suites() {
+				if s.Name == name {
+					suite = s
+				}
+			}
+			err := measure(prefix+name, func() (*benchsuite.Pair, error) {
+				return benchsuite.SecuredPair(ctx, conn, suite, gwKeys, clKeys)
+			}, func(r *Row) {
+				if plain == nil || r.OpsPerSec == 0 {
+					return
+				}
+				p := *plain
+				r.Ref, r.Ratio = p.Name, p.OpsPerSec/r.OpsPerSec
+				added := r.P50Us - p.P50Us
+				// A round trip seals and opens twice: request and reply.
+				if c := primCost[name]; c > 0 {
+					r.Extra = fmt.Sprintf("p50 +%.0f µs over plain; primitives per round trip %.0f µs", added, 2*c/1000)
+				} else {
+					r.Extra = fmt.Sprintf("p50 +%.0f µs over plain", added)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rows, nil
+}
+
+func storeRows(opt options, want func(string) bool) ([]Row, error) {
+	var rows []Row
+	t0 := time.Now()
+	parallel := func(name string, par int, admit func(envelope.Seen) error) {
+		var n atomic.Uint64
+		r := testing.Benchmark(func(b *testing.B) {
+			b.SetParallelism(par)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					c := n.Add(1)
+					admit(envelope.Seen{Sender: "s" + strconv.FormatUint(c%1024, 10), Counter: c, IssuedAt: t0})
+				}
+			})
+		})
+		ns := float64(r.T.Nanoseconds()) / float64(max(r.N, 1))
+		rows = append(rows, Row{Name: name, NsPerOp: ns, OpsPerSec: 1e9 / ns,
+			Extra: fmt.Sprintf("%d goroutines", par*runtime.GOMAXPROCS(0))})
+	}
+	if want("replay/memory") {
+		s, _ := envelope.NewMemoryStore(1024)
+		parallel("replay/memory", 1, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
+		for _, width := range []int{64, 1024} {
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			ms, _ := envelope.NewBoundedMemoryStore(width, 100000)
+			for i := range 100000 {
+				ms.Admit(context.Background(), envelope.Seen{Sender: "sender-" + strconv.Itoa(i), Counter: 1, IssuedAt: t0})
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			runtime.KeepAlive(ms)
+			rows = append(rows, Row{Name: fmt.Sprintf("replay/memory/bytes-per-sender/window=%d", width),
+				Extra: fmt.Sprintf("%.0f bytes per tracked sender", float64(after.HeapAlloc-before.HeapAlloc)/100000)})
+		}
+	}
+	if want("replay/file") {
+		dir, err := os.MkdirTemp("", "mqttsec-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		s, err := replay.OpenFileStore(dir, replay.FileStoreOptions{Width: 1024})
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		parallel("replay/file", 64, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
+	}
+	if want("replay/redis") && opt.redis != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: opt.redis})
+		defer rdb.Close()
+		s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-bench:%d:", time.Now().UnixNano()), Width: 1024})
+		if err != nil {
+			return nil, err
+		}
+		parallel("replay/redis", 16, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
+	}
+	return rows, nil
+}

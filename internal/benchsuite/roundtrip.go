@@ -1,0 +1,236 @@
+package benchsuite
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// Requester sends one request and returns once its reply arrived.
+type Requester func(ctx context.Context, payload []byte) error
+
+// Pair is a running requester and responder.
+type Pair struct {
+	Request Requester
+	Close   func()
+}
+
+var seq atomic.Uint64
+
+func clientID(role string) string {
+	return fmt.Sprintf("bench-%s-%d-%d", role, time.Now().UnixNano(), seq.Add(1))
+}
+
+// SecuredPair starts an mqttsec gateway that echoes and a client, both
+// sealing with suite s.
+func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Keys) (*Pair, error) {
+	// Unique ids per pair, so that pairs never read each other's topics.
+	n := seq.Add(1)
+	gwID, clID := fmt.Sprintf("bench-gw-%d", n), fmt.Sprintf("bench-cl-%d", n)
+	send := func(from, to *Keys) mqttsec.Protection {
+		p := &envelope.Params{}
+		s.Apply(from, to, p)
+		return mqttsec.Protection{HMAC: p.HMAC, HOTP: p.HOTP, Signer: p.Signer, PSK: p.PSK, Recipients: p.Recipients}
+	}
+	gwRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: gwKeys.Identities},
+		&mqttsec.Peer{Peer: *s.Peer(clID, clKeys), Send: send(gwKeys, clKeys)})
+	if err != nil {
+		return nil, err
+	}
+	clRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: clKeys.Identities},
+		&mqttsec.Peer{Peer: *s.Peer(gwID, gwKeys), Send: send(clKeys, gwKeys)})
+	if err != nil {
+		return nil, err
+	}
+	gwTr, err := conn.Transport(clientID("gw"))
+	if err != nil {
+		return nil, err
+	}
+	clTr, err := conn.Transport(clientID("cl"))
+	if err != nil {
+		return nil, err
+	}
+	gw, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: gwID, Transport: gwTr, Keyring: gwRing}})
+	if err != nil {
+		return nil, err
+	}
+	gw.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
+	if err := gw.Start(ctx); err != nil {
+		return nil, err
+	}
+	c, err := mqttsec.NewClient(mqttsec.Config{ID: clID, Transport: clTr, Keyring: clRing})
+	if err != nil {
+		gw.Close(context.Background())
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		gw.Close(context.Background())
+		return nil, err
+	}
+	return &Pair{
+		Request: func(ctx context.Context, payload []byte) error {
+			_, err := c.Request(ctx, gwID, "echo", payload)
+			return err
+		},
+		Close: func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.Close(cctx)
+			gw.Close(cctx)
+		},
+	}, nil
+}
+
+// PlainPair starts the same request/reply with no security: the same Paho
+// client, QoS 1, topics and payload; the responder echoes each request to
+// the reply topic and the requester matches replies by an 8-byte id that
+// prefixes the payload.
+func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
+	n := seq.Add(1)
+	reqTopic, replyTopic := fmt.Sprintf("bench/plain-%d/req", n), fmt.Sprintf("bench/plain-%d/reply", n)
+	srv, err := conn.Transport(clientID("plain-gw"))
+	if err != nil {
+		return nil, err
+	}
+	cl, err := conn.Transport(clientID("plain-cl"))
+	if err != nil {
+		return nil, err
+	}
+	// The responder replies off the transport's goroutine, as mqttsec does.
+	work := make(chan []byte, 1024)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case p := <-work:
+					srv.Publish(context.Background(), mqttsec.Outbound{Topic: replyTopic, Payload: p})
+				}
+			}
+		})
+	}
+	if err := srv.Start(ctx, func(in mqttsec.Inbound) {
+		select {
+		case work <- in.Payload:
+		default:
+		}
+	}); err != nil {
+		close(stop)
+		return nil, err
+	}
+	if err := srv.Subscribe(ctx, reqTopic); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	pending := map[uint64]chan struct{}{}
+	if err := cl.Start(ctx, func(in mqttsec.Inbound) {
+		if len(in.Payload) < 8 {
+			return
+		}
+		id := binary.BigEndian.Uint64(in.Payload)
+		mu.Lock()
+		ch := pending[id]
+		delete(pending, id)
+		mu.Unlock()
+		if ch != nil {
+			close(ch)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if err := cl.Subscribe(ctx, replyTopic); err != nil {
+		return nil, err
+	}
+	var ids atomic.Uint64
+	return &Pair{
+		Request: func(ctx context.Context, payload []byte) error {
+			id := ids.Add(1)
+			msg := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(payload)), id)
+			msg = append(msg, payload...)
+			ch := make(chan struct{})
+			mu.Lock()
+			pending[id] = ch
+			mu.Unlock()
+			defer func() { mu.Lock(); delete(pending, id); mu.Unlock() }()
+			if err := cl.Publish(ctx, mqttsec.Outbound{Topic: reqTopic, Payload: msg}); err != nil {
+				return err
+			}
+			select {
+			case <-ch:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+		Close: func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cl.Close(cctx)
+			srv.Close(cctx)
+			close(stop)
+			wg.Wait()
+		},
+	}, nil
+}
+
+// Latency runs requests one after another for d and returns the 50th and
+// 99th percentiles.
+func Latency(ctx context.Context, req Requester, payload []byte, d time.Duration) (p50, p99 time.Duration, n int, err error) {
+	var lat []time.Duration
+	end := time.Now().Add(d)
+	for time.Now().Before(end) || len(lat) < 20 {
+		start := time.Now()
+		if err := req(ctx, payload); err != nil {
+			return 0, 0, len(lat), err
+		}
+		lat = append(lat, time.Since(start))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[len(lat)/2], lat[len(lat)*99/100], len(lat), nil
+}
+
+// Throughput keeps inFlight requests outstanding for d and returns
+// completed requests per second.
+func Throughput(ctx context.Context, req Requester, payload []byte, inFlight int, d time.Duration) (float64, error) {
+	var done atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	end := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				if err := req(ctx, payload); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	if done.Load() == 0 {
+		return 0, errors.New("no request completed")
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}

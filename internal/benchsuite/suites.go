@@ -1,0 +1,246 @@
+// Package benchsuite holds what the benchmarks share: every protection
+// suite with its keys, the bare primitive work each suite cannot avoid (to
+// measure the envelope's overhead against), and request/reply pairs over
+// MQTT, secured and plain.
+package benchsuite
+
+import (
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+
+	"github.com/mqttsec/mqttsec/aesgcm"
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/hotp"
+	"github.com/mqttsec/mqttsec/rsasign"
+)
+
+// Keys is one party's full key set, and the pairwise secrets it shares
+// with the other party.
+type Keys struct {
+	HMACSecret, HOTPSecret, PSKSecret []byte
+	HMAC                              *envelope.HMACKey
+	HOTP                              *envelope.HOTPKey
+	PSK                               *envelope.AEADKey
+
+	EdPriv  ed25519.PrivateKey
+	ES      *ecdsa.PrivateKey
+	RSASign *rsa.PrivateKey
+	RSAEnc  *rsa.PrivateKey
+	X       hpke.PrivateKey
+	XWing   hpke.PrivateKey
+
+	Ed, ECDSA, PS, RS envelope.Signer
+	Verifiers         []envelope.Verifier // including the legacy RS256 one
+	X25519, XW, OAEP  envelope.Recipient
+	Identities        []envelope.Identity
+}
+
+// NewKeys generates a key set; pairwise secrets are copied from shared if
+// it is not nil.
+func NewKeys(shared *Keys) (*Keys, error) {
+	k := &Keys{}
+	if shared != nil {
+		k.HMACSecret, k.HOTPSecret, k.PSKSecret = shared.HMACSecret, shared.HOTPSecret, shared.PSKSecret
+	} else {
+		k.HMACSecret, k.HOTPSecret, k.PSKSecret = random(32), random(20), random(32)
+	}
+	var err error
+	steps := []func() error{
+		func() (err error) { k.HMAC, err = envelope.NewHMACKey(k.HMACSecret); return },
+		func() (err error) { k.HOTP, err = envelope.NewHOTPKey(k.HOTPSecret, 6); return },
+		func() (err error) { k.PSK, err = envelope.NewAEADKey(k.PSKSecret); return },
+		func() (err error) { _, k.EdPriv, err = ed25519.GenerateKey(rand.Reader); return },
+		func() (err error) { k.ES, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return },
+		func() (err error) { k.RSASign, err = rsa.GenerateKey(rand.Reader, 2048); return },
+		func() (err error) { k.RSAEnc, err = rsa.GenerateKey(rand.Reader, 2048); return },
+		func() (err error) { k.X, err = hpke.DHKEM(ecdh.X25519()).GenerateKey(); return },
+		func() (err error) { k.XWing, err = hpke.MLKEM768X25519().GenerateKey(); return },
+		func() (err error) { k.Ed, err = envelope.NewEd25519Signer(k.EdPriv); return },
+		func() (err error) { k.ECDSA, err = envelope.NewECDSASigner(k.ES); return },
+		func() (err error) { k.PS, err = envelope.NewRSASigner(k.RSASign); return },
+		func() (err error) { k.RS, err = newLegacySigner(k.RSASign); return },
+		func() error {
+			for _, f := range []func() (envelope.Verifier, error){
+				func() (envelope.Verifier, error) {
+					return envelope.NewEd25519Verifier(k.EdPriv.Public().(ed25519.PublicKey))
+				},
+				func() (envelope.Verifier, error) { return envelope.NewECDSAVerifier(&k.ES.PublicKey) },
+				func() (envelope.Verifier, error) { return envelope.NewRSAVerifier(&k.RSASign.PublicKey) },
+				func() (envelope.Verifier, error) { return envelope.NewLegacyRSAVerifier(&k.RSASign.PublicKey) },
+			} {
+				v, err := f()
+				if err != nil {
+					return err
+				}
+				k.Verifiers = append(k.Verifiers, v)
+			}
+			return nil
+		},
+		func() (err error) { k.X25519, err = envelope.NewHPKERecipient(k.X.PublicKey()); return },
+		func() (err error) { k.XW, err = envelope.NewHPKERecipient(k.XWing.PublicKey()); return },
+		func() (err error) { k.OAEP, err = envelope.NewRSARecipient(&k.RSAEnc.PublicKey); return },
+		func() error {
+			for _, f := range []func() (envelope.Identity, error){
+				func() (envelope.Identity, error) { return envelope.NewHPKEIdentity(k.X) },
+				func() (envelope.Identity, error) { return envelope.NewHPKEIdentity(k.XWing) },
+				func() (envelope.Identity, error) { return envelope.NewRSAIdentity(k.RSAEnc) },
+			} {
+				id, err := f()
+				if err != nil {
+					return err
+				}
+				k.Identities = append(k.Identities, id)
+			}
+			return nil
+		},
+	}
+	for _, step := range steps {
+		if err = step(); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// legacySigner signs RS256 (RSASSA-PKCS1-v1_5 SHA-256), as the seed system
+// does; the envelope package only verifies it, and only by policy.
+type legacySigner struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+func newLegacySigner(key *rsa.PrivateKey) (envelope.Signer, error) {
+	v, err := envelope.NewLegacyRSAVerifier(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &legacySigner{id: v.KeyID(), key: key}, nil
+}
+
+func (s *legacySigner) Algorithm() envelope.Algorithm { return envelope.RS256 }
+func (s *legacySigner) KeyID() string                 { return s.id }
+func (s *legacySigner) Sign(msg []byte) ([]byte, error) {
+	return rsasign.SignLegacyPKCS1v15(s.key, msg)
+}
+
+// Suite is one protection set: how a sender with keys from seals to a
+// receiver with keys to.
+type Suite struct {
+	Name      string
+	Symmetric bool // no public-key operation
+	Require   envelope.Protection
+	Legacy    bool // uses RS256
+	Apply     func(from, to *Keys, p *envelope.Params)
+}
+
+// Suites returns every suite, the seed system's design ("seed-rs256-oaep":
+// RSA-2048 PKCS#1 v1.5 signatures and an RSA-OAEP-wrapped AES key per
+// message) among them.
+func Suites() []Suite {
+	return []Suite{
+		{"hmac", true, envelope.HMAC, false, func(f, t *Keys, p *envelope.Params) { p.HMAC = f.HMAC }},
+		{"hmac+hotp", true, envelope.HMAC | envelope.HOTPCode, false, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.HOTP = f.HMAC, f.HOTP }},
+		{"psk", true, envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) { p.PSK = f.PSK }},
+		{"hmac+psk", true, envelope.HMAC | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.PSK = f.HMAC, f.PSK }},
+		{"ed25519", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.Ed }},
+		{"es256", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.ECDSA }},
+		{"ps256", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.PS }},
+		{"ed25519+hpke-x25519", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+			p.Signer, p.Recipients = f.Ed, []envelope.Recipient{t.X25519}
+		}},
+		{"ed25519+hpke-xwing", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+			p.Signer, p.Recipients = f.Ed, []envelope.Recipient{t.XW}
+		}},
+		{"ps256+rsa-oaep", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+			p.Signer, p.Recipients = f.PS, []envelope.Recipient{t.OAEP}
+		}},
+		{"seed-rs256-oaep", false, envelope.Signature | envelope.Encryption, true, func(f, t *Keys, p *envelope.Params) {
+			p.Signer, p.Recipients = f.RS, []envelope.Recipient{t.OAEP}
+		}},
+	}
+}
+
+// Peer returns how receiver `to` sees sender `from` under suite s.
+func (s Suite) Peer(id string, from *Keys) *envelope.Peer {
+	return &envelope.Peer{
+		ID:        id,
+		Policy:    envelope.Policy{Require: s.Require, AllowLegacyRSAPKCS1v15: s.Legacy},
+		HMACKeys:  []*envelope.HMACKey{from.HMAC},
+		HOTPKeys:  []*envelope.HOTPKey{from.HOTP},
+		AEADKeys:  []*envelope.AEADKey{from.PSK},
+		Verifiers: from.Verifiers,
+	}
+}
+
+// Primitives returns the bare work of suite s for one message whose
+// signing input is as long as si and whose payload is payload: MAC and
+// signature over si, AES-GCM over payload with aad, one key wrap (seal) or
+// unwrap (open). No envelope around it.
+func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open func()) {
+	p := &envelope.Params{}
+	s.Apply(from, to, p)
+	var seals, opens []func()
+	if p.HMAC != nil {
+		tag := func() []byte { m := hmac.New(sha256.New, from.HMACSecret); m.Write(si); return m.Sum(nil) }
+		t := tag()
+		seals = append(seals, func() { tag() })
+		opens = append(opens, func() { hmac.Equal(tag(), t) })
+	}
+	if p.HOTP != nil {
+		k, _ := hotp.NewKey(from.HOTPSecret, 6)
+		seals = append(seals, func() { k.Code(12345) })
+		opens = append(opens, func() { k.Verify("123456", 12345) })
+	}
+	if p.Signer != nil {
+		sig, _ := p.Signer.Sign(si)
+		var v envelope.Verifier
+		for _, c := range from.Verifiers {
+			if c.KeyID() == p.Signer.KeyID() && c.Algorithm() == p.Signer.Algorithm() {
+				v = c
+			}
+		}
+		seals = append(seals, func() { p.Signer.Sign(si) })
+		opens = append(opens, func() { v.Verify(si, sig) })
+	}
+	if p.PSK != nil || len(p.Recipients) > 0 {
+		k, _ := aesgcm.NewKey(from.PSKSecret)
+		ct, _ := k.Seal(nil, payload, aad)
+		seals = append(seals, func() { k.Seal(nil, payload, aad) })
+		opens = append(opens, func() { k.Open(nil, ct, aad) })
+	}
+	if len(p.Recipients) > 0 {
+		r := p.Recipients[0]
+		cek := make([]byte, 32)
+		wk, _ := r.Wrap(cek)
+		var id envelope.Identity
+		for _, c := range to.Identities {
+			if c.KeyID() == r.KeyID() {
+				id = c
+			}
+		}
+		seals = append(seals, func() { r.Wrap(cek) })
+		opens = append(opens, func() { id.Unwrap(wk) })
+	}
+	return func() {
+			for _, f := range seals {
+				f()
+			}
+		}, func() {
+			for _, f := range opens {
+				f()
+			}
+		}
+}
