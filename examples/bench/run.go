@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -138,80 +139,107 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 // roundTripSuites are the suites measured over the broker.
 var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep"}
 
+// rounds is how many times each round-trip pair is measured, interleaved
+// with the others, so that drift of a shared machine affects all alike;
+// each row reports the median round.
+const rounds = 3
+
 func roundTripRows(ctx context.Context, opt options, want func(string) bool, clKeys, gwKeys *benchsuite.Keys, primCost map[string]float64) ([]Row, error) {
 	var rows []Row
 	payload := make([]byte, 256)
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: opt.broker, Protocol: proto}
 		prefix := fmt.Sprintf("roundtrip/v%d/", proto)
-		var plain *Row
-		measure := func(name string, start func() (*benchsuite.Pair, error), extra func(*Row)) error {
-			if !want(name) && !(plain == nil && want(prefix)) {
-				return nil
+		type entry struct {
+			name  string
+			suite string
+			pair  *benchsuite.Pair
+			p50   []time.Duration
+			p99   []time.Duration
+			tput  []float64
+		}
+		var entries []*entry
+		for _, name := range append([]string{"plain"}, roundTripSuites...) {
+			if !want(prefix + name) {
+				continue
 			}
-			p, err := start()
+			entries = append(entries, &entry{name: prefix + name, suite: name})
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		if entries[0].suite != "plain" {
+			// Every secured row is compared with plain Paho.
+			entries = append([]*entry{{name: prefix + "plain", suite: "plain"}}, entries...)
+		}
+		for _, e := range entries {
+			var err error
+			if e.suite == "plain" {
+				e.pair, err = benchsuite.PlainPair(ctx, conn)
+			} else {
+				var suite benchsuite.Suite
+				for _, s := range benchsuite.Suites() {
+					if s.Name == e.suite {
+						suite = s
+					}
+				}
+				e.pair, err = benchsuite.SecuredPair(ctx, conn, suite, gwKeys, clKeys)
+			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", e.name, err)
 			}
-			defer p.Close()
-			rctx, cancel := context.WithTimeout(ctx, 10*opt.duration+30*time.Second)
-			defer cancel()
-			p50, p99, _, err := benchsuite.Latency(rctx, p.Request, payload, opt.duration)
-			if err != nil {
-				return fmt.Errorf("%s latency: %w", name, err)
+			defer e.pair.Close()
+		}
+		slice := opt.duration / rounds
+		for range rounds {
+			for _, e := range entries {
+				rctx, cancel := context.WithTimeout(ctx, 10*opt.duration+30*time.Second)
+				p50, p99, _, err := benchsuite.Latency(rctx, e.pair.Request, payload, slice)
+				if err == nil {
+					var t float64
+					t, err = benchsuite.Throughput(rctx, e.pair.Request, payload, opt.inFlight, slice)
+					e.tput = append(e.tput, t)
+				}
+				cancel()
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", e.name, err)
+				}
+				e.p50, e.p99 = append(e.p50, p50), append(e.p99, p99)
 			}
-			tput, err := benchsuite.Throughput(rctx, p.Request, payload, opt.inFlight, opt.duration)
-			if err != nil {
-				return fmt.Errorf("%s throughput: %w", name, err)
+		}
+		var plain Row
+		for i, e := range entries {
+			r := Row{Name: e.name, OpsPerSec: median(e.tput),
+				P50Us: float64(medianDuration(e.p50).Microseconds()), P99Us: float64(medianDuration(e.p99).Microseconds())}
+			if i == 0 {
+				r.Extra = fmt.Sprintf("%d in flight; median of %d interleaved rounds", opt.inFlight, rounds)
+				plain = r
+			} else {
+				r.Ref, r.Ratio = plain.Name, plain.OpsPerSec/r.OpsPerSec
+				r.Extra = fmt.Sprintf("p50 %+.0f µs over plain", r.P50Us-plain.P50Us)
+				if c := primCost[e.suite]; c > 0 {
+					// A round trip seals and opens twice: request and reply.
+					r.Extra += fmt.Sprintf("; primitives per round trip %.0f µs", 2*c/1000)
+				}
 			}
-			r := Row{Name: name, OpsPerSec: tput, P50Us: float64(p50.Microseconds()), P99Us: float64(p99.Microseconds())}
-			if extra != nil {
-				extra(&r)
-			}
-			if want(name) {
+			if want(e.name) {
 				rows = append(rows, r)
-			}
-			if plain == nil {
-				plain = &rows[len(rows)-1]
-				if !want(name) {
-					plain = &r
-				}
-			}
-			return nil
-		}
-		if err := measure(prefix+"plain", func() (*benchsuite.Pair, error) { return benchsuite.PlainPair(ctx, conn) },
-			func(r *Row) { r.Extra = fmt.Sprintf("%d in flight", opt.inFlight) }); err != nil {
-			return nil, err
-		}
-		for _, name := range roundTripSuites {
-			var suite benchsuite.Suite
-			for _, s := range benchsuite.Suites() {
-				if s.Name == name {
-					suite = s
-				}
-			}
-			err := measure(prefix+name, func() (*benchsuite.Pair, error) {
-				return benchsuite.SecuredPair(ctx, conn, suite, gwKeys, clKeys)
-			}, func(r *Row) {
-				if plain == nil || r.OpsPerSec == 0 {
-					return
-				}
-				p := *plain
-				r.Ref, r.Ratio = p.Name, p.OpsPerSec/r.OpsPerSec
-				added := r.P50Us - p.P50Us
-				// A round trip seals and opens twice: request and reply.
-				if c := primCost[name]; c > 0 {
-					r.Extra = fmt.Sprintf("p50 +%.0f µs over plain; primitives per round trip %.0f µs", added, 2*c/1000)
-				} else {
-					r.Extra = fmt.Sprintf("p50 +%.0f µs over plain", added)
-				}
-			})
-			if err != nil {
-				return nil, err
 			}
 		}
 	}
 	return rows, nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func medianDuration(v []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
 
 func storeRows(opt options, want func(string) bool) ([]Row, error) {
