@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/authz"
 )
 
 func main() {
@@ -41,8 +42,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	keys.Register(fs)
 	id := fs.String("id", "gateway", "this gateway's id")
 	peer := fs.String("peer", "client", "the id of the client allowed to call")
+	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
+	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var authorize func(caller, method string) bool
+	if (*usersFile == "") != (*groupsFile == "") {
+		return errors.New("--users and --groups go together")
+	}
+	if *usersFile != "" {
+		rules, err := authz.Load(*usersFile, *groupsFile)
+		if err != nil {
+			return err
+		}
+		authorize = rules.Allowed
+		go rules.Watch(ctx, 2*time.Second, func(err error) {
+			fmt.Fprintln(stderr, "gateway: rules not reloaded, previous rules stay:", err)
+		})
 	}
 	ring, err := keys.Keyring(*peer)
 	if err != nil {
@@ -53,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, Config: mqttsec.Config{
 		ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn,
 	}})
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,9 +35,12 @@ func TestGatewayAnswersWithKeysFromFiles(t *testing.T) {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	var out, errOut bytes.Buffer
+	users, groups := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
+	os.WriteFile(users, []byte("client  callers\n"), 0o644)
+	os.WriteFile(groups, []byte("callers  echo, time\n"), 0o644)
 	go func() {
-		done <- run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--sign-key", gwSign + ".key", "--peer-pub", clSign + ".pub"},
-			&out, &errOut, ready)
+		done <- run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--sign-key", gwSign + ".key", "--peer-pub", clSign + ".pub",
+			"--users", users, "--groups", groups}, &out, &errOut, ready)
 	}()
 	select {
 	case <-ready:
@@ -69,11 +74,16 @@ func TestGatewayAnswersWithKeysFromFiles(t *testing.T) {
 	if _, err := c.Request(rctx, "gateway", "time", nil); err != nil {
 		t.Fatalf("time: %v", err)
 	}
+	// Not granted by the rules: a sealed "forbidden" error reply.
+	var remote *mqttsec.Error
+	if _, err := c.Request(rctx, "gateway", "reboot", nil); !errors.As(err, &remote) || remote.Code != mqttsec.CodeForbidden {
+		t.Fatalf("ungranted method: %v", err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("gateway exit: %v", err)
 	}
-	if !strings.Contains(out.String(), "accepted=2") {
+	if !strings.Contains(out.String(), "accepted=2") || !strings.Contains(out.String(), "forbidden=1") {
 		t.Fatalf("gateway output:\n%s", out.String())
 	}
 }

@@ -1,0 +1,240 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const users = `# who is in which group
+door-7        doors, audit
+ops           operators   # comment after an entry
+auditor	audit
+`
+
+const groups = `doors      doors/*, get-card
+operators  *, !admin/*, !delete-card
+audit      log/append
+`
+
+func parse(t *testing.T, u, g string) (*Rules, error) {
+	t.Helper()
+	return Parse("users", strings.NewReader(u), "groups", strings.NewReader(g))
+}
+
+func TestAllowed(t *testing.T) {
+	r, err := parse(t, users, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		caller, method string
+		want           bool
+	}{
+		{"door-7", "doors/open", true},
+		{"door-7", "doors/3/open", true}, // '*' crosses '/'
+		{"door-7", "get-card", true},     // hyphens are literal
+		{"door-7", "get-cards", false},
+		{"door-7", "log/append", true},
+		{"door-7", "delete-card", false},
+		{"ops", "get-card", true},
+		{"ops", "delete-card", false}, // deny wins over "*"
+		{"ops", "admin/reset", false},
+		{"ops", "admin", true},
+		{"auditor", "log/append", true},
+		{"auditor", "log/read", false},
+		{"stranger", "get-card", false}, // nothing by default
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if got := r.Allowed(tt.caller, tt.method); got != tt.want {
+			t.Errorf("Allowed(%q, %q) = %v, want %v", tt.caller, tt.method, got, tt.want)
+		}
+	}
+}
+
+func TestDenyWinsAcrossGroups(t *testing.T) {
+	r, err := parse(t, "a  grant, block\n", "grant  *\nblock  !secret/*\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Allowed("a", "secret/x") || !r.Allowed("a", "public/x") {
+		t.Fatal("a deny in one group must override a grant in another")
+	}
+}
+
+func TestSyntaxErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, users, groups string
+		file                string
+		line                int
+	}{
+		{"name without list", "a  g\nlonely\n", "g  x\n", "users", 2},
+		{"undefined group", "a  g, nope\n", "g  x\n", "users", 1},
+		{"duplicate caller", "a  g\na  g\n", "g  x\n", "users", 2},
+		{"duplicate group", "a  g\n", "g  x\n\ng  y\n", "groups", 3},
+		{"empty item", "a  g,,\n", "g  x\n", "users", 1},
+		{"bad name", "a/b  g\n", "g  x\n", "users", 1},
+		{"empty deny", "a  g\n", "g  !\n", "groups", 1},
+		{"space inside a pattern", "a  g\n", "g  get card\n", "groups", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.users, tt.groups)
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.File != tt.file || se.Line != tt.line {
+				t.Fatalf("error %v, want %s line %d", err, tt.file, tt.line)
+			}
+		})
+	}
+	long := "a  " + strings.Repeat("g", MaxLineLength) + "\n"
+	if _, err := parse(t, long, "g  x\n"); err == nil {
+		t.Fatal("an over-long line accepted")
+	}
+}
+
+// reference implements the same glob with a regular expression.
+func reference(pattern, method string) bool {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, c := range pattern {
+		switch c {
+		case '*':
+			b.WriteString("(?s:.*)")
+		case '?':
+			b.WriteString("(?s:.)")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String()).MatchString(method)
+}
+
+func TestMatch(t *testing.T) {
+	for _, tt := range []struct{ p, m string }{
+		{"*", ""}, {"*", "a/b/c"}, {"a*", "a"}, {"a*c", "abbbc"}, {"a*c", "abbbd"}, {"?", ""}, {"?", "x"},
+		{"a?c", "abc"}, {"a?c", "ac"}, {"*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, {"[a]", "[a]"}, {"[a]", "a"},
+		{"get-card", "get-card"}, {"get.card", "getXcard"}, {"**", "x"}, {"a*b*c", "abc"}, {"a*b*c", "acb"},
+	} {
+		if got, want := Match(tt.p, tt.m), reference(tt.p, tt.m); got != want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tt.p, tt.m, got, want)
+		}
+	}
+}
+
+// FuzzMatch compares Match with a regular-expression reference.
+func FuzzMatch(f *testing.F) {
+	f.Add("a*b?c", "axxbyc")
+	f.Add("*/*", "doors/3")
+	f.Fuzz(func(t *testing.T, p, m string) {
+		if len(p) > 64 || len(m) > 256 {
+			return
+		}
+		if got, want := Match(p, m), reference(p, m); got != want {
+			t.Fatalf("Match(%q, %q) = %v, want %v", p, m, got, want)
+		}
+	})
+}
+
+// FuzzParse: the parser never panics; whatever it accepts gives answers.
+func FuzzParse(f *testing.F) {
+	f.Add(users, groups)
+	f.Add("a g\n", "g !x, y\n")
+	f.Fuzz(func(t *testing.T, u, g string) {
+		r, err := parse(t, u, g)
+		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v is not a SyntaxError", err)
+			}
+			return
+		}
+		r.Allowed("a", "x")
+	})
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloadKeepsRulesOnError(t *testing.T) {
+	dir := t.TempDir()
+	u, g := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
+	write(t, u, "a  readers\n")
+	write(t, g, "readers  get-*\n")
+	a, err := Load(u, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Allowed("a", "get-card") {
+		t.Fatal("initial rules not in force")
+	}
+	write(t, g, "readers  get-*, broken pattern\n")
+	var se *SyntaxError
+	if err := a.Reload(); !errors.As(err, &se) || se.Line != 1 {
+		t.Fatalf("Reload of a bad file = %v", err)
+	}
+	if !a.Allowed("a", "get-card") {
+		t.Fatal("a failed reload dropped the previous rules")
+	}
+	write(t, g, "readers  list-*\n")
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Allowed("a", "get-card") || !a.Allowed("a", "list-cards") {
+		t.Fatal("the new rules are not in force")
+	}
+}
+
+func TestWatchReloadsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	u, g := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
+	write(t, u, "a  readers\n")
+	write(t, g, "readers  get-*\n")
+	a, err := Load(u, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var reported []error
+	wg.Go(func() {
+		a.Watch(ctx, 5*time.Millisecond, func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() })
+	})
+	defer func() { cancel(); wg.Wait() }()
+	write(t, g, "readers  get-*, put-*   \n")
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Allowed("a", "put-card") {
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not pick up the change")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	write(t, u, "a  nonexistent\n")
+	for {
+		mu.Lock()
+		n := len(reported)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a bad change was not reported")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !a.Allowed("a", "put-card") {
+		t.Fatal("a bad change replaced the rules")
+	}
+}
