@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,7 +40,13 @@ func Binary() string {
 }
 
 // Start runs Mosquitto on a free loopback port, with its files in dir.
-func Start(dir string) (*Broker, error) {
+func Start(dir string) (*Broker, error) { return StartWith(dir, "") }
+
+// StartWith is Start with extra configuration lines for the listener (TLS
+// files, require_certificate, acl_file, password_file, ...), written after
+// the listener line; "allow_anonymous true" is added only if extra does not
+// set allow_anonymous itself.
+func StartWith(dir, extra string) (*Broker, error) {
 	bin := Binary()
 	if bin == "" {
 		return nil, errors.New("mosquitto not installed")
@@ -50,11 +57,19 @@ func Start(dir string) (*Broker, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", port)
+	conf := fmt.Sprintf("per_listener_settings false\nlistener %d 127.0.0.1\nset_tcp_nodelay true\npersistence false\n", port)
+	if os.Geteuid() == 0 {
+		// Keep root's access to the test's private temporary files instead
+		// of dropping to the mosquitto user.
+		conf += "user root\n"
+	}
+	if !strings.Contains(extra, "allow_anonymous") {
+		conf += "allow_anonymous true\n"
+	}
+	conf += extra
 	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	os.Chmod(dir, 0o755) // Mosquitto drops root privileges before reading it
 	b := &Broker{bin: bin, dir: dir, port: port}
 	return b, b.start()
 }
@@ -72,7 +87,7 @@ func (b *Broker) start() error {
 	}
 	b.done = make(chan error, 1)
 	go func() { b.done <- b.cmd.Wait(); log.Close() }()
-	// Wait until it accepts connections.
+	// Wait until it accepts TCP connections.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
@@ -112,3 +127,9 @@ func (b *Broker) Restart() error {
 	b.Stop()
 	return b.start()
 }
+
+// TLSURL is the broker's tls:// URL, for a listener configured with TLS.
+func (b *Broker) TLSURL() string { return "tls://" + b.Addr() }
+
+// Dir is the directory holding the broker's configuration and log.
+func (b *Broker) Dir() string { return b.dir }
