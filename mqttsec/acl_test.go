@@ -1,0 +1,161 @@
+package mqttsec_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/mosquitto"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+func TestMosquittoACLText(t *testing.T) {
+	acl, err := mqttsec.Topics{}.MosquittoACL([]mqttsec.ACLIdentity{
+		{ID: "gateway", Serves: true},
+		{ID: "alice", Calls: []string{"gateway"}, EventsFrom: []string{"gateway"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# mqttsec topic scheme under "mqttsec"; generated, one block per identity.
+
+user alice
+topic read mqttsec/alice/reply
+topic write mqttsec/gateway/req/#
+topic write mqttsec/alice/evt/#
+topic read mqttsec/gateway/evt/#
+
+user gateway
+topic read mqttsec/gateway/reply
+topic read mqttsec/gateway/req/#
+topic write mqttsec/+/reply
+topic write mqttsec/gateway/evt/#
+`
+	if string(acl) != want {
+		t.Fatalf("ACL:\n%s\nwant:\n%s", acl, want)
+	}
+	for _, bad := range [][]mqttsec.ACLIdentity{
+		{{ID: "a/b"}},
+		{{ID: "a"}, {ID: "a"}},
+		{{ID: "a", Calls: []string{"#"}}},
+	} {
+		if _, err := (mqttsec.Topics{}).MosquittoACL(bad); err == nil {
+			t.Errorf("MosquittoACL(%v) accepted", bad)
+		}
+	}
+}
+
+// TestMosquittoACLKeepsRepliesPrivate loads a generated ACL into a real
+// Mosquitto with passwords: bob's requests and replies work, while alice,
+// a legitimate client of the same broker, neither reads bob's replies nor
+// can publish on bob's reply topic.
+func TestMosquittoACLKeepsRepliesPrivate(t *testing.T) {
+	realMosquitto(t)
+	dir := t.TempDir()
+	acl, err := mqttsec.Topics{}.MosquittoACL([]mqttsec.ACLIdentity{
+		{ID: "gateway", Serves: true},
+		{ID: "alice", Calls: []string{"gateway"}},
+		{ID: "bob", Calls: []string{"gateway"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aclFile, pwFile := filepath.Join(dir, "acl"), filepath.Join(dir, "passwords")
+	os.WriteFile(aclFile, acl, 0o644)
+	for i, user := range []string{"gateway", "alice", "bob"} {
+		args := []string{"-b", pwFile, user, "pw-" + user}
+		if i == 0 {
+			args = append([]string{"-c"}, args...)
+		}
+		if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+		}
+	}
+	m, err := mosquitto.StartWith(dir, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s\n", pwFile, aclFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			k := getKeys()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			authTransport := func(user string) mqttsec.Transport {
+				cid := fmt.Sprintf("%s-%d", user, time.Now().UnixNano())
+				if proto == 3 {
+					return mqttsec.NewPahoV3(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID(cid).
+						SetUsername(user).SetPassword("pw-" + user))
+				}
+				u, _ := url.Parse(m.URL())
+				return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
+					ConnectUsername: user, ConnectPassword: []byte("pw-" + user), ClientConfig: paho.ClientConfig{ClientID: cid}})
+			}
+			gwRing := mustT(mqttsec.NewKeyring(mqttsec.Own{},
+				peerOf(k, "alice", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac}),
+				peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+			gw := mustT(mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Keyring: gwRing, Transport: authTransport("gateway")}}))
+			gw.HandleFunc("echo", echo)
+			if err := gw.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer gw.Close(context.Background())
+			clients := map[string]*mqttsec.Client{}
+			for _, id := range []string{"alice", "bob"} {
+				ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+				c := mustT(mqttsec.NewClient(mqttsec.Config{ID: id, Keyring: ring, Transport: authTransport(id)}))
+				if err := c.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close(context.Background())
+				clients[id] = c
+			}
+			// Alice, with her own credentials, snoops on bob's replies and
+			// tries to publish a forged one.
+			var mu sync.Mutex
+			var snooped [][]byte
+			spy := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID(fmt.Sprint("alice-spy-", proto)).
+				SetUsername("alice").SetPassword("pw-alice"))
+			if tok := spy.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("spy connect: %v", tok.Error())
+			}
+			defer spy.Disconnect(50)
+			spy.Subscribe("mqttsec/bob/reply", 1, func(_ mqtt.Client, msg mqtt.Message) {
+				mu.Lock()
+				snooped = append(snooped, bytes.Clone(msg.Payload()))
+				mu.Unlock()
+			}).WaitTimeout(10 * time.Second)
+			spy.Publish("mqttsec/bob/reply", 1, false, []byte("forged")).WaitTimeout(10 * time.Second)
+
+			if out, err := clients["bob"].Request(ctx, "gateway", "echo", []byte("secret")); err != nil || string(out) != "bob echo secret" {
+				t.Fatalf("bob: %q, %v", out, err)
+			}
+			// Alice's own request comes after bob's reply was delivered; the
+			// broker delivers to a session in order, so had the snooping
+			// subscription been granted, bob's reply would be there by now.
+			if out, err := clients["alice"].Request(ctx, "gateway", "echo", []byte("mine")); err != nil || string(out) != "alice echo mine" {
+				t.Fatalf("alice: %q, %v", out, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(snooped) != 0 {
+				t.Fatalf("alice read %d messages on bob's reply topic", len(snooped))
+			}
+			if st := clients["bob"].Stats(); st[mqttsec.StatMalformed] != 0 {
+				t.Fatalf("alice's forged reply reached bob: %v", st)
+			}
+		})
+	}
+}
