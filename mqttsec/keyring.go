@@ -2,6 +2,8 @@ package mqttsec
 
 import (
 	"errors"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -37,10 +39,14 @@ type Peer struct {
 }
 
 // Keyring holds a party's own keys and its peers. It implements
-// envelope.Keyring. It is immutable once built, so it is safe for
-// concurrent use.
+// envelope.Keyring. Its contents can be replaced as a whole at any time
+// ([Keyring.Replace], used for hot reload); every lookup sees one
+// consistent set, so it is safe for concurrent use.
 type Keyring struct {
-	// Signer signs events (and is available to Protection values).
+	state atomic.Pointer[keyringState]
+}
+
+type keyringState struct {
 	signer     envelope.Signer
 	identities []envelope.Identity
 	peers      map[string]*Peer
@@ -60,7 +66,17 @@ type Own struct {
 // NewKeyring returns a keyring of own keys and peers. Peer ids must be
 // valid envelope ids and distinct.
 func NewKeyring(own Own, peers ...*Peer) (*Keyring, error) {
-	k := &Keyring{signer: own.Signer, identities: own.Identities, peers: map[string]*Peer{}}
+	st, err := newKeyringState(own, peers)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{}
+	k.state.Store(st)
+	return k, nil
+}
+
+func newKeyringState(own Own, peers []*Peer) (*keyringState, error) {
+	st := &keyringState{signer: own.Signer, identities: own.Identities, peers: map[string]*Peer{}}
 	var eps []*envelope.Peer
 	for _, p := range peers {
 		if p == nil {
@@ -69,26 +85,47 @@ func NewKeyring(own Own, peers ...*Peer) (*Keyring, error) {
 		if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
 			return nil, errors.New("mqttsec: peer " + p.ID + ": Send needs HMAC, Signer or PSK")
 		}
-		k.peers[p.ID] = p
+		st.peers[p.ID] = p
 		eps = append(eps, &p.Peer)
 	}
 	keys, err := envelope.NewKeys(own.Identities, eps...)
 	if err != nil {
 		return nil, err
 	}
-	k.keys = keys
-	return k, nil
+	st.keys = keys
+	return st, nil
+}
+
+// Replace swaps in the keys and peers of other (a keyring built from
+// reloaded files, say). Messages opened or sealed after Replace returns use
+// the new keys; those in progress finish with the old ones.
+func (k *Keyring) Replace(other *Keyring) {
+	k.state.Store(other.state.Load())
 }
 
 // Peer implements envelope.Keyring.
-func (k *Keyring) Peer(id string) *envelope.Peer { return k.keys.Peer(id) }
+func (k *Keyring) Peer(id string) *envelope.Peer { return k.state.Load().keys.Peer(id) }
 
 // Identity implements envelope.Keyring.
-func (k *Keyring) Identity(kid string) envelope.Identity { return k.keys.Identity(kid) }
+func (k *Keyring) Identity(kid string) envelope.Identity { return k.state.Load().keys.Identity(kid) }
+
+// PeerIDs returns the ids of the peers, sorted.
+func (k *Keyring) PeerIDs() []string {
+	st := k.state.Load()
+	ids := make([]string, 0, len(st.peers))
+	for id := range st.peers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// signer returns the party's own signer.
+func (k *Keyring) signer() envelope.Signer { return k.state.Load().signer }
 
 // sendTo returns how to seal for peer id.
 func (k *Keyring) sendTo(id string) (*Protection, error) {
-	p := k.peers[id]
+	p := k.state.Load().peers[id]
 	if p == nil {
 		return nil, ErrUnknownPeer
 	}

@@ -249,7 +249,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 		return err
 	}
 	kr := n.cfg.Keyring
-	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer, TTL: opt.TTL}
+	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL}
 	if p.Signer == nil {
 		// Without a signing key only a pairwise-protected event to one peer
 		// is possible.

@@ -11,6 +11,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
 func TestClientRequestWithKeysFromFiles(t *testing.T) {
@@ -62,5 +63,52 @@ func TestClientRequestWithKeysFromFiles(t *testing.T) {
 	}
 	if err := run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac}, &out, &errOut); err == nil {
 		t.Fatal("no method accepted")
+	}
+}
+
+func TestClientWithKeyDirectories(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	root := t.TempDir()
+	gw, cl := filepath.Join(root, "gateway"), filepath.Join(root, "client")
+	for _, err := range []error{
+		keydir.Init(gw, "gateway", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true, Send: "hmac sig enc"}),
+		keydir.Export(gw, filepath.Join(cl, "peers", "gateway"), false), keydir.Export(cl, filepath.Join(gw, "peers", "client"), false),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring, err := (&cli.Keys{Dir: gw}).Keyring("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 5}).Transport("kd-gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		return []byte(r.Protections.String() + " " + string(r.Payload)), nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"--broker", b.URL(), "--keys", cl, "echo", "hi"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if out.String() != "enc+hmac+sig hi\n" {
+		t.Fatalf("reply %q", out.String())
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/authz"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
 func main() {
@@ -64,6 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	ring, err := keys.Keyring(*peer)
 	if err != nil {
 		return err
+	}
+	if keys.Dir != "" {
+		// Keys rotate by editing the directory: reload on change.
+		go keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func(err error) {
+			fmt.Fprintln(stderr, "gateway: keys not reloaded, previous keys stay:", err)
+		})
 	}
 	tr, err := conn.Transport(*id)
 	if err != nil {

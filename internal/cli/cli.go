@@ -17,6 +17,7 @@ import (
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
 // Conn is how to reach the broker.
@@ -66,8 +67,9 @@ func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
 	return nil, errors.New("--protocol must be 3 or 5")
 }
 
-// Keys names the key files for one peer.
+// Keys names the key files for one peer, or a whole key directory.
 type Keys struct {
+	Dir     string
 	HMAC    string
 	SignKey string
 	PeerPub string
@@ -75,6 +77,7 @@ type Keys struct {
 
 // Register adds the key flags to fs.
 func (k *Keys) Register(fs *flag.FlagSet) {
+	fs.StringVar(&k.Dir, "keys", "", "key directory made by examples/keygen (instead of the single-file flags)")
 	fs.StringVar(&k.HMAC, "hmac-key", "", "file with the HMAC key shared with the peer (base64url, mode 600)")
 	fs.StringVar(&k.SignKey, "sign-key", "", "own Ed25519 private key (PKCS #8 PEM, mode 600): sign what is sent")
 	fs.StringVar(&k.PeerPub, "peer-pub", "", "the peer's Ed25519 public key (PEM): require its signature")
@@ -83,6 +86,19 @@ func (k *Keys) Register(fs *flag.FlagSet) {
 // Keyring builds a keyring with one peer: messages to it carry an HMAC
 // and/or an Ed25519 signature, and the same is required of its messages.
 func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
+	if k.Dir != "" {
+		if k.HMAC != "" || k.SignKey != "" || k.PeerPub != "" {
+			return nil, errors.New("--keys replaces --hmac-key, --sign-key and --peer-pub")
+		}
+		p, err := keydir.Load(k.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if p.Keyring.Peer(peerID) == nil {
+			return nil, fmt.Errorf("%s has no peer %q", k.Dir, peerID)
+		}
+		return p.Keyring, nil
+	}
 	var own mqttsec.Own
 	peer := &mqttsec.Peer{Peer: envelope.Peer{ID: peerID}}
 	if k.HMAC != "" {

@@ -1,0 +1,106 @@
+// Command keygen creates and inspects key directories (see package
+// mqttsec/keydir for the layout):
+//
+//	keygen init   --dir keys/gateway --id gateway [--rsa] [--force]
+//	keygen export --dir keys/gateway --to keys/client/peers/gateway [--force]
+//	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]
+//	keygen show   --dir keys/gateway
+//
+// init writes the party's own keys (mode 600) and prints their public key
+// ids; export writes the public keys for the other side; pair gives two
+// parties shared secrets and a peer.conf for each other. Existing files are
+// never overwritten without --force.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "keygen:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: keygen init|export|pair|show [flags]  (keygen CMD -h for flags)"
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("keygen "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the party's key directory")
+	force := fs.Bool("force", false, "overwrite existing files")
+	switch args[0] {
+	case "init":
+		id := fs.String("id", "", "the party's id")
+		withRSA := fs.Bool("rsa", false, "also create RSA-2048 signing and RSA-OAEP keys")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" || *id == "" {
+			return errors.New("init needs --dir and --id")
+		}
+		if err := keydir.Init(*dir, *id, keydir.InitOptions{RSA: *withRSA, Force: *force}); err != nil {
+			return err
+		}
+		return show(*dir, stdout)
+	case "export":
+		to := fs.String("to", "", "directory to write the public keys to (the other side's peers/<id>)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" || *to == "" {
+			return errors.New("export needs --dir and --to")
+		}
+		if err := keydir.Export(*dir, *to, *force); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "public keys of %s written to %s\n", *dir, *to)
+		return nil
+	case "pair":
+		peerDir := fs.String("peer-dir", "", "the other party's key directory")
+		hmac := fs.Bool("hmac", false, "a shared HMAC key")
+		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
+		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
+		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" || *peerDir == "" {
+			return errors.New("pair needs --dir and --peer-dir")
+		}
+		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Force: *force})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s and %s now share the requested secrets (files mode 600)\n", *dir, *peerDir)
+		return nil
+	case "show":
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *dir == "" {
+			return errors.New("show needs --dir")
+		}
+		return show(*dir, stdout)
+	}
+	return errors.New(usage)
+}
+
+func show(dir string, w io.Writer) error {
+	out, err := keydir.Describe(dir)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, out)
+	return err
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+)
+
+func TestKeygenMakesLoadableDirectories(t *testing.T) {
+	root := t.TempDir()
+	gw, cl := filepath.Join(root, "gateway"), filepath.Join(root, "client")
+	var out, errOut bytes.Buffer
+	steps := [][]string{
+		{"init", "--dir", gw, "--id", "gateway"},
+		{"init", "--dir", cl, "--id", "client"},
+		{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--send", "hmac sig"},
+		{"export", "--dir", gw, "--to", filepath.Join(cl, "peers", "gateway")},
+		{"export", "--dir", cl, "--to", filepath.Join(gw, "peers", "client")},
+		{"show", "--dir", gw},
+	}
+	for _, args := range steps {
+		if err := run(args, &out, &errOut); err != nil {
+			t.Fatalf("keygen %v: %v\n%s", args, err, errOut.String())
+		}
+	}
+	if !strings.Contains(out.String(), "peer client: requires hmac+sig") || !strings.Contains(out.String(), "key id") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for _, d := range []string{gw, cl} {
+		if _, err := keydir.Load(d); err != nil {
+			t.Fatalf("Load(%s): %v", d, err)
+		}
+	}
+	// Nothing is overwritten without --force.
+	key, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key"))
+	if err := run([]string{"init", "--dir", gw, "--id", "gateway"}, &out, &errOut); err == nil {
+		t.Fatal("init overwrote an existing directory")
+	}
+	if again, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key")); !bytes.Equal(key, again) {
+		t.Fatal("a key changed")
+	}
+	for _, args := range [][]string{{}, {"frobnicate"}, {"init"}, {"pair", "--dir", gw}, {"export", "--dir", gw}} {
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("keygen %v succeeded", args)
+		}
+	}
+}

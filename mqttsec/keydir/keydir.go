@@ -1,0 +1,680 @@
+// Package keydir keeps a party's keys in a directory and loads them into an
+// mqttsec.Keyring, with permission checks, key rotation and hot reload.
+//
+// # Layout
+//
+//	<dir>/self/id              this party's id (one line)
+//	<dir>/self/ed25519.key     own signing keys, PEM PKCS #8 (mode 600)
+//	<dir>/self/es256.key
+//	<dir>/self/rsa-sign.key
+//	<dir>/self/x25519.key      own decryption keys (mode 600): X25519 and
+//	<dir>/self/xwing.key       RSA as PEM PKCS #8, MLKEM768-X25519 (no PEM
+//	<dir>/self/rsa-oaep.key    form yet) as base64url 32-byte seeds
+//	<dir>/peers/<id>/peer.conf what the peer must send and how to seal for it
+//	<dir>/peers/<id>/hmac.key  shared secrets, one base64url secret per
+//	<dir>/peers/<id>/hotp.key  line (mode 600); the first line is the
+//	<dir>/peers/<id>/psk.key   primary, used for sending; all are accepted
+//	<dir>/peers/<id>/ed25519.pub  the peer's signing keys, PEM PUBLIC KEY
+//	<dir>/peers/<id>/es256.pub    blocks; all are accepted
+//	<dir>/peers/<id>/rsa-sign.pub
+//	<dir>/peers/<id>/xwing.pub    the peer's encryption keys: base64url
+//	<dir>/peers/<id>/x25519.pub   lines for MLKEM768-X25519, PEM for X25519
+//	<dir>/peers/<id>/rsa-oaep.pub and RSA; the first key of the first
+//	                              file present (in this order) is used
+//
+// peer.conf has one directive per line ('#' comments):
+//
+//	send hmac sig enc     protections for messages to the peer
+//	require hmac sig      protections its messages must carry (default: as send)
+//	sign ed25519          own key that signs for it (default: the first present)
+//	hotp-digits 8         HOTP code length (default 6)
+//	ttl 30s               lifetime of messages to it (default 60s)
+//	legacy-rs256          accept RS256 signatures from it
+//
+// # Rotation
+//
+// Add the new key everywhere it must be accepted (a second line, another
+// PEM block, a new .pub file), reload, make it the primary on the sending
+// side (first line), reload, then remove the old key. No message is lost:
+// receivers accept every listed key, and key ids say which one was used.
+package keydir
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/rsasign"
+)
+
+// FileError is a problem with one file (and line, if known). It never
+// contains key material.
+type FileError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// ErrPermissions is wrapped by errors about secret files readable by group
+// or others.
+var ErrPermissions = errors.New("secret file is readable by group or others (chmod 600)")
+
+var b64 = base64.RawURLEncoding.Strict()
+
+// Party is what Load found: the party's id and its keyring.
+type Party struct {
+	ID      string
+	Keyring *mqttsec.Keyring
+}
+
+// Load reads the directory.
+func Load(dir string) (*Party, error) {
+	idData, err := os.ReadFile(filepath.Join(dir, "self", "id"))
+	if err != nil {
+		return nil, err
+	}
+	id := strings.TrimSpace(string(idData))
+	if !envelope.ValidID(id) {
+		return nil, &FileError{filepath.Join(dir, "self", "id"), 1, "not a valid id"}
+	}
+	own, signers, err := loadSelf(filepath.Join(dir, "self"))
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "peers"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var peers []*mqttsec.Peer
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		p, err := loadPeer(filepath.Join(dir, "peers", e.Name()), e.Name(), signers)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	ring, err := mqttsec.NewKeyring(own, peers...)
+	if err != nil {
+		return nil, err
+	}
+	return &Party{ID: id, Keyring: ring}, nil
+}
+
+// readPrivate reads a secret file after checking its permissions.
+func readPrivate(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, &FileError{path, 0, fmt.Sprintf("%v (mode %v)", ErrPermissions, st.Mode().Perm())}
+	}
+	return os.ReadFile(path)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// lines returns the non-comment lines with their numbers.
+func lines(data []byte) (out []string, nums []int) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	n := 0
+	for sc.Scan() {
+		n++
+		t := sc.Text()
+		if i := strings.IndexByte(t, '#'); i >= 0 {
+			t = t[:i]
+		}
+		if t = strings.TrimSpace(t); t != "" {
+			out, nums = append(out, t), append(nums, n)
+		}
+	}
+	return out, nums
+}
+
+// secretLines reads base64url secrets, one per line.
+func secretLines(path string) ([][]byte, error) {
+	data, err := readPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	ls, nums := lines(data)
+	var out [][]byte
+	for i, l := range ls {
+		b, err := b64.DecodeString(l)
+		if err != nil {
+			return nil, &FileError{path, nums[i], "not a base64url secret"}
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, &FileError{path, 0, "no key in file"}
+	}
+	return out, nil
+}
+
+// pemBlocks returns the PEM blocks of a file.
+func pemBlocks(data []byte) []*pem.Block {
+	var out []*pem.Block
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out
+		}
+		out = append(out, b)
+	}
+}
+
+func parsePrivatePEM(path string) (any, error) {
+	data, err := readPrivate(path)
+	if err != nil {
+		return nil, err
+	}
+	blocks := pemBlocks(data)
+	if len(blocks) != 1 {
+		return nil, &FileError{path, 0, "want exactly one PEM private key"}
+	}
+	switch blocks[0].Type {
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(blocks[0].Bytes)
+		if err != nil {
+			return nil, &FileError{path, 0, "not a PKCS #8 private key"}
+		}
+		return k, nil
+	case "RSA PRIVATE KEY":
+		k, err := rsasign.ParsePrivateKeyPEM(data)
+		if err != nil {
+			return nil, &FileError{path, 0, err.Error()}
+		}
+		return k, nil
+	}
+	return nil, &FileError{path, 0, "not a PEM private key"}
+}
+
+// ownSigners maps algorithm names ("ed25519", "es256", "rsa") to signers.
+type ownSigners map[string]envelope.Signer
+
+var signerOrder = []string{"ed25519", "es256", "rsa"}
+
+func loadSelf(dir string) (mqttsec.Own, ownSigners, error) {
+	var own mqttsec.Own
+	signers := ownSigners{}
+	files := map[string]string{"ed25519": "ed25519.key", "es256": "es256.key", "rsa": "rsa-sign.key"}
+	for _, alg := range signerOrder {
+		path := filepath.Join(dir, files[alg])
+		if !exists(path) {
+			continue
+		}
+		k, err := parsePrivatePEM(path)
+		if err != nil {
+			return own, nil, err
+		}
+		var s envelope.Signer
+		switch key := k.(type) {
+		case ed25519.PrivateKey:
+			if alg == "ed25519" {
+				s, err = envelope.NewEd25519Signer(key)
+			}
+		case *ecdsa.PrivateKey:
+			if alg == "es256" {
+				s, err = envelope.NewECDSASigner(key)
+			}
+		case *rsa.PrivateKey:
+			if alg == "rsa" {
+				s, err = envelope.NewRSASigner(key)
+			}
+		}
+		if err != nil {
+			return own, nil, &FileError{path, 0, err.Error()}
+		}
+		if s == nil {
+			return own, nil, &FileError{path, 0, "key type does not match the file name"}
+		}
+		signers[alg] = s
+		if own.Signer == nil {
+			own.Signer = s
+		}
+	}
+	if path := filepath.Join(dir, "x25519.key"); exists(path) {
+		k, err := parsePrivatePEM(path)
+		if err != nil {
+			return own, nil, err
+		}
+		xk, ok := k.(*ecdh.PrivateKey)
+		if !ok || xk.Curve() != ecdh.X25519() {
+			return own, nil, &FileError{path, 0, "not an X25519 key"}
+		}
+		priv, err := hpke.NewDHKEMPrivateKey(xk)
+		if err != nil {
+			return own, nil, &FileError{path, 0, err.Error()}
+		}
+		id, err := envelope.NewHPKEIdentity(priv)
+		if err != nil {
+			return own, nil, &FileError{path, 0, err.Error()}
+		}
+		own.Identities = append(own.Identities, id)
+	}
+	if path := filepath.Join(dir, "xwing.key"); exists(path) {
+		// MLKEM768-X25519 has no PEM form yet: base64url seeds, one a line.
+		secrets, err := secretLines(path)
+		if err != nil {
+			return own, nil, err
+		}
+		for _, sk := range secrets {
+			priv, err := hpke.MLKEM768X25519().NewPrivateKey(sk)
+			if err != nil {
+				return own, nil, &FileError{path, 0, "not an MLKEM768-X25519 seed"}
+			}
+			id, err := envelope.NewHPKEIdentity(priv)
+			if err != nil {
+				return own, nil, &FileError{path, 0, err.Error()}
+			}
+			own.Identities = append(own.Identities, id)
+		}
+	}
+	if path := filepath.Join(dir, "rsa-oaep.key"); exists(path) {
+		k, err := parsePrivatePEM(path)
+		if err != nil {
+			return own, nil, err
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return own, nil, &FileError{path, 0, "not an RSA key"}
+		}
+		id, err := envelope.NewRSAIdentity(rk)
+		if err != nil {
+			return own, nil, &FileError{path, 0, err.Error()}
+		}
+		own.Identities = append(own.Identities, id)
+	}
+	return own, signers, nil
+}
+
+type peerConf struct {
+	send, require envelope.Protection
+	requireSet    bool
+	sign          string
+	hotpDigits    int
+	ttl           time.Duration
+	legacy        bool
+}
+
+var protectionWords = map[string]envelope.Protection{
+	"hmac": envelope.HMAC, "hotp": envelope.HOTPCode, "sig": envelope.Signature, "enc": envelope.Encryption,
+}
+
+func parsePeerConf(path string) (*peerConf, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parsePeerConfData(path, data)
+}
+
+// parsePeerConfData parses peer.conf content; path names it in errors.
+func parsePeerConfData(path string, data []byte) (*peerConf, error) {
+	c := &peerConf{hotpDigits: 6}
+	ls, nums := lines(data)
+	for i, l := range ls {
+		f := strings.Fields(l)
+		bad := func(msg string) error { return &FileError{path, nums[i], msg} }
+		switch f[0] {
+		case "send", "require":
+			var p envelope.Protection
+			for _, w := range f[1:] {
+				v, ok := protectionWords[w]
+				if !ok {
+					return nil, bad(fmt.Sprintf("unknown protection %q (hmac, hotp, sig, enc)", w))
+				}
+				p |= v
+			}
+			if f[0] == "send" {
+				c.send = p
+			} else {
+				c.require, c.requireSet = p, true
+			}
+		case "sign":
+			if len(f) != 2 || (f[1] != "ed25519" && f[1] != "es256" && f[1] != "rsa") {
+				return nil, bad("want: sign ed25519|es256|rsa")
+			}
+			c.sign = f[1]
+		case "hotp-digits":
+			if len(f) != 2 || (f[1] != "6" && f[1] != "8") {
+				return nil, bad("want: hotp-digits 6|8")
+			}
+			c.hotpDigits = int(f[1][0] - '0')
+		case "ttl":
+			d, err := time.ParseDuration(strings.Join(f[1:], ""))
+			if len(f) != 2 || err != nil || d <= 0 {
+				return nil, bad("want: ttl <duration>, e.g. ttl 30s")
+			}
+			c.ttl = d
+		case "legacy-rs256":
+			if len(f) != 1 {
+				return nil, bad("legacy-rs256 takes no value")
+			}
+			c.legacy = true
+		default:
+			return nil, bad(fmt.Sprintf("unknown directive %q", f[0]))
+		}
+	}
+	if c.send == 0 {
+		return nil, &FileError{path, 0, "no send directive"}
+	}
+	if !c.requireSet {
+		c.require = c.send
+	}
+	return c, nil
+}
+
+func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
+	if !envelope.ValidID(id) {
+		return nil, &FileError{dir, 0, "directory name is not a valid peer id"}
+	}
+	conf, err := parsePeerConf(filepath.Join(dir, "peer.conf"))
+	if err != nil {
+		return nil, err
+	}
+	p := &mqttsec.Peer{Peer: envelope.Peer{ID: id, Policy: envelope.Policy{Require: conf.require, AllowLegacyRSAPKCS1v15: conf.legacy}}}
+	p.Send.TTL = conf.ttl
+	// Shared secrets.
+	if path := filepath.Join(dir, "hmac.key"); exists(path) {
+		secrets, err := secretLines(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range secrets {
+			k, err := envelope.NewHMACKey(s)
+			if err != nil {
+				return nil, &FileError{path, 0, "HMAC keys must be 32 to 64 bytes"}
+			}
+			p.HMACKeys = append(p.HMACKeys, k)
+		}
+	}
+	if path := filepath.Join(dir, "hotp.key"); exists(path) {
+		secrets, err := secretLines(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range secrets {
+			k, err := envelope.NewHOTPKey(s, conf.hotpDigits)
+			if err != nil {
+				return nil, &FileError{path, 0, err.Error()}
+			}
+			p.HOTPKeys = append(p.HOTPKeys, k)
+		}
+	}
+	if path := filepath.Join(dir, "psk.key"); exists(path) {
+		secrets, err := secretLines(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range secrets {
+			k, err := envelope.NewAEADKey(s)
+			if err != nil {
+				return nil, &FileError{path, 0, "pre-shared keys must be 32 bytes"}
+			}
+			p.AEADKeys = append(p.AEADKeys, k)
+		}
+	}
+	// Public keys.
+	for _, name := range []string{"ed25519.pub", "es256.pub", "rsa-sign.pub"} {
+		path := filepath.Join(dir, name)
+		if !exists(path) {
+			continue
+		}
+		vs, err := verifiers(path, name, conf.legacy)
+		if err != nil {
+			return nil, err
+		}
+		p.Verifiers = append(p.Verifiers, vs...)
+	}
+	var recipients []envelope.Recipient
+	if path := filepath.Join(dir, "xwing.pub"); exists(path) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		ls, nums := lines(data)
+		for i, l := range ls {
+			raw, err := b64.DecodeString(l)
+			if err != nil {
+				return nil, &FileError{path, nums[i], "not a base64url public key"}
+			}
+			pub, err := hpke.MLKEM768X25519().NewPublicKey(raw)
+			if err != nil {
+				return nil, &FileError{path, nums[i], "not an MLKEM768-X25519 public key"}
+			}
+			r, err := envelope.NewHPKERecipient(pub)
+			if err != nil {
+				return nil, &FileError{path, nums[i], err.Error()}
+			}
+			recipients = append(recipients, r)
+		}
+	}
+	if path := filepath.Join(dir, "x25519.pub"); exists(path) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		for i, b := range pemBlocks(data) {
+			bad := &FileError{path, 0, fmt.Sprintf("PEM block %d is not an X25519 public key", i+1)}
+			if b.Type != "PUBLIC KEY" {
+				return nil, bad
+			}
+			k, err := x509.ParsePKIXPublicKey(b.Bytes)
+			xk, ok := k.(*ecdh.PublicKey)
+			if err != nil || !ok || xk.Curve() != ecdh.X25519() {
+				return nil, bad
+			}
+			pub, err := hpke.NewDHKEMPublicKey(xk)
+			if err != nil {
+				return nil, bad
+			}
+			r, err := envelope.NewHPKERecipient(pub)
+			if err != nil {
+				return nil, &FileError{path, 0, err.Error()}
+			}
+			recipients = append(recipients, r)
+		}
+	}
+	if path := filepath.Join(dir, "rsa-oaep.pub"); exists(path) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := rsasign.ParsePublicKeyPEM(data)
+		if err != nil {
+			return nil, &FileError{path, 0, err.Error()}
+		}
+		r, err := envelope.NewRSARecipient(pub)
+		if err != nil {
+			return nil, &FileError{path, 0, err.Error()}
+		}
+		recipients = append(recipients, r)
+	}
+	// How to seal for the peer.
+	confPath := filepath.Join(dir, "peer.conf")
+	need := func(ok bool, what string) error {
+		if !ok {
+			return &FileError{confPath, 0, "send " + what + " needs " + map[string]string{
+				"hmac": "hmac.key", "hotp": "hotp.key", "sig": "an own signing key in self/", "enc": "psk.key or an encryption key of the peer",
+			}[what]}
+		}
+		return nil
+	}
+	if conf.send&envelope.HMAC != 0 {
+		if err := need(len(p.HMACKeys) > 0, "hmac"); err != nil {
+			return nil, err
+		}
+		p.Send.HMAC = p.HMACKeys[0]
+	}
+	if conf.send&envelope.HOTPCode != 0 {
+		if err := need(len(p.HOTPKeys) > 0, "hotp"); err != nil {
+			return nil, err
+		}
+		p.Send.HOTP = p.HOTPKeys[0]
+	}
+	if conf.send&envelope.Signature != 0 {
+		s := signers[conf.sign]
+		if conf.sign == "" {
+			for _, alg := range signerOrder {
+				if s = signers[alg]; s != nil {
+					break
+				}
+			}
+		}
+		if err := need(s != nil, "sig"); err != nil {
+			return nil, err
+		}
+		p.Send.Signer = s
+	}
+	if conf.send&envelope.Encryption != 0 {
+		switch {
+		case len(p.AEADKeys) > 0:
+			p.Send.PSK = p.AEADKeys[0]
+		case len(recipients) > 0:
+			p.Send.Recipients = recipients[:1]
+		default:
+			return nil, need(false, "enc")
+		}
+	}
+	if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
+		return nil, &FileError{confPath, 0, "send must include hmac, sig, or enc with psk.key"}
+	}
+	return p, nil
+}
+
+func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blocks := pemBlocks(data)
+	if len(blocks) == 0 {
+		return nil, &FileError{path, 0, "no PEM public key"}
+	}
+	var out []envelope.Verifier
+	for i, b := range blocks {
+		bad := &FileError{path, 0, fmt.Sprintf("PEM block %d is not a public key of this kind", i+1)}
+		if b.Type != "PUBLIC KEY" {
+			return nil, bad
+		}
+		k, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return nil, bad
+		}
+		var v envelope.Verifier
+		switch key := k.(type) {
+		case ed25519.PublicKey:
+			if name == "ed25519.pub" {
+				v, err = envelope.NewEd25519Verifier(key)
+			}
+		case *ecdsa.PublicKey:
+			if name == "es256.pub" {
+				v, err = envelope.NewECDSAVerifier(key)
+			}
+		case *rsa.PublicKey:
+			if name == "rsa-sign.pub" {
+				v, err = envelope.NewRSAVerifier(key)
+				if err == nil && legacy {
+					var lv envelope.Verifier
+					if lv, err = envelope.NewLegacyRSAVerifier(key); err == nil {
+						out = append(out, lv)
+					}
+				}
+			}
+		}
+		if err != nil {
+			return nil, &FileError{path, 0, err.Error()}
+		}
+		if v == nil {
+			return nil, bad
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// stamp summarises the directory's files (names, sizes, times), to notice
+// changes.
+func stamp(dir string) string {
+	var parts []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			parts = append(parts, fmt.Sprintf("%s:%d:%d", path, info.Size(), info.ModTime().UnixNano()))
+		}
+		return nil
+	})
+	sort.Strings(parts)
+	return strings.Join(parts, ";")
+}
+
+// Reload reads dir again and, if it loads, swaps its keys into ring. On
+// any error ring keeps its keys.
+func Reload(dir string, ring *mqttsec.Keyring) error {
+	p, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	ring.Replace(p.Keyring)
+	return nil
+}
+
+// Watch reloads dir into ring whenever a file in it changes (checked every
+// interval) until ctx ends, reporting failed reloads to onError once per
+// change.
+func Watch(ctx context.Context, dir string, ring *mqttsec.Keyring, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := stamp(dir)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s := stamp(dir)
+			if s == last {
+				continue
+			}
+			last = s
+			if err := Reload(dir, ring); err != nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,337 @@
+package keydir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// setup makes a gateway and a client directory that know each other.
+func setup(t *testing.T, send string, pair PairOptions) (gw, cl string) {
+	t.Helper()
+	root := t.TempDir()
+	gw, cl = filepath.Join(root, "gateway"), filepath.Join(root, "client")
+	if err := Init(gw, "gateway", InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Init(cl, "client", InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pair.Send = send
+	if err := Pair(gw, cl, pair); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(gw, filepath.Join(cl, "peers", "gateway"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(cl, filepath.Join(gw, "peers", "client"), false); err != nil {
+		t.Fatal(err)
+	}
+	return gw, cl
+}
+
+// pairOver starts a gateway and a client on an embedded broker with the
+// keyrings loaded from their directories.
+func pairOver(t *testing.T, gwRing, clRing *mqttsec.Keyring) *mqttsec.Client {
+	t.Helper()
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	u, _ := url.Parse(b.URL())
+	tr := func(id string) mqttsec.Transport {
+		return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
+			ClientConfig: paho.ClientConfig{ClientID: fmt.Sprint(id, time.Now().UnixNano())}})
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Keyring: gwRing, Transport: tr("gw")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		return []byte(r.Caller + " " + r.Protections.String() + " " + string(r.Payload)), nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	c, err := mqttsec.NewClient(mqttsec.Config{ID: "client", Keyring: clRing, Transport: tr("cl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func request(t *testing.T, c *mqttsec.Client, payload string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := c.Request(ctx, "gateway", "echo", []byte(payload))
+	if err != nil {
+		t.Fatalf("request %q: %v", payload, err)
+	}
+	return string(out)
+}
+
+func TestLayoutRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		send string
+		pair PairOptions
+		want envelope.Protection
+	}{
+		{"hmac", PairOptions{HMAC: true}, envelope.HMAC},
+		{"hmac hotp", PairOptions{HMAC: true, HOTP: true}, envelope.HMAC | envelope.HOTPCode},
+		{"sig enc", PairOptions{}, envelope.Signature | envelope.Encryption},
+		{"enc", PairOptions{PSK: true}, envelope.Encryption},
+	} {
+		t.Run(tc.send, func(t *testing.T) {
+			gwDir, clDir := setup(t, tc.send, tc.pair)
+			gw, err := Load(gwDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := Load(clDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gw.ID != "gateway" || cl.ID != "client" {
+				t.Fatalf("ids %q %q", gw.ID, cl.ID)
+			}
+			c := pairOver(t, gw.Keyring, cl.Keyring)
+			if got, want := request(t, c, "hi"), "client "+tc.want.String()+" hi"; got != want {
+				t.Fatalf("reply %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
+	gwDir, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
+	peer := filepath.Join(gwDir, "peers", "client")
+	secret, _ := os.ReadFile(filepath.Join(peer, "hmac.key"))
+	tests := []struct {
+		name   string
+		change func()
+		file   string
+		line   int
+		is     error
+	}{
+		{"group-readable secret", func() { os.Chmod(filepath.Join(peer, "hmac.key"), 0o640) }, "hmac.key", 0, nil},
+		{"bad secret line", func() {
+			os.WriteFile(filepath.Join(peer, "hmac.key"), append(append([]byte(nil), secret...), []byte("# second key\nnot!base64\n")...), 0o600)
+		}, "hmac.key", 3, nil},
+		{"short HMAC key", func() { os.WriteFile(filepath.Join(peer, "hmac.key"), []byte("AAAA\n"), 0o600) }, "hmac.key", 0, nil},
+		{"unknown directive", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"), 0o644) }, "peer.conf", 2, nil},
+		{"unknown protection", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac rot13\n"), 0o644) }, "peer.conf", 1, nil},
+		{"send without key", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hotp hmac\n"), 0o644) }, "peer.conf", 0, nil},
+		{"signing key of the wrong kind", func() {
+			data, _ := os.ReadFile(filepath.Join(gwDir, "self", "es256.key"))
+			os.WriteFile(filepath.Join(gwDir, "self", "ed25519.key"), data, 0o600)
+		}, "ed25519.key", 0, nil},
+		{"public key of the wrong kind", func() {
+			data, _ := os.ReadFile(filepath.Join(peer, "es256.pub"))
+			os.WriteFile(filepath.Join(peer, "ed25519.pub"), data, 0o644)
+		}, "ed25519.pub", 0, nil},
+		{"bad peer directory name", func() { os.MkdirAll(filepath.Join(gwDir, "peers", "a b"), 0o700) }, "a b", 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
+			gwDir, peer = gw, filepath.Join(gw, "peers", "client")
+			secret, _ = os.ReadFile(filepath.Join(peer, "hmac.key"))
+			tt.change()
+			_, err := Load(gwDir)
+			var fe *FileError
+			if !errors.As(err, &fe) || !strings.HasSuffix(fe.Path, tt.file) || fe.Line != tt.line {
+				t.Fatalf("Load = %v; want an error for %s line %d", err, tt.file, tt.line)
+			}
+			if strings.Contains(err.Error(), strings.TrimSpace(string(secret))) {
+				t.Fatalf("error shows a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestInitRefusesToOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	if err := Init(dir, "gw", InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "self", "ed25519.key"))
+	if err := Init(dir, "gw", InitOptions{}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second Init = %v, want ErrExists", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "self", "ed25519.key"))
+	if string(before) != string(after) {
+		t.Fatal("a key was overwritten")
+	}
+	if err := Init(dir, "gw", InitOptions{Force: true}); err != nil {
+		t.Fatalf("Init with Force: %v", err)
+	}
+	for _, name := range []string{"ed25519.key", "es256.key", "x25519.key", "xwing.key"} {
+		st, err := os.Stat(filepath.Join(dir, "self", name))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v", name, err, st.Mode())
+		}
+	}
+	if err := Init(t.TempDir(), "no/slash", InitOptions{}); err == nil {
+		t.Fatal("invalid id accepted")
+	}
+}
+
+// TestRotationLosesNoMessage rotates the shared HMAC key while requests
+// flow: add the new key on both sides, make it primary on the client, then
+// on the gateway, then remove the old one; every request succeeds.
+func TestRotationLosesNoMessage(t *testing.T) {
+	gwDir, clDir := setup(t, "hmac", PairOptions{HMAC: true})
+	gw, err := Load(gwDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Load(clDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pairOver(t, gw.Keyring, cl.Keyring)
+	gwKey, clKey := filepath.Join(gwDir, "peers", "client", "hmac.key"), filepath.Join(clDir, "peers", "gateway", "hmac.key")
+	old, _ := os.ReadFile(gwKey)
+	fresh := []byte(b64.EncodeToString([]byte("a new 32-byte key for rotation!!")) + "\n")
+	kidOf := func(line []byte) string {
+		s, _ := b64.DecodeString(strings.TrimSpace(string(line)))
+		k, _ := envelope.NewHMACKey(s)
+		return k.KeyID()
+	}
+	steps := []struct {
+		name       string
+		gwFile     []byte
+		clFile     []byte
+		clientSent string // key id the client seals with after the step
+	}{
+		{"new key accepted everywhere", append(append([]byte{}, old...), fresh...), append(append([]byte{}, old...), fresh...), kidOf(old)},
+		{"client switches primary", append(append([]byte{}, old...), fresh...), append(append([]byte{}, fresh...), old...), kidOf(fresh)},
+		{"gateway switches primary", append(append([]byte{}, fresh...), old...), append(append([]byte{}, fresh...), old...), kidOf(fresh)},
+		{"old key removed", fresh, fresh, kidOf(fresh)},
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var failures []error
+	var mu sync.Mutex
+	wg.Go(func() { // traffic throughout
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := c.Request(ctx, "gateway", "echo", fmt.Appendf(nil, "%d", i))
+			cancel()
+			if err != nil {
+				mu.Lock()
+				failures = append(failures, err)
+				mu.Unlock()
+			}
+		}
+	})
+	for _, s := range steps {
+		if err := os.WriteFile(gwKey, s.gwFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(clKey, s.clFile, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The side that stops accepting the old key reloads last.
+		if err := Reload(clDir, cl.Keyring); err != nil {
+			t.Fatalf("%s: client reload: %v", s.name, err)
+		}
+		if err := Reload(gwDir, gw.Keyring); err != nil {
+			t.Fatalf("%s: gateway reload: %v", s.name, err)
+		}
+		if got := request(t, c, "step"); !strings.HasSuffix(got, "step") {
+			t.Fatalf("%s: %q", s.name, got)
+		}
+		if peer := cl.Keyring.Peer("gateway"); peer.HMACKeys[0].KeyID() != s.clientSent {
+			t.Fatalf("%s: client's primary key is %s, want %s", s.name, peer.HMACKeys[0].KeyID(), s.clientSent)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed during rotation, first: %v", len(failures), failures[0])
+	}
+}
+
+func TestWatchReloadsAndKeepsKeysOnBadFiles(t *testing.T) {
+	gwDir, _ := setup(t, "hmac", PairOptions{HMAC: true})
+	p, err := Load(gwDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	wg.Go(func() { Watch(ctx, gwDir, p.Keyring, 5*time.Millisecond, func(err error) { errs <- err }) })
+	defer func() { cancel(); wg.Wait() }()
+	// A new peer appears.
+	os.MkdirAll(filepath.Join(gwDir, "peers", "door-9"), 0o700)
+	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "hmac.key"), []byte(b64.EncodeToString(make([]byte, 32))+"\n"), 0o600)
+	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send hmac\n"), 0o644)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Keyring.Peer("door-9") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not load the new peer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A broken file is reported, and the keys in force stay.
+	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send nothing\n"), 0o644)
+	select {
+	case err := <-errs:
+		var fe *FileError
+		if !errors.As(err, &fe) || !strings.HasSuffix(fe.Path, "peer.conf") {
+			t.Fatalf("reported %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broken file was not reported")
+	}
+	if p.Keyring.Peer("door-9") == nil || p.Keyring.Peer("client") == nil {
+		t.Fatal("a failed reload dropped keys in force")
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	gwDir, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
+	out, err := Describe(gwDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"id gateway", "signing    Ed25519", "decryption HPKE-MLKEM768X25519", "peer client: requires hmac+sig", "public ed25519 ", "public xwing "} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("Describe lacks %q:\n%s", want, out)
+		}
+	}
+	secret, _ := os.ReadFile(filepath.Join(gwDir, "peers", "client", "hmac.key"))
+	if strings.Contains(out, strings.TrimSpace(string(secret))) {
+		t.Fatal("Describe shows a secret")
+	}
+}
