@@ -661,7 +661,9 @@ func Reload(dir string, ring *mqttsec.Keyring) error {
 func Watch(ctx context.Context, dir string, ring *mqttsec.Keyring, interval time.Duration, onError func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last := stamp(dir)
+	// The first tick always reloads: files may have changed between the
+	// caller's Load and this goroutine starting.
+	last := ""
 	for {
 		select {
 		case <-ctx.Done():
