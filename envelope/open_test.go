@@ -3,6 +3,8 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"strings"
@@ -610,5 +612,28 @@ func TestLostStateBoundedByTimestamps(t *testing.T) {
 				t.Fatalf("Open = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// Signers keep their own copy of a private key: changing the caller's key
+// afterwards changes nothing.
+func TestSignersCopyKeys(t *testing.T) {
+	w := newWorld(t)
+	es := must[*ecdsa.PrivateKey](t)(ecdsa.ParseRawPrivateKey(elliptic.P256(), w.sec.ES256Scalar))
+	s := must[Signer](t)(NewECDSASigner(es))
+	rs := w.sec.RSASign
+	r := must[Signer](t)(NewRSASigner(rs))
+	es.D.SetInt64(1)
+	p := w.request("m")
+	p.Signer = s
+	sealed, err := w.sealer().Seal(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.opener().Open(ctx, sealed.Bytes, expectRequest); err != nil {
+		t.Fatalf("ECDSA signer followed a change to the caller's key: %v", err)
+	}
+	if r.(*rsaSigner).s.Public() == &rs.PublicKey {
+		t.Fatal("RSA signer shares the caller's key")
 	}
 }

@@ -101,8 +101,9 @@ func p256PublicBytes(pub *ecdsa.PublicKey) ([]byte, error) {
 	return pub.Bytes()
 }
 
-// NewECDSASigner returns a Signer for an ECDSA P-256 private key. Signatures
-// are SHA-256 and encoded as the 64-byte r || s.
+// NewECDSASigner returns a Signer for an ECDSA P-256 private key (copied:
+// later changes to key do not reach the signer). Signatures are SHA-256 and
+// encoded as the 64-byte r || s.
 func NewECDSASigner(key *ecdsa.PrivateKey) (Signer, error) {
 	if key == nil {
 		return nil, ErrKeyType
@@ -111,7 +112,16 @@ func NewECDSASigner(key *ecdsa.PrivateKey) (Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ecdsaSigner{id: PublicKeyID(ES256, pub), key: key}, nil
+	raw, err := key.Bytes()
+	if err != nil {
+		return nil, ErrKeyType
+	}
+	own, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), raw)
+	clear(raw)
+	if err != nil {
+		return nil, ErrKeyType
+	}
+	return &ecdsaSigner{id: PublicKeyID(ES256, pub), key: own}, nil
 }
 
 func (s *ecdsaSigner) Algorithm() Algorithm { return ES256 }
@@ -180,9 +190,13 @@ type rsaSigner struct {
 	s  *rsasign.Signer
 }
 
-// NewRSASigner returns a PS256 Signer (RSA-PSS SHA-256) for key, which must
-// be at least rsasign.MinKeyBits.
+// NewRSASigner returns a PS256 Signer (RSA-PSS SHA-256) for key (copied),
+// which must be at least rsasign.MinKeyBits.
 func NewRSASigner(key *rsa.PrivateKey) (Signer, error) {
+	key, err := copyRSA(key)
+	if err != nil {
+		return nil, err
+	}
 	s, err := rsasign.NewSigner(key)
 	if err != nil {
 		return nil, err
@@ -229,4 +243,21 @@ func (v *rsaVerifier) Verify(msg, sig []byte) error {
 		return ErrAuthentication
 	}
 	return nil
+}
+
+// copyRSA returns an independent copy of an RSA private key.
+func copyRSA(key *rsa.PrivateKey) (*rsa.PrivateKey, error) {
+	if key == nil {
+		return nil, ErrKeyType
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, ErrKeyType
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	clear(der)
+	if err != nil {
+		return nil, ErrKeyType
+	}
+	return k.(*rsa.PrivateKey), nil
 }

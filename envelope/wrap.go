@@ -142,10 +142,11 @@ type rsaIdentity struct {
 	key *rsa.PrivateKey
 }
 
-// NewRSAIdentity returns the RSA-OAEP-256 Identity for key.
+// NewRSAIdentity returns the RSA-OAEP-256 Identity for key (copied).
 func NewRSAIdentity(key *rsa.PrivateKey) (Identity, error) {
-	if key == nil {
-		return nil, ErrKeyType
+	key, err := copyRSA(key)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := rsasign.NewVerifier(&key.PublicKey); err != nil {
 		return nil, err
