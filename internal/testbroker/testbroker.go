@@ -18,23 +18,30 @@ import (
 
 // Broker is a running embedded broker.
 type Broker struct {
-	srv  *mochi.Server
-	addr string
-	tls  *tls.Config
+	srv   *mochi.Server
+	addr  string
+	tls   *tls.Config
+	hooks []mochi.Hook
 }
 
 var ids atomic.Uint64
 
 // Start runs a broker that accepts every client on addr ("127.0.0.1:0"
 // picks a free port). With tlsConfig set, the listener speaks TLS with it
-// (set ClientAuth there to require client certificates).
-func Start(addr string, tlsConfig *tls.Config) (*Broker, error) {
+// (set ClientAuth there to require client certificates). Extra hooks (a
+// hostile broker's, say) are added after the one that admits everyone.
+func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
 		Logger:       slog.New(slog.DiscardHandler),
 	})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, err
+	}
+	for _, h := range hooks {
+		if err := srv.AddHook(h, nil); err != nil {
+			return nil, err
+		}
 	}
 	l := listeners.NewTCP(listeners.Config{
 		ID:        fmt.Sprintf("tcp%d", ids.Add(1)),
@@ -48,7 +55,7 @@ func Start(addr string, tlsConfig *tls.Config) (*Broker, error) {
 		srv.Close()
 		return nil, err
 	}
-	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig}, nil
+	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig, hooks: hooks}, nil
 }
 
 // Addr is the host:port the broker listens on.
@@ -81,7 +88,7 @@ func (b *Broker) Close() error { return b.srv.Close() }
 // client is disconnected and must reconnect and re-subscribe.
 func (b *Broker) Restart() error {
 	b.srv.Close()
-	nb, err := Start(b.addr, b.tls)
+	nb, err := Start(b.addr, b.tls, b.hooks...)
 	if err != nil {
 		return err
 	}
