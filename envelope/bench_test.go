@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -213,6 +214,51 @@ func BenchmarkMemoryStoreBytesPerSender(b *testing.B) {
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perSender, "bytes/sender")
+		})
+	}
+}
+
+// BenchmarkOpenRefusals compares the cost of refusing junk and forgeries
+// with the cost of accepting a genuine HMAC request: a receiver that
+// requires an HMAC sheds floods before any public-key work.
+func BenchmarkOpenRefusals(b *testing.B) {
+	w := newWorld(b)
+	w.peer.Policy = Policy{Require: HMAC}
+	payload := make([]byte, 256)
+	p := w.request("get-card")
+	p.HMAC = w.hmac
+	genuine, _ := w.sealer().Seal(p, payload)
+	forgedMAC := flipInMember(genuine.Bytes, memberMAC, 3)
+	unknown := &Sealer{ID: "mallory", Counter: NewMemoryCounter(0), Now: w.clock}
+	fromUnknown, _ := unknown.Seal(p, payload)
+	ps := w.request("get-card")
+	ps.Signer = w.ed
+	signed, _ := w.sealer().Seal(ps, payload)
+	badSig := flipInMember(signed.Bytes, memberSig, 3)
+	cases := []struct {
+		name  string
+		data  []byte
+		store ReplayStore
+	}{
+		{"accepted-hmac", genuine.Bytes, admitAll{}},
+		{"junk", bytes.Repeat([]byte("x"), 800), admitAll{}},
+		{"unknown-sender", fromUnknown.Bytes, admitAll{}},
+		{"forged-hmac", forgedMAC, admitAll{}},
+		{"replayed", genuine.Bytes, nil},
+		{"signature-only-policy-refused", badSig, admitAll{}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			o := w.opener()
+			if c.store == nil {
+				o.Replay.Admit(ctx, Seen{"client", genuine.Counter, testNow})
+			} else {
+				o.Replay = c.store
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				o.Open(ctx, c.data, expectRequest)
+			}
 		})
 	}
 }

@@ -313,6 +313,46 @@ func hostileAttacks(t *testing.T, proto int) {
 			w.call("x", short)
 			refusedOnce(t, w, w.gw, mqttsec.StatAuthentication)
 		}},
+		{name: "HMAC stripped", run: func(t *testing.T, w *hostileWorld) {
+			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
+				if m.Topic == reqTopic {
+					i := bytes.Index(m.Payload, []byte(`","mac":"`))
+					j := bytes.Index(m.Payload, []byte(`","sig":"`))
+					m.Payload = append(bytes.Clone(m.Payload[:i]), m.Payload[j:]...)
+					return hostile.Verdict{Replace: &m}
+				}
+				return hostile.Verdict{}
+			})
+			w.call("x", short)
+			refusedOnce(t, w, w.gw, mqttsec.StatAuthentication)
+		}},
+		{name: "requests reordered", run: func(t *testing.T, w *hostileWorld) {
+			// The broker holds request 1 until request 2 has been answered:
+			// both are genuine and fresh, so both are handled, once.
+			var held atomic.Bool
+			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
+				return hostile.Verdict{Drop: m.Topic == reqTopic && held.CompareAndSwap(false, true)}
+			})
+			first := make(chan error, 1)
+			go func() {
+				out, err := w.call("one", 10*time.Second)
+				if err == nil && string(out) != "card one" {
+					err = fmt.Errorf("request 1 got %q", out)
+				}
+				first <- err
+			}()
+			waitFor(t, "request 1 held", func() bool { return len(w.b.Seen(reqTopic)) == 1 })
+			if out, err := w.call("two", 10*time.Second); err != nil || string(out) != "card two" {
+				t.Fatalf("request 2: %q, %v", out, err)
+			}
+			w.b.Inject(w.b.Seen(reqTopic)[0])
+			if err := <-first; err != nil {
+				t.Fatalf("request 1 delivered late: %v", err)
+			}
+			if w.runs.Load() != 2 {
+				t.Fatalf("handler ran %d times for two requests", w.runs.Load())
+			}
+		}},
 		{name: "key id swapped", run: func(t *testing.T, w *hostileWorld) {
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
 				if m.Topic == reqTopic {
@@ -374,5 +414,37 @@ func hostileAttacks(t *testing.T, proto int) {
 			a.run(t, w)
 			w.stillWorks(t)
 		})
+	}
+}
+
+// A flood of well-formed envelopes from thousands of unknown senders leaves
+// no state behind: senders are looked up before anything is recorded, so
+// the replay store only ever tracks real peers.
+func TestFloodFromUnknownSendersLeavesNoState(t *testing.T) {
+	b := embeddedBroker(t)
+	store := mustT(envelope.NewMemoryStore(mqttsec.DefaultReplayWindow))
+	p := newPair(t, b, pairOptions{proto: 5, configure: func(c *mqttsec.ServerConfig) { c.Replay = store }})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	key := mustT(envelope.NewHMACKey(bytes.Repeat([]byte{3}, 32)))
+	const n = 3000
+	for i := range n {
+		s := &envelope.Sealer{ID: fmt.Sprint("bot-", i), Counter: envelope.NewMemoryCounter(0)}
+		env := mustT(s.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "echo",
+			ReplyTo: fmt.Sprint("mqttsec/bot-", i, "/reply"), HMAC: key}, nil))
+		b.embedded.Publish("mqttsec/gateway/req/echo", env.Bytes)
+	}
+	waitFor(t, "flood refused", func() bool {
+		st := p.server.Stats()
+		return st[mqttsec.StatUnknownKey]+st[mqttsec.StatOverload] == n
+	})
+	if store.Len() != 1 {
+		t.Fatalf("the replay store tracks %d senders after the flood, want 1", store.Len())
+	}
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatalf("after the flood: %v", err)
 	}
 }
