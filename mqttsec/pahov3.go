@@ -59,6 +59,12 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		store = mqtt.NewMemoryStore()
 	}
 	o.SetStore(copyingStore{store})
+	if o.WriteTimeout == 0 {
+		// paho blocks a Publish or Subscribe for up to WriteTimeout when
+		// the connection drops under it (default 30 s); bound that, so that
+		// nothing outlives Close for long.
+		o.SetWriteTimeout(writeTimeout)
+	}
 	userOnConnect := o.OnConnect
 	o.SetOrderMatters(false)
 	o.SetAutoReconnect(true)
@@ -79,14 +85,23 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 	return nil
 }
 
+// writeTimeout is the WriteTimeout PahoV3 sets when the options have none.
+const writeTimeout = 5 * time.Second
+
 // resubscribe renews every filter after a (re)connection, retrying a failed
-// subscription while the connection stays up.
+// subscription while the connection stays up and the transport open.
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
 	t.mu.Unlock()
 	for _, f := range filters {
 		for attempt := 1; ; attempt++ {
+			t.mu.Lock()
+			closed := t.client == nil
+			t.mu.Unlock()
+			if closed {
+				return
+			}
 			tok := c.Subscribe(f, 1, t.handler)
 			if tok.WaitTimeout(subscribeTimeout) && tok.Error() == nil {
 				break
