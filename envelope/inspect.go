@@ -29,24 +29,11 @@ type Header struct {
 // header structure of data, the cheap steps 1 to 3 of Open, and returns the
 // unverified header. Its errors are those of Open's first steps.
 func Inspect(data []byte, maxSize int) (*Header, error) {
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if len(data) > maxSize {
-		return nil, ErrTooLarge
-	}
-	env, err := Parse(data)
+	_, h, err := parseChecked(data, maxSize)
 	if err != nil {
 		return nil, err
 	}
-	w, err := decodeHeader(env.Header)
-	if err != nil {
-		return nil, err
-	}
-	h, err := validateHeader(w)
-	if err != nil {
-		return nil, err
-	}
+	w := h.wire
 	out := &Header{
 		Kind: h.kind, From: w.From, To: w.To, Topic: w.Topic, ReplyTo: w.ReplyTo,
 		CorrelationID: h.corr, InReplyTo: h.re, Counter: w.Ctr,

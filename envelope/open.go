@@ -51,36 +51,12 @@ type Opener struct {
 // class (see [Class]); it never reveals which key, byte or check inside the
 // class failed, and nothing about the failure should be sent to the peer.
 func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message, error) {
-	// 1. Size, before anything is parsed.
-	maxSize := o.MaxSize
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if len(data) > maxSize {
-		return nil, ErrTooLarge
-	}
-	// 2. Outer form and version.
-	env, err := Parse(data)
+	// 1-3. Size, outer form and version, header.
+	env, h, err := parseChecked(data, o.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	// 3. Header: canonical JSON, structure.
-	w, err := decodeHeader(env.Header)
-	if err != nil {
-		return nil, err
-	}
-	h, err := validateHeader(w)
-	if err != nil {
-		return nil, err
-	}
-	// A tag the header does not declare is malformed; a declared tag that
-	// is missing (stripped) fails authentication in step 8 or 9.
-	if env.rawMAC != nil && h.prot&HMAC == 0 {
-		return nil, errorf(ErrMalformed, "mac member not declared in the header")
-	}
-	if env.rawSig != nil && h.prot&Signature == 0 {
-		return nil, errorf(ErrMalformed, "sig member not declared in the header")
-	}
+	w := h.wire
 	// 4. Context: addressed to us, the expected kind, sender, topic, request.
 	if err := o.checkContext(h, want); err != nil {
 		return nil, err
@@ -170,6 +146,39 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 		m.Digest = si.digest()
 	}
 	return m, nil
+}
+
+// parseChecked runs Open's steps 1 to 3: the size (before anything is
+// parsed; maxSize 0 means DefaultMaxSize), the outer form and version, and
+// the canonical, structurally valid header with exactly the tags it
+// declares. A declared tag that is missing (stripped) is left for the
+// authentication steps to refuse.
+func parseChecked(data []byte, maxSize int) (*Envelope, *header, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) > maxSize {
+		return nil, nil, ErrTooLarge
+	}
+	env, err := Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := decodeHeader(env.Header)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := validateHeader(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.rawMAC != nil && h.prot&HMAC == 0 {
+		return nil, nil, errorf(ErrMalformed, "mac member not declared in the header")
+	}
+	if env.rawSig != nil && h.prot&Signature == 0 {
+		return nil, nil, errorf(ErrMalformed, "sig member not declared in the header")
+	}
+	return env, h, nil
 }
 
 // replayError keeps a context error a context error, and makes any other

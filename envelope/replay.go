@@ -205,15 +205,7 @@ func (s *MemoryStore) Admit(ctx context.Context, m Seen) error {
 	if !s.fresh(m) {
 		return ErrReplayed
 	}
-	st := s.win[m.Sender]
-	if st == nil {
-		if len(s.win) >= s.maxSenders {
-			s.evictOne()
-		}
-		w, _ := NewWindow(s.width)
-		st = &senderState{w: w}
-		s.win[m.Sender] = st
-	}
+	st := s.track(m.Sender)
 	st.w.Accept(m.Counter)
 	if m.IssuedAt.After(st.newest) {
 		st.newest = m.IssuedAt
@@ -221,6 +213,21 @@ func (s *MemoryStore) Admit(ctx context.Context, m Seen) error {
 	s.tick++
 	st.lastUsed = s.tick
 	return nil
+}
+
+// track returns the state of sender, creating it (and making room) if
+// needed; s.mu is held.
+func (s *MemoryStore) track(sender string) *senderState {
+	st := s.win[sender]
+	if st == nil {
+		if len(s.win) >= s.maxSenders {
+			s.evictOne()
+		}
+		w, _ := NewWindow(s.width)
+		st = &senderState{w: w}
+		s.win[sender] = st
+	}
+	return st
 }
 
 // evictOne forgets the least recently used of up to 8 senders (map order
@@ -268,15 +275,7 @@ func (s *MemoryStore) Floor() time.Time {
 func (s *MemoryStore) Restore(sender string, highest uint64, newest time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.win[sender]
-	if st == nil {
-		if len(s.win) >= s.maxSenders {
-			s.evictOne()
-		}
-		w, _ := NewWindow(s.width)
-		st = &senderState{w: w}
-		s.win[sender] = st
-	}
+	st := s.track(sender)
 	if h, ok := st.w.Highest(); !ok || highest > h {
 		st.w.fillTo(highest)
 	}
