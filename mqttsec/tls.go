@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
 // TLSFiles names the PEM files for a TLS connection to the broker.
@@ -22,7 +24,7 @@ type TLSFiles struct {
 
 // ErrKeyFilePermissions means a private key file is readable by group or
 // others.
-var ErrKeyFilePermissions = errors.New("mqttsec: private key file must not be readable by group or others (chmod 600)")
+var ErrKeyFilePermissions = keyfile.ErrPermissions
 
 // TLSConfig builds a client TLS configuration (TLS 1.2 or later) from PEM
 // files, for autopaho.ClientConfig.TlsCfg or mqtt.ClientOptions.SetTLSConfig.
@@ -44,8 +46,8 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		return nil, errors.New("mqttsec: a client certificate needs both CertFile and KeyFile")
 	}
 	if f.CertFile != "" {
-		if err := checkPrivate(f.KeyFile); err != nil {
-			return nil, err
+		if err := keyfile.CheckPrivate(f.KeyFile); err != nil {
+			return nil, fmt.Errorf("mqttsec: key file: %w", err)
 		}
 		pair, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
@@ -55,15 +57,4 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
-}
-
-func checkPrivate(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("mqttsec: key file: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%w: %s has mode %v", ErrKeyFilePermissions, path, st.Mode().Perm())
-	}
-	return nil
 }

@@ -18,15 +18,37 @@ import (
 // ErrPermissions means a secret file is readable by group or others.
 var ErrPermissions = errors.New("secret file must not be readable by group or others (chmod 600)")
 
+// PermissionError is a secret file readable by group or others. It wraps
+// ErrPermissions.
+type PermissionError struct {
+	Path string
+	Mode os.FileMode
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s: %v (mode %v)", e.Path, ErrPermissions, e.Mode)
+}
+
+func (e *PermissionError) Unwrap() error { return ErrPermissions }
+
+// CheckPrivate returns a *PermissionError if the file at path may be read
+// by group or others. Every secret file of the project is checked with it.
+func CheckPrivate(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return &PermissionError{Path: path, Mode: perm}
+	}
+	return nil
+}
+
 // ReadPrivate reads a secret file after checking its permissions. Errors
 // name the file, never its content.
 func ReadPrivate(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	if err := CheckPrivate(path); err != nil {
 		return nil, err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: %w (mode %v)", path, ErrPermissions, st.Mode().Perm())
 	}
 	return os.ReadFile(path)
 }

@@ -179,7 +179,7 @@ func Export(dir, outDir string, force bool) error {
 		for _, s := range secrets {
 			priv, err := kem.NewPrivateKey(s)
 			if err != nil {
-				return &FileError{path, 0, "not a private key of this kind"}
+				return &FileError{Path: path, Line: 0, Msg: "not a private key of this kind"}
 			}
 			b.WriteString(b64.EncodeToString(priv.PublicKey().Bytes()) + "\n")
 		}
@@ -321,7 +321,7 @@ func publicParts(self string) ([][2]string, error) {
 		for _, s := range secrets {
 			priv, err := hpke.MLKEM768X25519().NewPrivateKey(s)
 			if err != nil {
-				return nil, &FileError{path, 0, "not an MLKEM768-X25519 seed"}
+				return nil, &FileError{Path: path, Line: 0, Msg: "not an MLKEM768-X25519 seed"}
 			}
 			out = append(out, [2]string{"xwing", b64.EncodeToString(priv.PublicKey().Bytes())})
 		}

@@ -61,6 +61,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/rsasign"
 )
@@ -71,7 +72,11 @@ type FileError struct {
 	Path string
 	Line int
 	Msg  string
+	Err  error // the underlying error, if any (ErrPermissions, say)
 }
+
+// Unwrap returns the underlying error.
+func (e *FileError) Unwrap() error { return e.Err }
 
 func (e *FileError) Error() string {
 	if e.Line > 0 {
@@ -82,7 +87,7 @@ func (e *FileError) Error() string {
 
 // ErrPermissions is wrapped by errors about secret files readable by group
 // or others.
-var ErrPermissions = errors.New("secret file is readable by group or others (chmod 600)")
+var ErrPermissions = keyfile.ErrPermissions
 
 var b64 = base64.RawURLEncoding.Strict()
 
@@ -100,7 +105,7 @@ func Load(dir string) (*Party, error) {
 	}
 	id := strings.TrimSpace(string(idData))
 	if !envelope.ValidID(id) {
-		return nil, &FileError{filepath.Join(dir, "self", "id"), 1, "not a valid id"}
+		return nil, &FileError{Path: filepath.Join(dir, "self", "id"), Line: 1, Msg: "not a valid id"}
 	}
 	own, signers, err := loadSelf(filepath.Join(dir, "self"))
 	if err != nil {
@@ -130,14 +135,12 @@ func Load(dir string) (*Party, error) {
 
 // readPrivate reads a secret file after checking its permissions.
 func readPrivate(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
+	data, err := keyfile.ReadPrivate(path)
+	var pe *keyfile.PermissionError
+	if errors.As(err, &pe) {
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, &FileError{path, 0, fmt.Sprintf("%v (mode %v)", ErrPermissions, st.Mode().Perm())}
-	}
-	return os.ReadFile(path)
+	return data, err
 }
 
 func exists(path string) bool {
@@ -173,12 +176,12 @@ func secretLines(path string) ([][]byte, error) {
 	for i, l := range ls {
 		b, err := b64.DecodeString(l)
 		if err != nil {
-			return nil, &FileError{path, nums[i], "not a base64url secret"}
+			return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url secret"}
 		}
 		out = append(out, b)
 	}
 	if len(out) == 0 {
-		return nil, &FileError{path, 0, "no key in file"}
+		return nil, &FileError{Path: path, Line: 0, Msg: "no key in file"}
 	}
 	return out, nil
 }
@@ -203,23 +206,23 @@ func parsePrivatePEM(path string) (any, error) {
 	}
 	blocks := pemBlocks(data)
 	if len(blocks) != 1 {
-		return nil, &FileError{path, 0, "want exactly one PEM private key"}
+		return nil, &FileError{Path: path, Line: 0, Msg: "want exactly one PEM private key"}
 	}
 	switch blocks[0].Type {
 	case "PRIVATE KEY":
 		k, err := x509.ParsePKCS8PrivateKey(blocks[0].Bytes)
 		if err != nil {
-			return nil, &FileError{path, 0, "not a PKCS #8 private key"}
+			return nil, &FileError{Path: path, Line: 0, Msg: "not a PKCS #8 private key"}
 		}
 		return k, nil
 	case "RSA PRIVATE KEY":
 		k, err := rsasign.ParsePrivateKeyPEM(data)
 		if err != nil {
-			return nil, &FileError{path, 0, err.Error()}
+			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		return k, nil
 	}
-	return nil, &FileError{path, 0, "not a PEM private key"}
+	return nil, &FileError{Path: path, Line: 0, Msg: "not a PEM private key"}
 }
 
 // ownSigners maps algorithm names ("ed25519", "es256", "rsa") to signers.
@@ -256,10 +259,10 @@ func loadSelf(dir string) (mqttsec.Own, ownSigners, error) {
 			}
 		}
 		if err != nil {
-			return own, nil, &FileError{path, 0, err.Error()}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		if s == nil {
-			return own, nil, &FileError{path, 0, "key type does not match the file name"}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: "key type does not match the file name"}
 		}
 		signers[alg] = s
 		if own.Signer == nil {
@@ -273,15 +276,15 @@ func loadSelf(dir string) (mqttsec.Own, ownSigners, error) {
 		}
 		xk, ok := k.(*ecdh.PrivateKey)
 		if !ok || xk.Curve() != ecdh.X25519() {
-			return own, nil, &FileError{path, 0, "not an X25519 key"}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: "not an X25519 key"}
 		}
 		priv, err := hpke.NewDHKEMPrivateKey(xk)
 		if err != nil {
-			return own, nil, &FileError{path, 0, err.Error()}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		id, err := envelope.NewHPKEIdentity(priv)
 		if err != nil {
-			return own, nil, &FileError{path, 0, err.Error()}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		own.Identities = append(own.Identities, id)
 	}
@@ -294,11 +297,11 @@ func loadSelf(dir string) (mqttsec.Own, ownSigners, error) {
 		for _, sk := range secrets {
 			priv, err := hpke.MLKEM768X25519().NewPrivateKey(sk)
 			if err != nil {
-				return own, nil, &FileError{path, 0, "not an MLKEM768-X25519 seed"}
+				return own, nil, &FileError{Path: path, Line: 0, Msg: "not an MLKEM768-X25519 seed"}
 			}
 			id, err := envelope.NewHPKEIdentity(priv)
 			if err != nil {
-				return own, nil, &FileError{path, 0, err.Error()}
+				return own, nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 			}
 			own.Identities = append(own.Identities, id)
 		}
@@ -310,11 +313,11 @@ func loadSelf(dir string) (mqttsec.Own, ownSigners, error) {
 		}
 		rk, ok := k.(*rsa.PrivateKey)
 		if !ok {
-			return own, nil, &FileError{path, 0, "not an RSA key"}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: "not an RSA key"}
 		}
 		id, err := envelope.NewRSAIdentity(rk)
 		if err != nil {
-			return own, nil, &FileError{path, 0, err.Error()}
+			return own, nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		own.Identities = append(own.Identities, id)
 	}
@@ -348,7 +351,7 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 	ls, nums := lines(data)
 	for i, l := range ls {
 		f := strings.Fields(l)
-		bad := func(msg string) error { return &FileError{path, nums[i], msg} }
+		bad := func(msg string) error { return &FileError{Path: path, Line: nums[i], Msg: msg} }
 		switch f[0] {
 		case "send", "require":
 			var p envelope.Protection
@@ -390,7 +393,7 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 		}
 	}
 	if c.send == 0 {
-		return nil, &FileError{path, 0, "no send directive"}
+		return nil, &FileError{Path: path, Line: 0, Msg: "no send directive"}
 	}
 	if !c.requireSet {
 		c.require = c.send
@@ -400,7 +403,7 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 
 func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	if !envelope.ValidID(id) {
-		return nil, &FileError{dir, 0, "directory name is not a valid peer id"}
+		return nil, &FileError{Path: dir, Line: 0, Msg: "directory name is not a valid peer id"}
 	}
 	conf, err := parsePeerConf(filepath.Join(dir, "peer.conf"))
 	if err != nil {
@@ -417,7 +420,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		for _, s := range secrets {
 			k, err := envelope.NewHMACKey(s)
 			if err != nil {
-				return nil, &FileError{path, 0, "HMAC keys must be 32 to 64 bytes"}
+				return nil, &FileError{Path: path, Line: 0, Msg: "HMAC keys must be 32 to 64 bytes"}
 			}
 			p.HMACKeys = append(p.HMACKeys, k)
 		}
@@ -430,7 +433,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		for _, s := range secrets {
 			k, err := envelope.NewHOTPKey(s, conf.hotpDigits)
 			if err != nil {
-				return nil, &FileError{path, 0, err.Error()}
+				return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 			}
 			p.HOTPKeys = append(p.HOTPKeys, k)
 		}
@@ -443,7 +446,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		for _, s := range secrets {
 			k, err := envelope.NewAEADKey(s)
 			if err != nil {
-				return nil, &FileError{path, 0, "pre-shared keys must be 32 bytes"}
+				return nil, &FileError{Path: path, Line: 0, Msg: "pre-shared keys must be 32 bytes"}
 			}
 			p.AEADKeys = append(p.AEADKeys, k)
 		}
@@ -470,15 +473,15 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		for i, l := range ls {
 			raw, err := b64.DecodeString(l)
 			if err != nil {
-				return nil, &FileError{path, nums[i], "not a base64url public key"}
+				return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url public key"}
 			}
 			pub, err := hpke.MLKEM768X25519().NewPublicKey(raw)
 			if err != nil {
-				return nil, &FileError{path, nums[i], "not an MLKEM768-X25519 public key"}
+				return nil, &FileError{Path: path, Line: nums[i], Msg: "not an MLKEM768-X25519 public key"}
 			}
 			r, err := envelope.NewHPKERecipient(pub)
 			if err != nil {
-				return nil, &FileError{path, nums[i], err.Error()}
+				return nil, &FileError{Path: path, Line: nums[i], Msg: err.Error()}
 			}
 			recipients = append(recipients, r)
 		}
@@ -489,7 +492,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 			return nil, err
 		}
 		for i, b := range pemBlocks(data) {
-			bad := &FileError{path, 0, fmt.Sprintf("PEM block %d is not an X25519 public key", i+1)}
+			bad := &FileError{Path: path, Line: 0, Msg: fmt.Sprintf("PEM block %d is not an X25519 public key", i+1)}
 			if b.Type != "PUBLIC KEY" {
 				return nil, bad
 			}
@@ -504,7 +507,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 			}
 			r, err := envelope.NewHPKERecipient(pub)
 			if err != nil {
-				return nil, &FileError{path, 0, err.Error()}
+				return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 			}
 			recipients = append(recipients, r)
 		}
@@ -516,11 +519,11 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 		pub, err := rsasign.ParsePublicKeyPEM(data)
 		if err != nil {
-			return nil, &FileError{path, 0, err.Error()}
+			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		r, err := envelope.NewRSARecipient(pub)
 		if err != nil {
-			return nil, &FileError{path, 0, err.Error()}
+			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		recipients = append(recipients, r)
 	}
@@ -528,7 +531,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	confPath := filepath.Join(dir, "peer.conf")
 	need := func(ok bool, what string) error {
 		if !ok {
-			return &FileError{confPath, 0, "send " + what + " needs " + map[string]string{
+			return &FileError{Path: confPath, Line: 0, Msg: "send " + what + " needs " + map[string]string{
 				"hmac": "hmac.key", "hotp": "hotp.key", "sig": "an own signing key in self/", "enc": "psk.key or an encryption key of the peer",
 			}[what]}
 		}
@@ -571,7 +574,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 	}
 	if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
-		return nil, &FileError{confPath, 0, "send must include hmac, sig, or enc with psk.key"}
+		return nil, &FileError{Path: confPath, Line: 0, Msg: "send must include hmac, sig, or enc with psk.key"}
 	}
 	return p, nil
 }
@@ -583,11 +586,11 @@ func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
 	}
 	blocks := pemBlocks(data)
 	if len(blocks) == 0 {
-		return nil, &FileError{path, 0, "no PEM public key"}
+		return nil, &FileError{Path: path, Line: 0, Msg: "no PEM public key"}
 	}
 	var out []envelope.Verifier
 	for i, b := range blocks {
-		bad := &FileError{path, 0, fmt.Sprintf("PEM block %d is not a public key of this kind", i+1)}
+		bad := &FileError{Path: path, Line: 0, Msg: fmt.Sprintf("PEM block %d is not a public key of this kind", i+1)}
 		if b.Type != "PUBLIC KEY" {
 			return nil, bad
 		}
@@ -617,7 +620,7 @@ func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
 			}
 		}
 		if err != nil {
-			return nil, &FileError{path, 0, err.Error()}
+			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		if v == nil {
 			return nil, bad

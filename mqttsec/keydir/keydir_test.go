@@ -136,7 +136,7 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 		line   int
 		is     error
 	}{
-		{"group-readable secret", func() { os.Chmod(filepath.Join(peer, "hmac.key"), 0o640) }, "hmac.key", 0, nil},
+		{"group-readable secret", func() { os.Chmod(filepath.Join(peer, "hmac.key"), 0o640) }, "hmac.key", 0, ErrPermissions},
 		{"bad secret line", func() {
 			os.WriteFile(filepath.Join(peer, "hmac.key"), append(append([]byte(nil), secret...), []byte("# second key\nnot!base64\n")...), 0o600)
 		}, "hmac.key", 3, nil},
@@ -164,6 +164,9 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 			var fe *FileError
 			if !errors.As(err, &fe) || !strings.HasSuffix(fe.Path, tt.file) || fe.Line != tt.line {
 				t.Fatalf("Load = %v; want an error for %s line %d", err, tt.file, tt.line)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Fatalf("Load = %v, want it to wrap %v", err, tt.is)
 			}
 			if strings.Contains(err.Error(), strings.TrimSpace(string(secret))) {
 				t.Fatalf("error shows a secret: %v", err)
