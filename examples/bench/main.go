@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +77,7 @@ func main() {
 	}
 	flag.Set("test.benchtime", duration.String())
 	opt := options{duration: *duration, filter: re, broker: *broker, redis: *redisAddr, inFlight: *inFlight}
-	if opt.broker == "" && wantsAny(re, "roundtrip/") {
+	if opt.broker == "" && wantsRoundTrips(re) {
 		b, err := testbroker.Start("127.0.0.1:0", nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -102,10 +101,16 @@ func main() {
 	printTable(os.Stdout, rows, opt)
 }
 
-// wantsAny reports whether the filter can match a row starting with prefix.
-func wantsAny(re *regexp.Regexp, prefix string) bool {
-	return re.String() == "" || re.MatchString(prefix) || strings.HasPrefix(re.String(), prefix) ||
-		!strings.ContainsAny(re.String(), "/")
+// wantsRoundTrips reports whether the filter selects any round-trip row.
+func wantsRoundTrips(re *regexp.Regexp) bool {
+	for _, proto := range []string{"3", "5"} {
+		for _, name := range append([]string{"plain"}, roundTripSuites...) {
+			if re.MatchString("roundtrip/v" + proto + "/" + name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func printTable(w io.Writer, rows []Row, opt options) {

@@ -9,37 +9,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
-// transport makes a transport of the chosen protocol.
+// transport makes a transport of the chosen protocol, with a unique
+// client id.
 func transport(brokerURL string, proto int, id string) (mqttsec.Transport, error) {
-	cid := fmt.Sprintf("%s-%x", id, randomBytes(4))
-	if proto == 3 {
-		o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(cid).SetConnectTimeout(5 * time.Second)
-		return mqttsec.NewPahoV3(o), nil
-	}
-	u, err := url.Parse(brokerURL)
-	if err != nil {
-		return nil, err
-	}
-	return mqttsec.NewPahoV5(autopaho.ClientConfig{
-		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectTimeout: 5 * time.Second,
-		ClientConfig: paho.ClientConfig{ClientID: cid},
-	}), nil
+	return (&cli.Conn{Broker: brokerURL, Protocol: proto}).Transport(fmt.Sprintf("%s-%x", id, randomBytes(4)))
 }
 
 func randomBytes(n int) []byte {

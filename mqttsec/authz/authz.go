@@ -34,6 +34,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mqttsec/mqttsec/envelope"
 )
 
 // SyntaxError is a malformed line in a rules file.
@@ -143,19 +145,9 @@ func readEntries(file string, in io.Reader, entry func(line int, name string, it
 	return nil
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == ':' || c == '@'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+// validName reports whether s may be a caller or group name: the
+// envelope's id rules.
+func validName(s string) bool { return envelope.ValidID(s) }
 
 // Allowed reports whether caller may call method: some group of the caller
 // grants a matching pattern, and no group of the caller denies one.
