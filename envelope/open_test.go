@@ -633,6 +633,9 @@ func TestSignersCopyKeys(t *testing.T) {
 	if _, err := w.opener().Open(ctx, sealed.Bytes, expectRequest); err != nil {
 		t.Fatalf("ECDSA signer followed a change to the caller's key: %v", err)
 	}
+	if s.(*ecdsaSigner).key == es {
+		t.Fatal("ECDSA signer shares the caller's key")
+	}
 	if r.(*rsaSigner).s.Public() == &rs.PublicKey {
 		t.Fatal("RSA signer shares the caller's key")
 	}

@@ -42,7 +42,7 @@ func NewClient(cfg Config) (*Client, error) {
 
 // Start connects and subscribes to the client's reply topic.
 func (c *Client) Start(ctx context.Context) error {
-	return c.start(ctx, c.topics.Reply(c.cfg.ID))
+	return c.start(ctx, c.replyTopic)
 }
 
 // Close disconnects. Requests still waiting return ErrClosed.
@@ -75,7 +75,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if err != nil {
 		return nil, err
 	}
-	replyTo := c.topics.Reply(c.cfg.ID)
+	replyTo := c.replyTopic
 	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo}
 	prot.apply(params)
 	sealed, err := c.sealer.Seal(params, payload)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,10 @@ type node struct {
 	log    *slog.Logger
 	stats  stats
 
+	// Topics this node routes on, computed once rather than per message.
+	replyTopic string
+	reqPrefix  string
+
 	queue  chan Inbound
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -115,6 +120,8 @@ func newNode(cfg Config) (*node, error) {
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
+	n.replyTopic = n.topics.Reply(cfg.ID)
+	n.reqPrefix = strings.TrimSuffix(n.topics.RequestFilter(cfg.ID), "#")
 	if err := validID(cfg.ID); err != nil {
 		return nil, err
 	}
@@ -186,12 +193,12 @@ func (n *node) work() {
 }
 
 func (n *node) route(in Inbound) {
-	if n.replies != nil && in.Topic == n.topics.Reply(n.cfg.ID) {
+	if n.replies != nil && in.Topic == n.replyTopic {
 		n.replies(n.ctx, in)
 		return
 	}
 	if n.requests != nil {
-		if method, ok := n.topics.Method(n.cfg.ID, in.Topic); ok {
+		if method, ok := strings.CutPrefix(in.Topic, n.reqPrefix); ok && method != "" {
 			n.requests(n.ctx, in, method)
 			return
 		}
