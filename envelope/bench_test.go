@@ -3,16 +3,10 @@ package envelope
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
-
-	"github.com/mqttsec/mqttsec/aesgcm"
 )
 
 // admitAll is a ReplayStore that admits every counter, so one sealed
@@ -22,135 +16,6 @@ type admitAll struct{}
 
 func (admitAll) Check(context.Context, Seen) error { return nil }
 func (admitAll) Admit(context.Context, Seen) error { return nil }
-
-// BenchmarkEnvelope measures, for each suite with a 256-byte payload, Seal
-// and Open next to the raw primitives that suite cannot avoid (the same
-// operations on the same sizes, with no envelope around them). The ratio
-// seal/primitive-seal and open/primitive-open is the envelope's overhead.
-func BenchmarkEnvelope(b *testing.B) {
-	payload := make([]byte, 256)
-	rand.Read(payload)
-	for _, s := range suites() {
-		w := newWorld(b)
-		w.peer.Policy = Policy{Require: s.require, AllowLegacyRSAPKCS1v15: s.legacy}
-		p := w.request("get-card")
-		s.apply(w, p)
-		sealer := w.sealer()
-		o := w.opener()
-		o.Replay = admitAll{}
-		sealed, err := sealer.Seal(p, payload)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := o.Open(ctx, sealed.Bytes, expectRequest); err != nil {
-			b.Fatal(err)
-		}
-		prim := primitivesFor(b, w, p, sealed.Bytes, payload)
-
-		b.Run(s.name+"/seal", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := sealer.Seal(p, payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(s.name+"/primitives-seal", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				prim.seal()
-			}
-		})
-		b.Run(s.name+"/open", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := o.Open(ctx, sealed.Bytes, expectRequest); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(s.name+"/primitives-open", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				prim.open()
-			}
-		})
-	}
-}
-
-type primitives struct{ seal, open func() }
-
-// primitivesFor returns the bare cryptographic work of a suite: MAC and
-// signature over a message as long as the envelope's signing input, AES-GCM
-// over the payload, and one key wrap per recipient.
-func primitivesFor(b *testing.B, w *world, p *Params, sealedBytes, payload []byte) primitives {
-	e, err := Parse(sealedBytes)
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg := signingInput{h: e.rawHeader, p: e.rawPayload}.bytes()
-	var seals, opens []func()
-	if p.HMAC != nil {
-		key := w.sec.HMAC
-		tag := func() []byte { m := hmac.New(sha256.New, key); m.Write(msg); return m.Sum(nil) }
-		t := tag()
-		seals = append(seals, func() { tag() })
-		opens = append(opens, func() { hmac.Equal(tag(), t) })
-	}
-	if p.HOTP != nil {
-		seals = append(seals, func() { p.HOTP.key.Code(12345) })
-		opens = append(opens, func() { p.HOTP.key.Verify("123456", 12345) })
-	}
-	if p.Signer != nil {
-		switch p.Signer.Algorithm() {
-		case Ed25519:
-			priv := ed25519.NewKeyFromSeed(w.sec.Ed25519Seed)
-			sig := ed25519.Sign(priv, msg)
-			pub := priv.Public().(ed25519.PublicKey)
-			seals = append(seals, func() { ed25519.Sign(priv, msg) })
-			opens = append(opens, func() { ed25519.Verify(pub, msg, sig) })
-		default:
-			sig, _ := p.Signer.Sign(msg)
-			v := w.peer.verifier(p.Signer.Algorithm(), p.Signer.KeyID())
-			seals = append(seals, func() { p.Signer.Sign(msg) })
-			opens = append(opens, func() { v.Verify(msg, sig) })
-		}
-	}
-	if p.PSK != nil || len(p.Recipients) > 0 {
-		k, _ := aesgcm.NewKey(w.sec.PSK)
-		ct, _ := k.Seal(nil, payload, e.rawHeader)
-		seals = append(seals, func() { k.Seal(nil, payload, e.rawHeader) })
-		opens = append(opens, func() { k.Open(nil, ct, e.rawHeader) })
-	}
-	// The sender wraps to every recipient; a receiver unwraps only its own
-	// entry (the first one it holds a key for, as Open does).
-	for i, r := range p.Recipients {
-		cek := make([]byte, 32)
-		wk, _ := r.Wrap(cek)
-		seals = append(seals, func() { r.Wrap(cek) })
-		if i == 0 {
-			var id Identity
-			for _, candidate := range w.ids {
-				if candidate.KeyID() == r.KeyID() {
-					id = candidate
-				}
-			}
-			opens = append(opens, func() { id.Unwrap(wk) })
-		}
-	}
-	return primitives{
-		seal: func() {
-			for _, f := range seals {
-				f()
-			}
-		},
-		open: func() {
-			for _, f := range opens {
-				f()
-			}
-		},
-	}
-}
 
 func BenchmarkMemoryStoreAdmit(b *testing.B) {
 	s, _ := NewMemoryStore(0)

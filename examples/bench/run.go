@@ -19,13 +19,6 @@ import (
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
-// admitAll lets one sealed envelope be opened repeatedly; the replay
-// stores are measured in their own rows.
-type admitAll struct{}
-
-func (admitAll) Check(context.Context, envelope.Seen) error { return nil }
-func (admitAll) Admit(context.Context, envelope.Seen) error { return nil }
-
 func run(ctx context.Context, opt options) ([]Row, error) {
 	var rows []Row
 	want := func(name string) bool { return opt.filter.MatchString(name) }
@@ -92,7 +85,7 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 	if err != nil {
 		return nil, err
 	}
-	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: admitAll{}}
+	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: benchsuite.AdmitAll{}}
 	expect := &envelope.Expect{Kinds: envelope.Request}
 	if _, err := opener.Open(context.Background(), sealed.Bytes, expect); err != nil {
 		return nil, fmt.Errorf("%s: %w", base, err)
