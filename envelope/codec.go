@@ -165,15 +165,17 @@ func plainString(s string) bool {
 	return true
 }
 
-// headerReader reads the canonical header. Any deviation sets bad.
+// headerReader reads the canonical header. Any deviation sets bad. It reads
+// from one string copy of the header, so every string it returns is a slice
+// of that copy rather than an allocation of its own.
 type headerReader struct {
-	b   []byte
+	b   string
 	i   int
 	bad bool
 }
 
 func (r *headerReader) lit(s string) {
-	if r.bad || len(r.b)-r.i < len(s) || string(r.b[r.i:r.i+len(s)]) != s {
+	if r.bad || len(r.b)-r.i < len(s) || r.b[r.i:r.i+len(s)] != s {
 		r.bad = true
 		return
 	}
@@ -182,7 +184,7 @@ func (r *headerReader) lit(s string) {
 
 // peek reports whether the next bytes are s, without consuming them.
 func (r *headerReader) peek(s string) bool {
-	return !r.bad && len(r.b)-r.i >= len(s) && string(r.b[r.i:r.i+len(s)]) == s
+	return !r.bad && len(r.b)-r.i >= len(s) && r.b[r.i:r.i+len(s)] == s
 }
 
 // str reads a string that needs no escape.
@@ -196,7 +198,7 @@ func (r *headerReader) str() string {
 		c := r.b[r.i]
 		switch {
 		case c == '"':
-			s := string(r.b[start:r.i])
+			s := r.b[start:r.i]
 			r.i++
 			return s
 		case c < 0x20 || c == '\\':
@@ -205,7 +207,7 @@ func (r *headerReader) str() string {
 		case c < utf8.RuneSelf:
 			r.i++
 		default:
-			ru, size := utf8.DecodeRune(r.b[r.i:])
+			ru, size := utf8.DecodeRuneInString(r.b[r.i:])
 			if ru == utf8.RuneError && size == 1 || ru == '\u2028' || ru == '\u2029' {
 				r.bad = true
 				return ""
@@ -220,7 +222,7 @@ func (r *headerReader) str() string {
 // strArray reads a non-empty array of strings.
 func (r *headerReader) strArray() []string {
 	r.lit("[")
-	var out []string
+	out := make([]string, 0, 4)
 	for !r.bad {
 		out = append(out, r.str())
 		if r.peek("]") {
@@ -258,7 +260,7 @@ func (r *headerReader) uint(max uint64) uint64 {
 
 // readHeader parses the canonical header; ok is false for anything else.
 func readHeader(b []byte) (h *wireHeader, ok bool) {
-	r := &headerReader{b: b}
+	r := &headerReader{b: string(b)}
 	h = &wireHeader{}
 	r.lit(`{"v":`)
 	h.V = int(r.uint(1<<31 - 1))

@@ -60,7 +60,7 @@ var (
 type HMACKey struct {
 	id     string
 	secret []byte
-	pool   sync.Pool // of hash.Hash keyed with secret: keying costs two SHA-256 blocks
+	pool   sync.Pool // of *macState keyed with secret: keying costs two SHA-256 blocks
 }
 
 // NewHMACKey returns an HMACKey holding a copy of secret (32 to 64 bytes).
@@ -81,16 +81,23 @@ func (k *HMACKey) String() string { return "HMACKey(" + k.id + ")" }
 // GoString describes the key by id only, for %#v.
 func (k *HMACKey) GoString() string { return k.String() }
 
-func (k *HMACKey) tag(si signingInput) []byte {
-	m, _ := k.pool.Get().(hash.Hash)
+// tag returns HMAC-SHA-256 of msg under the key.
+func (k *HMACKey) tag(msg []byte) [sha256.Size]byte {
+	m, _ := k.pool.Get().(*macState)
 	if m == nil {
-		m = hmac.New(sha256.New, k.secret)
+		m = &macState{h: hmac.New(sha256.New, k.secret)}
 	}
-	m.Reset()
-	si.writeTo(m)
-	out := m.Sum(nil)
+	m.h.Reset()
+	m.h.Write(msg)
+	out := [sha256.Size]byte(m.h.Sum(m.sum[:0]))
 	k.pool.Put(m)
 	return out
+}
+
+// macState is a keyed HMAC and room for its output, reused through a pool.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // HOTPKey is a per-peer RFC 4226 secret. Its String method never prints the

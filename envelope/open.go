@@ -92,10 +92,13 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	if err != nil {
 		return nil, err
 	}
-	si := signingInput{h: env.rawHeader, p: env.rawPayload}
+	// The message is hashed once; the MAC and signature cover the digest.
+	digest := signingInput{h: env.rawHeader, p: env.rawPayload}.digest()
+	auth := authBlockOf(digest)
 	// 8. Symmetric checks: HMAC, then the HOTP code.
 	if keys.mac != nil {
-		if len(env.MAC) != 32 || !hmac.Equal(keys.mac.tag(si), env.MAC) {
+		tag := keys.mac.tag(auth[:])
+		if len(env.MAC) != len(tag) || !hmac.Equal(tag[:], env.MAC) {
 			return nil, ErrAuthentication
 		}
 	}
@@ -106,7 +109,7 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	}
 	// 9. Public-key signature.
 	if keys.verifier != nil {
-		if env.Signature == nil || keys.verifier.Verify(si.bytes(), env.Signature) != nil {
+		if env.Signature == nil || keys.verifier.Verify(auth[:], env.Signature) != nil {
 			return nil, ErrAuthentication
 		}
 	}
@@ -119,7 +122,8 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 				return nil, err
 			}
 		}
-		if payload, err = key.Open(nil, env.Payload, env.rawHeader); err != nil {
+		// Decrypted in place: env.Payload is this call's own buffer.
+		if payload, err = key.Open(env.Payload[:0], env.Payload, env.rawHeader); err != nil {
 			return nil, ErrDecryption
 		}
 	}
@@ -143,7 +147,7 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 		Payload:       payload,
 	}
 	if h.kind == Request {
-		m.Digest = si.digest()
+		m.Digest = digest
 	}
 	return m, nil
 }
@@ -226,6 +230,8 @@ func (o *Opener) checkContext(h *header, want *Expect) error {
 	return nil
 }
 
+var errUnknownKeyID = errorf(ErrUnknownKey, "no key with this id")
+
 type resolvedKeys struct {
 	mac      *HMACKey
 	hotp     *HOTPKey
@@ -235,29 +241,29 @@ type resolvedKeys struct {
 	wrapped  []byte
 }
 
-func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (*resolvedKeys, error) {
+func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 	var k resolvedKeys
-	unknown := errorf(ErrUnknownKey, "no key with this id")
+	unknown := errUnknownKeyID
 	if w.MAC != nil {
 		if k.mac = peer.hmacKey(w.MAC.Kid); k.mac == nil {
-			return nil, unknown
+			return resolvedKeys{}, unknown
 		}
 	}
 	if w.HOTP != nil {
 		if k.hotp = peer.hotpKey(w.HOTP.Kid); k.hotp == nil {
-			return nil, unknown
+			return resolvedKeys{}, unknown
 		}
 	}
 	if w.Sig != nil {
 		if k.verifier = peer.verifier(w.Sig.Alg, w.Sig.Kid); k.verifier == nil {
-			return nil, unknown
+			return resolvedKeys{}, unknown
 		}
 	}
 	if w.Enc != nil {
 		if w.Enc.Kid != "" {
 			a := peer.aeadKey(w.Enc.Kid)
 			if a == nil {
-				return nil, unknown
+				return resolvedKeys{}, unknown
 			}
 			k.psk = a.key
 		} else {
@@ -268,17 +274,17 @@ func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (*resolvedKeys, error) {
 				}
 				wk, err := b64.DecodeString(r.WK)
 				if err != nil {
-					return nil, errorf(ErrMalformed, "bad wrapped key")
+					return resolvedKeys{}, errorf(ErrMalformed, "bad wrapped key")
 				}
 				k.identity, k.wrapped = id, wk
 				break
 			}
 			if k.identity == nil {
-				return nil, unknown
+				return resolvedKeys{}, unknown
 			}
 		}
 	}
-	return &k, nil
+	return k, nil
 }
 
 func unwrap(id Identity, wrapped []byte) (*aesgcm.Key, error) {

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"time"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
@@ -196,39 +197,67 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if err != nil {
 		return nil, err
 	}
-	h := make([]byte, b64.EncodedLen(len(hjson)))
-	b64.Encode(h, hjson)
-
-	body := payload
-	if contentKey != nil {
-		// The header text is the associated data: it binds every header
-		// field, including the wrapped keys, to the ciphertext.
-		if body, err = contentKey.Seal(nil, payload, h); err != nil {
-			return nil, err
-		}
-	}
-	pt := make([]byte, b64.EncodedLen(len(body)))
-	b64.Encode(pt, body)
-
-	si := signingInput{h: h, p: pt}
-	var mac, sig []byte
-	if p.HMAC != nil {
-		mac = []byte(b64.EncodeToString(p.HMAC.tag(si)))
-	}
-	if p.Signer != nil {
-		raw, err := p.Signer.Sign(si.bytes())
-		if err != nil {
-			return nil, err
-		}
-		sig = []byte(b64.EncodeToString(raw))
-	}
-	out := appendOuter(nil, h, pt, mac, sig)
 	maxSize := s.MaxSize
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
-	if len(out) > maxSize {
+	// The envelope is written into one buffer of its final size; the header
+	// and payload text inside it are what the AEAD, digest, MAC and
+	// signature read.
+	bodyLen := len(payload)
+	if contentKey != nil {
+		bodyLen += aesgcm.Overhead
+	}
+	size := len(outerPrefix) + 1 + len(memberH) + b64.EncodedLen(len(hjson)) +
+		len(memberP) + b64.EncodedLen(bodyLen) + len(outerSuffix)
+	if p.HMAC != nil {
+		size += len(memberMAC) + b64.EncodedLen(sha256.Size)
+	}
+	if p.Signer != nil {
+		size += len(memberSig) + b64.EncodedLen(signatureSize(p.Signer))
+	}
+	if size > maxSize {
 		return nil, ErrTooLarge
 	}
-	return &Sealed{Bytes: out, Digest: si.digest(), CorrelationID: corr, Counter: ctr}, nil
+	out := make([]byte, 0, size)
+	out = append(out, outerPrefix...)
+	out = append(out, '1')
+	out = append(out, memberH...)
+	out = b64.AppendEncode(out, hjson)
+	h := out[len(out)-b64.EncodedLen(len(hjson)):]
+	out = append(out, memberP...)
+	if contentKey != nil {
+		// The header text is the associated data: it binds every header
+		// field, including the wrapped keys, to the ciphertext.
+		body, err := contentKey.Seal(make([]byte, 0, bodyLen), payload, h)
+		if err != nil {
+			return nil, err
+		}
+		out = b64.AppendEncode(out, body)
+	} else {
+		out = b64.AppendEncode(out, payload)
+	}
+	pt := out[len(out)-b64.EncodedLen(bodyLen):]
+
+	digest := signingInput{h: h, p: pt}.digest()
+	auth := authBlockOf(digest)
+	if p.HMAC != nil {
+		tag := p.HMAC.tag(auth[:])
+		out = append(out, memberMAC...)
+		out = b64.AppendEncode(out, tag[:])
+	}
+	if p.Signer != nil {
+		sig, err := p.Signer.Sign(auth[:])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, memberSig...)
+		out = b64.AppendEncode(out, sig)
+	}
+	out = append(out, outerSuffix...)
+	if len(out) > maxSize {
+		// Only a signer of unknown signature size gets here.
+		return nil, ErrTooLarge
+	}
+	return &Sealed{Bytes: out, Digest: digest, CorrelationID: corr, Counter: ctr}, nil
 }

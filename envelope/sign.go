@@ -25,6 +25,15 @@ type Signer interface {
 	Sign(msg []byte) ([]byte, error)
 }
 
+// signatureSize is the signature length of s when s tells it, else 0; Seal
+// sizes its output buffer with it.
+func signatureSize(s Signer) int {
+	if sized, ok := s.(interface{ signatureSize() int }); ok {
+		return sized.signatureSize()
+	}
+	return 0
+}
+
 // A Verifier checks envelope signatures by one peer key.
 type Verifier interface {
 	Algorithm() Algorithm
@@ -61,6 +70,7 @@ func NewEd25519Signer(key ed25519.PrivateKey) (Signer, error) {
 func (s *ed25519Signer) Algorithm() Algorithm            { return Ed25519 }
 func (s *ed25519Signer) KeyID() string                   { return s.id }
 func (s *ed25519Signer) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.key, msg), nil }
+func (s *ed25519Signer) signatureSize() int              { return ed25519.SignatureSize }
 func (s *ed25519Signer) String() string                  { return "Ed25519Signer(" + s.id + ")" }
 func (s *ed25519Signer) GoString() string                { return s.String() }
 
@@ -128,6 +138,7 @@ func (s *ecdsaSigner) Algorithm() Algorithm { return ES256 }
 func (s *ecdsaSigner) KeyID() string        { return s.id }
 func (s *ecdsaSigner) String() string       { return "ECDSASigner(" + s.id + ")" }
 func (s *ecdsaSigner) GoString() string     { return s.String() }
+func (s *ecdsaSigner) signatureSize() int   { return 64 }
 func (s *ecdsaSigner) Sign(msg []byte) ([]byte, error) {
 	digest := sha256.Sum256(msg)
 	der, err := ecdsa.SignASN1(rand.Reader, s.key, digest[:])
@@ -209,6 +220,7 @@ func (s *rsaSigner) KeyID() string                   { return s.id }
 func (s *rsaSigner) Sign(msg []byte) ([]byte, error) { return s.s.Sign(msg) }
 func (s *rsaSigner) String() string                  { return "RSASigner(" + s.id + ")" }
 func (s *rsaSigner) GoString() string                { return s.String() }
+func (s *rsaSigner) signatureSize() int              { return s.s.Public().Size() }
 
 type rsaVerifier struct {
 	id  string

@@ -3,7 +3,9 @@ package envelope
 import (
 	"bytes"
 	"crypto/sha256"
+	"hash"
 	"io"
+	"sync"
 )
 
 // The outer envelope is one fixed JSON template (SPEC.md §2):
@@ -85,20 +87,23 @@ func Parse(data []byte) (*Envelope, error) {
 	if string(rest) != outerSuffix {
 		return nil, errorf(ErrMalformed, "trailing data")
 	}
+	// One buffer holds every decoded member.
+	buf := make([]byte, 0, b64.DecodedLen(len(e.rawHeader))+b64.DecodedLen(len(e.rawPayload))+
+		b64.DecodedLen(len(e.rawMAC))+b64.DecodedLen(len(e.rawSig)))
 	var err error
-	if e.Header, err = decodeB64(e.rawHeader); err != nil {
+	if e.Header, buf, err = decodeB64(buf, e.rawHeader); err != nil {
 		return nil, err
 	}
-	if e.Payload, err = decodeB64(e.rawPayload); err != nil {
+	if e.Payload, buf, err = decodeB64(buf, e.rawPayload); err != nil {
 		return nil, err
 	}
 	if e.rawMAC != nil {
-		if e.MAC, err = decodeB64(e.rawMAC); err != nil {
+		if e.MAC, buf, err = decodeB64(buf, e.rawMAC); err != nil {
 			return nil, err
 		}
 	}
 	if e.rawSig != nil {
-		if e.Signature, err = decodeB64(e.rawSig); err != nil {
+		if e.Signature, _, err = decodeB64(buf, e.rawSig); err != nil {
 			return nil, err
 		}
 	}
@@ -127,13 +132,16 @@ func isB64URL(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
-func decodeB64(text []byte) ([]byte, error) {
-	out := make([]byte, b64.DecodedLen(len(text)))
-	n, err := b64.Decode(out, text)
+// decodeB64 appends the decoding of text to buf, which has the capacity for
+// it, and returns the decoded value (capacity clipped, so that appending to
+// it cannot overwrite the next member) and buf extended.
+func decodeB64(buf, text []byte) (value, rest []byte, err error) {
+	start := len(buf)
+	buf, err = b64.AppendDecode(buf, text)
 	if err != nil {
-		return nil, errorf(ErrMalformed, "bad base64url")
+		return nil, nil, errorf(ErrMalformed, "bad base64url")
 	}
-	return out[:n], nil
+	return buf[start:len(buf):len(buf)], buf, nil
 }
 
 // Marshal returns the envelope's encoding: for a parsed envelope, exactly the
@@ -160,17 +168,22 @@ func appendOuter(dst, h, p, mac, sig []byte) []byte {
 	return append(dst, outerSuffix...)
 }
 
-// signingInputPrefix starts the bytes every MAC and signature covers.
+// signingInputPrefix starts the signing input, whose SHA-256 is the digest.
 const signingInputPrefix = "mqttsec.v1."
 
 // signingInput is "mqttsec.v1." || h || "." || p, with h and p the base64url
 // text of the header and payload members exactly as sent.
 type signingInput struct{ h, p []byte }
 
+var (
+	signingInputPrefixBytes = []byte(signingInputPrefix)
+	signingInputDot         = []byte{'.'}
+)
+
 func (si signingInput) writeTo(w io.Writer) {
-	w.Write([]byte(signingInputPrefix))
+	w.Write(signingInputPrefixBytes)
 	w.Write(si.h)
-	w.Write([]byte{'.'})
+	w.Write(signingInputDot)
 	w.Write(si.p)
 }
 
@@ -182,17 +195,46 @@ func (si signingInput) bytes() []byte {
 	return append(b, si.p...)
 }
 
-// digest is SHA-256 of the signing input: the value a reply carries in "re".
+// digest is SHA-256 of the signing input (SPEC.md §4.1): the value the
+// authenticated block carries, and a reply's "re".
 func (si signingInput) digest() [32]byte {
-	h := sha256.New()
-	si.writeTo(h)
-	var d [32]byte
-	h.Sum(d[:0])
+	st, _ := digestPool.Get().(*digestState)
+	if st == nil {
+		st = &digestState{h: sha256.New()}
+	}
+	st.h.Reset()
+	si.writeTo(st.h)
+	d := [32]byte(st.h.Sum(st.sum[:0]))
+	digestPool.Put(st)
 	return d
 }
 
-// SigningInput returns the bytes the envelope's MAC and signature cover
-// (SPEC.md §4.1); its SHA-256 is the envelope's digest.
+// digestState is a SHA-256 and room for its output, reused through
+// digestPool.
+type digestState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+var digestPool sync.Pool
+
+// authPrefix starts the authenticated block.
+const authPrefix = "mqttsec.v1.digest."
+
+// authBlock is what every MAC and signature covers (SPEC.md §4.1):
+// "mqttsec.v1.digest." || SHA-256(SI), 50 bytes. The message is hashed once,
+// whatever its protections; the MAC and signature work on a short block.
+type authBlock [len(authPrefix) + sha256.Size]byte
+
+func authBlockOf(digest [32]byte) authBlock {
+	var a authBlock
+	copy(a[:], authPrefix)
+	copy(a[len(authPrefix):], digest[:])
+	return a
+}
+
+// SigningInput returns the signing input SI of SPEC.md §4.1: its SHA-256 is
+// the envelope's digest, which the MAC and signature cover.
 func (e *Envelope) SigningInput() []byte {
 	return signingInput{h: e.rawHeader, p: e.rawPayload}.bytes()
 }
