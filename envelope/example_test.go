@@ -124,3 +124,51 @@ func ExamplePublicKeyID() {
 	fmt.Println(r.KeyID() == envelope.PublicKeyID(envelope.HPKEX25519, k.PublicKey().Bytes()))
 	// Output: true
 }
+
+// A receiver with many requests pending looks at the unverified header to
+// find which one a reply claims to answer, then opens it against exactly
+// that request, parsing it only once.
+func ExampleOpener_OpenInspected() {
+	ctx := context.Background()
+	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
+	copy(secret, "an example key, never use it!!!")
+	key, _ := envelope.NewHMACKey(secret)
+	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+	gateway := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
+
+	// Two requests are pending, by digest.
+	pending := map[[32]byte]string{}
+	var last *envelope.Sealed
+	for _, method := range []string{"get-card", "get-door"} {
+		req, _ := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: method,
+			ReplyTo: "mqttsec/client/reply", HMAC: key}, nil)
+		pending[req.Digest] = method
+		last = req
+	}
+	// The gateway answers the second (its Open is in the package example).
+	store, _ := envelope.NewMemoryStore(0)
+	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
+	in, _ := (&envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}).Open(ctx, last.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	rep, _ := gateway.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte("door 3"))
+
+	// The client routes by the unverified header, then opens.
+	h, err := envelope.Inspect(rep.Bytes, 0)
+	if err != nil {
+		panic(err)
+	}
+	digest := [32]byte(h.InReplyTo)
+	fmt.Println("claims to answer:", pending[digest])
+	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
+	clStore, _ := envelope.NewMemoryStore(0)
+	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
+	m, err := opener.OpenInspected(ctx, h, &envelope.Expect{
+		Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", InReplyTo: digest[:],
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("verified reply: %s\n", m.Payload)
+	// Output:
+	// claims to answer: get-door
+	// verified reply: door 3
+}

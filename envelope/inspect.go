@@ -1,6 +1,9 @@
 package envelope
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // Header is the decoded header of an envelope that has NOT been verified:
 // every field is whatever the sender — or the broker — wrote. Use it only to
@@ -23,21 +26,36 @@ type Header struct {
 	// of each MAC, HOTP, signature and encryption key named.
 	Algorithms []Algorithm
 	KeyIDs     []string
+
+	// What Opener.OpenInspected continues from; the exported fields above
+	// are copies for reading and are never trusted.
+	env    *Envelope
+	parsed *header
 }
 
 // Inspect checks the size (0 means DefaultMaxSize), the outer form and the
 // header structure of data, the cheap steps 1 to 3 of Open, and returns the
 // unverified header. Its errors are those of Open's first steps.
+//
+// The header can then be opened with Opener.OpenInspected. Inspect keeps
+// its own copy of data for that, so the caller may reuse data at once.
 func Inspect(data []byte, maxSize int) (*Header, error) {
-	_, h, err := parseChecked(data, maxSize)
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) > maxSize {
+		return nil, ErrTooLarge
+	}
+	env, h, err := parseChecked(bytes.Clone(data), maxSize)
 	if err != nil {
 		return nil, err
 	}
 	w := h.wire
 	out := &Header{
-		Kind: h.kind, From: w.From, To: w.To, Topic: w.Topic, ReplyTo: w.ReplyTo,
-		CorrelationID: h.corr, InReplyTo: h.re, Counter: w.Ctr,
+		Kind: h.kind, From: w.From, To: append([]string(nil), w.To...), Topic: w.Topic, ReplyTo: w.ReplyTo,
+		CorrelationID: bytes.Clone(h.corr), InReplyTo: bytes.Clone(h.re), Counter: w.Ctr,
 		IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
+		env: env, parsed: h,
 	}
 	add := func(alg Algorithm, kid string) {
 		out.Algorithms = append(out.Algorithms, alg)

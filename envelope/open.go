@@ -56,6 +56,22 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	if err != nil {
 		return nil, err
 	}
+	return o.open(ctx, env, h, want)
+}
+
+// OpenInspected opens the envelope Inspect returned h for, running Open's
+// steps from 4 on without parsing it again: a receiver that looked at the
+// header to route a message pays for the parse once. The checks and errors
+// are Open's. Inspect's size limit applies, not the Opener's MaxSize.
+func (o *Opener) OpenInspected(ctx context.Context, h *Header, want *Expect) (*Message, error) {
+	if h == nil || h.env == nil {
+		return nil, errorf(ErrMalformed, "header did not come from Inspect")
+	}
+	return o.open(ctx, h.env, h.parsed, want)
+}
+
+// open runs Open's steps 4 to 11 on a parsed envelope.
+func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expect) (*Message, error) {
 	w := h.wire
 	// 4. Context: addressed to us, the expected kind, sender, topic, request.
 	if err := o.checkContext(h, want); err != nil {
