@@ -16,18 +16,30 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[[32]byte]*pending
+	shut    bool // Close was called
 }
 
 type pending struct {
 	server string
 	corr   []byte
-	done   chan result // buffered: the worker never waits on the caller
+	digest [32]byte
+	// candidates are replies whose header names this request, still to be
+	// opened by the waiting Request; buffered, so the transport's goroutine
+	// never waits.
+	candidates chan candidate
+	closed     chan struct{} // closed by Close
 }
 
-type result struct {
-	msg *envelope.Message
-	err error
+type candidate struct {
+	in  Inbound
+	hdr *envelope.Header
 }
+
+// candidateBuffer is how many replies naming one request may wait to be
+// opened. Beyond it, more are dropped and counted as overload: the waiting
+// Request opens them as fast as they come, so only a flood of forgeries
+// that name this very request can fill it.
+const candidateBuffer = 16
 
 // NewClient returns a Client; Start connects it.
 func NewClient(cfg Config) (*Client, error) {
@@ -36,7 +48,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{node: n, pending: map[[32]byte]*pending{}}
-	n.replies = c.handleReply
+	n.replies = c.routeReply
 	return c, nil
 }
 
@@ -49,12 +61,11 @@ func (c *Client) Start(ctx context.Context) error {
 func (c *Client) Close(ctx context.Context) error {
 	err := c.close(ctx)
 	c.mu.Lock()
+	c.shut = true
 	for _, p := range c.pending {
-		select {
-		case p.done <- result{err: ErrClosed}:
-		default:
-		}
+		close(p.closed)
 	}
+	clear(c.pending)
 	c.mu.Unlock()
 	return err
 }
@@ -91,43 +102,64 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
 	}
-	p := &pending{server: server, corr: sealed.CorrelationID, done: make(chan result, 1)}
+	p := &pending{server: server, corr: sealed.CorrelationID, digest: sealed.Digest,
+		candidates: make(chan candidate, candidateBuffer), closed: make(chan struct{})}
 	// Registered before publishing, so that even an immediate reply finds
 	// it; removed on every way out.
 	c.mu.Lock()
+	if c.shut {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
 	c.pending[sealed.Digest] = p
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		delete(c.pending, sealed.Digest)
+		if c.pending[sealed.Digest] == p {
+			delete(c.pending, sealed.Digest)
+		}
 		c.mu.Unlock()
 	}()
-	err = c.cfg.Transport.Publish(ctx, Outbound{
-		Topic:           c.topics.Request(server, method),
-		Payload:         sealed.Bytes,
-		ResponseTopic:   replyTo,
-		CorrelationData: sealed.CorrelationID,
-	})
+	out := Outbound{Topic: c.topics.Request(server, method), Payload: sealed.Bytes}
+	if c.cfg.ResponseProperties {
+		out.ResponseTopic, out.CorrelationData = replyTo, sealed.CorrelationID
+	}
+	err = c.cfg.Transport.Publish(ctx, out)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case r := <-p.done:
-		if r.err != nil {
-			return nil, r.err
+	expect := &envelope.Expect{
+		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: p.digest[:], CorrelationID: p.corr,
+	}
+	for {
+		select {
+		case cand := <-p.candidates:
+			m, err := c.opener.OpenInspected(ctx, cand.hdr, expect)
+			if err != nil {
+				// A forgery does not end the wait: the genuine reply may
+				// follow.
+				c.reject(cand.in, err)
+				continue
+			}
+			c.stats.add(StatAccepted)
+			if m.Kind == envelope.ErrorReply {
+				return nil, decodeError(m.Payload)
+			}
+			return m.Payload, nil
+		case <-p.closed:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		if r.msg.Kind == envelope.ErrorReply {
-			return nil, decodeError(r.msg.Payload)
-		}
-		return r.msg.Payload, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
-// handleReply finds the pending request a reply claims to answer (from the
-// unverified header) and opens it against exactly that request.
-func (c *Client) handleReply(ctx context.Context, in Inbound) {
+// routeReply runs on the transport's goroutine. It finds the pending
+// request a reply claims to answer (from the unverified header, which
+// Inspect checks cheaply) and hands it to that request's Request call,
+// which opens it against exactly that request. Nothing is trusted before
+// that Open.
+func (c *Client) routeReply(ctx context.Context, in Inbound) {
 	h, err := envelope.Inspect(in.Payload, c.cfg.MaxSize)
 	if err != nil {
 		c.reject(in, err)
@@ -148,18 +180,11 @@ func (c *Client) handleReply(ctx context.Context, in Inbound) {
 		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", "topic", in.Topic)
 		return
 	}
-	m, err := c.opener.Open(ctx, in.Payload, &envelope.Expect{
-		Kinds: envelope.Reply | envelope.ErrorReply, From: p.server, InReplyTo: key[:], CorrelationID: p.corr,
-	})
-	if err != nil {
-		// A forgery does not end the wait: the genuine reply may follow.
-		c.reject(in, err)
-		return
-	}
-	c.stats.add(StatAccepted)
 	select {
-	case p.done <- result{msg: m}:
+	case p.candidates <- candidate{in: in, hdr: h}:
 	default:
+		c.stats.add(StatOverload)
+		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
 	}
 }
 

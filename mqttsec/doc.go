@@ -20,9 +20,9 @@
 // subscription after each reconnect. Incoming messages go to a bounded
 // worker pool, so a slow handler never stalls the connection.
 //
-// On MQTT v5, requests also carry the ResponseTopic and CorrelationData
-// properties for interoperability, but only the envelope's authenticated
-// values are used. Nothing the broker may legitimately change (message
+// On MQTT v5, Config.ResponseProperties adds the ResponseTopic and
+// CorrelationData properties for plain v5 tools, but only the envelope's
+// authenticated values are ever used. Nothing the broker may legitimately change (message
 // expiry, topic alias, QoS, DUP, RETAIN, user properties) is trusted.
 //
 // # Topics

@@ -46,6 +46,13 @@ type Config struct {
 	MaxSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ResponseProperties also sets the MQTT v5 ResponseTopic and
+	// CorrelationData properties on requests, and CorrelationData on
+	// replies, for plain v5 tools that watch the traffic. mqttsec itself
+	// never reads them (only the envelope counts), and they cost the broker
+	// work on every message, so they are off by default. MQTT v3.1.1 has
+	// no such properties.
+	ResponseProperties bool
 }
 
 // DefaultReplayWindow is the replay window width of the default store. It is
@@ -170,8 +177,14 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 	return nil
 }
 
-// enqueue runs on the transport's goroutine: it never blocks.
+// enqueue runs on the transport's goroutine: it never blocks. Replies go
+// straight to the request waiting for them (see Client.routeReply); the
+// rest waits for a worker.
 func (n *node) enqueue(in Inbound) {
+	if n.replies != nil && in.Topic == n.replyTopic {
+		n.replies(n.ctx, in)
+		return
+	}
 	select {
 	case n.queue <- in:
 	case <-n.ctx.Done():
@@ -193,10 +206,6 @@ func (n *node) work() {
 }
 
 func (n *node) route(in Inbound) {
-	if n.replies != nil && in.Topic == n.replyTopic {
-		n.replies(n.ctx, in)
-		return
-	}
 	if n.requests != nil {
 		if method, ok := strings.CutPrefix(in.Topic, n.reqPrefix); ok && method != "" {
 			n.requests(n.ctx, in, method)

@@ -170,7 +170,11 @@ func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string,
 	prot.apply(p)
 	sealed, err := s.sealer.Seal(p, payload)
 	if err == nil {
-		err = s.cfg.Transport.Publish(ctx, Outbound{Topic: topic, Payload: sealed.Bytes, CorrelationData: req.CorrelationID})
+		out := Outbound{Topic: topic, Payload: sealed.Bytes}
+		if s.cfg.ResponseProperties {
+			out.CorrelationData = req.CorrelationID
+		}
+		err = s.cfg.Transport.Publish(ctx, out)
 	}
 	if err != nil {
 		s.stats.add(StatPublishError)

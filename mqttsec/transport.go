@@ -22,8 +22,8 @@ type Inbound struct {
 type Outbound struct {
 	Topic   string
 	Payload []byte
-	// ResponseTopic and CorrelationData are set on MQTT v5 for
-	// interoperability with plain v5 clients; v3.1.1 ignores them.
+	// ResponseTopic and CorrelationData are set on MQTT v5 when
+	// Config.ResponseProperties asks for them; v3.1.1 ignores them.
 	ResponseTopic   string
 	CorrelationData []byte
 }
