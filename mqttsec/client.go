@@ -31,15 +31,15 @@ type pending struct {
 }
 
 type candidate struct {
-	in  Inbound
-	hdr *envelope.Header
+	topic string // for the log of a refusal
+	hdr   *envelope.Header
 }
 
 // candidateBuffer is how many replies naming one request may wait to be
 // opened. Beyond it, more are dropped and counted as overload: the waiting
 // Request opens them as fast as they come, so only a flood of forgeries
 // that name this very request can fill it.
-const candidateBuffer = 16
+const candidateBuffer = 8
 
 // NewClient returns a Client; Start connects it.
 func NewClient(cfg Config) (*Client, error) {
@@ -138,7 +138,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 			if err != nil {
 				// A forgery does not end the wait: the genuine reply may
 				// follow.
-				c.reject(cand.in, err)
+				c.reject(Inbound{Topic: cand.topic}, err)
 				continue
 			}
 			c.stats.add(StatAccepted)
@@ -181,7 +181,7 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 		return
 	}
 	select {
-	case p.candidates <- candidate{in: in, hdr: h}:
+	case p.candidates <- candidate{topic: in.Topic, hdr: h}:
 	default:
 		c.stats.add(StatOverload)
 		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", "topic", in.Topic)

@@ -22,7 +22,7 @@ func TestBenchRows(t *testing.T) {
 	}
 	defer b.Close()
 	opt := options{
-		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4,
+		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
 		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|hmac)$|replay/(memory|file)$)`),
 	}
 	rows, err := run(context.Background(), opt)
@@ -46,6 +46,11 @@ func TestBenchRows(t *testing.T) {
 		}
 		if _, ok := byName[r.Ref]; !ok {
 			t.Errorf("%s refers to a missing row %s", name, r.Ref)
+		}
+	}
+	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac"} {
+		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 {
+			t.Errorf("%s lacks its latency comparison: %+v", name, r)
 		}
 	}
 	for _, name := range []string{"roundtrip/v3/plain", "roundtrip/v5/plain", "replay/memory", "replay/file"} {

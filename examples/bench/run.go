@@ -132,11 +132,11 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 // roundTripSuites are the suites measured over the broker.
 var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep"}
 
-// rounds is how many times each round-trip pair is measured, interleaved
-// with the others, so that drift of a shared machine affects all alike;
-// each row reports the median round.
-const rounds = 3
-
+// roundTripRows measures each secured pair next to plain Paho in rounds:
+// in every round each secured pair's latency is taken in turns with plain
+// Paho's (request by request), then every pair's throughput in turn. Each
+// row reports the median round, so drift of a shared machine reaches every
+// row alike.
 func roundTripRows(ctx context.Context, opt options, want func(string) bool, clKeys, gwKeys *benchsuite.Keys, primCost map[string]float64) ([]Row, error) {
 	var rows []Row
 	payload := make([]byte, 256)
@@ -144,83 +144,123 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		conn := cli.Conn{Broker: opt.broker, Protocol: proto}
 		prefix := fmt.Sprintf("roundtrip/v%d/", proto)
 		type entry struct {
-			name  string
-			suite string
-			pair  *benchsuite.Pair
-			p50   []time.Duration
-			p99   []time.Duration
-			tput  []float64
+			name, suite string
+			pair        *benchsuite.Pair
+			p50, p99    []time.Duration
+			added       []time.Duration // p50 over plain's, taken in turns
+			tput        []float64
 		}
-		var entries []*entry
-		for _, name := range append([]string{"plain"}, roundTripSuites...) {
-			if !want(prefix + name) {
-				continue
+		plain := &entry{name: prefix + "plain", suite: "plain"}
+		entries := []*entry{plain}
+		for _, name := range roundTripSuites {
+			if want(prefix + name) {
+				entries = append(entries, &entry{name: prefix + name, suite: name})
 			}
-			entries = append(entries, &entry{name: prefix + name, suite: name})
 		}
-		if len(entries) == 0 {
+		if len(entries) == 1 && !want(plain.name) {
 			continue
-		}
-		if entries[0].suite != "plain" {
-			// Every secured row is compared with plain Paho.
-			entries = append([]*entry{{name: prefix + "plain", suite: "plain"}}, entries...)
 		}
 		for _, e := range entries {
 			var err error
-			if e.suite == "plain" {
+			if e == plain {
 				e.pair, err = benchsuite.PlainPair(ctx, conn)
 			} else {
-				var suite benchsuite.Suite
-				for _, s := range benchsuite.Suites() {
-					if s.Name == e.suite {
-						suite = s
-					}
-				}
-				e.pair, err = benchsuite.SecuredPair(ctx, conn, suite, gwKeys, clKeys)
+				e.pair, err = benchsuite.SecuredPair(ctx, conn, suiteNamed(e.suite), gwKeys, clKeys)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e.name, err)
 			}
 			defer e.pair.Close()
 		}
-		slice := opt.duration / rounds
-		for range rounds {
+		slice := opt.duration / time.Duration(opt.rounds)
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(len(entries))*(10*opt.duration+30*time.Second))
+		defer cancel()
+		for range opt.rounds {
 			for _, e := range entries {
-				rctx, cancel := context.WithTimeout(ctx, 10*opt.duration+30*time.Second)
-				p50, p99, _, err := benchsuite.Latency(rctx, e.pair.Request, payload, slice)
-				if err == nil {
-					var t float64
-					t, err = benchsuite.Throughput(rctx, e.pair.Request, payload, opt.inFlight, slice)
-					e.tput = append(e.tput, t)
+				if e == plain && len(entries) > 1 {
+					continue // measured in turns with each secured pair
 				}
-				cancel()
+				reqs := []benchsuite.Requester{plain.pair.Request}
+				if e != plain {
+					reqs = append(reqs, e.pair.Request)
+				}
+				lat, err := benchsuite.Latencies(rctx, payload, slice, reqs...)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
 				}
-				e.p50, e.p99 = append(e.p50, p50), append(e.p99, p99)
-			}
-		}
-		var plain Row
-		for i, e := range entries {
-			r := Row{Name: e.name, OpsPerSec: median(e.tput),
-				P50Us: float64(medianDuration(e.p50).Microseconds()), P99Us: float64(medianDuration(e.p99).Microseconds())}
-			if i == 0 {
-				r.Extra = fmt.Sprintf("%d in flight; median of %d interleaved rounds", opt.inFlight, rounds)
-				plain = r
-			} else {
-				r.Ref, r.Ratio = plain.Name, plain.OpsPerSec/r.OpsPerSec
-				r.Extra = fmt.Sprintf("p50 %+.0f µs over plain", r.P50Us-plain.P50Us)
-				if c := primCost[e.suite]; c > 0 {
-					// A round trip seals and opens twice: request and reply.
-					r.Extra += fmt.Sprintf("; primitives per round trip %.0f µs", 2*c/1000)
+				plain.p50 = append(plain.p50, benchsuite.Percentile(lat[0], 0.5))
+				plain.p99 = append(plain.p99, benchsuite.Percentile(lat[0], 0.99))
+				if e != plain {
+					p50 := benchsuite.Percentile(lat[1], 0.5)
+					e.p50 = append(e.p50, p50)
+					e.p99 = append(e.p99, benchsuite.Percentile(lat[1], 0.99))
+					e.added = append(e.added, p50-benchsuite.Percentile(lat[0], 0.5))
 				}
 			}
-			if want(e.name) {
-				rows = append(rows, r)
+			for _, e := range entries {
+				t, err := benchsuite.Throughput(rctx, e.pair.Request, payload, opt.inFlight, slice)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", e.name, err)
+				}
+				e.tput = append(e.tput, t)
 			}
+		}
+		ref := Row{Name: plain.name, OpsPerSec: median(plain.tput), P50Us: us(medianDuration(plain.p50)), P99Us: us(medianDuration(plain.p99)),
+			Extra: fmt.Sprintf("%d in flight; median of %d interleaved rounds", opt.inFlight, opt.rounds)}
+		if want(ref.Name) {
+			rows = append(rows, ref)
+		}
+		for _, e := range entries[1:] {
+			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
+				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
+			// A round trip seals and opens twice: the request and the reply.
+			prim, ok := primCost[e.suite]
+			if !ok {
+				prim = primitiveCost(suiteNamed(e.suite), clKeys, gwKeys)
+			}
+			r.PrimitivesUs = 2 * prim / 1000
+			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
+			r.Extra = fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip",
+				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs)
+			rows = append(rows, r)
 		}
 	}
 	return rows, nil
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+func suiteNamed(name string) benchsuite.Suite {
+	for _, s := range benchsuite.Suites() {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("bench: no suite " + name)
+}
+
+// primitiveCost is the bare primitives' seal plus open time (ns) of suite s
+// for a 256-byte request, measured for 200 ms each.
+func primitiveCost(s benchsuite.Suite, from, to *benchsuite.Keys) float64 {
+	payload := make([]byte, 256)
+	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "echo", ReplyTo: "mqttsec/client/reply"}
+	s.Apply(from, to, p)
+	sealed, err := sealer.Seal(p, payload)
+	if err != nil {
+		return 0
+	}
+	e, _ := envelope.Parse(sealed.Bytes)
+	seal, open := benchsuite.Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
+	timeOf := func(f func()) float64 {
+		n, start := 0, time.Now()
+		for time.Since(start) < 200*time.Millisecond || n < 3 {
+			f()
+			n++
+		}
+		return float64(time.Since(start).Nanoseconds()) / float64(n)
+	}
+	return timeOf(seal) + timeOf(open)
 }
 
 func median(v []float64) float64 {

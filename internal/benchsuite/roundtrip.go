@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,20 +185,31 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 	}, nil
 }
 
-// Latency runs requests one after another for d and returns the 50th and
-// 99th percentiles.
-func Latency(ctx context.Context, req Requester, payload []byte, d time.Duration) (p50, p99 time.Duration, n int, err error) {
-	var lat []time.Duration
+// Latencies sends requests one after another for d, taking turns between
+// the requesters given (a, b, a, b, ...), so that each sees the same state
+// of a shared machine; it returns each one's latencies, sorted. With one
+// requester it is a plain sequential run. Each gets at least 20 requests.
+func Latencies(ctx context.Context, payload []byte, d time.Duration, reqs ...Requester) ([][]time.Duration, error) {
+	lat := make([][]time.Duration, len(reqs))
 	end := time.Now().Add(d)
-	for time.Now().Before(end) || len(lat) < 20 {
-		start := time.Now()
-		if err := req(ctx, payload); err != nil {
-			return 0, 0, len(lat), err
+	for time.Now().Before(end) || len(lat[0]) < 20 {
+		for i, req := range reqs {
+			start := time.Now()
+			if err := req(ctx, payload); err != nil {
+				return nil, err
+			}
+			lat[i] = append(lat[i], time.Since(start))
 		}
-		lat = append(lat, time.Since(start))
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat[len(lat)/2], lat[len(lat)*99/100], len(lat), nil
+	for _, l := range lat {
+		slices.Sort(l)
+	}
+	return lat, nil
+}
+
+// Percentile returns the p-th quantile (0 < p < 1) of sorted latencies.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
 // Throughput keeps inFlight requests outstanding for d and returns
