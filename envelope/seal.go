@@ -3,6 +3,7 @@ package envelope
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"sync"
 	"time"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
@@ -10,6 +11,10 @@ import (
 
 // DefaultTTL is the lifetime Seal gives a message when Params.TTL is zero.
 const DefaultTTL = 60 * time.Second
+
+// headerBuffers holds buffers for the header JSON, which Seal encodes to
+// base64url at once.
+var headerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Sealer seals messages on behalf of one sender.
 type Sealer struct {
@@ -193,9 +198,20 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		// The header must pass the receiver's structural checks.
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
-	hjson, err := encodeHeader(w)
-	if err != nil {
-		return nil, err
+	var hjson []byte
+	if edit != nil {
+		if hjson, err = encodeHeader(w); err != nil {
+			return nil, err
+		}
+	} else {
+		// validateHeader accepted every string, and so none needs an escape.
+		// The JSON is only read to encode it, so its buffer is reused.
+		buf := headerBuffers.Get().(*[]byte)
+		hjson = appendHeader((*buf)[:0], w)
+		defer func() {
+			*buf = hjson[:0]
+			headerBuffers.Put(buf)
+		}()
 	}
 	maxSize := s.MaxSize
 	if maxSize <= 0 {
