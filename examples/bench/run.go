@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -39,7 +41,7 @@ func run(ctx context.Context, opt options) ([]Row, error) {
 			if !want(base+"/seal") && !want(base+"/open") {
 				continue
 			}
-			r, err := envelopeRows(s, size, base, clKeys, gwKeys)
+			r, err := envelopeRows(s, size, base, clKeys, gwKeys, opt.rounds)
 			if err != nil {
 				return nil, err
 			}
@@ -72,7 +74,11 @@ func bench(f func(b *testing.B)) testing.BenchmarkResult {
 	})
 }
 
-func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuite.Keys) ([]Row, error) {
+// envelopeRows measures Seal and Open next to the suite's bare primitives,
+// in rounds (each a benchtime/rounds slice of every row in turn), and
+// reports each row's median round, so that drift of a shared machine
+// reaches a row and its reference alike.
+func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuite.Keys, rounds int) ([]Row, error) {
 	payload := make([]byte, size)
 	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
 	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply"}
@@ -93,26 +99,23 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 	e, _ := envelope.Parse(sealed.Bytes)
 	primSeal, primOpen := benchsuite.Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
 
-	seal := bench(func(b *testing.B) {
-		for b.Loop() {
-			sealer.Seal(p, payload)
+	ops := []func(){
+		func() { sealer.Seal(p, payload) },
+		primSeal,
+		func() { opener.Open(context.Background(), sealed.Bytes, expect) },
+		primOpen,
+	}
+	results := make([][]testing.BenchmarkResult, len(ops))
+	for range rounds {
+		for i, op := range ops {
+			results[i] = append(results[i], bench(func(b *testing.B) {
+				for b.Loop() {
+					op()
+				}
+			}))
 		}
-	})
-	pseal := bench(func(b *testing.B) {
-		for b.Loop() {
-			primSeal()
-		}
-	})
-	open := bench(func(b *testing.B) {
-		for b.Loop() {
-			opener.Open(context.Background(), sealed.Bytes, expect)
-		}
-	})
-	popen := bench(func(b *testing.B) {
-		for b.Loop() {
-			primOpen()
-		}
-	})
+	}
+	seal, pseal, open, popen := medianResult(results[0]), medianResult(results[1]), medianResult(results[2]), medianResult(results[3])
 	row := func(name string, r testing.BenchmarkResult, ref *Row) Row {
 		out := Row{Name: name, NsPerOp: float64(r.NsPerOp()), AllocsPerOp: r.AllocsPerOp()}
 		if r.N > 0 && r.T > 0 {
@@ -261,6 +264,17 @@ func primitiveCost(s benchsuite.Suite, from, to *benchsuite.Keys) float64 {
 		return float64(time.Since(start).Nanoseconds()) / float64(n)
 	}
 	return timeOf(seal) + timeOf(open)
+}
+
+// medianResult is the round with the median time per op.
+func medianResult(rs []testing.BenchmarkResult) testing.BenchmarkResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b testing.BenchmarkResult) int { return cmp.Compare(nsPerOp(a), nsPerOp(b)) })
+	return s[len(s)/2]
+}
+
+func nsPerOp(r testing.BenchmarkResult) float64 {
+	return float64(r.T.Nanoseconds()) / float64(max(r.N, 1))
 }
 
 func median(v []float64) float64 {
