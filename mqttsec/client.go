@@ -20,7 +20,6 @@ type Client struct {
 }
 
 type pending struct {
-	server string
 	corr   []byte
 	digest [32]byte
 	// candidates are replies whose header names this request, still to be
@@ -102,7 +101,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
 	}
-	p := &pending{server: server, corr: sealed.CorrelationID, digest: sealed.Digest,
+	p := &pending{corr: sealed.CorrelationID, digest: sealed.Digest,
 		candidates: make(chan candidate, candidateBuffer), closed: make(chan struct{})}
 	// Registered before publishing, so that even an immediate reply finds
 	// it; removed on every way out.

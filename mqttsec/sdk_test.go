@@ -416,3 +416,48 @@ func TestEventsToTwoRecipients(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseEndsWaitingRequests: Close makes a request that is waiting for
+// its reply return ErrClosed at once, and a request after Close fails with
+// ErrClosed too.
+func TestCloseEndsWaitingRequests(t *testing.T) {
+	forEach(t, func(t *testing.T, b *broker, proto int) {
+		release := make(chan struct{})
+		defer close(release)
+		var started atomic.Int64
+		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
+			"hold": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+				started.Add(1)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil, nil
+			},
+		}})
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := p.client.Request(ctx, "gateway", "hold", nil)
+			done <- err
+		}()
+		waitFor(t, "the request to reach its handler", func() bool { return started.Load() == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.client.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, mqttsec.ErrClosed) {
+				t.Fatalf("waiting request after Close: %v, want ErrClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiting request did not return after Close")
+		}
+		if _, err := p.client.Request(ctx, "gateway", "hold", nil); !errors.Is(err, mqttsec.ErrClosed) {
+			t.Fatalf("request after Close: %v, want ErrClosed", err)
+		}
+	})
+}
