@@ -14,6 +14,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is a running embedded broker.
@@ -43,11 +44,11 @@ func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, er
 			return nil, err
 		}
 	}
-	l := listeners.NewTCP(listeners.Config{
+	l := &listener{Listener: listeners.NewTCP(listeners.Config{
 		ID:        fmt.Sprintf("tcp%d", ids.Add(1)),
 		Address:   addr,
 		TLSConfig: tlsConfig,
-	})
+	}), srv: srv}
 	if err := srv.AddListener(l); err != nil {
 		return nil, err
 	}
@@ -56,6 +57,26 @@ func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, er
 		return nil, err
 	}
 	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig, hooks: hooks}, nil
+}
+
+// listener is mochi's TCP listener, except that closing it drops the
+// clients without mochi's Clients.GetByListener: that takes the clients'
+// read lock twice, and deadlocks the broker's Close when a client connects
+// or leaves in between (mochi-mqtt/server#488, still in v2.7.9).
+type listener struct {
+	listeners.Listener
+	srv *mochi.Server
+}
+
+// Close closes the listener and disconnects its clients.
+func (l *listener) Close(listeners.CloseFn) {
+	l.Listener.Close(func(id string) {
+		for _, cl := range l.srv.Clients.GetAll() { // one read lock
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = l.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
 }
 
 // Addr is the host:port the broker listens on.
