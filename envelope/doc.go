@@ -20,6 +20,9 @@
 //     per-message key wrapped to each recipient with HPKE X25519, HPKE
 //     MLKEM768-X25519 or RSA-OAEP ([NewHPKERecipient], [NewRSARecipient]).
 //
+// Each message is hashed once with SHA-256; its MAC and signature cover that
+// digest (SPEC.md §4.1), which is also what binds a reply to its request.
+//
 // Every message must authenticate its sender with an HMAC, a signature or a
 // pre-shared key. A receiver's [Policy] per peer says which protections it
 // requires, so a message stripped of one is refused.
@@ -31,7 +34,9 @@
 // HMAC and HOTP, signature, decryption, and finally the atomic update of the
 // sender's replay window in the [ReplayStore]. Each failure wraps one error
 // class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
-// [Class]) and never says more than its class.
+// [Class]) and never says more than its class. A receiver that must route
+// by the unverified header first uses [Inspect], then
+// [Opener.OpenInspected], which does not parse the envelope again.
 //
 // # Request and reply
 //
