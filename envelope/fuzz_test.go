@@ -82,11 +82,25 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := receiver(t).Open(ctx, data, everything)
+		// Inspect then OpenInspected, on a receiver of its own, must end
+		// the same way: the same class, or the same message.
+		o2 := receiver(t)
+		var m2 *Message
+		h, err2 := Inspect(data, o2.MaxSize)
+		if err2 == nil {
+			m2, err2 = o2.OpenInspected(ctx, h, everything)
+		}
+		if Class(err) != Class(err2) || (err == nil) != (err2 == nil) {
+			t.Fatalf("Open: %v; Inspect and OpenInspected: %v", err, err2)
+		}
 		if err != nil {
 			if Class(err) == nil {
 				t.Fatalf("error without a class: %v", err)
 			}
 			return
+		}
+		if !bytes.Equal(m.Payload, m2.Payload) || m.Digest != m2.Digest || m.From != m2.From {
+			t.Fatalf("Open and OpenInspected disagree: %+v, %+v", m, m2)
 		}
 		if !accepted[string(data)] {
 			t.Fatalf("opened an envelope that is not a seed: %q (%+v)", data, m)

@@ -52,7 +52,7 @@ type Opener struct {
 // class failed, and nothing about the failure should be sent to the peer.
 func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message, error) {
 	// 1-3. Size, outer form and version, header.
-	env, h, err := parseChecked(data, o.MaxSize)
+	env, h, err := parseChecked(data, o.MaxSize, true)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,13 @@ func (o *Opener) OpenInspected(ctx context.Context, h *Header, want *Expect) (*M
 	if h == nil || h.env == nil {
 		return nil, errorf(ErrMalformed, "header did not come from Inspect")
 	}
-	return o.open(ctx, h.env, h.parsed, want)
+	// Inspect decoded only the header member; this call decodes the rest
+	// into its own copy, so that one Header may be opened concurrently.
+	env := *h.env
+	if err := env.decodeBody(nil); err != nil {
+		return nil, err
+	}
+	return o.open(ctx, &env, h.parsed, want)
 }
 
 // open runs Open's steps 4 to 11 on a parsed envelope.
@@ -172,17 +178,27 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 // parsed; maxSize 0 means DefaultMaxSize), the outer form and version, and
 // the canonical, structurally valid header with exactly the tags it
 // declares. A declared tag that is missing (stripped) is left for the
-// authentication steps to refuse.
-func parseChecked(data []byte, maxSize int) (*Envelope, *header, error) {
+// authentication steps to refuse. Without body, the payload, MAC and
+// signature members are found but not yet decoded (see decodeBody).
+func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
 	if len(data) > maxSize {
 		return nil, nil, ErrTooLarge
 	}
-	env, err := Parse(data)
+	env, err := parseOuter(data)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := env.decodeMembers(body); err != nil {
+		return nil, nil, err
+	}
+	if !body {
+		// Step 2 covers every member, decoded now or later.
+		if err := env.checkBody(); err != nil {
+			return nil, nil, err
+		}
 	}
 	w, err := decodeHeader(env.Header)
 	if err != nil {

@@ -596,6 +596,11 @@ func vectorSpecs() []vectorSpec {
 		{name: "method-substitution", desc: "a genuine get-card request re-published on the delete-card topic",
 			expect: &vectorExpect{Kinds: []string{"req"}, Topic: "delete-card"}, result: "context", build: simple(withHMACEd)},
 		{name: "re-addressed", desc: "a genuine request delivered to another gateway", receiver: "gateway-2", result: "context", build: simple(withHMACEd)},
+		{name: "line-break", desc: "a line feed inside the payload member: base64url has no line breaks here", result: "malformed",
+			build: mutated(withHMAC, func(g *gen, b []byte) []byte {
+				i := bytes.Index(b, []byte(`"p":"`)) + 8
+				return append(b[:i:i], append([]byte("\n"), b[i:]...)...)
+			})},
 	}
 }
 

@@ -46,6 +46,19 @@ type Envelope struct {
 // members. It does not parse the header JSON or verify anything. Errors are
 // ErrMalformed or ErrUnsupportedVersion.
 func Parse(data []byte) (*Envelope, error) {
+	e, err := parseOuter(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.decodeMembers(true); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// parseOuter checks the template and the version and finds the members'
+// text, without decoding it.
+func parseOuter(data []byte) (*Envelope, error) {
 	if !bytes.HasPrefix(data, []byte(outerPrefix)) {
 		return nil, errorf(ErrMalformed, "not an envelope")
 	}
@@ -87,27 +100,102 @@ func Parse(data []byte) (*Envelope, error) {
 	if string(rest) != outerSuffix {
 		return nil, errorf(ErrMalformed, "trailing data")
 	}
-	// One buffer holds every decoded member.
-	buf := make([]byte, 0, b64.DecodedLen(len(e.rawHeader))+b64.DecodedLen(len(e.rawPayload))+
-		b64.DecodedLen(len(e.rawMAC))+b64.DecodedLen(len(e.rawSig)))
+	// Go's decoder skips CR and LF even in strict mode; the format has no
+	// room for either anywhere.
+	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		return nil, errorf(ErrMalformed, "line break in the envelope")
+	}
+	return e, nil
+}
+
+// checkBody checks, without decoding them, that the payload, MAC and
+// signature members are strict base64url: what decodeBody would accept.
+func (e *Envelope) checkBody() error {
+	for _, text := range [][]byte{e.rawPayload, e.rawMAC, e.rawSig} {
+		if !strictB64(text) {
+			return errorf(ErrMalformed, "bad base64url")
+		}
+	}
+	return nil
+}
+
+// strictB64 reports whether text is unpadded base64url whose unused bits in
+// the last character are zero, the only encoding Parse accepts.
+func strictB64(text []byte) bool {
+	for _, c := range text {
+		if !isB64URL(c) {
+			return false
+		}
+	}
+	switch len(text) % 4 {
+	case 1:
+		return false
+	case 2: // the last character carries 2 bits
+		return b64Value(text[len(text)-1])&0x0f == 0
+	case 3: // the last character carries 4 bits
+		return b64Value(text[len(text)-1])&0x03 == 0
+	}
+	return true
+}
+
+// b64Value is the 6-bit value of a base64url character.
+func b64Value(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c - 'A'
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 26
+	case c >= '0' && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	}
+	return 63 // '_'
+}
+
+// decodeMembers decodes the header member and, with body, the payload, MAC
+// and signature members too, all into one buffer.
+func (e *Envelope) decodeMembers(body bool) error {
+	n := b64.DecodedLen(len(e.rawHeader))
+	if body {
+		n += e.bodyDecodedLen()
+	}
+	buf := make([]byte, 0, n)
 	var err error
 	if e.Header, buf, err = decodeB64(buf, e.rawHeader); err != nil {
-		return nil, err
+		return err
 	}
+	if body {
+		return e.decodeBody(buf)
+	}
+	return nil
+}
+
+func (e *Envelope) bodyDecodedLen() int {
+	return b64.DecodedLen(len(e.rawPayload)) + b64.DecodedLen(len(e.rawMAC)) + b64.DecodedLen(len(e.rawSig))
+}
+
+// decodeBody decodes the payload, MAC and signature members into buf, which
+// has room for them (nil: a buffer of its own).
+func (e *Envelope) decodeBody(buf []byte) error {
+	if buf == nil {
+		buf = make([]byte, 0, e.bodyDecodedLen())
+	}
+	var err error
 	if e.Payload, buf, err = decodeB64(buf, e.rawPayload); err != nil {
-		return nil, err
+		return err
 	}
 	if e.rawMAC != nil {
 		if e.MAC, buf, err = decodeB64(buf, e.rawMAC); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if e.rawSig != nil {
 		if e.Signature, _, err = decodeB64(buf, e.rawSig); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // member reads literal then base64url characters up to (not including) the
