@@ -79,32 +79,11 @@ func bench(f func(b *testing.B)) testing.BenchmarkResult {
 // reports each row's median round, so that drift of a shared machine
 // reaches a row and its reference alike.
 func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuite.Keys, rounds int) ([]Row, error) {
-	payload := make([]byte, size)
-	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
-	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply"}
-	s.Apply(from, to, p)
-	sealed, err := sealer.Seal(p, payload)
+	c, err := benchsuite.NewCase(s, from, to, make([]byte, size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", base, err)
 	}
-	keys, err := envelope.NewKeys(to.Identities, s.Peer("client", from))
-	if err != nil {
-		return nil, err
-	}
-	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: benchsuite.AdmitAll{}}
-	expect := &envelope.Expect{Kinds: envelope.Request}
-	if _, err := opener.Open(context.Background(), sealed.Bytes, expect); err != nil {
-		return nil, fmt.Errorf("%s: %w", base, err)
-	}
-	e, _ := envelope.Parse(sealed.Bytes)
-	primSeal, primOpen := benchsuite.Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
-
-	ops := []func(){
-		func() { sealer.Seal(p, payload) },
-		primSeal,
-		func() { opener.Open(context.Background(), sealed.Bytes, expect) },
-		primOpen,
-	}
+	ops := []func(){c.Seal, c.PrimSeal, c.Open, c.PrimOpen}
 	results := make([][]testing.BenchmarkResult, len(ops))
 	for range rounds {
 		for i, op := range ops {
@@ -117,10 +96,7 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 	}
 	seal, pseal, open, popen := medianResult(results[0]), medianResult(results[1]), medianResult(results[2]), medianResult(results[3])
 	row := func(name string, r testing.BenchmarkResult, ref *Row) Row {
-		out := Row{Name: name, NsPerOp: float64(r.NsPerOp()), AllocsPerOp: r.AllocsPerOp()}
-		if r.N > 0 && r.T > 0 {
-			out.NsPerOp = float64(r.T.Nanoseconds()) / float64(r.N)
-		}
+		out := Row{Name: name, NsPerOp: nsPerOp(r), AllocsPerOp: r.AllocsPerOp()}
 		if ref != nil && ref.NsPerOp > 0 {
 			out.Ref, out.Ratio, out.OverheadNs = ref.Name, out.NsPerOp/ref.NsPerOp, out.NsPerOp-ref.NsPerOp
 		}
@@ -128,7 +104,7 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 	}
 	ps := row(base+"/seal-primitives", pseal, nil)
 	po := row(base+"/open-primitives", popen, nil)
-	ps.Extra = fmt.Sprintf("envelope %d bytes", len(sealed.Bytes))
+	ps.Extra = fmt.Sprintf("envelope %d bytes", c.EnvelopeSize)
 	return []Row{row(base+"/seal", seal, &ps), ps, row(base+"/open", open, &po), po}, nil
 }
 
@@ -219,7 +195,10 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			// A round trip seals and opens twice: the request and the reply.
 			prim, ok := primCost[e.suite]
 			if !ok {
-				prim = primitiveCost(suiteNamed(e.suite), clKeys, gwKeys)
+				var err error
+				if prim, err = primitiveCost(suiteNamed(e.suite), clKeys, gwKeys); err != nil {
+					return nil, fmt.Errorf("%s: %w", e.name, err)
+				}
 			}
 			r.PrimitivesUs = 2 * prim / 1000
 			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
@@ -244,17 +223,11 @@ func suiteNamed(name string) benchsuite.Suite {
 
 // primitiveCost is the bare primitives' seal plus open time (ns) of suite s
 // for a 256-byte request, measured for 200 ms each.
-func primitiveCost(s benchsuite.Suite, from, to *benchsuite.Keys) float64 {
-	payload := make([]byte, 256)
-	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
-	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "echo", ReplyTo: "mqttsec/client/reply"}
-	s.Apply(from, to, p)
-	sealed, err := sealer.Seal(p, payload)
+func primitiveCost(s benchsuite.Suite, from, to *benchsuite.Keys) (float64, error) {
+	c, err := benchsuite.NewCase(s, from, to, make([]byte, 256))
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	e, _ := envelope.Parse(sealed.Bytes)
-	seal, open := benchsuite.Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
 	timeOf := func(f func()) float64 {
 		n, start := 0, time.Now()
 		for time.Since(start) < 200*time.Millisecond || n < 3 {
@@ -263,7 +236,7 @@ func primitiveCost(s benchsuite.Suite, from, to *benchsuite.Keys) float64 {
 		}
 		return float64(time.Since(start).Nanoseconds()) / float64(n)
 	}
-	return timeOf(seal) + timeOf(open)
+	return timeOf(c.PrimSeal) + timeOf(c.PrimOpen), nil
 }
 
 // medianResult is the round with the median time per op.

@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
 	"github.com/mqttsec/mqttsec/envelope"
@@ -244,6 +245,50 @@ func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open fu
 				f()
 			}
 		}
+}
+
+// Case is one request of a suite, sealed and opened once to check it,
+// ready to be sealed and opened again and again next to the suite's bare
+// primitives (see Primitives) for the same message.
+type Case struct {
+	Seal, Open         func()
+	PrimSeal, PrimOpen func()
+	// EnvelopeSize is the sealed request's length in bytes.
+	EnvelopeSize int
+}
+
+// NewCase prepares a request of suite s from keys from to keys to with the
+// given payload. Open admits every counter (AdmitAll), so the same envelope
+// opens each time.
+func NewCase(s Suite, from, to *Keys, payload []byte) (*Case, error) {
+	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+	p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply"}
+	s.Apply(from, to, p)
+	sealed, err := sealer.Seal(p, payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: seal: %w", s.Name, err)
+	}
+	keys, err := envelope.NewKeys(to.Identities, s.Peer("client", from))
+	if err != nil {
+		return nil, fmt.Errorf("%s: keys: %w", s.Name, err)
+	}
+	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: AdmitAll{}}
+	expect := &envelope.Expect{Kinds: envelope.Request}
+	ctx := context.Background()
+	if _, err := opener.Open(ctx, sealed.Bytes, expect); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", s.Name, err)
+	}
+	e, err := envelope.Parse(sealed.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: parse: %w", s.Name, err)
+	}
+	c := &Case{
+		Seal:         func() { sealer.Seal(p, payload) },
+		Open:         func() { opener.Open(ctx, sealed.Bytes, expect) },
+		EnvelopeSize: len(sealed.Bytes),
+	}
+	c.PrimSeal, c.PrimOpen = Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
+	return c, nil
 }
 
 // AdmitAll is a ReplayStore that admits every counter, so that one sealed
