@@ -26,6 +26,7 @@ type PahoV3 struct {
 	filters []string
 	client  mqtt.Client
 	deliver func(Inbound)
+	closed  chan struct{} // closed by Close: ends renewal back-offs
 }
 
 var _ Transport = (*PahoV3)(nil)
@@ -75,6 +76,7 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		}
 	})
 	t.deliver = deliver
+	t.closed = make(chan struct{})
 	t.client = mqtt.NewClient(&o)
 	client := t.client
 	t.mu.Unlock()
@@ -93,14 +95,14 @@ const writeTimeout = 5 * time.Second
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
+	closed := t.closed
 	t.mu.Unlock()
 	for _, f := range filters {
 		for attempt := 1; ; attempt++ {
-			t.mu.Lock()
-			closed := t.client == nil
-			t.mu.Unlock()
-			if closed {
+			select {
+			case <-closed:
 				return
+			default:
 			}
 			tok := c.Subscribe(f, 1, t.handler)
 			if tok.WaitTimeout(subscribeTimeout) && tok.Error() == nil {
@@ -109,7 +111,11 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 			if !c.IsConnectionOpen() {
 				return // the next OnConnect starts over
 			}
-			time.Sleep(retryDelay(attempt))
+			select {
+			case <-time.After(retryDelay(attempt)):
+			case <-closed:
+				return
+			}
 		}
 	}
 }
@@ -148,6 +154,9 @@ func (t *PahoV3) Close(ctx context.Context) error {
 	t.mu.Lock()
 	client := t.client
 	t.client, t.deliver = nil, nil
+	if client != nil {
+		close(t.closed)
+	}
 	t.mu.Unlock()
 	if client != nil {
 		client.Disconnect(100)
