@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,6 +282,27 @@ func (p *pair) close(t testing.TB) {
 	if err := p.server.Close(ctx); err != nil {
 		t.Errorf("server close: %v", err)
 	}
+}
+
+// requestsInFlight calls req(i) for i in [0, total), at most inFlight at
+// once, and returns how many returned an error; the first error is
+// reported through t.
+func requestsInFlight(t testing.TB, total, inFlight int, req func(i int) error) int64 {
+	t.Helper()
+	sem := make(chan struct{}, inFlight)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range total {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := req(i); err != nil && failed.Add(1) == 1 {
+				t.Errorf("request %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
 }
 
 // waitFor polls cond until it holds or 10 s pass: for effects that have no

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,22 +73,13 @@ func TestReplicasShareReplayStateThroughRedis(t *testing.T) {
 
 		const total, inFlight = 400, 32
 		start := time.Now()
-		sem := make(chan struct{}, inFlight)
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for i := range total {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if _, err := client.Request(ctx, "gateway", "count", fmt.Appendf(nil, "%d", i)); err != nil {
-					failed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
+		failed := requestsInFlight(t, total, inFlight, func(i int) error {
+			_, err := client.Request(ctx, "gateway", "count", fmt.Appendf(nil, "%d", i))
+			return err
+		})
 		took := time.Since(start)
-		if failed.Load() != 0 {
-			t.Fatalf("%d of %d requests failed", failed.Load(), total)
+		if failed != 0 {
+			t.Fatalf("%d of %d requests failed", failed, total)
 		}
 		h0, h1 := handled[0].Load(), handled[1].Load()
 		if h0+h1 != total || h0 == 0 || h1 == 0 {

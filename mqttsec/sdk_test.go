@@ -72,24 +72,15 @@ func TestConcurrentRequests(t *testing.T) {
 		const total, inFlight = 1000, 64
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		sem := make(chan struct{}, inFlight)
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for i := range total {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				want := fmt.Sprintf("client echo %d", i)
-				out, err := p.client.Request(ctx, "gateway", "echo", fmt.Appendf(nil, "%d", i))
-				if err != nil || string(out) != want {
-					if failed.Add(1) == 1 {
-						t.Errorf("request %d: %q, %v", i, out, err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if n := failed.Load(); n > 0 {
+		failed := requestsInFlight(t, total, inFlight, func(i int) error {
+			want := fmt.Sprintf("client echo %d", i)
+			out, err := p.client.Request(ctx, "gateway", "echo", fmt.Appendf(nil, "%d", i))
+			if err == nil && string(out) != want {
+				err = fmt.Errorf("reply %q, want %q", out, want)
+			}
+			return err
+		})
+		if n := failed; n > 0 {
 			t.Fatalf("%d of %d requests failed; client %v; server %v", n, total, p.client.Stats(), p.server.Stats())
 		}
 		if got := p.server.Stats()[mqttsec.StatAccepted]; got != total {
