@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/poll"
 )
 
 // SyntaxError is a malformed line in a rules file.
@@ -250,24 +251,8 @@ func (a *Authorizer) fileStamp() string {
 // Watch reloads the rules whenever either file changes (checked every
 // interval) until ctx ends, reporting failed reloads to onError.
 func (a *Authorizer) Watch(ctx context.Context, interval time.Duration, onError func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	last, _ := a.stamp.Load().(string)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s := a.fileStamp()
-			if s == last {
-				continue
-			}
-			last = s // a failed reload is reported once per change
-			if err := a.Reload(); err != nil && onError != nil {
-				onError(err)
-			}
-		}
-	}
+	poll.Reload(ctx, interval, last, a.fileStamp, a.Reload, onError)
 }
 
 // Allowed reports whether caller may call method under the current rules.

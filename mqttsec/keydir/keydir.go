@@ -62,6 +62,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/keyfile"
+	"github.com/mqttsec/mqttsec/internal/poll"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/rsasign"
 )
@@ -662,24 +663,8 @@ func Reload(dir string, ring *mqttsec.Keyring) error {
 // interval) until ctx ends, reporting failed reloads to onError once per
 // change.
 func Watch(ctx context.Context, dir string, ring *mqttsec.Keyring, interval time.Duration, onError func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	// The first tick always reloads: files may have changed between the
-	// caller's Load and this goroutine starting.
-	last := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s := stamp(dir)
-			if s == last {
-				continue
-			}
-			last = s
-			if err := Reload(dir, ring); err != nil && onError != nil {
-				onError(err)
-			}
-		}
-	}
+	// The first tick always reloads (no stamp matches ""): files may have
+	// changed between the caller's Load and this goroutine starting.
+	poll.Reload(ctx, interval, "", func() string { return stamp(dir) },
+		func() error { return Reload(dir, ring) }, onError)
 }

@@ -1,0 +1,60 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestReload: reload runs once per change of the stamp (not for the
+// initial value), a failure is reported once per change, and cancelling
+// the context ends the loop.
+func TestReload(t *testing.T) {
+	var mu sync.Mutex
+	stamps := []string{"a", "a", "b", "b", "b", "c", "c"}
+	var reloads, failures int
+	stamp := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := stamps[0]
+		if len(stamps) > 1 {
+			stamps = stamps[1:]
+		}
+		return s
+	}
+	reload := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		reloads++
+		if reloads == 1 {
+			return errors.New("bad file")
+		}
+		return nil
+	}
+	onError := func(error) { mu.Lock(); failures++; mu.Unlock() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { Reload(ctx, time.Millisecond, "a", stamp, reload, onError); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		drained := len(stamps) == 1
+		mu.Unlock()
+		if drained {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stamps not read within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if reloads != 2 || failures != 1 {
+		t.Fatalf("%d reloads and %d failures reported, want 2 (a→b, b→c) and 1", reloads, failures)
+	}
+}
