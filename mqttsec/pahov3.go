@@ -97,27 +97,13 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 	filters := append([]string(nil), t.filters...)
 	closed := t.closed
 	t.mu.Unlock()
-	for _, f := range filters {
-		for attempt := 1; ; attempt++ {
-			select {
-			case <-closed:
-				return
-			default:
-			}
-			tok := c.Subscribe(f, 1, t.handler)
-			if tok.WaitTimeout(subscribeTimeout) && tok.Error() == nil {
-				break
-			}
-			if !c.IsConnectionOpen() {
-				return // the next OnConnect starts over
-			}
-			select {
-			case <-time.After(retryDelay(attempt)):
-			case <-closed:
-				return
-			}
+	renew(filters, closed, func(f string) error {
+		tok := c.Subscribe(f, 1, t.handler)
+		if !tok.WaitTimeout(subscribeTimeout) {
+			return fmt.Errorf("mqttsec: subscribe %q: no SUBACK within %v", f, subscribeTimeout)
 		}
-	}
+		return tok.Error()
+	}, func(error) bool { return c.IsConnectionOpen() })
 }
 
 // Subscribe implements Transport.

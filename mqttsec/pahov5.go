@@ -89,17 +89,36 @@ func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	filters := append([]string(nil), t.filters...)
 	life := t.life
 	t.mu.Unlock()
+	renew(filters, life.Done(), func(f string) error {
+		ctx, cancel := context.WithTimeout(life, subscribeTimeout)
+		defer cancel()
+		return subscribeV5(ctx, cm, f)
+	}, func(err error) bool {
+		return life.Err() == nil && !errors.Is(err, autopaho.ConnectionDownError)
+	})
+}
+
+// renew subscribes each filter in turn, retrying a failed one with
+// back-off while retryable says so of its error, until done closes. When
+// the connection is down the next connection renews them all again.
+func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool) {
 	for _, f := range filters {
 		for attempt := 1; ; attempt++ {
-			ctx, cancel := context.WithTimeout(life, subscribeTimeout)
-			err := subscribeV5(ctx, cm, f)
-			cancel()
-			if err == nil || life.Err() != nil || errors.Is(err, autopaho.ConnectionDownError) {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			err := subscribe(f)
+			if err == nil {
 				break
+			}
+			if !retryable(err) {
+				return
 			}
 			select {
 			case <-time.After(retryDelay(attempt)):
-			case <-life.Done():
+			case <-done:
 				return
 			}
 		}
