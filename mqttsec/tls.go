@@ -46,10 +46,16 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		return nil, errors.New("mqttsec: a client certificate needs both CertFile and KeyFile")
 	}
 	if f.CertFile != "" {
-		if err := keyfile.CheckPrivate(f.KeyFile); err != nil {
+		certPEM, err := os.ReadFile(f.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqttsec: certificate file: %w", err)
+		}
+		keyPEM, err := keyfile.ReadPrivate(f.KeyFile)
+		if err != nil {
 			return nil, fmt.Errorf("mqttsec: key file: %w", err)
 		}
-		pair, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		clear(keyPEM)
 		if err != nil {
 			// The error from crypto/tls never contains key bytes.
 			return nil, fmt.Errorf("mqttsec: client certificate: %w", err)

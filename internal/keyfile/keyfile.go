@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -31,26 +32,40 @@ func (e *PermissionError) Error() string {
 
 func (e *PermissionError) Unwrap() error { return ErrPermissions }
 
-// CheckPrivate returns a *PermissionError if the file at path may be read
-// by group or others. Every secret file of the project is checked with it.
-func CheckPrivate(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return &PermissionError{Path: path, Mode: perm}
-	}
-	return nil
-}
+// MaxPrivateSize is the largest secret file ReadPrivate reads; key files
+// are a few kilobytes at most.
+const MaxPrivateSize = 1 << 20
 
-// ReadPrivate reads a secret file after checking its permissions. Errors
-// name the file, never its content.
+// ReadPrivate reads a secret file. The permissions are checked on the file
+// that was opened, not on the path, so the file cannot be swapped between
+// the check and the read. It must be a regular file of at most
+// MaxPrivateSize bytes that group and others cannot read; otherwise the
+// error is a *PermissionError (mode) or names the file and what is wrong
+// with it, never its content.
 func ReadPrivate(path string) ([]byte, error) {
-	if err := CheckPrivate(path); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
 		return nil, err
 	}
-	return os.ReadFile(path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: secret file is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &PermissionError{Path: path, Mode: perm}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPrivateSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPrivateSize {
+		return nil, fmt.Errorf("%s: secret file is larger than %d bytes", path, MaxPrivateSize)
+	}
+	return data, nil
 }
 
 // ReadSecret reads a shared secret: one line of base64url (no padding).

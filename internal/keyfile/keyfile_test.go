@@ -55,3 +55,57 @@ func TestEd25519Files(t *testing.T) {
 		t.Fatal("existing key overwritten")
 	}
 }
+
+// ReadPrivate checks the file it opened: a link to a group-readable file is
+// refused like the file itself, and so are directories and oversize files.
+func TestReadPrivateChecksTheOpenedFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // the umask may have narrowed it
+			t.Fatal(err)
+		}
+		return p
+	}
+	private := write("private.key", []byte("k3y-m4t3rial\n"), 0o600)
+	open := write("open.key", []byte("k3y-m4t3rial\n"), 0o644)
+	link := filepath.Join(dir, "link.key")
+	if err := os.Symlink(open, link); err != nil {
+		t.Fatal(err)
+	}
+	big := write("big.key", make([]byte, MaxPrivateSize+1), 0o600)
+	for _, tc := range []struct {
+		name, path string
+		perm       bool // want ErrPermissions
+		ok         bool
+	}{
+		{"private", private, false, true},
+		{"group-readable", open, true, false},
+		{"link to group-readable", link, true, false},
+		{"directory", dir, false, false},
+		{"too large", big, false, false},
+		{"missing", filepath.Join(dir, "none"), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := ReadPrivate(tc.path)
+			if tc.ok {
+				if err != nil || string(data) != "k3y-m4t3rial\n" {
+					t.Fatalf("ReadPrivate = %q, %v", data, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ReadPrivate(%s) = %d bytes, want an error", tc.name, len(data))
+			}
+			if got := errors.Is(err, ErrPermissions); got != tc.perm {
+				t.Fatalf("errors.Is(%v, ErrPermissions) = %v, want %v", err, got, tc.perm)
+			}
+			if strings.Contains(err.Error(), "k3y") {
+				t.Fatalf("error shows content: %v", err)
+			}
+		})
+	}
+}
