@@ -35,6 +35,11 @@ const (
 	// ErrReplayed: the counter was already accepted from this sender, or is
 	// older than the receiver's replay window.
 	ErrReplayed Error = "envelope: replayed"
+	// ErrReplayStore: the replay store could not answer (an I/O error, a
+	// closed store, an unreachable Redis). The message is refused, because
+	// a store that cannot answer must not admit, but it was not found to be
+	// a replay: the error also wraps the store's own error.
+	ErrReplayStore Error = "envelope: replay store unavailable"
 	// ErrExpired: the message has expired, is not yet valid, or claims a
 	// lifetime longer than the policy allows.
 	ErrExpired Error = "envelope: expired or not yet valid"
@@ -48,7 +53,7 @@ const (
 
 var classes = []Error{
 	ErrTooLarge, ErrMalformed, ErrUnsupportedVersion, ErrPolicy, ErrContext,
-	ErrUnknownKey, ErrAuthentication, ErrReplayed, ErrExpired, ErrDecryption,
+	ErrUnknownKey, ErrAuthentication, ErrReplayed, ErrReplayStore, ErrExpired, ErrDecryption,
 	ErrInvalidParams,
 }
 
@@ -77,3 +82,9 @@ func (e *reasonError) Error() string { return string(e.class) + ": " + e.reason 
 func (e *reasonError) Unwrap() error { return e.class }
 
 func errorf(class Error, reason string) error { return &reasonError{class, reason} }
+
+// storeError is ErrReplayStore with the store's error behind it.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string   { return string(ErrReplayStore) + ": " + e.err.Error() }
+func (e *storeError) Unwrap() []error { return []error{ErrReplayStore, e.err} }

@@ -103,7 +103,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 		return nil, err
 	}
 	if o.Replay == nil {
-		return nil, errorf(ErrReplayed, "no replay store")
+		return nil, errorf(ErrReplayStore, "no replay store")
 	}
 	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt}
 	if err := o.Replay.Check(ctx, seen); err != nil {
@@ -217,13 +217,14 @@ func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, erro
 	return env, h, nil
 }
 
-// replayError keeps a context error a context error, and makes any other
-// store failure a replay refusal: a store that cannot answer must not admit.
+// replayError keeps a context error a context error and a replay a
+// replay; any other store failure refuses the message as ErrReplayStore,
+// wrapping the store's error: a store that cannot answer must not admit.
 func replayError(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrReplayed) {
 		return err
 	}
-	return errorf(ErrReplayed, "replay store unavailable")
+	return &storeError{err}
 }
 
 func (o *Opener) checkContext(h *header, want *Expect) error {

@@ -640,3 +640,55 @@ func TestSignersCopyKeys(t *testing.T) {
 		t.Fatal("RSA signer shares the caller's key")
 	}
 }
+
+// failingStore fails Check or Admit with a fixed error.
+type failingStore struct {
+	checkErr, admitErr error
+}
+
+func (s failingStore) Check(context.Context, Seen) error { return s.checkErr }
+func (s failingStore) Admit(context.Context, Seen) error { return s.admitErr }
+
+// A store that cannot answer refuses the message as ErrReplayStore, with
+// its own error behind it; a replay stays a replay and a cancelled context
+// stays a context error.
+func TestReplayStoreFailures(t *testing.T) {
+	w := newWorld(t)
+	p := w.request("m")
+	p.HMAC = w.hmac
+	s, err := w.sealer().Seal(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := errors.New("replay: writing log: no space left on device")
+	for _, tc := range []struct {
+		name  string
+		store ReplayStore
+		class error
+		cause error
+	}{
+		{"check fails", failingStore{checkErr: disk}, ErrReplayStore, disk},
+		{"admit fails", failingStore{admitErr: disk}, ErrReplayStore, disk},
+		{"no store", nil, ErrReplayStore, nil},
+		{"replayed", failingStore{admitErr: ErrReplayed}, ErrReplayed, nil},
+		{"store sees cancellation", failingStore{checkErr: context.Canceled}, nil, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := w.opener()
+			o.Replay = tc.store
+			_, err := o.Open(ctx, s.Bytes, expectRequest)
+			if err == nil {
+				t.Fatal("Open accepted a message its replay store did not admit")
+			}
+			if got := Class(err); got != tc.class {
+				t.Fatalf("Class(%v) = %v, want %v", err, got, tc.class)
+			}
+			if tc.cause != nil && !errors.Is(err, tc.cause) {
+				t.Fatalf("Open = %v, does not wrap %v", err, tc.cause)
+			}
+			if tc.class == ErrReplayStore && errors.Is(err, ErrReplayed) {
+				t.Fatalf("a store failure reported as a replay: %v", err)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,3 +239,41 @@ func (nilTB) Helper()                   {}
 func (nilTB) Name() string              { return "child" }
 func (nilTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
 func (nilTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+
+// A gateway whose replay store has failed refuses every request, counts it
+// as replay-store (not as a replay) and never runs the handler.
+func TestFailedReplayStoreRefusesRequests(t *testing.T) {
+	store, err := replay.OpenFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int64
+	p := newPair(t, embeddedBroker(t), pairOptions{proto: 5,
+		configure: func(c *mqttsec.ServerConfig) { c.Replay = store },
+		handlers: map[string]mqttsec.HandlerFunc{"open-door": func(context.Context, *mqttsec.Request) ([]byte, error) {
+			runs.Add(1)
+			return []byte("opened"), nil
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "open-door", nil); err != nil {
+		t.Fatalf("request before the store failed: %v", err)
+	}
+	// Closing the store stands in for a disk failure: from then on it
+	// answers every Check and Admit with an error.
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := p.client.Request(short, "gateway", "open-door", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request after the store failed = %v, want no reply (DeadlineExceeded)", err)
+	}
+	waitFor(t, "the request refused", func() bool { return p.server.Stats()[mqttsec.StatReplayStore] == 1 })
+	if n := p.server.Stats()[mqttsec.StatReplayed]; n != 0 {
+		t.Fatalf("store failure counted as %d replays", n)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1 (before the failure only)", n)
+	}
+}

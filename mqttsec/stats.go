@@ -17,6 +17,7 @@ const (
 	StatUnknownKey         = "unknown-key"
 	StatAuthentication     = "authentication"
 	StatReplayed           = "replayed"
+	StatReplayStore        = "replay-store" // the replay store could not answer; the message was refused
 	StatExpired            = "expired"
 	StatDecryption         = "decryption"
 
@@ -33,7 +34,7 @@ const (
 
 var statNames = []string{
 	StatTooLarge, StatMalformed, StatUnsupportedVersion, StatPolicy, StatContext, StatUnknownKey,
-	StatAuthentication, StatReplayed, StatExpired, StatDecryption,
+	StatAuthentication, StatReplayed, StatReplayStore, StatExpired, StatDecryption,
 	StatAccepted, StatOverload, StatUnroutable, StatUnmatchedReply, StatBadReplyTo, StatForbidden,
 	StatNotFound, StatHandlerError, StatPublishError,
 }
@@ -43,7 +44,8 @@ var classStat = map[error]string{
 	envelope.ErrUnsupportedVersion: StatUnsupportedVersion, envelope.ErrPolicy: StatPolicy,
 	envelope.ErrContext: StatContext, envelope.ErrUnknownKey: StatUnknownKey,
 	envelope.ErrAuthentication: StatAuthentication, envelope.ErrReplayed: StatReplayed,
-	envelope.ErrExpired: StatExpired, envelope.ErrDecryption: StatDecryption,
+	envelope.ErrReplayStore: StatReplayStore, envelope.ErrExpired: StatExpired,
+	envelope.ErrDecryption: StatDecryption,
 }
 
 // stats is a fixed set of counters; the map is never written after
