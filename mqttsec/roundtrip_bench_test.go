@@ -14,7 +14,9 @@ import (
 // BenchmarkRoundTrip measures request/reply over the embedded broker, for
 // both transports: plain Paho (the same client library, QoS 1, topics and
 // 256-byte payload, no security) next to mqttsec with each symmetric and
-// public-key suite of examples/bench. "sequential" is one request at a time
+// public-key suite of examples/bench. "plain-envelope-size" is plain Paho
+// carrying as many bytes as an HMAC request envelope of that payload: the
+// cost of the envelope's size alone. "sequential" is one request at a time
 // (ns/op is the latency); "inflight64" keeps 64 requests outstanding (ns/op
 // is the inverse of the throughput). Allocations count the whole process:
 // broker, responder and requester.
@@ -42,13 +44,18 @@ func BenchmarkRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: broker.URL(), Protocol: proto}
-		for _, name := range []string{"plain", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519"} {
+		for _, name := range []string{"plain", "plain-envelope-size", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519"} {
 			b.Run(fmt.Sprintf("v%d/%s", proto, name), func(b *testing.B) {
 				var pair *benchsuite.Pair
 				var err error
-				if name == "plain" {
+				switch name {
+				case "plain":
 					pair, err = benchsuite.PlainPair(ctx, conn)
-				} else {
+				case "plain-envelope-size":
+					if pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
+						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, suites["hmac"], clKeys, gwKeys, payload)
+					}
+				default:
 					pair, err = benchsuite.SecuredPair(ctx, conn, suites[name], gwKeys, clKeys)
 				}
 				if err != nil {

@@ -12,7 +12,9 @@
 // Round-trip rows: ratio is plain Paho's throughput over the secured one's
 // (above 1 is slower); the note gives the p50 latency added over plain
 // Paho, measured request by request in turns with it, next to the time the
-// bare primitives take per round trip.
+// bare primitives take per round trip. The plain-envelope-size rows are
+// plain Paho with requests as long as an HMAC request envelope, so that the
+// cost of the envelope's size can be told from the rest.
 package main
 
 import (
@@ -52,6 +54,10 @@ type Row struct {
 	AddedP50Us          float64 `json:"added_p50_us,omitempty"`
 	PrimitivesUs        float64 `json:"primitives_us,omitempty"`
 	AddedOverPrimitives float64 `json:"added_over_primitives,omitempty"`
+	// Secured round trips, when the plain-envelope-size row was measured:
+	// its throughput over this row's, the cost of everything but the
+	// envelope's size.
+	RatioSameSize float64 `json:"ratio_same_size,omitempty"`
 }
 
 type options struct {
@@ -123,7 +129,7 @@ func main() {
 // wantsRoundTrips reports whether the filter selects any round-trip row.
 func wantsRoundTrips(re *regexp.Regexp) bool {
 	for _, proto := range []string{"3", "5"} {
-		for _, name := range append([]string{"plain"}, roundTripSuites...) {
+		for _, name := range append([]string{"plain", sizedPlain}, roundTripSuites...) {
 			if re.MatchString("roundtrip/v" + proto + "/" + name) {
 				return true
 			}

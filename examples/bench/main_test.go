@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|hmac)$|replay/(memory|file)$)`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)$|replay/(memory|file)$)`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -35,7 +36,7 @@ func TestBenchRows(t *testing.T) {
 	}
 	for _, name := range []string{
 		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
-		"roundtrip/v3/hmac", "roundtrip/v5/hmac",
+		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -49,8 +50,14 @@ func TestBenchRows(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac"} {
-		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 {
-			t.Errorf("%s lacks its latency comparison: %+v", name, r)
+		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 {
+			t.Errorf("%s lacks its latency or same-size comparison: %+v", name, r)
+		}
+	}
+	// The sized plain rows carry more bytes than plain, and say how many.
+	for _, v := range []string{"3", "5"} {
+		if r := byName["roundtrip/v"+v+"/plain-envelope-size"]; !strings.Contains(r.Extra, "-byte requests") || r.P50Us <= 0 {
+			t.Errorf("sized plain row lacks its size or latency: %+v", r)
 		}
 	}
 	for _, name := range []string{"roundtrip/v3/plain", "roundtrip/v5/plain", "replay/memory", "replay/file"} {

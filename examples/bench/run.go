@@ -108,6 +108,10 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 	return []Row{row(base+"/seal", seal, &ps), ps, row(base+"/open", open, &po), po}, nil
 }
 
+// sizedPlain names the plain rows whose requests are as long as an HMAC
+// request envelope (see benchsuite.EnvelopeSized).
+const sizedPlain = "plain-envelope-size"
+
 // roundTripSuites are the suites measured over the broker.
 var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep"}
 
@@ -131,6 +135,11 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		}
 		plain := &entry{name: prefix + "plain", suite: "plain"}
 		entries := []*entry{plain}
+		var sized *entry // plain Paho carrying an HMAC request envelope's length
+		if want(prefix + sizedPlain) {
+			sized = &entry{name: prefix + sizedPlain, suite: sizedPlain}
+			entries = append(entries, sized)
+		}
 		for _, name := range roundTripSuites {
 			if want(prefix + name) {
 				entries = append(entries, &entry{name: prefix + name, suite: name})
@@ -139,11 +148,17 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		if len(entries) == 1 && !want(plain.name) {
 			continue
 		}
+		sizedLen := 0
 		for _, e := range entries {
 			var err error
-			if e == plain {
+			switch e {
+			case plain:
 				e.pair, err = benchsuite.PlainPair(ctx, conn)
-			} else {
+			case sized:
+				if e.pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
+					e.pair.Request, sizedLen, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed("hmac"), clKeys, gwKeys, payload)
+				}
+			default:
 				e.pair, err = benchsuite.SecuredPair(ctx, conn, suiteNamed(e.suite), gwKeys, clKeys)
 			}
 			if err != nil {
@@ -192,6 +207,17 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		for _, e := range entries[1:] {
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
 				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
+			if e == sized {
+				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, an HMAC request envelope's length: p50 %+.1f µs over plain (in turns)",
+					sizedLen, r.AddedP50Us)
+				rows = append(rows, r)
+				continue
+			}
+			sameSize := ""
+			if sized != nil {
+				r.RatioSameSize = median(sized.tput) / r.OpsPerSec
+				sameSize = fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sizedPlain)
+			}
 			// A round trip seals and opens twice: the request and the reply.
 			prim, ok := primCost[e.suite]
 			if !ok {
@@ -202,8 +228,8 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			}
 			r.PrimitivesUs = 2 * prim / 1000
 			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
-			r.Extra = fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip",
-				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs)
+			r.Extra = fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip%s",
+				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs, sameSize)
 			rows = append(rows, r)
 		}
 	}
