@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,47 +63,17 @@ topic write mqttsec/gateway/evt/#
 // a legitimate client of the same broker, neither reads bob's replies nor
 // can publish on bob's reply topic.
 func TestMosquittoACLKeepsRepliesPrivate(t *testing.T) {
-	realMosquitto(t)
-	dir := t.TempDir()
-	acl, err := mqttsec.Topics{}.MosquittoACL([]mqttsec.ACLIdentity{
+	m := aclMosquitto(t, []mqttsec.ACLIdentity{
 		{ID: "gateway", Serves: true},
 		{ID: "alice", Calls: []string{"gateway"}},
 		{ID: "bob", Calls: []string{"gateway"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aclFile, pwFile := filepath.Join(dir, "acl"), filepath.Join(dir, "passwords")
-	os.WriteFile(aclFile, acl, 0o644)
-	for i, user := range []string{"gateway", "alice", "bob"} {
-		args := []string{"-b", pwFile, user, "pw-" + user}
-		if i == 0 {
-			args = append([]string{"-c"}, args...)
-		}
-		if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
-		}
-	}
-	m, err := mosquitto.StartWith(dir, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s\n", pwFile, aclFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
 			k := getKeys()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			authTransport := func(user string) mqttsec.Transport {
-				cid := fmt.Sprintf("%s-%d", user, time.Now().UnixNano())
-				if proto == 3 {
-					return mqttsec.NewPahoV3(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID(cid).
-						SetUsername(user).SetPassword("pw-" + user))
-				}
-				u, _ := url.Parse(m.URL())
-				return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
-					ConnectUsername: user, ConnectPassword: []byte("pw-" + user), ClientConfig: paho.ClientConfig{ClientID: cid}})
-			}
+			authTransport := func(user string) mqttsec.Transport { return m.transport(proto, user) }
 			gwRing := mustT(mqttsec.NewKeyring(mqttsec.Own{},
 				peerOf(k, "alice", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac}),
 				peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
@@ -155,6 +126,101 @@ func TestMosquittoACLKeepsRepliesPrivate(t *testing.T) {
 			}
 			if st := clients["bob"].Stats(); st[mqttsec.StatMalformed] != 0 {
 				t.Fatalf("alice's forged reply reached bob: %v", st)
+			}
+		})
+	}
+}
+
+// aclBroker is a real Mosquitto that runs a generated ACL, with one
+// password ("pw-" + id) per identity.
+type aclBroker struct{ *mosquitto.Broker }
+
+// aclMosquitto starts Mosquitto with the ACL MosquittoACL generates for ids,
+// passwords required.
+func aclMosquitto(t *testing.T, ids []mqttsec.ACLIdentity) *aclBroker {
+	t.Helper()
+	realMosquitto(t)
+	dir := t.TempDir()
+	acl, err := mqttsec.Topics{}.MosquittoACL(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aclFile, pwFile := filepath.Join(dir, "acl"), filepath.Join(dir, "passwords")
+	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		args := []string{"-b", pwFile, id.ID, "pw-" + id.ID}
+		if i == 0 {
+			args = append([]string{"-c"}, args...)
+		}
+		if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+		}
+	}
+	m, err := mosquitto.StartWith(dir, fmt.Sprintf("allow_anonymous false\npassword_file %s\nacl_file %s\n", pwFile, aclFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return &aclBroker{m}
+}
+
+// transport connects as user with its password and a fresh client id.
+func (m *aclBroker) transport(proto int, user string) mqttsec.Transport {
+	cid := fmt.Sprintf("%s-%d", user, time.Now().UnixNano())
+	if proto == 3 {
+		return mqttsec.NewPahoV3(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID(cid).
+			SetUsername(user).SetPassword("pw-" + user))
+	}
+	u, _ := url.Parse(m.URL())
+	return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
+		ConnectUsername: user, ConnectPassword: []byte("pw-" + user), ClientConfig: paho.ClientConfig{ClientID: cid}})
+}
+
+// TestMosquittoACLAllowsSharedReplicas: gateway replicas that read their
+// requests through a shared subscription ($share/<group>/...) are served
+// by the generated ACL; every request is answered by exactly one of them.
+func TestMosquittoACLAllowsSharedReplicas(t *testing.T) {
+	m := aclMosquitto(t, []mqttsec.ACLIdentity{{ID: "gateway", Serves: true}, {ID: "bob", Calls: []string{"gateway"}}})
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			k := getKeys()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var handled [2]atomic.Int64
+			// One process holds both replicas, so in-memory state stands in
+			// for the Redis counter and store that separate hosts share.
+			counter := envelope.NewClockCounter()
+			store := mustT(envelope.NewMemoryStore(mqttsec.DefaultReplayWindow))
+			for i := range 2 {
+				ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+				s := mustT(mqttsec.NewServer(mqttsec.ServerConfig{ShareGroup: "gateways", Config: mqttsec.Config{
+					ID: "gateway", Keyring: ring, Counter: counter, Replay: store, Transport: m.transport(proto, "gateway")}}))
+				s.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+					handled[i].Add(1)
+					return echo(ctx, r)
+				})
+				if err := s.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close(context.Background())
+			}
+			ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+			bob := mustT(mqttsec.NewClient(mqttsec.Config{ID: "bob", Keyring: ring, Transport: m.transport(proto, "bob")}))
+			if err := bob.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer bob.Close(context.Background())
+			const n = 20
+			for i := range n {
+				want := fmt.Sprintf("bob echo %d", i)
+				if out, err := bob.Request(ctx, "gateway", "echo", []byte(fmt.Sprint(i))); err != nil || string(out) != want {
+					t.Fatalf("request %d: %q, %v", i, out, err)
+				}
+			}
+			if a, b := handled[0].Load(), handled[1].Load(); a+b != n {
+				t.Fatalf("replicas handled %d + %d requests, want %d in all", a, b, n)
 			}
 		})
 	}

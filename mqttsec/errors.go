@@ -48,6 +48,14 @@ var (
 	// ErrBadErrorReply: an authenticated error reply whose payload is not a
 	// valid error document.
 	ErrBadErrorReply = errors.New("mqttsec: malformed error reply")
+	// ErrReplicaState: a Server with a ShareGroup was configured without
+	// its own Config.Counter or Config.Replay. Replicas answer as one id,
+	// so they must draw counters from one sequence and keep one replay
+	// state (replay.NewRedisCounter, replay.NewRedisStore): with a counter
+	// each, clients refuse the replies of whichever replica is behind; with
+	// a replay store each, a request replayed to another replica runs
+	// again.
+	ErrReplicaState = errors.New("mqttsec: ShareGroup replicas need a Counter and a Replay store shared by all of them")
 )
 
 func decodeError(payload []byte) error {

@@ -2,6 +2,7 @@ package mqttsec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -102,3 +103,44 @@ func TestReplicasShareReplayStateThroughRedis(t *testing.T) {
 			servers[0].Stats()[mqttsec.StatReplayed], servers[1].Stats()[mqttsec.StatReplayed])
 	})
 }
+
+// NewServer refuses a ShareGroup that is not one plain topic level, and
+// replicas without an explicit Counter and Replay store: replicas answer as
+// one id and must share both.
+func TestShareGroupConfig(t *testing.T) {
+	k := getKeys()
+	ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "client", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+	counter := envelope.NewClockCounter()
+	store := mustT(envelope.NewMemoryStore(0))
+	for _, tc := range []struct {
+		name    string
+		group   string
+		counter envelope.Counter
+		replay  envelope.ReplayStore
+		want    error // nil: accepted; errAny: some error
+	}{
+		{"no group, defaults", "", nil, nil, nil},
+		{"group with shared state", "gateways", counter, store, nil},
+		{"group without counter", "gateways", nil, store, mqttsec.ErrReplicaState},
+		{"group without store", "gateways", counter, nil, mqttsec.ErrReplicaState},
+		{"group with a slash", "a/b", counter, store, errAny},
+		{"group with a wildcard", "g+", counter, store, errAny},
+		{"group with a space", "my group", counter, store, errAny},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mqttsec.NewServer(mqttsec.ServerConfig{ShareGroup: tc.group, Config: mqttsec.Config{
+				ID: "gateway", Keyring: ring, Counter: tc.counter, Replay: tc.replay,
+				Transport: transport(t, 5, "tcp://127.0.0.1:1", "gateway", nil)}})
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("NewServer = %v, want success", err)
+			case tc.want == errAny && err == nil:
+				t.Fatal("NewServer accepted an invalid ShareGroup")
+			case tc.want != nil && tc.want != errAny && !errors.Is(err, tc.want):
+				t.Fatalf("NewServer = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -52,6 +53,9 @@ type ServerConfig struct {
 	Authorize func(caller, method string) bool
 	// ShareGroup, if set, subscribes through the MQTT shared subscription
 	// $share/<ShareGroup>/..., so that several replicas split the requests.
+	// It is spelled like an id (letters, digits and - . _ : @). Replicas
+	// answer as one id, so NewServer then requires Config.Counter and
+	// Config.Replay, which every replica must share (see ErrReplicaState).
 	ShareGroup string
 }
 
@@ -68,6 +72,14 @@ type Server struct {
 
 // NewServer returns a Server; register handlers, then Start it.
 func NewServer(cfg ServerConfig) (*Server, error) {
+	if g := cfg.ShareGroup; g != "" {
+		if !envelope.ValidID(g) {
+			return nil, fmt.Errorf("mqttsec: invalid ShareGroup %q: 1-128 letters, digits and - . _ : @", g)
+		}
+		if cfg.Counter == nil || cfg.Replay == nil {
+			return nil, ErrReplicaState
+		}
+	}
 	n, err := newNode(cfg.Config)
 	if err != nil {
 		return nil, err
