@@ -4,6 +4,11 @@
 //
 //	go run ./examples/client --gen-hmac client-gateway.hmac
 //	go run ./examples/gateway --broker tcp://127.0.0.1:1883 --peer client --hmac-key client-gateway.hmac
+//
+// With --state DIR the replay windows and the gateway's message counter are
+// kept in DIR (replay.FileStore, replay.FileCounter), so a request captured
+// before a restart is still refused after it. Without it they live in
+// memory: after a restart only the messages' lifetimes bound replays.
 package main
 
 import (
@@ -12,9 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -22,6 +29,7 @@ import (
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/authz"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 func main() {
@@ -45,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	peer := fs.String("peer", "client", "the id of the client allowed to call")
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
+	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,9 +86,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, Config: mqttsec.Config{
-		ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn,
-	}})
+	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn}
+	if *stateDir != "" {
+		store, counter, err := durableState(*stateDir)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		cfg.Replay, cfg.Counter = store, counter
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, Config: cfg})
 	if err != nil {
 		return err
 	}
@@ -115,4 +131,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		err = nil
 	}
 	return err
+}
+
+// durableState opens the replay store and the message counter kept in dir,
+// creating both in a new directory. A new counter starts at the current
+// time in nanoseconds, above the counters of an earlier run without --state
+// (those come from the clock too). A counter file missing beside an
+// existing replay store is an error, as replay.OpenFileCounter makes it:
+// the gateway must not guess where its lost counter stood.
+func durableState(dir string) (*replay.FileStore, *replay.FileCounter, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	storeDir, counterPath := filepath.Join(dir, "replay"), filepath.Join(dir, "counter")
+	_, statErr := os.Stat(storeDir)
+	fresh := errors.Is(statErr, fs.ErrNotExist)
+	store, err := replay.OpenFileStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	if err != nil {
+		return nil, nil, err
+	}
+	counter, err := replay.OpenFileCounter(counterPath, 0)
+	if fresh && errors.Is(err, replay.ErrMissing) {
+		counter, err = replay.CreateFileCounter(counterPath, uint64(time.Now().UnixNano()), 0)
+	}
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("--state %s: %w", dir, err)
+	}
+	return store, counter, nil
 }

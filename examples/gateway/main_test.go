@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +19,7 @@ import (
 )
 
 func TestGatewayAnswersWithKeysFromFiles(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startBroker(t)
 	dir := t.TempDir()
 	hmac := filepath.Join(dir, "client-gateway.hmac")
 	gwSign, clSign := filepath.Join(dir, "gateway"), filepath.Join(dir, "client")
@@ -52,21 +50,9 @@ func TestGatewayAnswersWithKeysFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := cli.Conn{Broker: b.URL(), Protocol: 5}
-	tr, err := conn.Transport("test-client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer rcancel()
-	if err := c.Start(rctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := startClient(t, rctx, b.URL(), ring)
 	reply, err := c.Request(rctx, "gateway", "echo", []byte("hello"))
 	if err != nil || string(reply) != "hello" {
 		t.Fatalf("echo = %q, %v", reply, err)
@@ -97,15 +83,165 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 	if err := chmod(open); err != nil {
 		t.Fatal(err)
 	}
+	good := filepath.Join(dir, "good.hmac")
+	if err := keyfile.WriteSecret(good, 32); err != nil {
+		t.Fatal(err)
+	}
+	lostCounter := filepath.Join(dir, "state")
+	if err := os.MkdirAll(filepath.Join(lostCounter, "replay"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{},                   // no keys
 		{"--hmac-key", open}, // group-readable secret
 		{"--sign-key", "x"},  // half a signature setup
 		{"--hmac-key", filepath.Join(dir, "missing")},
+		{"--hmac-key", good, "--state", lostCounter}, // a replay store whose counter file is gone
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer the gateway may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+// With --state, a request captured before a restart is refused after it,
+// and the gateway's replies keep counting upwards (the client, which saw
+// the first run's replies, accepts the second run's).
+func TestGatewayStateSurvivesRestart(t *testing.T) {
+	b := startBroker(t)
+	dir := t.TempDir()
+	hmac, state := filepath.Join(dir, "client-gateway.hmac"), filepath.Join(dir, "state")
+	if err := keyfile.WriteSecret(hmac, 32); err != nil {
+		t.Fatal(err)
+	}
+	conn := cli.Conn{Broker: b.URL(), Protocol: 5}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Eve records every request on the broker.
+	eve, err := conn.Transport("eve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var captured [][]byte
+	if err := eve.Start(ctx, func(in mqttsec.Inbound) {
+		mu.Lock()
+		captured = append(captured, bytes.Clone(in.Payload))
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer eve.Close(context.Background())
+	if err := eve.Subscribe(ctx, "mqttsec/gateway/req/#"); err != nil {
+		t.Fatal(err)
+	}
+
+	gateway := func() (stop func() string, errOut *syncBuffer) {
+		gctx, gcancel := context.WithCancel(ctx)
+		ready, done := make(chan struct{}), make(chan error, 1)
+		var out bytes.Buffer
+		errOut = &syncBuffer{}
+		go func() {
+			done <- run(gctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--state", state}, &out, errOut, ready)
+		}()
+		select {
+		case <-ready:
+		case err := <-done:
+			gcancel()
+			t.Fatalf("gateway: %v\n%s", err, errOut.String())
+		}
+		return func() string {
+			gcancel()
+			if err := <-done; err != nil {
+				t.Fatalf("gateway exit: %v", err)
+			}
+			return out.String()
+		}, errOut
+	}
+
+	ring, err := (&cli.Keys{HMAC: hmac}).Keyring("gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, ctx, b.URL(), ring)
+
+	stop, _ := gateway()
+	if reply, err := c.Request(ctx, "gateway", "echo", []byte("before")); err != nil || string(reply) != "before" {
+		t.Fatalf("echo before the restart = %q, %v", reply, err)
+	}
+	waitUntil(t, "the request captured", func() bool { mu.Lock(); defer mu.Unlock(); return len(captured) == 1 })
+	stop()
+
+	stop, errOut := gateway()
+	if err := eve.Publish(ctx, mqttsec.Outbound{Topic: "mqttsec/gateway/req/echo", Payload: captured[0]}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the replay refused", func() bool { return strings.Contains(errOut.String(), "class=replayed") })
+	if reply, err := c.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(reply) != "after" {
+		t.Fatalf("echo after the restart = %q, %v", reply, err)
+	}
+	if out := stop(); !strings.Contains(out, "replayed=1") || !strings.Contains(out, "accepted=1") {
+		t.Fatalf("second run's counts:\n%s", out)
+	}
+}
+
+// startBroker starts an embedded broker that the test's end stops.
+func startBroker(t *testing.T) *testbroker.Broker {
+	t.Helper()
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// startClient starts the peer "client" of the gateway on broker, with ring.
+func startClient(t *testing.T, ctx context.Context, broker string, ring *mqttsec.Keyring) *mqttsec.Client {
+	t.Helper()
+	tr, err := (&cli.Conn{Broker: broker, Protocol: 5}).Transport("test-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }
