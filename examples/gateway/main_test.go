@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -123,7 +122,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitUntil polls cond until it holds, failing the test after 10 s.
+// waitUntil polls cond every 5 ms until it holds, failing the test after
+// 10 s: for effects with no event to wait on (a refusal in the log).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -131,7 +131,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		runtime.Gosched()
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
