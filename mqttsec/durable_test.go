@@ -2,6 +2,7 @@ package mqttsec_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -241,15 +242,21 @@ func (nilTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
 func (nilTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 
 // A gateway whose replay store has failed refuses every request, counts it
-// as replay-store (not as a replay) and never runs the handler.
+// as replay-store (not as a replay), logs it as an error and never runs the
+// handler.
 func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 	store, err := replay.OpenFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var runs atomic.Int64
+	var logMu sync.Mutex
+	var logged bytes.Buffer
 	p := newPair(t, embeddedBroker(t), pairOptions{proto: 5,
-		configure: func(c *mqttsec.ServerConfig) { c.Replay = store },
+		configure: func(c *mqttsec.ServerConfig) {
+			c.Replay = store
+			c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, &slog.HandlerOptions{Level: slog.LevelError}))
+		},
 		handlers: map[string]mqttsec.HandlerFunc{"open-door": func(context.Context, *mqttsec.Request) ([]byte, error) {
 			runs.Add(1)
 			return []byte("opened"), nil
@@ -276,4 +283,22 @@ func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 	if n := runs.Load(); n != 1 {
 		t.Fatalf("handler ran %d times, want 1 (before the failure only)", n)
 	}
+	// The log line follows the count.
+	waitFor(t, "the store failure logged as an error", func() bool {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Contains(logged.String(), "level=ERROR msg=\"mqttsec: replay store unavailable")
+	})
+}
+
+// lockedWriter serializes writes to w, for a log read by the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

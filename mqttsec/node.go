@@ -32,7 +32,8 @@ type Config struct {
 	// Logger receives the log of refused messages; nil discards it.
 	Logger *slog.Logger
 	// RejectLevel is the level refused messages are logged at; the zero
-	// value is slog.LevelInfo.
+	// value is slog.LevelInfo. A message refused because the replay store
+	// failed is logged at slog.LevelError.
 	RejectLevel slog.Level
 	// Workers is the number of goroutines that open and handle messages;
 	// zero means 4 × GOMAXPROCS.
@@ -236,6 +237,13 @@ func (n *node) reject(in Inbound, err error) {
 		}
 	}
 	n.stats.add(name)
+	if class == envelope.ErrReplayStore {
+		// This party's own state failed, not the message: every message is
+		// refused until it is back, so it is an error whatever RejectLevel
+		// says. The store's error names no secret.
+		n.log.Error("mqttsec: replay store unavailable, message refused", "topic", in.Topic, "err", err)
+		return
+	}
 	n.log.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", "class", name, "topic", in.Topic)
 }
 
