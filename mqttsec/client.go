@@ -3,6 +3,7 @@ package mqttsec
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"sync"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -74,7 +75,9 @@ func (c *Client) Close(ctx context.Context) error {
 // from server and bound to this very request.
 //
 // If the server answers with an error reply, Request returns it as an
-// *Error. If ctx has no deadline, the request's lifetime (the peer's
+// *Error. If the client's replay store fails, Request returns that error
+// (envelope.ErrReplayStore) as soon as a reply arrives, since none can be
+// accepted. If ctx has no deadline, the request's lifetime (the peer's
 // Protection.TTL) is the deadline: after it no valid reply can come. A reply
 // arriving after Request returned is dropped.
 func (c *Client) Request(ctx context.Context, server, method string, payload []byte) ([]byte, error) {
@@ -135,9 +138,14 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		case cand := <-p.candidates:
 			m, err := c.opener.OpenInspected(ctx, cand.hdr, expect)
 			if err != nil {
+				c.reject(Inbound{Topic: cand.topic}, err)
+				if errors.Is(err, envelope.ErrReplayStore) {
+					// The client's own replay store failed: no reply,
+					// genuine or not, can be accepted now.
+					return nil, err
+				}
 				// A forgery does not end the wait: the genuine reply may
 				// follow.
-				c.reject(Inbound{Topic: cand.topic}, err)
 				continue
 			}
 			c.stats.add(StatAccepted)

@@ -302,3 +302,31 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A client whose replay store has failed gets that error from Request as
+// soon as the reply arrives, instead of waiting out its deadline.
+func TestClientWithFailedReplayStoreFailsFast(t *testing.T) {
+	store, err := replay.OpenFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPair(t, embeddedBroker(t), pairOptions{proto: 5, clientReplay: store})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "echo", []byte("x")); err != nil {
+		t.Fatalf("request before the store failed: %v", err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.client.Request(ctx, "gateway", "echo", []byte("y"))
+	if !errors.Is(err, envelope.ErrReplayStore) {
+		t.Fatalf("Request = %v, want ErrReplayStore", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Request waited out its deadline")
+	}
+	if n := p.client.Stats()[mqttsec.StatReplayStore]; n != 1 {
+		t.Fatalf("client counted %d replay-store refusals, want 1", n)
+	}
+}

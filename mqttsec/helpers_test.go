@@ -226,6 +226,8 @@ type pairOptions struct {
 	configure func(*mqttsec.ServerConfig)
 	handlers  map[string]mqttsec.HandlerFunc
 	noCleanup bool
+	// clientReplay, if set, is the client's replay store.
+	clientReplay envelope.ReplayStore
 }
 
 func echo(ctx context.Context, req *mqttsec.Request) ([]byte, error) {
@@ -255,7 +257,7 @@ func newPair(t testing.TB, b *broker, o pairOptions) *pair {
 		server.HandleFunc(m, h)
 	}
 	client := mustT(mqttsec.NewClient(mqttsec.Config{
-		ID: "client", Transport: transport(t, o.proto, b.url, "client", o.tls), Keyring: clientKeys,
+		ID: "client", Transport: transport(t, o.proto, b.url, "client", o.tls), Keyring: clientKeys, Replay: o.clientReplay,
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
