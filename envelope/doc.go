@@ -34,7 +34,9 @@
 // HMAC and HOTP, signature, decryption, and finally the atomic update of the
 // sender's replay window in the [ReplayStore]. Each failure wraps one error
 // class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
-// [Class]) and never says more than its class. A receiver that must route
+// [Class]) and never says more about the message than its class
+// ([ErrReplayStore] also carries the replay store's own error, which is
+// about the receiver). A receiver that must route
 // by the unverified header first uses [Inspect], then
 // [Opener.OpenInspected], which does not parse the envelope again.
 //
