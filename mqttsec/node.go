@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,7 +128,7 @@ func newNode(cfg Config) (*node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.replyTopic = n.topics.Reply(cfg.ID)
-	n.reqPrefix = strings.TrimSuffix(n.topics.RequestFilter(cfg.ID), "#")
+	n.reqPrefix = n.topics.requestPrefix(cfg.ID)
 	if err := validID(cfg.ID); err != nil {
 		return nil, err
 	}
@@ -208,7 +207,7 @@ func (n *node) work() {
 
 func (n *node) route(in Inbound) {
 	if n.requests != nil {
-		if method, ok := strings.CutPrefix(in.Topic, n.reqPrefix); ok && method != "" {
+		if method, ok := methodAfter(n.reqPrefix, in.Topic); ok {
 			n.requests(n.ctx, in, method)
 			return
 		}

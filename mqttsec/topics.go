@@ -29,18 +29,29 @@ func (t Topics) prefix() string {
 
 // Request is the topic a request for method goes to.
 func (t Topics) Request(server, method string) string {
-	return t.prefix() + "/" + server + "/req/" + method
+	return t.requestPrefix(server) + method
 }
 
 // RequestFilter is the filter a server subscribes to for all its methods.
 func (t Topics) RequestFilter(server string) string {
-	return t.prefix() + "/" + server + "/req/#"
+	return t.requestPrefix(server) + "#"
 }
 
 // Method returns the method of a request topic of server, and false if the
 // topic is not one.
 func (t Topics) Method(server, topic string) (string, bool) {
-	m, ok := strings.CutPrefix(topic, t.prefix()+"/"+server+"/req/")
+	return methodAfter(t.requestPrefix(server), topic)
+}
+
+// requestPrefix is what every request topic of server starts with.
+func (t Topics) requestPrefix(server string) string {
+	return t.prefix() + "/" + server + "/req/"
+}
+
+// methodAfter returns the method of topic, given its server's request
+// prefix; a server that routes every message keeps the prefix.
+func methodAfter(prefix, topic string) (string, bool) {
+	m, ok := strings.CutPrefix(topic, prefix)
 	return m, ok && m != ""
 }
 
