@@ -276,27 +276,26 @@ type resolvedKeys struct {
 
 func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 	var k resolvedKeys
-	unknown := errUnknownKeyID
 	if w.MAC != nil {
 		if k.mac = peer.hmacKey(w.MAC.Kid); k.mac == nil {
-			return resolvedKeys{}, unknown
+			return resolvedKeys{}, errUnknownKeyID
 		}
 	}
 	if w.HOTP != nil {
 		if k.hotp = peer.hotpKey(w.HOTP.Kid); k.hotp == nil {
-			return resolvedKeys{}, unknown
+			return resolvedKeys{}, errUnknownKeyID
 		}
 	}
 	if w.Sig != nil {
 		if k.verifier = peer.verifier(w.Sig.Alg, w.Sig.Kid); k.verifier == nil {
-			return resolvedKeys{}, unknown
+			return resolvedKeys{}, errUnknownKeyID
 		}
 	}
 	if w.Enc != nil {
 		if w.Enc.Kid != "" {
 			a := peer.aeadKey(w.Enc.Kid)
 			if a == nil {
-				return resolvedKeys{}, unknown
+				return resolvedKeys{}, errUnknownKeyID
 			}
 			k.psk = a.key
 		} else {
@@ -313,7 +312,7 @@ func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 				break
 			}
 			if k.identity == nil {
-				return resolvedKeys{}, unknown
+				return resolvedKeys{}, errUnknownKeyID
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package mqttsec
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"sync"
 
@@ -17,17 +16,14 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending map[[32]byte]*pending
-	shut    bool // Close was called
+	closed  chan struct{} // closed by Close: waiting requests return ErrClosed
 }
 
 type pending struct {
-	corr   []byte
-	digest [32]byte
 	// candidates are replies whose header names this request, still to be
 	// opened by the waiting Request; buffered, so the transport's goroutine
 	// never waits.
 	candidates chan candidate
-	closed     chan struct{} // closed by Close
 }
 
 type candidate struct {
@@ -47,7 +43,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{node: n, pending: map[[32]byte]*pending{}}
+	c := &Client{node: n, pending: map[[32]byte]*pending{}, closed: make(chan struct{})}
 	n.replies = c.routeReply
 	return c, nil
 }
@@ -61,13 +57,22 @@ func (c *Client) Start(ctx context.Context) error {
 func (c *Client) Close(ctx context.Context) error {
 	err := c.close(ctx)
 	c.mu.Lock()
-	c.shut = true
-	for _, p := range c.pending {
-		close(p.closed)
+	if !c.shut() {
+		close(c.closed)
 	}
 	clear(c.pending)
 	c.mu.Unlock()
 	return err
+}
+
+// shut reports whether Close was called.
+func (c *Client) shut() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // Request seals payload as a request for method on server, publishes it,
@@ -104,12 +109,11 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
 	}
-	p := &pending{corr: sealed.CorrelationID, digest: sealed.Digest,
-		candidates: make(chan candidate, candidateBuffer), closed: make(chan struct{})}
+	p := &pending{candidates: make(chan candidate, candidateBuffer)}
 	// Registered before publishing, so that even an immediate reply finds
 	// it; removed on every way out.
 	c.mu.Lock()
-	if c.shut {
+	if c.shut() {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -131,7 +135,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		return nil, err
 	}
 	expect := &envelope.Expect{
-		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: p.digest[:], CorrelationID: p.corr,
+		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: sealed.Digest[:], CorrelationID: sealed.CorrelationID,
 	}
 	for {
 		select {
@@ -153,7 +157,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 				return nil, decodeError(m.Payload)
 			}
 			return m.Payload, nil
-		case <-p.closed:
+		case <-c.closed:
 			return nil, ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -177,12 +181,14 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 		c.reject(in, envelope.ErrContext)
 		return
 	}
-	var key [32]byte
-	copy(key[:], h.InReplyTo)
-	c.mu.Lock()
-	p := c.pending[key]
-	c.mu.Unlock()
-	if p == nil || subtle.ConstantTimeCompare(h.InReplyTo, key[:]) != 1 {
+	// Inspect checked the digest's length; only OpenInspected trusts it.
+	var p *pending
+	if len(h.InReplyTo) == 32 {
+		c.mu.Lock()
+		p = c.pending[[32]byte(h.InReplyTo)]
+		c.mu.Unlock()
+	}
+	if p == nil {
 		c.stats.add(StatUnmatchedReply)
 		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", "topic", in.Topic)
 		return

@@ -93,9 +93,7 @@ func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 		ctx, cancel := context.WithTimeout(life, subscribeTimeout)
 		defer cancel()
 		return subscribeV5(ctx, cm, f)
-	}, func(err error) bool {
-		return life.Err() == nil && !errors.Is(err, autopaho.ConnectionDownError)
-	})
+	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) })
 }
 
 // renew subscribes each filter in turn, retrying a failed one with
