@@ -92,13 +92,13 @@ func BenchmarkOpenRefusals(b *testing.B) {
 	payload := make([]byte, 256)
 	p := w.request("get-card")
 	p.HMAC = w.hmac
-	genuine, _ := w.sealer().Seal(p, payload)
+	genuine := must[*Sealed](b)(w.sealer().Seal(p, payload))
 	forgedMAC := flipInMember(genuine.Bytes, memberMAC, 3)
 	unknown := &Sealer{ID: "mallory", Counter: NewMemoryCounter(0), Now: w.clock}
-	fromUnknown, _ := unknown.Seal(p, payload)
+	fromUnknown := must[*Sealed](b)(unknown.Seal(p, payload))
 	ps := w.request("get-card")
 	ps.Signer = w.ed
-	signed, _ := w.sealer().Seal(ps, payload)
+	signed := must[*Sealed](b)(w.sealer().Seal(ps, payload))
 	badSig := flipInMember(signed.Bytes, memberSig, 3)
 	cases := []struct {
 		name  string

@@ -156,6 +156,9 @@ func ExampleOpener_OpenInspected() {
 	if err != nil {
 		panic(err)
 	}
+	if len(h.InReplyTo) != 32 { // a request or event names no request
+		panic("not a reply")
+	}
 	digest := [32]byte(h.InReplyTo)
 	fmt.Println("claims to answer:", pending[digest])
 	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})

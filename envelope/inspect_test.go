@@ -86,8 +86,8 @@ func TestOpenInspected(t *testing.T) {
 		t.Fatalf("second OpenInspected = %v, want ErrReplayed", err)
 	}
 	// Open's context checks apply.
-	s2, _ := w.sealer().Seal(p, []byte("card"))
-	h2, _ := Inspect(s2.Bytes, 0)
+	s2 := must[*Sealed](t)(w.sealer().Seal(p, []byte("card")))
+	h2 := must[*Header](t)(Inspect(s2.Bytes, 0))
 	if _, err := o.OpenInspected(ctx, h2, &Expect{Kinds: Request, Topic: "delete-card"}); !errors.Is(err, ErrContext) {
 		t.Fatalf("wrong topic = %v, want ErrContext", err)
 	}

@@ -158,8 +158,14 @@ func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err er
 		if err != nil {
 			return d, nil, err
 		}
-		block, _ := aes.NewCipher(k.psk)
-		gcm, _ := cipher.NewGCM(block)
+		block, err := aes.NewCipher(k.psk)
+		if err != nil {
+			return d, nil, err
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			return d, nil, err
+		}
 		if len(p) < 12+16 {
 			return d, nil, errors.New("ciphertext shorter than nonce and tag")
 		}

@@ -34,10 +34,19 @@ func (r *recordingTransport) Publish(_ context.Context, m Outbound) error {
 // publish only to the caller's own reply topic.
 func FuzzServerDispatch(f *testing.F) {
 	secret := bytes.Repeat([]byte{1}, 32)
-	key, _ := envelope.NewHMACKey(secret)
+	key, err := envelope.NewHMACKey(secret)
+	if err != nil {
+		f.Fatal(err)
+	}
 	edKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
-	signer, _ := envelope.NewEd25519Signer(edKey)
-	verifier, _ := envelope.NewEd25519Verifier(edKey.Public().(ed25519.PublicKey))
+	signer, err := envelope.NewEd25519Signer(edKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	verifier, err := envelope.NewEd25519Verifier(edKey.Public().(ed25519.PublicKey))
+	if err != nil {
+		f.Fatal(err)
+	}
 	peer := &Peer{
 		Peer: envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}, Verifiers: []envelope.Verifier{verifier},
 			Policy: envelope.Policy{Require: envelope.HMAC}},
@@ -48,8 +57,11 @@ func FuzzServerDispatch(f *testing.F) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(100), Now: clock}
-	genuine, _ := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+	genuine, err := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
 		ReplyTo: "mqttsec/client/reply", CorrelationID: []byte("fixed-correlation"), HMAC: key, Signer: signer}, []byte("42"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add("mqttsec/gateway/req/get-card", genuine.Bytes)
 	f.Add("mqttsec/gateway/req/delete-card", genuine.Bytes)
 	f.Add("mqttsec/client/reply", genuine.Bytes)

@@ -62,8 +62,16 @@ func ExampleOpenFileCounter() {
 		fmt.Println(err)
 		return
 	}
-	a, _ := c.Next()
-	b, _ := c.Next()
+	a, err := c.Next()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, err := c.Next()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println("before the restart:", a, b)
 
 	c, err = replay.OpenFileCounter(path, 100)
@@ -71,7 +79,11 @@ func ExampleOpenFileCounter() {
 		fmt.Println(err)
 		return
 	}
-	n, _ := c.Next()
+	n, err := c.Next()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println("after the restart, above the reservation:", n)
 	// Output:
 	// before the restart: 1 2
