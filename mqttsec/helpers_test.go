@@ -26,6 +26,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -307,16 +308,19 @@ func requestsInFlight(t testing.TB, total, inFlight int, req func(i int) error) 
 	return failed.Load()
 }
 
-// waitFor polls cond until it holds or 10 s pass: for effects that have no
-// event to wait on (a message that must be refused, a counter).
-func waitFor(t testing.TB, what string, cond func() bool) {
+// waitFor polls cond until it holds or 10 s pass (testwait.Until).
+var waitFor = testwait.Until
+
+// returned waits up to 10 s for the error a goroutine sends on done when
+// what returns, and fails t if none comes.
+func returned(t testing.TB, what string, done <-chan error) error {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not return within 10 s", what)
+		return nil
 	}
 }
 

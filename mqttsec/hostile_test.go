@@ -87,6 +87,21 @@ func (w *hostileWorld) call(payload string, d time.Duration) ([]byte, error) {
 	return w.client.Request(ctx, "gateway", "get-card", []byte(payload))
 }
 
+// callInBackground makes a request with a 10 s deadline on a goroutine of
+// its own; the channel gets nil if the gateway's answer came back, else the
+// error.
+func (w *hostileWorld) callInBackground(payload string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		out, err := w.call(payload, 10*time.Second)
+		if err == nil && string(out) != "card "+payload {
+			err = fmt.Errorf("request %q got %q", payload, out)
+		}
+		done <- err
+	}()
+	return done
+}
+
 // stillWorks checks that legitimate traffic goes on after an attack.
 func (w *hostileWorld) stillWorks(t *testing.T) {
 	t.Helper()
@@ -276,14 +291,7 @@ func hostileAttacks(t *testing.T, proto int) {
 			// request 2, then lets the genuine reply 2 through.
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict { return hostile.Verdict{Drop: m.Topic == replyTopic} })
 			w.call("one", short)
-			done := make(chan error, 1)
-			go func() {
-				out, err := w.call("two", 10*time.Second)
-				if err == nil && string(out) != "card two" {
-					err = fmt.Errorf("request 2 got %q", out)
-				}
-				done <- err
-			}()
+			done := w.callInBackground("two")
 			waitFor(t, "both replies withheld", func() bool { return len(w.b.Seen(replyTopic)) == 2 })
 			replies := w.b.Seen(replyTopic)
 			h1, _ := envelope.Inspect(replies[0].Payload, 0)
@@ -333,14 +341,7 @@ func hostileAttacks(t *testing.T, proto int) {
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
 				return hostile.Verdict{Drop: m.Topic == reqTopic && held.CompareAndSwap(false, true)}
 			})
-			first := make(chan error, 1)
-			go func() {
-				out, err := w.call("one", 10*time.Second)
-				if err == nil && string(out) != "card one" {
-					err = fmt.Errorf("request 1 got %q", out)
-				}
-				first <- err
-			}()
+			first := w.callInBackground("one")
 			waitFor(t, "request 1 held", func() bool { return len(w.b.Seen(reqTopic)) == 1 })
 			if out, err := w.call("two", 10*time.Second); err != nil || string(out) != "card two" {
 				t.Fatalf("request 2: %q, %v", out, err)

@@ -118,13 +118,8 @@ func TestTimeoutCancelAndLateReply(t *testing.T) {
 		go func() { _, err := p.client.Request(cctx, "gateway", "slow", nil); done <- err }()
 		waitFor(t, "the second request to reach its handler", func() bool { return started.Load() > before })
 		ccancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("cancel: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Request did not return after its context was cancelled")
+		if err := returned(t, "the request after its context was cancelled", done); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancel: %v", err)
 		}
 		// The handlers now answer; the replies find no pending request and
 		// are dropped quietly.
@@ -439,13 +434,8 @@ func TestCloseEndsWaitingRequests(t *testing.T) {
 		if err := p.client.Close(ctx); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		select {
-		case err := <-done:
-			if !errors.Is(err, mqttsec.ErrClosed) {
-				t.Fatalf("waiting request after Close: %v, want ErrClosed", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the waiting request did not return after Close")
+		if err := returned(t, "the waiting request after Close", done); !errors.Is(err, mqttsec.ErrClosed) {
+			t.Fatalf("waiting request after Close: %v, want ErrClosed", err)
 		}
 		if _, err := p.client.Request(ctx, "gateway", "hold", nil); !errors.Is(err, mqttsec.ErrClosed) {
 			t.Fatalf("request after Close: %v, want ErrClosed", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -122,19 +123,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitUntil polls cond every 5 ms until it holds, failing the test after
-// 10 s: for effects with no event to wait on (a refusal in the log).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // With --state, a request captured before a restart is refused after it,
 // and the gateway's replies keep counting upwards (the client, which saw
 // the first run's replies, accepts the second run's).
@@ -201,14 +189,14 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	if reply, err := c.Request(ctx, "gateway", "echo", []byte("before")); err != nil || string(reply) != "before" {
 		t.Fatalf("echo before the restart = %q, %v", reply, err)
 	}
-	waitUntil(t, "the request captured", func() bool { mu.Lock(); defer mu.Unlock(); return len(captured) == 1 })
+	testwait.Until(t, "the request captured", func() bool { mu.Lock(); defer mu.Unlock(); return len(captured) == 1 })
 	stop()
 
 	stop, errOut := gateway()
 	if err := eve.Publish(ctx, mqttsec.Outbound{Topic: "mqttsec/gateway/req/echo", Payload: captured[0]}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the replay refused", func() bool { return strings.Contains(errOut.String(), "class=replayed") })
+	testwait.Until(t, "the replay refused", func() bool { return strings.Contains(errOut.String(), "class=replayed") })
 	if reply, err := c.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(reply) != "after" {
 		t.Fatalf("echo after the restart = %q, %v", reply, err)
 	}

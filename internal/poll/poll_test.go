@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqttsec/mqttsec/internal/testwait"
 )
 
 // TestReload: reload runs once per change of the stamp (not for the
@@ -37,19 +39,11 @@ func TestReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { Reload(ctx, time.Millisecond, "a", stamp, reload, onError); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, "every stamp read", func() bool {
 		mu.Lock()
-		drained := len(stamps) == 1
-		mu.Unlock()
-		if drained {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stamps not read within 10 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(stamps) == 1
+	})
 	cancel()
 	<-done
 	mu.Lock()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqttsec/mqttsec/internal/testwait"
 )
 
 const users = `# who is in which group
@@ -214,26 +216,13 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	})
 	defer func() { cancel(); wg.Wait() }()
 	write(t, g, "readers  get-*, put-*   \n")
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Allowed("a", "put-card") {
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not pick up the change")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, "Watch to pick up the change", func() bool { return a.Allowed("a", "put-card") })
 	write(t, u, "a  nonexistent\n")
-	for {
+	testwait.Until(t, "the bad change to be reported", func() bool {
 		mu.Lock()
-		n := len(reported)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a bad change was not reported")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(reported) > 0
+	})
 	if !a.Allowed("a", "put-card") {
 		t.Fatal("a bad change replaced the rules")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -299,13 +300,7 @@ func TestWatchReloadsAndKeepsKeysOnBadFiles(t *testing.T) {
 	os.MkdirAll(filepath.Join(gwDir, "peers", "door-9"), 0o700)
 	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "hmac.key"), []byte(b64.EncodeToString(make([]byte, 32))+"\n"), 0o600)
 	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send hmac\n"), 0o644)
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Keyring.Peer("door-9") == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not load the new peer")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, "Watch to load the new peer", func() bool { return p.Keyring.Peer("door-9") != nil })
 	// A broken file is reported, and the keys in force stay.
 	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send nothing\n"), 0o644)
 	select {
