@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -145,7 +144,7 @@ func durableState(dir string) (*replay.FileStore, *replay.FileCounter, error) {
 	}
 	storeDir, counterPath := filepath.Join(dir, "replay"), filepath.Join(dir, "counter")
 	_, statErr := os.Stat(storeDir)
-	fresh := errors.Is(statErr, fs.ErrNotExist)
+	fresh := errors.Is(statErr, os.ErrNotExist)
 	store, err := replay.OpenFileStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
 	if err != nil {
 		return nil, nil, err
