@@ -193,7 +193,7 @@ func validateHeader(w *wireHeader) (*header, error) {
 	var err error
 	switch kind {
 	case Request, Reply, ErrorReply:
-		if h.corr, err = b64.DecodeString(w.Corr); err != nil || len(h.corr) == 0 || len(h.corr) > MaxCorrelation {
+		if h.corr, err = decodeMember(w.Corr); err != nil || len(h.corr) == 0 || len(h.corr) > MaxCorrelation {
 			return bad("bad correlation id")
 		}
 	default:
@@ -203,7 +203,7 @@ func validateHeader(w *wireHeader) (*header, error) {
 	}
 	switch kind {
 	case Reply, ErrorReply:
-		if h.re, err = b64.DecodeString(w.Re); err != nil || len(h.re) != 32 {
+		if h.re, err = decodeMember(w.Re); err != nil || len(h.re) != 32 {
 			return bad("reply without a valid request digest")
 		}
 	default:
@@ -299,7 +299,7 @@ func validateHeader(w *wireHeader) (*header, error) {
 				if !wrapAlgorithm(r.Alg) {
 					return nil, errorf(ErrPolicy, "unknown key wrap algorithm")
 				}
-				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) {
+				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) || !strictB64(r.WK) {
 					return bad("bad wrapped key")
 				}
 				for _, prev := range w.Enc.Rcpt[:i] {

@@ -54,10 +54,13 @@ func TestValidateHeader(t *testing.T) {
 		{"reply with reply-to", func(h *wireHeader) { h.Kind = "rep"; h.Re = re }, ErrMalformed},
 		{"request without correlation", func(h *wireHeader) { h.Corr = "" }, ErrMalformed},
 		{"correlation not base64url", func(h *wireHeader) { h.Corr = "AA=A" }, ErrMalformed},
+		{"correlation with line break", func(h *wireHeader) { h.Corr = "AAAAAAAAAAA\nAAAAAAAAAAA" }, ErrMalformed},
+		{"correlation with stray bits", func(h *wireHeader) { h.Corr = "AAAAAAAAAAAAAAAAAAAAAB" }, ErrMalformed},
 		{"correlation too long", func(h *wireHeader) { h.Corr = b64.EncodeToString(make([]byte, MaxCorrelation+1)) }, ErrMalformed},
 		{"event with correlation", func(h *wireHeader) { h.Kind = "evt"; h.ReplyTo = "" }, ErrMalformed},
 		{"reply without digest", func(h *wireHeader) { h.Kind = "rep"; h.ReplyTo = "" }, ErrMalformed},
 		{"reply with short digest", func(h *wireHeader) { h.Kind = "rep"; h.ReplyTo = ""; h.Re = "AAAA" }, ErrMalformed},
+		{"reply digest with line break", func(h *wireHeader) { h.Kind = "rep"; h.ReplyTo = ""; h.Re = re[:20] + "\r\n" + re[20:] }, ErrMalformed},
 		{"request with digest", func(h *wireHeader) { h.Re = re }, ErrMalformed},
 		{"counter zero", func(h *wireHeader) { h.Ctr = 0 }, ErrMalformed},
 		{"negative iat", func(h *wireHeader) { h.Iat = -1 }, ErrMalformed},
@@ -84,6 +87,18 @@ func TestValidateHeader(t *testing.T) {
 		}, ErrPolicy},
 		{"wrapped key too long", func(h *wireHeader) {
 			h.Enc = &encParams{Alg: A256GCM, Rcpt: []wrappedKey{{HPKEX25519, kid, strings.Repeat("A", 2000)}}}
+			h.Prot = []string{"enc", "hmac"}
+		}, ErrMalformed},
+		{"wrapped key", func(h *wireHeader) {
+			h.Enc = &encParams{Alg: A256GCM, Rcpt: []wrappedKey{{HPKEX25519, kid, "AAAA"}}}
+			h.Prot = []string{"enc", "hmac"}
+		}, nil},
+		{"wrapped key with line break", func(h *wireHeader) {
+			h.Enc = &encParams{Alg: A256GCM, Rcpt: []wrappedKey{{HPKEX25519, kid, "AA\rAA"}}}
+			h.Prot = []string{"enc", "hmac"}
+		}, ErrMalformed},
+		{"wrapped key padded", func(h *wireHeader) {
+			h.Enc = &encParams{Alg: A256GCM, Rcpt: []wrappedKey{{HPKEX25519, kid, "AA=="}}}
 			h.Prot = []string{"enc", "hmac"}
 		}, ErrMalformed},
 		{"duplicate wrapped kid", func(h *wireHeader) {

@@ -304,7 +304,7 @@ func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 				if id == nil || id.Algorithm() != r.Alg {
 					continue
 				}
-				wk, err := b64.DecodeString(r.WK)
+				wk, err := decodeMember(r.WK)
 				if err != nil {
 					return resolvedKeys{}, errorf(ErrMalformed, "bad wrapped key")
 				}

@@ -120,10 +120,11 @@ func (e *Envelope) checkBody() error {
 }
 
 // strictB64 reports whether text is unpadded base64url whose unused bits in
-// the last character are zero, the only encoding Parse accepts.
-func strictB64(text []byte) bool {
-	for _, c := range text {
-		if !isB64URL(c) {
+// the last character are zero, the only encoding the format accepts. Unlike
+// Go's strict decoder, it refuses CR and LF.
+func strictB64[T string | []byte](text T) bool {
+	for i := 0; i < len(text); i++ {
+		if !isB64URL(text[i]) {
 			return false
 		}
 	}
@@ -136,6 +137,15 @@ func strictB64(text []byte) bool {
 		return b64Value(text[len(text)-1])&0x03 == 0
 	}
 	return true
+}
+
+// decodeMember decodes a base64url header member, refusing every form
+// but the one strictB64 accepts.
+func decodeMember(s string) ([]byte, error) {
+	if !strictB64(s) {
+		return nil, errorf(ErrMalformed, "bad base64url")
+	}
+	return b64.DecodeString(s)
 }
 
 // b64Value is the 6-bit value of a base64url character.
