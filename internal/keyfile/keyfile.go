@@ -32,17 +32,35 @@ func (e *PermissionError) Error() string {
 
 func (e *PermissionError) Unwrap() error { return ErrPermissions }
 
-// MaxPrivateSize is the largest secret file ReadPrivate reads; key files
-// are a few kilobytes at most.
-const MaxPrivateSize = 1 << 20
+// MaxSize is the largest key file ReadPrivate and ReadPublic read; key
+// files are a few kilobytes at most.
+const MaxSize = 1 << 20
+
+var (
+	// ErrNotRegular means a key file is a directory, device or pipe.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge means a key file is larger than MaxSize.
+	ErrTooLarge = fmt.Errorf("larger than %d bytes", MaxSize)
+)
 
 // ReadPrivate reads a secret file. The permissions are checked on the file
 // that was opened, not on the path, so the file cannot be swapped between
-// the check and the read. It must be a regular file of at most
-// MaxPrivateSize bytes that group and others cannot read; otherwise the
-// error is a *PermissionError (mode) or names the file and what is wrong
-// with it, never its content.
+// the check and the read. It must be a regular file of at most MaxSize
+// bytes that group and others cannot read; otherwise the error is a
+// *PermissionError, or wraps ErrNotRegular or ErrTooLarge and names the
+// file, never its content.
 func ReadPrivate(path string) ([]byte, error) {
+	return read(path, true)
+}
+
+// ReadPublic reads a file that holds no secret (a public key, an id, a
+// configuration): a regular file of at most MaxSize bytes, whatever its
+// permissions. Errors are as ReadPrivate's.
+func ReadPublic(path string) ([]byte, error) {
+	return read(path, false)
+}
+
+func read(path string, secret bool) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -53,17 +71,17 @@ func ReadPrivate(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: secret file is not a regular file", path)
+		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	if perm := st.Mode().Perm(); secret && perm&0o077 != 0 {
 		return nil, &PermissionError{Path: path, Mode: perm}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxPrivateSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > MaxPrivateSize {
-		return nil, fmt.Errorf("%s: secret file is larger than %d bytes", path, MaxPrivateSize)
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: %w", path, ErrTooLarge)
 	}
 	return data, nil
 }
@@ -112,7 +130,7 @@ func ReadEd25519Private(path string) (ed25519.PrivateKey, error) {
 
 // ReadEd25519Public reads a PKIX PEM Ed25519 public key.
 func ReadEd25519Public(path string) (ed25519.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadPublic(path)
 	if err != nil {
 		return nil, err
 	}

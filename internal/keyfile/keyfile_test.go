@@ -2,6 +2,7 @@ package keyfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,36 +77,39 @@ func TestReadPrivateChecksTheOpenedFile(t *testing.T) {
 	if err := os.Symlink(open, link); err != nil {
 		t.Fatal(err)
 	}
-	big := write("big.key", make([]byte, MaxPrivateSize+1), 0o600)
+	big := write("big.key", make([]byte, MaxSize+1), 0o600)
 	for _, tc := range []struct {
 		name, path string
-		perm       bool // want ErrPermissions
-		ok         bool
+		private    error // what ReadPrivate must return (nil: the content)
+		public     error // what ReadPublic must return
 	}{
-		{"private", private, false, true},
-		{"group-readable", open, true, false},
-		{"link to group-readable", link, true, false},
-		{"directory", dir, false, false},
-		{"too large", big, false, false},
-		{"missing", filepath.Join(dir, "none"), false, false},
+		{"private", private, nil, nil},
+		{"group-readable", open, ErrPermissions, nil},
+		{"link to group-readable", link, ErrPermissions, nil},
+		{"directory", dir, ErrNotRegular, ErrNotRegular},
+		{"too large", big, ErrTooLarge, ErrTooLarge},
+		{"missing", filepath.Join(dir, "none"), fs.ErrNotExist, fs.ErrNotExist},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			data, err := ReadPrivate(tc.path)
-			if tc.ok {
-				if err != nil || string(data) != "k3y-m4t3rial\n" {
-					t.Fatalf("ReadPrivate = %q, %v", data, err)
+		for _, r := range []struct {
+			name string
+			read func(string) ([]byte, error)
+			want error
+		}{{"ReadPrivate", ReadPrivate, tc.private}, {"ReadPublic", ReadPublic, tc.public}} {
+			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
+				data, err := r.read(tc.path)
+				if r.want == nil {
+					if err != nil || string(data) != "k3y-m4t3rial\n" {
+						t.Fatalf("%s = %q, %v", r.name, data, err)
+					}
+					return
 				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("ReadPrivate(%s) = %d bytes, want an error", tc.name, len(data))
-			}
-			if got := errors.Is(err, ErrPermissions); got != tc.perm {
-				t.Fatalf("errors.Is(%v, ErrPermissions) = %v, want %v", err, got, tc.perm)
-			}
-			if strings.Contains(err.Error(), "k3y") {
-				t.Fatalf("error shows content: %v", err)
-			}
-		})
+				if !errors.Is(err, r.want) {
+					t.Fatalf("%s(%s) = %d bytes, %v; want %v", r.name, tc.name, len(data), err, r.want)
+				}
+				if strings.Contains(err.Error(), "k3y") {
+					t.Fatalf("error shows content: %v", err)
+				}
+			})
+		}
 	}
 }

@@ -100,7 +100,7 @@ type Party struct {
 
 // Load reads the directory.
 func Load(dir string) (*Party, error) {
-	idData, err := os.ReadFile(filepath.Join(dir, "self", "id"))
+	idData, err := readPublic(filepath.Join(dir, "self", "id"))
 	if err != nil {
 		return nil, err
 	}
@@ -136,12 +136,31 @@ func Load(dir string) (*Party, error) {
 
 // readPrivate reads a secret file after checking its permissions.
 func readPrivate(path string) ([]byte, error) {
-	data, err := keyfile.ReadPrivate(path)
+	return readFile(path, keyfile.ReadPrivate)
+}
+
+// readPublic reads a file that holds no secret.
+func readPublic(path string) ([]byte, error) {
+	return readFile(path, keyfile.ReadPublic)
+}
+
+// readFile reads a file of the directory with read, which bounds its size.
+// A file that exists but cannot be used (its permissions, its kind, its
+// size) is a FileError; other errors (a missing file) are the os package's.
+func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
+	data, err := read(path)
 	var pe *keyfile.PermissionError
-	if errors.As(err, &pe) {
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.As(err, &pe):
 		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
+	case errors.Is(err, keyfile.ErrNotRegular):
+		return nil, &FileError{Path: path, Msg: keyfile.ErrNotRegular.Error(), Err: keyfile.ErrNotRegular}
+	case errors.Is(err, keyfile.ErrTooLarge):
+		return nil, &FileError{Path: path, Msg: keyfile.ErrTooLarge.Error(), Err: keyfile.ErrTooLarge}
 	}
-	return data, err
+	return nil, err
 }
 
 func exists(path string) bool {
@@ -339,7 +358,7 @@ var protectionWords = map[string]envelope.Protection{
 }
 
 func parsePeerConf(path string) (*peerConf, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPublic(path)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +485,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	}
 	var recipients []envelope.Recipient
 	if path := filepath.Join(dir, "xwing.pub"); exists(path) {
-		data, err := os.ReadFile(path)
+		data, err := readPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -488,7 +507,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 	}
 	if path := filepath.Join(dir, "x25519.pub"); exists(path) {
-		data, err := os.ReadFile(path)
+		data, err := readPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -514,7 +533,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 	}
 	if path := filepath.Join(dir, "rsa-oaep.pub"); exists(path) {
-		data, err := os.ReadFile(path)
+		data, err := readPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -581,7 +600,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 }
 
 func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPublic(path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package keydir
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
@@ -153,6 +155,16 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 			data, _ := os.ReadFile(filepath.Join(peer, "es256.pub"))
 			os.WriteFile(filepath.Join(peer, "ed25519.pub"), data, 0o644)
 		}, "ed25519.pub", 0, nil},
+		{"public key file too large", func() {
+			os.WriteFile(filepath.Join(peer, "ed25519.pub"), make([]byte, keyfile.MaxSize+1), 0o644)
+		}, "ed25519.pub", 0, keyfile.ErrTooLarge},
+		{"peer.conf too large", func() {
+			os.WriteFile(filepath.Join(peer, "peer.conf"), bytes.Repeat([]byte("# padding\n"), keyfile.MaxSize), 0o644)
+		}, "peer.conf", 0, keyfile.ErrTooLarge},
+		{"secret file is a directory", func() {
+			os.Remove(filepath.Join(peer, "hmac.key"))
+			os.Mkdir(filepath.Join(peer, "hmac.key"), 0o700)
+		}, "hmac.key", 0, keyfile.ErrNotRegular},
 		{"bad peer directory name", func() { os.MkdirAll(filepath.Join(gwDir, "peers", "a b"), 0o700) }, "a b", 0, nil},
 	}
 	for _, tt := range tests {
