@@ -306,15 +306,39 @@ func TestWatchReloadsAndKeepsKeysOnBadFiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errs := make(chan error, 10)
-	wg.Go(func() { Watch(ctx, gwDir, p.Keyring, 5*time.Millisecond, func(err error) { errs <- err }) })
+	report := func(err error) {
+		select {
+		case errs <- err:
+		case <-ctx.Done():
+		}
+	}
+	wg.Go(func() { Watch(ctx, gwDir, p.Keyring, 5*time.Millisecond, report) })
 	defer func() { cancel(); wg.Wait() }()
-	// A new peer appears.
-	os.MkdirAll(filepath.Join(gwDir, "peers", "door-9"), 0o700)
-	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "hmac.key"), []byte(b64.EncodeToString(make([]byte, 32))+"\n"), 0o600)
-	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send hmac\n"), 0o644)
+	// A new peer appears, whole: made outside peers/ and renamed into it,
+	// so that no reload sees it half written.
+	staged := filepath.Join(gwDir, "door-9.new")
+	if err := os.Mkdir(staged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staged, "hmac.key"), []byte(b64.EncodeToString(make([]byte, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staged, "peer.conf"), []byte("send hmac\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, filepath.Join(gwDir, "peers", "door-9")); err != nil {
+		t.Fatal(err)
+	}
 	testwait.Until(t, "Watch to load the new peer", func() bool { return p.Keyring.Peer("door-9") != nil })
+	select {
+	case err := <-errs:
+		t.Fatalf("a valid directory was reported: %v", err)
+	default:
+	}
 	// A broken file is reported, and the keys in force stay.
-	os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send nothing\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(gwDir, "peers", "door-9", "peer.conf"), []byte("send nothing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-errs:
 		var fe *FileError
