@@ -162,9 +162,14 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// write replaces path's content in one rename, so that a watcher never
+// reads the file half written.
 func write(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	if err := os.WriteFile(path+".new", []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -217,12 +222,24 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	write(t, g, "readers  get-*, put-*   \n")
 	testwait.Until(t, "Watch to pick up the change", func() bool { return a.Allowed("a", "put-card") })
+	mu.Lock()
+	early := reported
+	mu.Unlock()
+	if len(early) > 0 {
+		t.Fatalf("a valid change was reported: %v", early)
+	}
 	write(t, u, "a  nonexistent\n")
 	testwait.Until(t, "the bad change to be reported", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(reported) > 0
 	})
+	mu.Lock()
+	bad := reported[0]
+	mu.Unlock()
+	if !strings.Contains(bad.Error(), u) {
+		t.Fatalf("reported %v, want an error naming %s", bad, u)
+	}
 	if !a.Allowed("a", "put-card") {
 		t.Fatal("a bad change replaced the rules")
 	}
