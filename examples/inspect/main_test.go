@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+)
+
+// parties makes a gateway and a client key directory that share HMAC and
+// PSK keys, and returns them with the client's keys for sealing.
+func parties(t *testing.T) (gw, cl string, hmacKey *envelope.HMACKey, psk *envelope.AEADKey) {
+	t.Helper()
+	root := t.TempDir()
+	gw, cl = filepath.Join(root, "gateway"), filepath.Join(root, "client")
+	for _, p := range []struct{ dir, id string }{{gw, "gateway"}, {cl, "client"}} {
+		if err := keydir.Init(p.dir, p.id, keydir.InitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true, PSK: true, Send: "hmac"}); err != nil {
+		t.Fatal(err)
+	}
+	secret := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join(cl, "peers", "gateway", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	hmacKey, err := envelope.NewHMACKey(secret("hmac.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psk, err = envelope.NewAEADKey(secret("psk.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw, cl, hmacKey, psk
+}
+
+func TestInspect(t *testing.T) {
+	gw, cl, hmacKey, psk := parties(t)
+	now := time.Now()
+	seal := func(p *envelope.Params, payload string, at time.Time) []byte {
+		t.Helper()
+		s := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter(), Now: func() time.Time { return at }}
+		sealed, err := s.Seal(p, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sealed.Bytes
+	}
+	request := func(enc bool) *envelope.Params {
+		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: hmacKey}
+		if enc {
+			p.PSK = psk
+		}
+		return p
+	}
+	plain := seal(request(false), "card 42", now)
+	secret := seal(request(true), "the vault code", now)
+	old := seal(request(false), "card 42", now.Add(-2*time.Hour))
+	escape := seal(request(false), "\x1b[2Jgone", now)
+	tampered := bytes.Clone(plain)
+	tampered[len(tampered)-5] ^= 'A' ^ 'B'
+
+	// A reply of the gateway to the plain request.
+	party, err := keydir.Load(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := envelope.NewMemoryStore(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := (&envelope.Opener{ID: "gateway", Keys: party.Keyring, Replay: store}).Open(context.Background(), plain, &envelope.Expect{Kinds: envelope.Request})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwHMAC := party.Keyring.Peer("client").HMACKeys[0]
+	reply, err := (&envelope.Sealer{ID: "gateway", Counter: envelope.NewClockCounter()}).Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: req, HMAC: gwHMAC}, []byte("ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		args    []string
+		input   []byte
+		refused bool     // the command reports a refusal (exit status 1)
+		want    []string // in the output
+		not     []string // not in the output
+	}{
+		{"header only", nil, plain, false,
+			[]string{"kind        request", "from        client", "to          gateway", "topic       get-card", "reply-to    mqttsec/client/reply", "protection  hmac", "key         HS256 ", "UNVERIFIED: no --keys", "payload     7 bytes: card 42"}, nil},
+		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{"UNVERIFIED"}, nil},
+		{"opened", []string{"--keys", gw}, plain, false, []string{"ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, []string{"UNVERIFIED"}},
+		{"encrypted, not opened", nil, secret, false, []string{"protection  enc+hmac", "payload     (encrypted)"}, []string{"vault"}},
+		{"encrypted, opened", []string{"--keys", gw}, secret, false, []string{"ACCEPTED by gateway: from client, enc+hmac", "the vault code"}, nil},
+		{"tampered", []string{"--keys", gw}, tampered, true, []string{"REFUSED by gateway", "authentication"}, []string{"ACCEPTED", "card 42"}},
+		{"expired", []string{"--keys", gw}, old, true, []string{"REFUSED by gateway", "expired", " ago)"}, []string{"ACCEPTED"}},
+		{"expired, at issue time", []string{"--keys", gw, "--at-issue"}, old, false, []string{"ACCEPTED by gateway", "freshness not checked", "card 42"}, nil},
+		{"another party's keys", []string{"--keys", cl}, plain, true, []string{"REFUSED by client"}, []string{"ACCEPTED"}},
+		{"reply", []string{"--keys", gw}, reply.Bytes, false, []string{"kind        reply", "in-reply-to ", "a reply opens only against the request it answers", "payload     2 bytes: ok"}, []string{"ACCEPTED"}},
+		{"control characters", nil, escape, false, []string{"base64url: "}, []string{"\x1b"}},
+		{"junk", nil, []byte("hello"), true, []string{"not an envelope", "malformed"}, nil},
+		{"too large", []string{"--max-size", "100"}, plain, true, []string{"not an envelope", "too large"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(tt.args, bytes.NewReader(tt.input), &out, &errOut, func() time.Time { return now })
+			if tt.refused != errors.Is(err, errRefused) || (!tt.refused && err != nil) {
+				t.Fatalf("run = %v, want refused %v\n%s%s", err, tt.refused, out.String(), errOut.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("output has %q:\n%s", n, out.String())
+				}
+			}
+		})
+	}
+}
+
+// An envelope opened here still opens at its receiver: nothing is kept,
+// and the file argument reads like standard input.
+func TestInspectKeepsNoState(t *testing.T) {
+	gw, _, hmacKey, _ := parties(t)
+	s := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+	sealed, err := s.Seal(&envelope.Params{Kind: envelope.Event, Topic: "door/opened", HMAC: hmacKey, To: []string{"gateway"}}, []byte("door 7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "captured.env")
+	if err := os.WriteFile(file, sealed.Bytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var out bytes.Buffer
+		if err := run([]string{"--keys", gw, file}, strings.NewReader(""), &out, &out, time.Now); err != nil {
+			t.Fatalf("run = %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "ACCEPTED by gateway: from client, hmac") || !strings.Contains(out.String(), "door 7") {
+			t.Fatalf("event not opened:\n%s", out.String())
+		}
+	}
+}
+
+func TestInspectUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--at-issue"},
+		{"a.env", "b.env"},
+		{"--max-size", "0"},
+		{"--no-such-flag"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(args, strings.NewReader(""), &out, &errOut, time.Now)
+		if err == nil || errors.Is(err, errRefused) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := run([]string{filepath.Join(t.TempDir(), "missing.env")}, strings.NewReader(""), &out, &out, time.Now); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
