@@ -623,6 +623,7 @@ func TestSignersCopyKeys(t *testing.T) {
 	s := must[Signer](t)(NewECDSASigner(es))
 	rs := w.sec.RSASign
 	r := must[Signer](t)(NewRSASigner(rs))
+	//lint:ignore SA1019 the test changes the key the way a careless caller could
 	es.D.SetInt64(1)
 	p := w.request("m")
 	p.Signer = s

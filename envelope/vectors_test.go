@@ -399,7 +399,6 @@ type vectorSpec struct {
 	maxSize    int
 	clock      time.Duration // receiver clock minus sender clock
 	result     string
-	payload    string
 	build      func(g *gen, payload []byte) (env *Sealed, request *Sealed)
 }
 
