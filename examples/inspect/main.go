@@ -181,9 +181,9 @@ func (r report) unopened(data []byte, h *envelope.Header, why string) {
 		r.line("payload", "(encrypted)")
 		return
 	}
+	// Inspect has checked every member's encoding; Parse decodes them.
 	e, err := envelope.Parse(data)
 	if err != nil {
-		// Inspect decodes only the header; the payload member is bad.
 		r.line("payload", fmt.Sprintf("(unreadable: %v)", err))
 		return
 	}

@@ -76,6 +76,8 @@ func TestInspect(t *testing.T) {
 	escape := seal(request(false), "\x1b[2Jgone", now)
 	tampered := bytes.Clone(plain)
 	tampered[len(tampered)-5] ^= 'A' ^ 'B'
+	badPayload := bytes.Clone(plain)
+	badPayload[bytes.Index(badPayload, []byte(`"p":"`))+5] = '!'
 
 	// A reply of the gateway to the plain request.
 	party, err := keydir.Load(gw)
@@ -116,6 +118,7 @@ func TestInspect(t *testing.T) {
 		{"another party's keys", []string{"--keys", cl}, plain, true, []string{"REFUSED by client"}, []string{"ACCEPTED"}},
 		{"reply", []string{"--keys", gw}, reply.Bytes, false, []string{"kind        reply", "in-reply-to ", "a reply opens only against the request it answers", "payload     2 bytes: ok"}, []string{"ACCEPTED"}},
 		{"control characters", nil, escape, false, []string{"base64url: "}, []string{"\x1b"}},
+		{"bad payload member", nil, badPayload, true, []string{"not an envelope", "malformed"}, []string{"card 42"}},
 		{"junk", nil, []byte("hello"), true, []string{"not an envelope", "malformed"}, nil},
 		{"too large", []string{"--max-size", "100"}, plain, true, []string{"not an envelope", "too large"}, nil},
 	}
