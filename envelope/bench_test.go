@@ -3,6 +3,7 @@ package envelope
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -34,6 +35,30 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Parse(s.Bytes)
+	}
+}
+
+// BenchmarkInspect reads the unverified header of a request whose payload
+// is random bytes, as a client does for each reply before opening it.
+func BenchmarkInspect(b *testing.B) {
+	w := newWorld(b)
+	for _, size := range []int{256, 4096} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			p := w.request("get-card")
+			p.HMAC = w.hmac
+			payload := make([]byte, size)
+			rand.Read(payload)
+			s, err := w.sealer().Seal(p, payload)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Inspect(s.Bytes, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
