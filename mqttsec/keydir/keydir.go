@@ -86,9 +86,17 @@ func (e *FileError) Error() string {
 	return e.Path + ": " + e.Msg
 }
 
-// ErrPermissions is wrapped by errors about secret files readable by group
-// or others.
-var ErrPermissions = keyfile.ErrPermissions
+var (
+	// ErrPermissions is wrapped by errors about secret files readable by
+	// group or others.
+	ErrPermissions = keyfile.ErrPermissions
+	// ErrNotRegular is wrapped by errors about a key file that is a
+	// directory, device or pipe.
+	ErrNotRegular = keyfile.ErrNotRegular
+	// ErrTooLarge is wrapped by errors about a file larger than any key
+	// file needs to be (1 MiB).
+	ErrTooLarge = keyfile.ErrTooLarge
+)
 
 var b64 = base64.RawURLEncoding.Strict()
 
@@ -155,10 +163,10 @@ func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
 		return data, nil
 	case errors.As(err, &pe):
 		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
-	case errors.Is(err, keyfile.ErrNotRegular):
-		return nil, &FileError{Path: path, Msg: keyfile.ErrNotRegular.Error(), Err: keyfile.ErrNotRegular}
-	case errors.Is(err, keyfile.ErrTooLarge):
-		return nil, &FileError{Path: path, Msg: keyfile.ErrTooLarge.Error(), Err: keyfile.ErrTooLarge}
+	case errors.Is(err, ErrNotRegular):
+		return nil, &FileError{Path: path, Msg: ErrNotRegular.Error(), Err: ErrNotRegular}
+	case errors.Is(err, ErrTooLarge):
+		return nil, &FileError{Path: path, Msg: ErrTooLarge.Error(), Err: ErrTooLarge}
 	}
 	return nil, err
 }

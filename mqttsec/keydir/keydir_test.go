@@ -157,14 +157,14 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 		}, "ed25519.pub", 0, nil},
 		{"public key file too large", func() {
 			os.WriteFile(filepath.Join(peer, "ed25519.pub"), make([]byte, keyfile.MaxSize+1), 0o644)
-		}, "ed25519.pub", 0, keyfile.ErrTooLarge},
+		}, "ed25519.pub", 0, ErrTooLarge},
 		{"peer.conf too large", func() {
 			os.WriteFile(filepath.Join(peer, "peer.conf"), bytes.Repeat([]byte("# padding\n"), keyfile.MaxSize), 0o644)
-		}, "peer.conf", 0, keyfile.ErrTooLarge},
+		}, "peer.conf", 0, ErrTooLarge},
 		{"secret file is a directory", func() {
 			os.Remove(filepath.Join(peer, "hmac.key"))
 			os.Mkdir(filepath.Join(peer, "hmac.key"), 0o700)
-		}, "hmac.key", 0, keyfile.ErrNotRegular},
+		}, "hmac.key", 0, ErrNotRegular},
 		{"bad peer directory name", func() { os.MkdirAll(filepath.Join(gwDir, "peers", "a b"), 0o700) }, "a b", 0, nil},
 	}
 	for _, tt := range tests {
