@@ -21,6 +21,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -68,6 +69,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 		fs.Usage()
 		return errors.New("one FILE at most; --at-issue needs --keys; --max-size must be positive")
 	}
+	// The keys first: a directory that does not load stops the command
+	// before it prints anything.
+	var party *keydir.Party
+	if *keysDir != "" {
+		var err error
+		if party, err = keydir.Load(*keysDir); err != nil {
+			return err
+		}
+	}
 	in := stdin
 	if fs.NArg() == 1 {
 		f, err := os.Open(fs.Arg(0))
@@ -83,7 +93,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	}
 	// A captured message often ends with the newline of the tool that
 	// printed it; the envelope itself never contains one.
-	data = []byte(strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r"))
+	data = bytes.TrimSuffix(bytes.TrimSuffix(data, []byte("\n")), []byte("\r"))
 
 	h, err := envelope.Inspect(data, *maxSize)
 	if err != nil {
@@ -92,17 +102,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	}
 	r := report{w: stdout, now: now()}
 	r.header(len(data), h)
-	if *keysDir == "" {
+	if party == nil {
 		r.unopened(data, h, "UNVERIFIED: no --keys given")
 		return nil
 	}
 	if h.Kind == envelope.Reply || h.Kind == envelope.ErrorReply {
 		r.unopened(data, h, "UNVERIFIED: a reply opens only against the request it answers")
 		return nil
-	}
-	party, err := keydir.Load(*keysDir)
-	if err != nil {
-		return err
 	}
 	replay, err := envelope.NewMemoryStore(envelope.DefaultWindow)
 	if err != nil {

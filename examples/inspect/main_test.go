@@ -191,4 +191,11 @@ func TestInspectUsage(t *testing.T) {
 	if err := run([]string{filepath.Join(t.TempDir(), "missing.env")}, strings.NewReader(""), &out, &out, time.Now); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+	// A key directory that does not load stops the command before it
+	// prints anything.
+	out.Reset()
+	err := run([]string{"--keys", filepath.Join(t.TempDir(), "no-keys")}, strings.NewReader("{}"), &out, &out, time.Now)
+	if !errors.Is(err, os.ErrNotExist) || out.Len() != 0 {
+		t.Errorf("missing key directory: %v, printed %q", err, out.String())
+	}
 }
