@@ -106,7 +106,8 @@ type Party struct {
 	Keyring *mqttsec.Keyring
 }
 
-// Load reads the directory.
+// Load reads the directory. A problem with a file is a *FileError naming
+// it (and the line, where there is one), never showing key material.
 func Load(dir string) (*Party, error) {
 	idData, err := readPublic(filepath.Join(dir, "self", "id"))
 	if err != nil {
@@ -153,11 +154,12 @@ func readPublic(path string) ([]byte, error) {
 }
 
 // readFile reads a file of the directory with read, which bounds its size.
-// A file that exists but cannot be used (its permissions, its kind, its
-// size) is a FileError; other errors (a missing file) are the os package's.
+// Every error is a FileError naming the file; a missing one still
+// satisfies errors.Is(err, fs.ErrNotExist).
 func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
 	data, err := read(path)
 	var pe *keyfile.PermissionError
+	var pathErr *fs.PathError
 	switch {
 	case err == nil:
 		return data, nil
@@ -167,8 +169,10 @@ func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
 		return nil, &FileError{Path: path, Msg: ErrNotRegular.Error(), Err: ErrNotRegular}
 	case errors.Is(err, ErrTooLarge):
 		return nil, &FileError{Path: path, Msg: ErrTooLarge.Error(), Err: ErrTooLarge}
+	case errors.As(err, &pathErr):
+		return nil, &FileError{Path: path, Msg: pathErr.Err.Error(), Err: err}
 	}
-	return nil, err
+	return nil, &FileError{Path: path, Msg: err.Error(), Err: err}
 }
 
 func exists(path string) bool {

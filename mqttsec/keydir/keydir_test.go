@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -165,6 +166,7 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 			os.Remove(filepath.Join(peer, "hmac.key"))
 			os.Mkdir(filepath.Join(peer, "hmac.key"), 0o700)
 		}, "hmac.key", 0, ErrNotRegular},
+		{"missing peer.conf", func() { os.Remove(filepath.Join(peer, "peer.conf")) }, "peer.conf", 0, fs.ErrNotExist},
 		{"bad peer directory name", func() { os.MkdirAll(filepath.Join(gwDir, "peers", "a b"), 0o700) }, "a b", 0, nil},
 	}
 	for _, tt := range tests {
