@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 )
@@ -47,7 +48,8 @@ var (
 // that was opened, not on the path, so the file cannot be swapped between
 // the check and the read. It must be a regular file of at most MaxSize
 // bytes that group and others cannot read; otherwise the error is a
-// *PermissionError, or wraps ErrNotRegular or ErrTooLarge and names the
+// *PermissionError, or an *fs.PathError (wrapping ErrNotRegular or
+// ErrTooLarge when the file is of the wrong kind or size). Errors name the
 // file, never its content.
 func ReadPrivate(path string) ([]byte, error) {
 	return read(path, true)
@@ -71,7 +73,7 @@ func read(path string, secret bool) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
 	if perm := st.Mode().Perm(); secret && perm&0o077 != 0 {
 		return nil, &PermissionError{Path: path, Mode: perm}
@@ -81,7 +83,7 @@ func read(path string, secret bool) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("%s: %w", path, ErrTooLarge)
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
 	}
 	return data, nil
 }

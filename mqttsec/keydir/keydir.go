@@ -154,25 +154,23 @@ func readPublic(path string) ([]byte, error) {
 }
 
 // readFile reads a file of the directory with read, which bounds its size.
-// Every error is a FileError naming the file; a missing one still
-// satisfies errors.Is(err, fs.ErrNotExist).
+// Every error is a FileError naming the file, wrapping what read returned
+// (so that errors.Is(err, fs.ErrNotExist) or ErrTooLarge still holds).
 func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
 	data, err := read(path)
-	var pe *keyfile.PermissionError
-	var pathErr *fs.PathError
-	switch {
-	case err == nil:
+	if err == nil {
 		return data, nil
-	case errors.As(err, &pe):
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
-	case errors.Is(err, ErrNotRegular):
-		return nil, &FileError{Path: path, Msg: ErrNotRegular.Error(), Err: ErrNotRegular}
-	case errors.Is(err, ErrTooLarge):
-		return nil, &FileError{Path: path, Msg: ErrTooLarge.Error(), Err: ErrTooLarge}
-	case errors.As(err, &pathErr):
-		return nil, &FileError{Path: path, Msg: pathErr.Err.Error(), Err: err}
 	}
-	return nil, &FileError{Path: path, Msg: err.Error(), Err: err}
+	var pe *keyfile.PermissionError
+	if errors.As(err, &pe) {
+		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
+	}
+	msg := err.Error()
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		msg = pathErr.Err.Error() // the path is FileError's own
+	}
+	return nil, &FileError{Path: path, Msg: msg, Err: err}
 }
 
 func exists(path string) bool {
