@@ -100,7 +100,7 @@ func main() {
 	}
 	// Envelope rows run in --rounds slices, interleaved with their
 	// references; the store rows use one slice each.
-	flag.Set("test.benchtime", (*duration / time.Duration(max(*rounds, 1))).String())
+	flag.Set("test.benchtime", (*duration / time.Duration(*rounds)).String())
 	opt := options{duration: *duration, filter: re, broker: *broker, redis: *redisAddr, inFlight: *inFlight, rounds: *rounds}
 	if opt.broker == "" && wantsRoundTrips(re) {
 		b, err := testbroker.Start("127.0.0.1:0", nil)
