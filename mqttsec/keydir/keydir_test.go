@@ -130,52 +130,72 @@ func TestLayoutRoundTrip(t *testing.T) {
 }
 
 func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
-	gwDir, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
-	peer := filepath.Join(gwDir, "peers", "client")
-	secret, _ := os.ReadFile(filepath.Join(peer, "hmac.key"))
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(t *testing.T, path string) []byte {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		must(t, err)
+		return data
+	}
+	write := func(t *testing.T, path string, data []byte) {
+		t.Helper()
+		must(t, os.WriteFile(path, data, 0o600))
+	}
+	// Each change gets a fresh gateway directory and its peer directory for
+	// the client.
 	tests := []struct {
 		name   string
-		change func()
+		change func(t *testing.T, gw, peer string)
 		file   string
 		line   int
 		is     error
 	}{
-		{"group-readable secret", func() { os.Chmod(filepath.Join(peer, "hmac.key"), 0o640) }, "hmac.key", 0, ErrPermissions},
-		{"bad secret line", func() {
-			os.WriteFile(filepath.Join(peer, "hmac.key"), append(append([]byte(nil), secret...), []byte("# second key\nnot!base64\n")...), 0o600)
+		{"group-readable secret", func(t *testing.T, gw, peer string) { must(t, os.Chmod(filepath.Join(peer, "hmac.key"), 0o640)) }, "hmac.key", 0, ErrPermissions},
+		{"bad secret line", func(t *testing.T, gw, peer string) {
+			path := filepath.Join(peer, "hmac.key")
+			write(t, path, append(read(t, path), "# second key\nnot!base64\n"...))
 		}, "hmac.key", 3, nil},
-		{"short HMAC key", func() { os.WriteFile(filepath.Join(peer, "hmac.key"), []byte("AAAA\n"), 0o600) }, "hmac.key", 0, nil},
-		{"unknown directive", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"), 0o644) }, "peer.conf", 2, nil},
-		{"unknown protection", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac rot13\n"), 0o644) }, "peer.conf", 1, nil},
-		{"send without key", func() { os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hotp hmac\n"), 0o644) }, "peer.conf", 0, nil},
-		{"signing key of the wrong kind", func() {
-			data, _ := os.ReadFile(filepath.Join(gwDir, "self", "es256.key"))
-			os.WriteFile(filepath.Join(gwDir, "self", "ed25519.key"), data, 0o600)
+		{"short HMAC key", func(t *testing.T, gw, peer string) { write(t, filepath.Join(peer, "hmac.key"), []byte("AAAA\n")) }, "hmac.key", 0, nil},
+		{"unknown directive", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"))
+		}, "peer.conf", 2, nil},
+		{"unknown protection", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac rot13\n"))
+		}, "peer.conf", 1, nil},
+		{"send without key", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hotp hmac\n"))
+		}, "peer.conf", 0, nil},
+		{"signing key of the wrong kind", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(gw, "self", "ed25519.key"), read(t, filepath.Join(gw, "self", "es256.key")))
 		}, "ed25519.key", 0, nil},
-		{"public key of the wrong kind", func() {
-			data, _ := os.ReadFile(filepath.Join(peer, "es256.pub"))
-			os.WriteFile(filepath.Join(peer, "ed25519.pub"), data, 0o644)
+		{"public key of the wrong kind", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "ed25519.pub"), read(t, filepath.Join(peer, "es256.pub")))
 		}, "ed25519.pub", 0, nil},
-		{"public key file too large", func() {
-			os.WriteFile(filepath.Join(peer, "ed25519.pub"), make([]byte, keyfile.MaxSize+1), 0o644)
+		{"public key file too large", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "ed25519.pub"), make([]byte, keyfile.MaxSize+1))
 		}, "ed25519.pub", 0, ErrTooLarge},
-		{"peer.conf too large", func() {
-			os.WriteFile(filepath.Join(peer, "peer.conf"), bytes.Repeat([]byte("# padding\n"), keyfile.MaxSize), 0o644)
+		{"peer.conf too large", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), bytes.Repeat([]byte("# padding\n"), keyfile.MaxSize))
 		}, "peer.conf", 0, ErrTooLarge},
-		{"secret file is a directory", func() {
-			os.Remove(filepath.Join(peer, "hmac.key"))
-			os.Mkdir(filepath.Join(peer, "hmac.key"), 0o700)
+		{"secret file is a directory", func(t *testing.T, gw, peer string) {
+			must(t, os.Remove(filepath.Join(peer, "hmac.key")))
+			must(t, os.Mkdir(filepath.Join(peer, "hmac.key"), 0o700))
 		}, "hmac.key", 0, ErrNotRegular},
-		{"missing peer.conf", func() { os.Remove(filepath.Join(peer, "peer.conf")) }, "peer.conf", 0, fs.ErrNotExist},
-		{"bad peer directory name", func() { os.MkdirAll(filepath.Join(gwDir, "peers", "a b"), 0o700) }, "a b", 0, nil},
+		{"missing peer.conf", func(t *testing.T, gw, peer string) { must(t, os.Remove(filepath.Join(peer, "peer.conf"))) }, "peer.conf", 0, fs.ErrNotExist},
+		{"bad peer directory name", func(t *testing.T, gw, peer string) { must(t, os.MkdirAll(filepath.Join(gw, "peers", "a b"), 0o700)) }, "a b", 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			gw, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
-			gwDir, peer = gw, filepath.Join(gw, "peers", "client")
-			secret, _ = os.ReadFile(filepath.Join(peer, "hmac.key"))
-			tt.change()
-			_, err := Load(gwDir)
+			peer := filepath.Join(gw, "peers", "client")
+			secret := strings.TrimSpace(string(read(t, filepath.Join(peer, "hmac.key"))))
+			tt.change(t, gw, peer)
+			_, err := Load(gw)
 			var fe *FileError
 			if !errors.As(err, &fe) || !strings.HasSuffix(fe.Path, tt.file) || fe.Line != tt.line {
 				t.Fatalf("Load = %v; want an error for %s line %d", err, tt.file, tt.line)
@@ -183,7 +203,7 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Fatalf("Load = %v, want it to wrap %v", err, tt.is)
 			}
-			if strings.Contains(err.Error(), strings.TrimSpace(string(secret))) {
+			if strings.Contains(err.Error(), secret) {
 				t.Fatalf("error shows a secret: %v", err)
 			}
 		})
