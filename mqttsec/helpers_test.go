@@ -287,6 +287,20 @@ func (p *pair) close(t testing.TB) {
 	}
 }
 
+// heldHandler counts each call in started and holds it until release is
+// closed (then it answers "late") or its context ends.
+func heldHandler(started *atomic.Int64, release <-chan struct{}) mqttsec.HandlerFunc {
+	return func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		started.Add(1)
+		select {
+		case <-release:
+			return []byte("late"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // requestsInFlight calls req(i) for i in [0, total), at most inFlight at
 // once, and returns how many returned an error; the first error is
 // reported through t.

@@ -94,17 +94,7 @@ func TestTimeoutCancelAndLateReply(t *testing.T) {
 		checkNoLeaks(t)
 		release := make(chan struct{})
 		var started atomic.Int64
-		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
-			"slow": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
-				started.Add(1)
-				select {
-				case <-release:
-					return []byte("late"), nil
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				}
-			},
-		}})
+		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{"slow": heldHandler(&started, release)}})
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		if _, err := p.client.Request(ctx, "gateway", "slow", nil); !errors.Is(err, context.DeadlineExceeded) {
@@ -411,16 +401,7 @@ func TestCloseEndsWaitingRequests(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
 		var started atomic.Int64
-		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{
-			"hold": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
-				started.Add(1)
-				select {
-				case <-release:
-				case <-ctx.Done():
-				}
-				return nil, nil
-			},
-		}})
+		p := newPair(t, b, pairOptions{proto: proto, handlers: map[string]mqttsec.HandlerFunc{"hold": heldHandler(&started, release)}})
 		done := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
