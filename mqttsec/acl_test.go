@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -73,7 +70,7 @@ func TestMosquittoACLKeepsRepliesPrivate(t *testing.T) {
 			k := getKeys()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			authTransport := func(user string) mqttsec.Transport { return m.transport(proto, user) }
+			authTransport := func(user string) mqttsec.Transport { return m.transport(t, proto, user) }
 			gwRing := mustT(mqttsec.NewKeyring(mqttsec.Own{},
 				peerOf(k, "alice", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac}),
 				peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
@@ -167,15 +164,9 @@ func aclMosquitto(t *testing.T, ids []mqttsec.ACLIdentity) *aclBroker {
 }
 
 // transport connects as user with its password and a fresh client id.
-func (m *aclBroker) transport(proto int, user string) mqttsec.Transport {
-	cid := fmt.Sprintf("%s-%d", user, time.Now().UnixNano())
-	if proto == 3 {
-		return mqttsec.NewPahoV3(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID(cid).
-			SetUsername(user).SetPassword("pw-" + user))
-	}
-	u, _ := url.Parse(m.URL())
-	return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
-		ConnectUsername: user, ConnectPassword: []byte("pw-" + user), ClientConfig: paho.ClientConfig{ClientID: cid}})
+func (m *aclBroker) transport(t testing.TB, proto int, user string) mqttsec.Transport {
+	t.Helper()
+	return transportAs(t, proto, m.URL(), user, nil, user, "pw-"+user)
 }
 
 // TestMosquittoACLAllowsSharedReplicas: gateway replicas that read their
@@ -196,7 +187,7 @@ func TestMosquittoACLAllowsSharedReplicas(t *testing.T) {
 			for i := range 2 {
 				ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
 				s := mustT(mqttsec.NewServer(mqttsec.ServerConfig{ShareGroup: "gateways", Config: mqttsec.Config{
-					ID: "gateway", Keyring: ring, Counter: counter, Replay: store, Transport: m.transport(proto, "gateway")}}))
+					ID: "gateway", Keyring: ring, Counter: counter, Replay: store, Transport: m.transport(t, proto, "gateway")}}))
 				s.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
 					handled[i].Add(1)
 					return echo(ctx, r)
@@ -207,7 +198,7 @@ func TestMosquittoACLAllowsSharedReplicas(t *testing.T) {
 				defer s.Close(context.Background())
 			}
 			ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
-			bob := mustT(mqttsec.NewClient(mqttsec.Config{ID: "bob", Keyring: ring, Transport: m.transport(proto, "bob")}))
+			bob := mustT(mqttsec.NewClient(mqttsec.Config{ID: "bob", Keyring: ring, Transport: m.transport(t, proto, "bob")}))
 			if err := bob.Start(ctx); err != nil {
 				t.Fatal(err)
 			}

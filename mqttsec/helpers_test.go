@@ -183,6 +183,13 @@ func mosquittoBroker(t testing.TB) *broker {
 // transport returns a fresh, unstarted transport of protocol 3 or 5.
 func transport(t testing.TB, proto int, brokerURL, id string, tlsCfg *tls.Config) mqttsec.Transport {
 	t.Helper()
+	return transportAs(t, proto, brokerURL, id, tlsCfg, "", "")
+}
+
+// transportAs is transport connecting with a user name and password (none
+// if user is empty).
+func transportAs(t testing.TB, proto int, brokerURL, id string, tlsCfg *tls.Config, user, password string) mqttsec.Transport {
+	t.Helper()
 	cid := fmt.Sprintf("%s-%s-%d", id, strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
 	if len(cid) > 200 {
 		cid = cid[len(cid)-200:]
@@ -193,20 +200,27 @@ func transport(t testing.TB, proto int, brokerURL, id string, tlsCfg *tls.Config
 		if err != nil {
 			t.Fatal(err)
 		}
-		return mqttsec.NewPahoV5(autopaho.ClientConfig{
+		cfg := autopaho.ClientConfig{
 			ServerUrls:       []*url.URL{u},
 			TlsCfg:           tlsCfg,
 			KeepAlive:        20,
 			ReconnectBackoff: autopaho.NewConstantBackoff(50 * time.Millisecond),
 			ConnectTimeout:   5 * time.Second,
 			ClientConfig:     paho.ClientConfig{ClientID: cid},
-		})
+		}
+		if user != "" {
+			cfg.ConnectUsername, cfg.ConnectPassword = user, []byte(password)
+		}
+		return mqttsec.NewPahoV5(cfg)
 	case 3:
 		o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(cid).
 			SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond).
 			SetMaxReconnectInterval(200 * time.Millisecond).SetConnectTimeout(5 * time.Second)
 		if tlsCfg != nil {
 			o.SetTLSConfig(tlsCfg)
+		}
+		if user != "" {
+			o.SetUsername(user).SetPassword(password)
 		}
 		return mqttsec.NewPahoV3(o)
 	}
