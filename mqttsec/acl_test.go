@@ -100,12 +100,19 @@ func TestMosquittoACLKeepsRepliesPrivate(t *testing.T) {
 				t.Fatalf("spy connect: %v", tok.Error())
 			}
 			defer spy.Disconnect(50)
-			spy.Subscribe("mqttsec/bob/reply", 1, func(_ mqtt.Client, msg mqtt.Message) {
+			// Both reach the broker (it acknowledges them), so what follows
+			// shows what its ACL does with them.
+			sub := spy.Subscribe("mqttsec/bob/reply", 1, func(_ mqtt.Client, msg mqtt.Message) {
 				mu.Lock()
 				snooped = append(snooped, bytes.Clone(msg.Payload()))
 				mu.Unlock()
-			}).WaitTimeout(10 * time.Second)
-			spy.Publish("mqttsec/bob/reply", 1, false, []byte("forged")).WaitTimeout(10 * time.Second)
+			})
+			if !sub.WaitTimeout(10 * time.Second) {
+				t.Fatal("spy subscription: no SUBACK")
+			}
+			if pub := spy.Publish("mqttsec/bob/reply", 1, false, []byte("forged")); !pub.WaitTimeout(10 * time.Second) {
+				t.Fatal("spy publish: no PUBACK")
+			}
 
 			if out, err := clients["bob"].Request(ctx, "gateway", "echo", []byte("secret")); err != nil || string(out) != "bob echo secret" {
 				t.Fatalf("bob: %q, %v", out, err)
