@@ -88,15 +88,42 @@ func read(path string, secret bool) ([]byte, error) {
 	return data, nil
 }
 
-// ReadSecret reads a shared secret: one line of base64url (no padding).
+// ErrNotBase64URL means a key line is not base64url: RFC 4648 §5 without
+// padding, in canonical form, on one line.
+var ErrNotBase64URL = errors.New("not one line of unpadded base64url")
+
+var strictB64 = base64.RawURLEncoding.Strict()
+
+// DecodeLine decodes one line of unpadded base64url. Go's strict decoder
+// skips CR and LF wherever they are; DecodeLine refuses them, so that a
+// line holds exactly one value, as the key file formats say. The error is
+// ErrNotBase64URL and never quotes the line.
+func DecodeLine(line string) ([]byte, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return nil, ErrNotBase64URL
+	}
+	b, err := strictB64.DecodeString(line)
+	if err != nil {
+		return nil, ErrNotBase64URL
+	}
+	return b, nil
+}
+
+// ReadSecret reads a shared secret: one line of base64url (no padding),
+// with surrounding white space (a final newline) ignored. A file that is
+// not that, or is empty, is an error naming the file and wrapping
+// ErrNotBase64URL.
 func ReadSecret(path string) ([]byte, error) {
 	data, err := ReadPrivate(path)
 	if err != nil {
 		return nil, err
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimSpace(string(data)))
+	b, err := DecodeLine(strings.TrimSpace(string(data)))
+	if err == nil && len(b) == 0 {
+		err = ErrNotBase64URL // an empty file holds no secret
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: not one line of base64url", path)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return b, nil
 }

@@ -22,14 +22,51 @@ func TestSecretRoundTripAndPermissions(t *testing.T) {
 	if err != nil || len(s) != 32 {
 		t.Fatalf("ReadSecret = %d bytes, %v", len(s), err)
 	}
-	os.Chmod(path, 0o640)
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ReadSecret(path); !errors.Is(err, ErrPermissions) {
 		t.Fatalf("group-readable secret: %v", err)
 	}
-	bad := filepath.Join(dir, "bad.key")
-	os.WriteFile(bad, []byte("c2VjcmV0IQ==\n"), 0o600)
-	if _, err := ReadSecret(bad); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
-		t.Fatalf("padded base64 accepted or echoed: %v", err)
+}
+
+// TestReadSecretFormats holds ReadSecret to one line of unpadded, canonical
+// base64url: "c2VjcmV0IQ" is "secret!".
+func TestReadSecretFormats(t *testing.T) {
+	tests := []struct {
+		name, content string
+		ok            bool
+	}{
+		{"one line", "c2VjcmV0IQ", true},
+		{"final newline", "c2VjcmV0IQ\n", true},
+		{"final CRLF", "c2VjcmV0IQ\r\n", true},
+		{"surrounding blanks", "  c2VjcmV0IQ \n", true},
+		{"padding", "c2VjcmV0IQ==\n", false},
+		{"standard alphabet", "c2VjcmV0I+/\n", false},
+		{"line feed inside", "c2VjcmV0\nIQ\n", false},
+		{"carriage return inside", "c2VjcmV0\rIQ\n", false},
+		{"two lines", "c2VjcmV0IQ\nc2VjcmV0IQ\n", false},
+		{"blank inside", "c2VjcmV0 IQ\n", false},
+		{"non-zero unused bits", "c2VjcmV0IR\n", false},
+		{"empty", "\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "secret.key")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadSecret(path)
+			if !tt.ok {
+				if !errors.Is(err, ErrNotBase64URL) || strings.Contains(err.Error(), "c2Vj") {
+					t.Fatalf("ReadSecret = %q, %v; want ErrNotBase64URL without the content", got, err)
+				}
+				return
+			}
+			if err != nil || string(got) != "secret!" {
+				t.Fatalf("ReadSecret = %q, %v; want \"secret!\"", got, err)
+			}
+		})
 	}
 }
 

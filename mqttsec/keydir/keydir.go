@@ -98,7 +98,9 @@ var (
 	ErrTooLarge = keyfile.ErrTooLarge
 )
 
-var b64 = base64.RawURLEncoding.Strict()
+// b64 writes the base64url lines of key files; they are read with
+// keyfile.DecodeLine, which refuses a line break inside a line.
+var b64 = base64.RawURLEncoding
 
 // Party is what Load found: the party's id and its keyring.
 type Party struct {
@@ -204,7 +206,7 @@ func secretLines(path string) ([][]byte, error) {
 	ls, nums := lines(data)
 	var out [][]byte
 	for i, l := range ls {
-		b, err := b64.DecodeString(l)
+		b, err := keyfile.DecodeLine(l)
 		if err != nil {
 			return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url secret"}
 		}
@@ -501,7 +503,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 		ls, nums := lines(data)
 		for i, l := range ls {
-			raw, err := b64.DecodeString(l)
+			raw, err := keyfile.DecodeLine(l)
 			if err != nil {
 				return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url public key"}
 			}

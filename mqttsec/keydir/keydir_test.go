@@ -160,6 +160,16 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 			path := filepath.Join(peer, "hmac.key")
 			write(t, path, append(read(t, path), "# second key\nnot!base64\n"...))
 		}, "hmac.key", 3, nil},
+		{"carriage return inside a secret line", func(t *testing.T, gw, peer string) {
+			path := filepath.Join(peer, "hmac.key")
+			line := strings.TrimSpace(string(read(t, path)))
+			write(t, path, []byte(line[:20]+"\r"+line[20:]+"\n"))
+		}, "hmac.key", 1, nil},
+		{"carriage return inside a public key line", func(t *testing.T, gw, peer string) {
+			path := filepath.Join(peer, "xwing.pub")
+			line := strings.TrimSpace(string(read(t, path)))
+			write(t, path, []byte(line[:40]+"\r"+line[40:]+"\n"))
+		}, "xwing.pub", 1, nil},
 		{"short HMAC key", func(t *testing.T, gw, peer string) { write(t, filepath.Join(peer, "hmac.key"), []byte("AAAA\n")) }, "hmac.key", 0, nil},
 		{"unknown directive", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"))
