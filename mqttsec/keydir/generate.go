@@ -204,7 +204,7 @@ type PairOptions struct {
 // and a peer.conf for each other: a/peers/<b's id>/ and b/peers/<a's id>/.
 func Pair(dirA, dirB string, opt PairOptions) error {
 	idOf := func(dir string) (string, error) {
-		data, err := os.ReadFile(filepath.Join(dir, "self", "id"))
+		data, err := readPublic(filepath.Join(dir, "self", "id"))
 		return strings.TrimSpace(string(data)), err
 	}
 	a, err := idOf(dirA)
