@@ -63,7 +63,7 @@ func ReadPublic(path string) ([]byte, error) {
 }
 
 func read(path string, secret bool) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
