@@ -1,12 +1,15 @@
 package mqttsec_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,7 +176,9 @@ func TestTLSAndClientCertificates(t *testing.T) {
 	}
 }
 
-func TestTLSConfigRefusesOpenKeyFile(t *testing.T) {
+// TestTLSConfigFileErrors: every file TLSConfig reads is bounded and of the
+// right kind, a key file must be private, and no error shows key material.
+func TestTLSConfigFileErrors(t *testing.T) {
 	certs, err := testcerts.New("client")
 	if err != nil {
 		t.Fatal(err)
@@ -182,17 +187,57 @@ func TestTLSConfigRefusesOpenKeyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chmod(files.ClientKey, 0o644); err != nil {
+	keyPEM, err := os.ReadFile(files.ClientKey)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
-	if !errors.Is(err, mqttsec.ErrKeyFilePermissions) {
-		t.Fatalf("TLSConfig = %v, want ErrKeyFilePermissions", err)
+	dir := t.TempDir()
+	openKey := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(openKey, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CertFile: files.ClientCert}); err == nil {
-		t.Fatal("certificate without key accepted")
+	if err := chmod(openKey, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.ClientKey}); err == nil {
-		t.Fatal("a key file accepted as CA")
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, make([]byte, 1<<20+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		files mqttsec.TLSFiles
+		is    error // nil: any error; ok: none
+		ok    bool
+	}{
+		{"all files good", mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey}, nil, true},
+		{"key readable by others", mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: openKey}, mqttsec.ErrKeyFilePermissions, false},
+		{"certificate without key", mqttsec.TLSFiles{CertFile: files.ClientCert}, nil, false},
+		{"key file as CA", mqttsec.TLSFiles{CAFile: files.ClientKey}, nil, false},
+		{"CA is a directory", mqttsec.TLSFiles{CAFile: dir}, mqttsec.ErrNotRegularFile, false},
+		{"CA too large", mqttsec.TLSFiles{CAFile: big}, mqttsec.ErrFileTooLarge, false},
+		{"certificate too large", mqttsec.TLSFiles{CertFile: big, KeyFile: files.ClientKey}, mqttsec.ErrFileTooLarge, false},
+		{"key is a directory", mqttsec.TLSFiles{CertFile: files.ClientCert, KeyFile: dir}, mqttsec.ErrNotRegularFile, false},
+		{"CA missing", mqttsec.TLSFiles{CAFile: filepath.Join(dir, "none.pem")}, fs.ErrNotExist, false},
+		{"certificate and key swapped", mqttsec.TLSFiles{CertFile: files.ClientKey, KeyFile: files.ClientKey}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := mqttsec.TLSConfig(tt.files)
+			if tt.ok {
+				if err != nil || cfg.RootCAs == nil || len(cfg.Certificates) != 1 {
+					t.Fatalf("TLSConfig = %v, %v", cfg, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("TLSConfig accepted the files")
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Fatalf("TLSConfig = %v, want it to wrap %v", err, tt.is)
+			}
+			if bytes.Contains([]byte(err.Error()), keyPEM[40:80]) {
+				t.Fatalf("error shows key material: %v", err)
+			}
+		})
 	}
 }

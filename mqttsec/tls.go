@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
@@ -22,17 +21,27 @@ type TLSFiles struct {
 	ServerName string
 }
 
-// ErrKeyFilePermissions means a private key file is readable by group or
-// others.
-var ErrKeyFilePermissions = keyfile.ErrPermissions
+var (
+	// ErrKeyFilePermissions means a private key file is readable by group
+	// or others.
+	ErrKeyFilePermissions = keyfile.ErrPermissions
+	// ErrNotRegularFile is wrapped by TLSConfig's error when a file it was
+	// given is a directory, device or FIFO.
+	ErrNotRegularFile = keyfile.ErrNotRegular
+	// ErrFileTooLarge is wrapped by TLSConfig's error when a file it was
+	// given is larger than 1 MiB (a system CA bundle is ~200 KiB).
+	ErrFileTooLarge = keyfile.ErrTooLarge
+)
 
 // TLSConfig builds a client TLS configuration (TLS 1.2 or later) from PEM
 // files, for autopaho.ClientConfig.TlsCfg or mqtt.ClientOptions.SetTLSConfig.
-// A key file readable by group or others is refused.
+// A key file readable by group or others is refused. Each file must be a
+// regular file of at most 1 MiB; errors name the file and never show key
+// material.
 func TLSConfig(f TLSFiles) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.ServerName}
 	if f.CAFile != "" {
-		data, err := os.ReadFile(f.CAFile)
+		data, err := keyfile.ReadPublic(f.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("mqttsec: CA file: %w", err)
 		}
@@ -46,7 +55,7 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		return nil, errors.New("mqttsec: a client certificate needs both CertFile and KeyFile")
 	}
 	if f.CertFile != "" {
-		certPEM, err := os.ReadFile(f.CertFile)
+		certPEM, err := keyfile.ReadPublic(f.CertFile)
 		if err != nil {
 			return nil, fmt.Errorf("mqttsec: certificate file: %w", err)
 		}
