@@ -62,8 +62,28 @@ func ReadPublic(path string) ([]byte, error) {
 	return read(path, false)
 }
 
-func read(path string, secret bool) ([]byte, error) {
+// OpenRegular opens a file for reading if it is a regular file; anything
+// else (a directory, device or FIFO) is an *fs.PathError wrapping
+// ErrNotRegular. It never blocks on a FIFO. The kind is checked on the file
+// that was opened.
+func OpenRegular(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func read(path string, secret bool) ([]byte, error) {
+	f, err := OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -71,9 +91,6 @@ func read(path string, secret bool) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
 	}
 	if perm := st.Mode().Perm(); secret && perm&0o077 != 0 {
 		return nil, &PermissionError{Path: path, Mode: perm}

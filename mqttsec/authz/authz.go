@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/internal/poll"
 )
 
@@ -207,7 +208,13 @@ type Authorizer struct {
 	stamp         atomic.Value // string: the files' sizes and modification times
 }
 
-// Load reads the rules from the users and groups files.
+// ErrNotRegular is wrapped by Load's and Reload's error when a rules file
+// is a directory, device or FIFO.
+var ErrNotRegular = keyfile.ErrNotRegular
+
+// Load reads the rules from the users and groups files. Each must be a
+// regular file: anything else is refused (ErrNotRegular) instead of being
+// read or waited on.
 func Load(usersPath, groupsPath string) (*Authorizer, error) {
 	a := &Authorizer{users: usersPath, groups: groupsPath}
 	if err := a.Reload(); err != nil {
@@ -219,12 +226,12 @@ func Load(usersPath, groupsPath string) (*Authorizer, error) {
 // Reload reads the files again; on any error the previous rules stay.
 func (a *Authorizer) Reload() error {
 	stamp := a.fileStamp()
-	u, err := os.Open(a.users)
+	u, err := keyfile.OpenRegular(a.users)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	g, err := os.Open(a.groups)
+	g, err := keyfile.OpenRegular(a.groups)
 	if err != nil {
 		return err
 	}
