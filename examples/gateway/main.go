@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			return err
 		}
 		defer store.Close()
+		defer counter.Close()
 		cfg.Replay, cfg.Counter = store, counter
 	}
 	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, Config: cfg})

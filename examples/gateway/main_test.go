@@ -16,6 +16,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 func TestGatewayAnswersWithKeysFromFiles(t *testing.T) {
@@ -190,6 +191,12 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("echo before the restart = %q, %v", reply, err)
 	}
 	testwait.Until(t, "the request captured", func() bool { mu.Lock(); defer mu.Unlock(); return len(captured) == 1 })
+	// A second gateway on the same state would admit what the first had
+	// seen: it is refused while the first runs.
+	var second bytes.Buffer
+	if err := run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--state", state}, &second, &second, nil); !errors.Is(err, replay.ErrLocked) {
+		t.Fatalf("a second gateway on the same state = %v, want replay.ErrLocked\n%s", err, second.String())
+	}
 	stop()
 
 	stop, errOut := gateway()

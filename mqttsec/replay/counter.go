@@ -36,9 +36,15 @@ var _ envelope.Counter = (*FileCounter)(nil)
 //
 // The file holds one line, "mqttsec-counter v1 <next> <crc32>". A missing
 // or damaged file is an error (ErrMissing, ErrCorrupt), never a reset.
+//
+// A FileCounter locks the file "<path>.lock" until Close (or the end of the
+// process), so that two counters never hand out the same values from one
+// file: a second Create or Open is ErrLocked. The lock is flock(2) where
+// the system has it.
 type FileCounter struct {
 	path  string
 	block uint64
+	lock  *os.File
 
 	mu    sync.Mutex
 	next  uint64 // next counter to hand out
@@ -48,7 +54,8 @@ type FileCounter struct {
 
 // CreateFileCounter creates a new counter file whose first counter is
 // first (at least 1); it fails if the file exists. block is how many
-// counters to reserve per write (0 means DefaultBlock).
+// counters to reserve per write (0 means DefaultBlock). While another
+// counter holds path the error is ErrLocked.
 func CreateFileCounter(path string, first, block uint64) (*FileCounter, error) {
 	if first == 0 {
 		return nil, errors.New("replay: counters start at 1")
@@ -56,35 +63,78 @@ func CreateFileCounter(path string, first, block uint64) (*FileCounter, error) {
 	if block == 0 {
 		block = DefaultBlock
 	}
+	lk, err := openLocked(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		lk.Close()
 		return nil, err
 	}
 	f.Close()
 	if err := writeFileAtomic(path, counterLine(first), 0o600); err != nil {
+		lk.Close()
 		return nil, err
 	}
-	return &FileCounter{path: path, block: block, next: first, limit: first}, nil
+	return &FileCounter{path: path, block: block, lock: lk, next: first, limit: first}, nil
 }
 
 // OpenFileCounter opens an existing counter file and resumes after every
-// counter that may have been used before.
+// counter that may have been used before. While another counter holds path
+// the error is ErrLocked; a missing file is ErrMissing, a damaged one
+// ErrCorrupt.
 func OpenFileCounter(path string, block uint64) (*FileCounter, error) {
 	if block == 0 {
 		block = DefaultBlock
 	}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", ErrMissing, path)
-	}
+	lk, err := openLocked(path + ".lock")
 	if err != nil {
 		return nil, err
 	}
+	next, err := readCounterFile(path)
+	if err != nil {
+		lk.Close()
+		return nil, err
+	}
+	return &FileCounter{path: path, block: block, lock: lk, next: next, limit: next}, nil
+}
+
+// maxCounterFile is longer than any counter line.
+const maxCounterFile = 64
+
+func readCounterFile(path string) (uint64, error) {
+	data, err := readRegular(path, maxCounterFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %s", ErrMissing, path)
+	}
+	if err != nil {
+		return 0, err
+	}
 	next, err := parseCounterLine(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", err, path)
+		return 0, fmt.Errorf("%w: %s", err, path)
 	}
-	return &FileCounter{path: path, block: block, next: next, limit: next}, nil
+	return next, nil
+}
+
+// errCounterClosed is Next's error after Close.
+var errCounterClosed = errors.New("replay: counter closed")
+
+// Close releases the lock; Next fails afterwards. Every counter handed out
+// was reserved in the file before, so Close writes nothing.
+func (c *FileCounter) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil {
+		return nil
+	}
+	err := c.lock.Close()
+	c.lock = nil
+	if c.err == nil {
+		c.err = errCounterClosed
+	}
+	return err
 }
 
 func counterLine(n uint64) []byte {

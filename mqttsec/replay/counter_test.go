@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,8 +34,10 @@ func TestFileCounterNeverGoesBack(t *testing.T) {
 		}
 	}
 	take(c, 25)
-	// A crash: the process ends without any shutdown; start again, twice.
+	// A crash: the process ends without any shutdown (the kernel closes
+	// its files, dropping the lock); start again, twice.
 	for range 2 {
+		c.lock.Close()
 		c, err = OpenFileCounter(path, 10)
 		if err != nil {
 			t.Fatal(err)
@@ -61,9 +64,12 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 		"extra space": "mqttsec-counter v1  1000 " + crcOf("1000") + "\n",
 		"no newline":  "mqttsec-counter v1 1000 " + crcOf("1000"),
 		"overflow":    "mqttsec-counter v1 99999999999999999999 " + crcOf("99999999999999999999") + "\n",
+		"oversize":    string(counterLine(1000)) + strings.Repeat(" ", 1<<20),
 	} {
 		p := filepath.Join(dir, "c")
-		os.WriteFile(p, []byte(content), 0o600)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := OpenFileCounter(p, 0); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}

@@ -73,6 +73,7 @@ func ExampleOpenFileCounter() {
 		return
 	}
 	fmt.Println("before the restart:", a, b)
+	c.Close() // the process stops
 
 	c, err = replay.OpenFileCounter(path, 100)
 	if err != nil {
@@ -85,6 +86,7 @@ func ExampleOpenFileCounter() {
 		return
 	}
 	fmt.Println("after the restart, above the reservation:", n)
+	c.Close()
 	// Output:
 	// before the restart: 1 2
 	// after the restart, above the reservation: 101

@@ -36,9 +36,15 @@ import (
 // On start, each known sender's counters up to the highest it had accepted
 // are refused (a message merely reordered across a restart is refused
 // too: the safe side).
+//
+// The store locks its log until Close (or the end of the process): a
+// second OpenFileStore of the directory is ErrLocked, since two stores on
+// one directory would each admit what the other had seen. The lock is
+// flock(2) where the system has it.
 type FileStore struct {
 	dir          string
 	compactAfter int64
+	maxSenders   int
 	mem          *envelope.MemoryStore
 
 	mu      sync.Mutex // guards pending, seq, err
@@ -71,7 +77,9 @@ const (
 	snapMagic    = "mqttsec-replay-snapshot v1\n"
 )
 
-// OpenFileStore opens (creating if needed) the store in dir.
+// OpenFileStore opens (creating if needed) the store in dir. While another
+// store holds dir the error is ErrLocked; a damaged state file is
+// ErrCorrupt; a state file that is not a regular file is refused.
 func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 	if opt.MaxSenders == 0 {
 		opt.MaxSenders = envelope.DefaultMaxSenders
@@ -86,18 +94,24 @@ func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &FileStore{dir: dir, compactAfter: opt.CompactAfter, mem: mem}
-	if err := s.loadSnapshot(); err != nil {
+	s := &FileStore{dir: dir, compactAfter: opt.CompactAfter, maxSenders: opt.MaxSenders, mem: mem}
+	log, err := openLocked(filepath.Join(dir, logName))
+	if err != nil {
 		return nil, err
 	}
-	if err := s.replayLog(); err != nil {
+	if err := s.loadSnapshot(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	if err := s.replayLog(log); err != nil {
+		log.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
 func (s *FileStore) loadSnapshot() error {
-	data, err := os.ReadFile(filepath.Join(s.dir, snapshotName))
+	data, err := readRegular(filepath.Join(s.dir, snapshotName), s.maxSnapshot())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -127,17 +141,19 @@ func (s *FileStore) loadSnapshot() error {
 	return nil
 }
 
+// maxSnapshot is the largest snapshot the store could have written: every
+// sender it may track, each with the longest record.
+func (s *FileStore) maxSnapshot() int64 {
+	return int64(len(snapMagic)) + 8 + int64(s.maxSenders)*(2+envelope.MaxIDLength+8+8) + 4
+}
+
 // Log layout: batches of [u32 length][records][u32 crc32 of records];
 // a record is [u16 sender length][sender][u64 counter][i64 issued-at ms].
-func (s *FileStore) replayLog() error {
-	path := filepath.Join(s.dir, logName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
+// replayLog reads the locked log f, which the store keeps for writing; the
+// caller closes f if replayLog fails.
+func (s *FileStore) replayLog(f *os.File) error {
 	data, err := io.ReadAll(f)
 	if err != nil {
-		f.Close()
 		return err
 	}
 	good := 0
@@ -155,14 +171,12 @@ func (s *FileStore) replayLog() error {
 			if 4+n+4 == len(rest) {
 				break // the last batch, torn inside
 			}
-			f.Close()
 			return fmt.Errorf("%w: %s at offset %d", ErrCorrupt, logName, good)
 		}
 		r := bytes.NewReader(batch)
 		for r.Len() > 0 {
 			sender, ctr, iat, err := readRecord(r)
 			if err != nil {
-				f.Close()
 				return fmt.Errorf("%w: %s at offset %d", ErrCorrupt, logName, good)
 			}
 			s.mem.Restore(sender, ctr, time.UnixMilli(iat))
@@ -172,16 +186,13 @@ func (s *FileStore) replayLog() error {
 	if good < len(data) {
 		// Discard the torn tail: its Admits never returned.
 		if err := f.Truncate(int64(good)); err != nil {
-			f.Close()
 			return err
 		}
 		if err := f.Sync(); err != nil {
-			f.Close()
 			return err
 		}
 	}
 	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
-		f.Close()
 		return err
 	}
 	s.log, s.logSize = f, int64(good)
@@ -330,7 +341,8 @@ func (s *FileStore) compactLocked() error {
 	return nil
 }
 
-// Close flushes nothing further and closes the log; Admit fails afterwards.
+// Close flushes nothing further and closes the log, releasing the lock;
+// Admit fails afterwards.
 func (s *FileStore) Close() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()

@@ -30,6 +30,10 @@ func open(t *testing.T, dir string) *FileStore {
 	return s
 }
 
+// crash ends s as the death of its process would: the kernel closes its
+// files, which drops the lock, and nothing else happens.
+func crash(s *FileStore) { s.log.Close() }
+
 func TestFileStoreSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
@@ -41,7 +45,7 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 	if err := s.Admit(ctx, seen("a", 20)); !errors.Is(err, envelope.ErrReplayed) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	// No Close: the process dies.
+	crash(s) // no Close: the process dies
 	s2 := open(t, dir)
 	for _, c := range []uint64{1, 20, 50} {
 		if err := s2.Admit(ctx, seen("a", c)); !errors.Is(err, envelope.ErrReplayed) {
@@ -96,6 +100,7 @@ func TestFileStoreCrashAtEveryByte(t *testing.T) {
 		if err := r.Admit(ctx, seen("a", 7)); err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
+		crash(r)
 		r2, err := OpenFileStore(d, FileStoreOptions{})
 		if err != nil {
 			t.Fatalf("cut at %d, reopened: %v", cut, err)
@@ -112,6 +117,7 @@ func TestFileStoreRefusesCorruption(t *testing.T) {
 	for c := uint64(1); c <= 3; c++ {
 		s.Admit(ctx, seen("a", c))
 	}
+	crash(s)
 	data, _ := os.ReadFile(filepath.Join(dir, logName))
 	bad := append([]byte(nil), data...)
 	bad[6] ^= 0x40 // inside the first batch, with batches after it
@@ -124,6 +130,7 @@ func TestFileStoreRefusesCorruption(t *testing.T) {
 	if err := s.Compact(); err != nil {
 		t.Fatal(err)
 	}
+	crash(s)
 	snap, _ := os.ReadFile(filepath.Join(dir, snapshotName))
 	snap[len(snap)-6] ^= 1
 	os.WriteFile(filepath.Join(dir, snapshotName), snap, 0o600)
@@ -149,6 +156,7 @@ func TestFileStoreCrashDuringCompaction(t *testing.T) {
 		t.Fatalf("log not emptied by Compact: %d bytes", fi.Size())
 	}
 	s.Admit(ctx, seen("a", 11))
+	crash(s)
 
 	// After the rename, before the truncation.
 	afterRename := t.TempDir()
@@ -216,6 +224,7 @@ func TestFileStoreAutomaticCompactionKeepsState(t *testing.T) {
 	if fi.Size() > 512 {
 		t.Fatalf("log is %d bytes: compaction did not run", fi.Size())
 	}
+	crash(s)
 	r := open(t, dir)
 	for c := uint64(1); c <= 300; c++ {
 		if err := r.Check(ctx, seen(fmt.Sprint("s", c%7), c)); !errors.Is(err, envelope.ErrReplayed) {

@@ -1,9 +1,62 @@
 package replay
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
+
+// ErrLocked means the state is already open in another FileStore or
+// FileCounter, in this process or another. Two holders of one replay
+// state would each admit a message the other had seen, and two holders of
+// one counter would hand out the same counters; so the second is refused.
+var ErrLocked = errors.New("replay: state file is in use by another store or counter")
+
+// openLocked opens path for reading and writing (creating it, mode 0600),
+// refuses anything but a regular file, and locks it (see lock) until the
+// file is closed.
+func openLocked(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("replay: %s: %w", path, keyfile.ErrNotRegular)
+	}
+	if err == nil {
+		if err = lock(f); errors.Is(err, ErrLocked) {
+			err = fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// readRegular reads a state file that must be a regular file, refusing one
+// longer than limit bytes as corrupt. A missing file is os.ErrNotExist.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := keyfile.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than any state file it could be", ErrCorrupt, filepath.Base(path))
+	}
+	return data, nil
+}
 
 // writeFileAtomic replaces path with data: it writes a temporary file in the
 // same directory, syncs it, renames it over path and syncs the directory,
