@@ -1,6 +1,9 @@
-// Package keyfile reads and writes the key files of the example commands:
-// shared secrets as one base64url line, Ed25519 keys as PEM. Secret files
-// must not be readable by group or others.
+// Package keyfile reads and writes key files: shared secrets as one
+// base64url line, Ed25519 keys as PEM. Secret files must not be readable by
+// group or others. Every read is bounded and of a regular file only;
+// OpenRegular gives the same kind check (never blocking on a FIFO) to the
+// other files the library loads, such as authorization rules and replay
+// state.
 package keyfile
 
 import (
