@@ -187,14 +187,24 @@ func (s Suite) Peer(id string, from *Keys) *envelope.Peer {
 	}
 }
 
-// Primitives returns the bare work of suite s for one message whose
+// Primitives returns the bare work of suite s for one request whose
 // signing input is as long as si and whose payload is payload: MAC and
 // signature over si, AES-GCM over payload with aad, one key wrap (seal) or
 // unwrap (open). No envelope around it.
+//
+// Every request is hashed once: SPEC.md §4.1 and §8 make both sides compute
+// D = SHA-256(si), which the reply is bound to. A MAC or signature over si
+// includes that pass; a suite with neither (psk) gets the SHA-256 of si as
+// a primitive of its own, so that every suite's primitives hash the
+// request once.
 func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open func()) {
 	p := &envelope.Params{}
 	s.Apply(from, to, p)
 	var seals, opens []func()
+	if p.HMAC == nil && p.Signer == nil {
+		digest := func() { sha256.Sum256(si) }
+		seals, opens = append(seals, digest), append(opens, digest)
+	}
 	if p.HMAC != nil {
 		tag := func() []byte { m := hmac.New(sha256.New, from.HMACSecret); m.Write(si); return m.Sum(nil) }
 		t := tag()
