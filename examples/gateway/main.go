@@ -8,7 +8,8 @@
 // With --state DIR the replay windows and the gateway's message counter are
 // kept in DIR (replay.FileStore, replay.FileCounter), so a request captured
 // before a restart is still refused after it. Without it they live in
-// memory: after a restart only the messages' lifetimes bound replays.
+// memory: after a restart only the messages' lifetimes bound replays. One
+// gateway at a time may use DIR. Ctrl-C or SIGTERM stops the gateway.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/mqttsec/mqttsec/internal/cli"
@@ -32,7 +34,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too (systemd, docker stop): the gateway disconnects and closes
+	// its state as it does on Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
