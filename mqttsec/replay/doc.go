@@ -7,5 +7,7 @@
 //     group commit;
 //   - [RedisStore], replay windows shared by several replicas through Redis.
 //
-// All implement the envelope package's Counter or ReplayStore.
+// All implement the envelope package's Counter or ReplayStore. A FileStore
+// or FileCounter holds its files alone until Close: a second one on the same
+// files, in any process, is ErrLocked. Replicas share state through Redis.
 package replay
