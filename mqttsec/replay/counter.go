@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
 // DefaultBlock is how many counters a FileCounter reserves per disk write.
@@ -24,6 +25,15 @@ var (
 	// ErrMissing means the counter file does not exist. A sender whose
 	// counter file was lost must not silently start again from a low value.
 	ErrMissing = errors.New("replay: counter file is missing")
+	// ErrLocked means the state is already open in another FileStore or
+	// FileCounter, in this process or another. Two holders of one replay
+	// state would each admit a message the other had seen, and two holders
+	// of one counter would hand out the same counters; so the second is
+	// refused.
+	ErrLocked = errors.New("replay: state file is in use by another store or counter")
+	// ErrNotRegular is wrapped by the error about a state file that is a
+	// directory, device or FIFO.
+	ErrNotRegular = keyfile.ErrNotRegular
 )
 
 var _ envelope.Counter = (*FileCounter)(nil)

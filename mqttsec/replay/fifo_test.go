@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-
-	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
 // A state file that is not a regular file is refused at once; a FIFO
@@ -23,21 +21,21 @@ func TestStateFilesMustBeRegular(t *testing.T) {
 	t.Run("replay log", func(t *testing.T) {
 		dir := t.TempDir()
 		fifoAt(t, filepath.Join(dir, logName))
-		if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, keyfile.ErrNotRegular) {
+		if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrNotRegular) {
 			t.Fatalf("OpenFileStore = %v, want not regular", err)
 		}
 	})
 	t.Run("snapshot", func(t *testing.T) {
 		dir := t.TempDir()
 		fifoAt(t, filepath.Join(dir, snapshotName))
-		if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, keyfile.ErrNotRegular) {
+		if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrNotRegular) {
 			t.Fatalf("OpenFileStore = %v, want not regular", err)
 		}
 	})
 	t.Run("counter", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "counter")
 		fifoAt(t, path)
-		if _, err := OpenFileCounter(path, 0); !errors.Is(err, keyfile.ErrNotRegular) {
+		if _, err := OpenFileCounter(path, 0); !errors.Is(err, ErrNotRegular) {
 			t.Fatalf("OpenFileCounter = %v, want not regular", err)
 		}
 	})

@@ -10,12 +10,6 @@ import (
 	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
-// ErrLocked means the state is already open in another FileStore or
-// FileCounter, in this process or another. Two holders of one replay
-// state would each admit a message the other had seen, and two holders of
-// one counter would hand out the same counters; so the second is refused.
-var ErrLocked = errors.New("replay: state file is in use by another store or counter")
-
 // openLocked opens path for reading and writing (creating it, mode 0600),
 // refuses anything but a regular file, and locks it (see lock) until the
 // file is closed.
@@ -26,7 +20,7 @@ func openLocked(path string) (*os.File, error) {
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("replay: %s: %w", path, keyfile.ErrNotRegular)
+		err = fmt.Errorf("replay: %s: %w", path, ErrNotRegular)
 	}
 	if err == nil {
 		if err = lock(f); errors.Is(err, ErrLocked) {
