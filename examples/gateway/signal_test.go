@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,8 @@ func TestMain(m *testing.M) {
 }
 
 // SIGTERM (systemd, docker stop) stops the gateway as Ctrl-C does: it
-// exits 0 after closing its state, instead of dying of the signal.
+// exits 0 after closing its state, instead of dying of the signal. While it
+// runs, its --state is locked against other processes.
 func TestGatewayStopsOnSIGTERM(t *testing.T) {
 	b := startBroker(t)
 	dir := t.TempDir()
@@ -56,6 +58,13 @@ func TestGatewayStopsOnSIGTERM(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("gateway did not start: %q\n%s", lines.Text(), stderr.String())
+	}
+	// While it runs, its state is locked against this other process.
+	if _, err := replay.OpenFileStore(filepath.Join(state, "replay"), replay.FileStoreOptions{}); !errors.Is(err, replay.ErrLocked) {
+		t.Errorf("replay store of a running gateway: %v, want replay.ErrLocked", err)
+	}
+	if _, err := replay.OpenFileCounter(filepath.Join(state, "counter"), 0); !errors.Is(err, replay.ErrLocked) {
+		t.Errorf("counter of a running gateway: %v, want replay.ErrLocked", err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
