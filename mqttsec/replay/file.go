@@ -44,7 +44,6 @@ import (
 type FileStore struct {
 	dir          string
 	compactAfter int64
-	maxSenders   int
 	mem          *envelope.MemoryStore
 
 	mu      sync.Mutex // guards pending, seq, err
@@ -94,7 +93,7 @@ func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &FileStore{dir: dir, compactAfter: opt.CompactAfter, maxSenders: opt.MaxSenders, mem: mem}
+	s := &FileStore{dir: dir, compactAfter: opt.CompactAfter, mem: mem}
 	log, err := openLocked(filepath.Join(dir, logName))
 	if err != nil {
 		return nil, err
@@ -111,7 +110,9 @@ func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 }
 
 func (s *FileStore) loadSnapshot() error {
-	data, err := readRegular(filepath.Join(s.dir, snapshotName), s.maxSnapshot())
+	// Unbounded: a store opened with a smaller MaxSenders than the one that
+	// wrote the snapshot must still start (Restore drops the excess).
+	data, err := readRegular(filepath.Join(s.dir, snapshotName), -1)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -139,12 +140,6 @@ func (s *FileStore) loadSnapshot() error {
 		s.mem.Restore(sender, ctr, time.UnixMilli(iat))
 	}
 	return nil
-}
-
-// maxSnapshot is the largest snapshot the store could have written: every
-// sender it may track, each with the longest record.
-func (s *FileStore) maxSnapshot() int64 {
-	return int64(len(snapMagic)) + 8 + int64(s.maxSenders)*(2+envelope.MaxIDLength+8+8) + 4
 }
 
 // Log layout: batches of [u32 length][records][u32 crc32 of records];

@@ -267,3 +267,32 @@ func benchAdmit(b *testing.B, par int) {
 		}
 	})
 }
+
+// A store reopened with a smaller MaxSenders than the one that wrote its
+// snapshot starts, and still refuses the replay of what it keeps.
+func TestFileStoreReopensWithFewerSenders(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenFileStore(dir, FileStoreOptions{MaxSenders: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := s.Admit(ctx, seen(fmt.Sprint("sender-", i), uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenFileStore(dir, FileStoreOptions{MaxSenders: 5})
+	if err != nil {
+		t.Fatalf("reopened with MaxSenders 5: %v", err)
+	}
+	defer r.Close()
+	if err := r.Check(ctx, seen("sender-99", 100)); !errors.Is(err, envelope.ErrReplayed) {
+		t.Fatalf("the newest sender's last message after reopening: %v, want ErrReplayed", err)
+	}
+}

@@ -35,13 +35,17 @@ func openLocked(path string) (*os.File, error) {
 }
 
 // readRegular reads a state file that must be a regular file, refusing one
-// longer than limit bytes as corrupt. A missing file is os.ErrNotExist.
+// longer than limit bytes (if limit ≥ 0) as corrupt. A missing file is
+// os.ErrNotExist.
 func readRegular(path string, limit int64) ([]byte, error) {
 	f, err := keyfile.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if limit < 0 {
+		return io.ReadAll(f)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
