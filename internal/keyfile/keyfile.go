@@ -41,7 +41,7 @@ func (e *PermissionError) Unwrap() error { return ErrPermissions }
 const MaxSize = 1 << 20
 
 var (
-	// ErrNotRegular means a key file is a directory, device or pipe.
+	// ErrNotRegular means a file is a directory, device or FIFO.
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrTooLarge means a key file is larger than MaxSize.
 	ErrTooLarge = fmt.Errorf("larger than %d bytes", MaxSize)
