@@ -9,5 +9,6 @@
 //
 // All implement the envelope package's Counter or ReplayStore. A FileStore
 // or FileCounter holds its files alone until Close: a second one on the same
-// files, in any process, is ErrLocked. Replicas share state through Redis.
+// files, in any process, is ErrLocked (on Linux, macOS and the BSDs, which
+// have flock). Replicas share state through Redis.
 package replay
