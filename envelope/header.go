@@ -3,6 +3,8 @@ package envelope
 import (
 	"time"
 	"unicode/utf8"
+
+	"github.com/mqttsec/mqttsec/internal/b64url"
 )
 
 // wireHeader is the authenticated header (SPEC.md §3). The field order here
@@ -125,7 +127,7 @@ func validKid(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isB64URL(s[i]) {
+		if !b64url.IsChar(s[i]) {
 			return false
 		}
 	}
@@ -299,7 +301,7 @@ func validateHeader(w *wireHeader) (*header, error) {
 				if !wrapAlgorithm(r.Alg) {
 					return nil, errorf(ErrPolicy, "unknown key wrap algorithm")
 				}
-				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) || !strictB64(r.WK) {
+				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) || !b64url.Valid(r.WK) {
 					return bad("bad wrapped key")
 				}
 				for _, prev := range w.Enc.Rcpt[:i] {

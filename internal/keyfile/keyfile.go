@@ -18,6 +18,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/mqttsec/mqttsec/internal/b64url"
 )
 
 // ErrPermissions means a secret file is readable by group or others.
@@ -112,17 +114,12 @@ func read(path string, secret bool) ([]byte, error) {
 // padding, in canonical form, on one line.
 var ErrNotBase64URL = errors.New("not one line of unpadded base64url")
 
-var strictB64 = base64.RawURLEncoding.Strict()
-
-// DecodeLine decodes one line of unpadded base64url. Go's strict decoder
-// skips CR and LF wherever they are; DecodeLine refuses them, so that a
-// line holds exactly one value, as the key file formats say. The error is
-// ErrNotBase64URL and never quotes the line.
+// DecodeLine decodes one line of unpadded base64url, strictly (b64url: a
+// line break inside is refused, so a line holds exactly one value, as the
+// key file formats say). The error is ErrNotBase64URL and never quotes the
+// line.
 func DecodeLine(line string) ([]byte, error) {
-	if strings.ContainsAny(line, "\r\n") {
-		return nil, ErrNotBase64URL
-	}
-	b, err := strictB64.DecodeString(line)
+	b, err := b64url.DecodeString(line)
 	if err != nil {
 		return nil, ErrNotBase64URL
 	}
