@@ -67,36 +67,37 @@ func ReadPublic(path string) ([]byte, error) {
 	return read(path, false)
 }
 
-// OpenRegular opens a file for reading if it is a regular file; anything
-// else (a directory, device or FIFO) is an *fs.PathError wrapping
-// ErrNotRegular. It never blocks on a FIFO. The kind is checked on the file
-// that was opened.
-func OpenRegular(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, openFlags, 0)
+// OpenRegular opens path with flag and perm, as os.OpenFile does, if it
+// is a regular file; anything else (a directory, device or FIFO) is an
+// *fs.PathError wrapping ErrNotRegular. It never blocks on a FIFO. The kind
+// is checked on the file that was opened.
+func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, _, err := openRegular(path, flag, perm)
+	return f, err
+}
+
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|nonBlocking, perm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
-		err = &fs.PathError{Op: "read", Path: path, Err: ErrNotRegular}
+		err = &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, st, nil
 }
 
 func read(path string, secret bool) ([]byte, error) {
-	f, err := OpenRegular(path)
+	f, st, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if perm := st.Mode().Perm(); secret && perm&0o077 != 0 {
 		return nil, &PermissionError{Path: path, Mode: perm}
 	}

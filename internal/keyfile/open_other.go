@@ -2,8 +2,5 @@
 
 package keyfile
 
-import "os"
-
-// openFlags opens for reading; these systems have no FIFO that blocks an
-// open.
-const openFlags = os.O_RDONLY
+// nonBlocking adds nothing: these systems have no FIFO that blocks an open.
+const nonBlocking = 0

@@ -2,11 +2,8 @@
 
 package keyfile
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
-// openFlags opens without blocking, so that a key file path naming a FIFO
-// is refused as not regular instead of waiting for a writer.
-const openFlags = os.O_RDONLY | syscall.O_NONBLOCK
+// nonBlocking opens without blocking, so that a path naming a FIFO is
+// refused as not regular instead of waiting for a writer.
+const nonBlocking = syscall.O_NONBLOCK

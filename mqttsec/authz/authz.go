@@ -226,12 +226,12 @@ func Load(usersPath, groupsPath string) (*Authorizer, error) {
 // Reload reads the files again; on any error the previous rules stay.
 func (a *Authorizer) Reload() error {
 	stamp := a.fileStamp()
-	u, err := keyfile.OpenRegular(a.users)
+	u, err := keyfile.OpenRegular(a.users, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	g, err := keyfile.OpenRegular(a.groups)
+	g, err := keyfile.OpenRegular(a.groups, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

@@ -110,15 +110,14 @@ func OpenFileCounter(path string, block uint64) (*FileCounter, error) {
 	return &FileCounter{path: path, block: block, lock: lk, next: next, limit: next}, nil
 }
 
-// maxCounterFile is longer than any counter line.
-const maxCounterFile = 64
-
 func readCounterFile(path string) (uint64, error) {
-	data, err := readRegular(path, maxCounterFile)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := keyfile.ReadPublic(path) // bounded, and a regular file
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return 0, fmt.Errorf("%w: %s", ErrMissing, path)
-	}
-	if err != nil {
+	case errors.Is(err, keyfile.ErrTooLarge):
+		return 0, fmt.Errorf("%w: %s", ErrCorrupt, path)
+	case err != nil:
 		return 0, err
 	}
 	next, err := parseCounterLine(data)

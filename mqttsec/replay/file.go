@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
 // FileStore is a ReplayStore kept in a directory, safe across crashes.
@@ -110,12 +111,17 @@ func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 }
 
 func (s *FileStore) loadSnapshot() error {
-	// Unbounded: a store opened with a smaller MaxSenders than the one that
-	// wrote the snapshot must still start (Restore drops the excess).
-	data, err := readRegular(filepath.Join(s.dir, snapshotName), -1)
+	f, err := keyfile.OpenRegular(filepath.Join(s.dir, snapshotName), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return err
+	}
+	// Unbounded: a store opened with a smaller MaxSenders than the one that
+	// wrote the snapshot must still start (Restore drops the excess).
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package replay
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -14,46 +13,18 @@ import (
 // refuses anything but a regular file, and locks it (see lock) until the
 // file is closed.
 func openLocked(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := keyfile.OpenRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("replay: %s: %w", path, ErrNotRegular)
-	}
-	if err == nil {
-		if err = lock(f); errors.Is(err, ErrLocked) {
-			err = fmt.Errorf("%w: %s", ErrLocked, path)
-		}
-	}
-	if err != nil {
+	if err := lock(f); err != nil {
 		f.Close()
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
 		return nil, err
 	}
 	return f, nil
-}
-
-// readRegular reads a state file that must be a regular file, refusing one
-// longer than limit bytes (if limit ≥ 0) as corrupt. A missing file is
-// os.ErrNotExist.
-func readRegular(path string, limit int64) ([]byte, error) {
-	f, err := keyfile.OpenRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if limit < 0 {
-		return io.ReadAll(f)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: %s is larger than any state file it could be", ErrCorrupt, filepath.Base(path))
-	}
-	return data, nil
 }
 
 // writeFileAtomic replaces path with data: it writes a temporary file in the
