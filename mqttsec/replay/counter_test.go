@@ -75,7 +75,9 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 		}
 	}
 	p := filepath.Join(dir, "ok")
-	os.WriteFile(p, counterLine(1000), 0o600)
+	if err := os.WriteFile(p, counterLine(1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := OpenFileCounter(p, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,31 @@ func open(t *testing.T, dir string) *FileStore {
 // files, which drops the lock, and nothing else happens.
 func crash(s *FileStore) { s.log.Close() }
 
+// readFile, writeFile and admit are the test's setup steps; a failing one
+// fails the test.
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func writeFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func admit(t testing.TB, s *FileStore, sender string, ctr uint64) {
+	t.Helper()
+	if err := s.Admit(ctx, seen(sender, ctr)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFileStoreSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
@@ -72,17 +97,17 @@ func TestFileStoreCrashAtEveryByte(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, _ := os.ReadFile(filepath.Join(dir, logName))
+	before := readFile(t, filepath.Join(dir, logName))
 	if err := s.Admit(ctx, seen("a", 6)); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := os.ReadFile(filepath.Join(dir, logName))
+	after := readFile(t, filepath.Join(dir, logName))
 	if len(after) <= len(before) {
 		t.Fatal("the last Admit wrote nothing")
 	}
 	for cut := len(before); cut <= len(after); cut++ {
 		d := t.TempDir()
-		os.WriteFile(filepath.Join(d, logName), after[:cut], 0o600)
+		writeFile(t, filepath.Join(d, logName), after[:cut])
 		r, err := OpenFileStore(d, FileStoreOptions{})
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
@@ -115,25 +140,25 @@ func TestFileStoreRefusesCorruption(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	for c := uint64(1); c <= 3; c++ {
-		s.Admit(ctx, seen("a", c))
+		admit(t, s, "a", c)
 	}
 	crash(s)
-	data, _ := os.ReadFile(filepath.Join(dir, logName))
+	data := readFile(t, filepath.Join(dir, logName))
 	bad := append([]byte(nil), data...)
 	bad[6] ^= 0x40 // inside the first batch, with batches after it
-	os.WriteFile(filepath.Join(dir, logName), bad, 0o600)
+	writeFile(t, filepath.Join(dir, logName), bad)
 	if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged log: %v, want ErrCorrupt", err)
 	}
-	os.WriteFile(filepath.Join(dir, logName), data, 0o600)
+	writeFile(t, filepath.Join(dir, logName), data)
 	s = open(t, dir)
 	if err := s.Compact(); err != nil {
 		t.Fatal(err)
 	}
 	crash(s)
-	snap, _ := os.ReadFile(filepath.Join(dir, snapshotName))
+	snap := readFile(t, filepath.Join(dir, snapshotName))
 	snap[len(snap)-6] ^= 1
-	os.WriteFile(filepath.Join(dir, snapshotName), snap, 0o600)
+	writeFile(t, filepath.Join(dir, snapshotName), snap)
 	if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged snapshot: %v, want ErrCorrupt", err)
 	}
@@ -146,27 +171,27 @@ func TestFileStoreCrashDuringCompaction(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	for c := uint64(1); c <= 10; c++ {
-		s.Admit(ctx, seen("a", c))
+		admit(t, s, "a", c)
 	}
-	oldLog, _ := os.ReadFile(filepath.Join(dir, logName))
+	oldLog := readFile(t, filepath.Join(dir, logName))
 	if err := s.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, logName)); fi.Size() != 0 {
-		t.Fatalf("log not emptied by Compact: %d bytes", fi.Size())
+	if n := len(readFile(t, filepath.Join(dir, logName))); n != 0 {
+		t.Fatalf("log not emptied by Compact: %d bytes", n)
 	}
-	s.Admit(ctx, seen("a", 11))
+	admit(t, s, "a", 11)
 	crash(s)
 
 	// After the rename, before the truncation.
 	afterRename := t.TempDir()
-	snap, _ := os.ReadFile(filepath.Join(dir, snapshotName))
-	os.WriteFile(filepath.Join(afterRename, snapshotName), snap, 0o600)
-	os.WriteFile(filepath.Join(afterRename, logName), oldLog, 0o600)
+	snap := readFile(t, filepath.Join(dir, snapshotName))
+	writeFile(t, filepath.Join(afterRename, snapshotName), snap)
+	writeFile(t, filepath.Join(afterRename, logName), oldLog)
 	// Before the rename: the old log, no snapshot, a stray temporary file.
 	beforeRename := t.TempDir()
-	os.WriteFile(filepath.Join(beforeRename, logName), oldLog, 0o600)
-	os.WriteFile(filepath.Join(beforeRename, "."+snapshotName+".tmp123"), snap[:len(snap)/2], 0o600)
+	writeFile(t, filepath.Join(beforeRename, logName), oldLog)
+	writeFile(t, filepath.Join(beforeRename, "."+snapshotName+".tmp123"), snap[:len(snap)/2])
 
 	for name, d := range map[string]string{"after rename": afterRename, "before rename": beforeRename, "complete": dir} {
 		r, err := OpenFileStore(d, FileStoreOptions{})
@@ -220,9 +245,8 @@ func TestFileStoreAutomaticCompactionKeepsState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fi, _ := os.Stat(filepath.Join(dir, logName))
-	if fi.Size() > 512 {
-		t.Fatalf("log is %d bytes: compaction did not run", fi.Size())
+	if n := len(readFile(t, filepath.Join(dir, logName))); n > 512 {
+		t.Fatalf("log is %d bytes: compaction did not run", n)
 	}
 	crash(s)
 	r := open(t, dir)
@@ -235,7 +259,9 @@ func TestFileStoreAutomaticCompactionKeepsState(t *testing.T) {
 
 func TestFileStoreClosed(t *testing.T) {
 	s := open(t, t.TempDir())
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Admit(ctx, seen("a", 1)); err == nil {
 		t.Fatal("Admit after Close succeeded")
 	}
@@ -263,7 +289,10 @@ func benchAdmit(b *testing.B, par int) {
 			n++
 			c := n
 			next.Unlock()
-			s.Admit(ctx, seen(fmt.Sprint("s", c%64), c))
+			if err := s.Admit(ctx, seen(fmt.Sprint("s", c%64), c)); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 }

@@ -3,7 +3,6 @@ package replay
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -39,19 +38,21 @@ func FuzzFileStoreOpen(f *testing.F) {
 		f.Fatal(err)
 	}
 	for c := uint64(1); c <= 3; c++ {
-		s.Admit(ctx, seen("a", c))
+		admit(f, s, "a", c)
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, logName))
-	s.Compact()
-	snap, _ := os.ReadFile(filepath.Join(dir, snapshotName))
+	log := readFile(f, filepath.Join(dir, logName))
+	if err := s.Compact(); err != nil {
+		f.Fatal(err)
+	}
+	snap := readFile(f, filepath.Join(dir, snapshotName))
 	f.Add(log, snap)
 	f.Add(log, []byte(nil))
 	f.Add([]byte{0, 0, 0, 1}, snap)
 	f.Fuzz(func(t *testing.T, log, snap []byte) {
 		d := t.TempDir()
-		os.WriteFile(filepath.Join(d, logName), log, 0o600)
+		writeFile(t, filepath.Join(d, logName), log)
 		if snap != nil {
-			os.WriteFile(filepath.Join(d, snapshotName), snap, 0o600)
+			writeFile(t, filepath.Join(d, snapshotName), snap)
 		}
 		s, err := OpenFileStore(d, FileStoreOptions{})
 		if err != nil {

@@ -45,8 +45,12 @@ func TestStateIsExclusive(t *testing.T) {
 		if _, err := OpenFileCounter(path, 10); !errors.Is(err, ErrLocked) {
 			t.Fatalf("second OpenFileCounter = %v, want ErrLocked", err)
 		}
-		if _, err := CreateFileCounter(filepath.Join(filepath.Dir(path), "other"), 1, 10); err != nil {
+		other, err := CreateFileCounter(filepath.Join(filepath.Dir(path), "other"), 1, 10)
+		if err != nil {
 			t.Fatalf("a counter in another file: %v", err)
+		}
+		if err := other.Close(); err != nil {
+			t.Fatal(err)
 		}
 		first, err := c.Next()
 		if err != nil {
