@@ -129,11 +129,7 @@ func (s *syncBuffer) String() string {
 // the first run's replies, accepts the second run's).
 func TestGatewayStateSurvivesRestart(t *testing.T) {
 	b := startBroker(t)
-	dir := t.TempDir()
-	hmac, state := filepath.Join(dir, "client-gateway.hmac"), filepath.Join(dir, "state")
-	if err := keyfile.WriteSecret(hmac, 32); err != nil {
-		t.Fatal(err)
-	}
+	hmac, state := hmacAndState(t)
 	conn := cli.Conn{Broker: b.URL(), Protocol: 5}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -221,6 +217,18 @@ func startBroker(t *testing.T) *testbroker.Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// hmacAndState returns a new shared HMAC key file and a --state directory
+// path (not yet created), both in the test's temporary directory.
+func hmacAndState(t *testing.T) (hmac, state string) {
+	t.Helper()
+	dir := t.TempDir()
+	hmac, state = filepath.Join(dir, "client-gateway.hmac"), filepath.Join(dir, "state")
+	if err := keyfile.WriteSecret(hmac, 32); err != nil {
+		t.Fatal(err)
+	}
+	return hmac, state
 }
 
 // startClient starts the peer "client" of the gateway on broker, with ring.

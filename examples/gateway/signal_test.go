@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
@@ -35,11 +34,7 @@ func TestMain(m *testing.M) {
 // runs, its --state is locked against other processes.
 func TestGatewayStopsOnSIGTERM(t *testing.T) {
 	b := startBroker(t)
-	dir := t.TempDir()
-	hmac, state := filepath.Join(dir, "client-gateway.hmac"), filepath.Join(dir, "state")
-	if err := keyfile.WriteSecret(hmac, 32); err != nil {
-		t.Fatal(err)
-	}
+	hmac, state := hmacAndState(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "--broker", b.URL(), "--hmac-key", hmac, "--state", state)

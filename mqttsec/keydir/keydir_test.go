@@ -57,7 +57,10 @@ func pairOver(t *testing.T, gwRing, clRing *mqttsec.Keyring) *mqttsec.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	u, _ := url.Parse(b.URL())
+	u, err := url.Parse(b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr := func(id string) mqttsec.Transport {
 		return mqttsec.NewPahoV5(autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30,
 			ClientConfig: paho.ClientConfig{ClientID: fmt.Sprint(id, time.Now().UnixNano())}})
