@@ -59,8 +59,43 @@ type Rules struct {
 // MaxLineLength bounds a line of a rules file.
 const MaxLineLength = 4096
 
+// MaxFileSize bounds a rules file: 16 MiB holds several hundred thousand
+// callers, and a file larger than that (a wrong path, a runaway generator)
+// is refused before it fills the memory.
+const MaxFileSize = 16 << 20
+
+// ErrTooLarge is wrapped by the error for a rules file longer than
+// MaxFileSize.
+var ErrTooLarge = fmt.Errorf("rules file larger than %d bytes", MaxFileSize)
+
+// limited reads at most MaxFileSize bytes from r, then fails with
+// ErrTooLarge if there is more.
+type limited struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, ErrTooLarge
+	}
+	// One byte past the limit tells a file of exactly MaxFileSize bytes
+	// from a longer one.
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return 0, ErrTooLarge
+	}
+	return n, err
+}
+
 // Parse reads the users and groups files (names are used in errors only).
-// Every group a user names must be defined in the groups file.
+// Every group a user names must be defined in the groups file. A file of
+// more than MaxFileSize bytes is refused with an error wrapping
+// ErrTooLarge.
 func Parse(usersName string, users io.Reader, groupsName string, groups io.Reader) (*Rules, error) {
 	r := &Rules{groups: map[string][]string{}, allow: map[string][]string{}, deny: map[string][]string{}}
 	defined := map[string]int{}
@@ -106,7 +141,7 @@ func Parse(usersName string, users io.Reader, groupsName string, groups io.Reade
 
 // readEntries parses "name  item, item, ..." lines.
 func readEntries(file string, in io.Reader, entry func(line int, name string, items []string) error) error {
-	sc := bufio.NewScanner(in)
+	sc := bufio.NewScanner(&limited{r: in, left: MaxFileSize})
 	sc.Buffer(make([]byte, 0, 1024), MaxLineLength)
 	n := 0
 	for sc.Scan() {
@@ -141,7 +176,9 @@ func readEntries(file string, in io.Reader, entry func(line int, name string, it
 			return &SyntaxError{file, n, err.Error()}
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, ErrTooLarge) {
+		return fmt.Errorf("%s: %w", file, err)
+	} else if err != nil {
 		return &SyntaxError{file, n + 1, err.Error()}
 	}
 	return nil
@@ -213,8 +250,8 @@ type Authorizer struct {
 var ErrNotRegular = keyfile.ErrNotRegular
 
 // Load reads the rules from the users and groups files. Each must be a
-// regular file: anything else is refused (ErrNotRegular) instead of being
-// read or waited on.
+// regular file of at most MaxFileSize bytes: anything else is refused
+// (ErrNotRegular, ErrTooLarge) instead of being read or waited on.
 func Load(usersPath, groupsPath string) (*Authorizer, error) {
 	a := &Authorizer{users: usersPath, groups: groupsPath}
 	if err := a.Reload(); err != nil {

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -174,11 +175,19 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func TestReloadKeepsRulesOnError(t *testing.T) {
+// ruleFiles writes a users and a groups file in a new directory: caller
+// "a" in group "readers", which may call get-*.
+func ruleFiles(t *testing.T) (users, groups string) {
+	t.Helper()
 	dir := t.TempDir()
-	u, g := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
-	write(t, u, "a  readers\n")
-	write(t, g, "readers  get-*\n")
+	users, groups = filepath.Join(dir, "users"), filepath.Join(dir, "groups")
+	write(t, users, "a  readers\n")
+	write(t, groups, "readers  get-*\n")
+	return users, groups
+}
+
+func TestReloadKeepsRulesOnError(t *testing.T) {
+	u, g := ruleFiles(t)
 	a, err := Load(u, g)
 	if err != nil {
 		t.Fatal(err)
@@ -204,10 +213,7 @@ func TestReloadKeepsRulesOnError(t *testing.T) {
 }
 
 func TestWatchReloadsChangedFiles(t *testing.T) {
-	dir := t.TempDir()
-	u, g := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
-	write(t, u, "a  readers\n")
-	write(t, g, "readers  get-*\n")
+	u, g := ruleFiles(t)
 	a, err := Load(u, g)
 	if err != nil {
 		t.Fatal(err)
@@ -242,5 +248,81 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	}
 	if !a.Allowed("a", "put-card") {
 		t.Fatal("a bad change replaced the rules")
+	}
+}
+
+// endless is a reader of comment lines that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = "#\n"[i%2]
+	}
+	return len(p), nil
+}
+
+// padded returns text followed by comment lines up to exactly size bytes.
+func padded(text string, size int) string {
+	line := "#" + strings.Repeat("-", 62) + "\n"
+	var b strings.Builder
+	b.WriteString(text)
+	for b.Len()+len(line) <= size {
+		b.WriteString(line)
+	}
+	b.WriteString(strings.Repeat("\n", size-b.Len()))
+	if b.Len() != size {
+		panic("padded: text longer than size")
+	}
+	return b.String()
+}
+
+func TestRulesFileSizeIsBounded(t *testing.T) {
+	const u, g = "a  readers\n", "readers  get-*\n"
+	for _, tc := range []struct {
+		name         string
+		users, group io.Reader
+		tooLarge     string // the file named in the error; "" means accepted
+	}{
+		{"both at the limit", strings.NewReader(padded(u, MaxFileSize)), strings.NewReader(padded(g, MaxFileSize)), ""},
+		{"users one byte over", strings.NewReader(padded(u, MaxFileSize+1)), strings.NewReader(g), "users"},
+		{"groups one byte over", strings.NewReader(u), strings.NewReader(padded(g, MaxFileSize+1)), "groups"},
+		{"groups never ends", strings.NewReader(u), endless{}, "groups"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Parse("users", tc.users, "groups", tc.group)
+			if tc.tooLarge == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !r.Allowed("a", "get-card") {
+					t.Fatal("the rules before the padding are not in force")
+				}
+				return
+			}
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Parse = %v, want an error wrapping ErrTooLarge", err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.tooLarge+": ") {
+				t.Fatalf("error %q does not name %s", err, tc.tooLarge)
+			}
+		})
+	}
+}
+
+func TestReloadRefusesTooLargeFile(t *testing.T) {
+	u, g := ruleFiles(t)
+	a, err := Load(u, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, g, padded("readers  list-*\n", MaxFileSize+1))
+	if err := a.Reload(); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Reload = %v, want an error wrapping ErrTooLarge", err)
+	}
+	if !a.Allowed("a", "get-card") || a.Allowed("a", "list-cards") {
+		t.Fatal("a refused reload changed the rules in force")
+	}
+	if _, err := Load(u, g); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Load = %v, want an error wrapping ErrTooLarge", err)
 	}
 }

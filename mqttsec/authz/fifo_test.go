@@ -14,10 +14,8 @@ import (
 // reload keeps the rules in force; a FIFO would otherwise block Load, and
 // Watch with it, until something wrote to it.
 func TestRulesFilesMustBeRegular(t *testing.T) {
-	dir := t.TempDir()
-	u, g := filepath.Join(dir, "users"), filepath.Join(dir, "groups")
-	write(t, u, "a  readers\n")
-	write(t, g, "readers  get-*\n")
+	u, g := ruleFiles(t)
+	dir := filepath.Dir(u)
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
