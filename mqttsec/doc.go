@@ -40,7 +40,8 @@
 // authenticated peer to answer), logged at Config.RejectLevel with its error
 // class, and counted ([Client.Stats], [Server.Stats]). An authenticated
 // caller that is not authorized, calls an unknown method, or whose handler
-// fails gets a sealed error reply, which [Client.Request] returns as an
-// [*Error] with a code instead of a timeout. QoS 1 duplicates are refused by
+// fails or answers with more than Config.MaxSize allows gets a sealed error
+// reply, which [Client.Request] returns as an [*Error] with a code instead
+// of a timeout. QoS 1 duplicates are refused by
 // the replay window, so a handler never runs twice for one request.
 package mqttsec

@@ -13,6 +13,9 @@ const (
 	CodeBadRequest = "bad-request"  // the handler refused the request
 	CodeBadReplyTo = "bad-reply-to" // the request's reply-to is not allowed for the caller
 	CodeInternal   = "internal"     // the handler failed; details stay on the server
+	// CodeReplyTooLarge: the handler's reply (or error reply) sealed to
+	// more than the server's MaxSize, so it was not sent.
+	CodeReplyTooLarge = "reply-too-large"
 )
 
 // Error is an error a server returns to its caller in a sealed error reply.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,6 +142,12 @@ func TestErrorReplies(t *testing.T) {
 					return nil, errors.New("database password is hunter2")
 				},
 				"admin/reset": echo,
+				"huge": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+					return make([]byte, envelope.DefaultMaxSize), nil
+				},
+				"huge-error": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+					return nil, mqttsec.Errorf(mqttsec.CodeBadRequest, "%s", strings.Repeat("x", envelope.DefaultMaxSize))
+				},
 			}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -151,6 +158,8 @@ func TestErrorReplies(t *testing.T) {
 			{"broken", mqttsec.CodeInternal, ""},
 			{"missing", mqttsec.CodeNotFound, "missing"},
 			{"admin/reset", mqttsec.CodeForbidden, ""},
+			{"huge", mqttsec.CodeReplyTooLarge, ""},
+			{"huge-error", mqttsec.CodeReplyTooLarge, ""},
 		}
 		for _, tt := range tests {
 			_, err := p.client.Request(ctx, "gateway", tt.method, []byte("42"))
@@ -160,7 +169,8 @@ func TestErrorReplies(t *testing.T) {
 			}
 		}
 		st := p.server.Stats()
-		if st[mqttsec.StatForbidden] != 1 || st[mqttsec.StatNotFound] != 1 || st[mqttsec.StatHandlerError] != 2 {
+		if st[mqttsec.StatForbidden] != 1 || st[mqttsec.StatNotFound] != 1 || st[mqttsec.StatHandlerError] != 3 ||
+			st[mqttsec.StatReplyTooLarge] != 2 || st[mqttsec.StatPublishError] != 0 {
 			t.Fatalf("stats %v", st)
 		}
 	})

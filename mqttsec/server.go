@@ -166,7 +166,9 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 }
 
 // reply seals a reply (or, with e set, an error reply) to req and publishes
-// it on topic.
+// it on topic. A reply too large to seal is replaced by an error reply with
+// CodeReplyTooLarge, so that the caller learns of it at once instead of
+// waiting for its deadline.
 func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string, payload []byte, e *Error) {
 	prot, err := s.cfg.Keyring.sendTo(req.From)
 	if err != nil {
@@ -174,13 +176,13 @@ func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string,
 		s.log.Error("mqttsec: no keys to answer caller", "caller", req.From)
 		return
 	}
-	p := &envelope.Params{Kind: envelope.Reply, InReplyTo: req}
-	if e != nil {
-		p.Kind = envelope.ErrorReply
-		payload, _ = json.Marshal(e)
+	sealed, err := s.sealReply(req, prot, payload, e)
+	if errors.Is(err, envelope.ErrTooLarge) {
+		s.stats.add(StatReplyTooLarge)
+		s.log.Error("mqttsec: reply too large to send, error reply sent instead",
+			"caller", req.From, "method", req.Topic, "error_reply", e != nil)
+		sealed, err = s.sealReply(req, prot, nil, &Error{Code: CodeReplyTooLarge})
 	}
-	prot.apply(p)
-	sealed, err := s.sealer.Seal(p, payload)
 	if err == nil {
 		out := Outbound{Topic: topic, Payload: sealed.Bytes}
 		if s.cfg.ResponseProperties {
@@ -192,6 +194,17 @@ func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string,
 		s.stats.add(StatPublishError)
 		s.log.Error("mqttsec: reply not sent", "caller", req.From, "method", req.Topic, "err", err)
 	}
+}
+
+// sealReply seals payload as the reply to req, or e as its error reply.
+func (s *Server) sealReply(req *envelope.Message, prot *Protection, payload []byte, e *Error) (*envelope.Sealed, error) {
+	p := &envelope.Params{Kind: envelope.Reply, InReplyTo: req}
+	if e != nil {
+		p.Kind = envelope.ErrorReply
+		payload, _ = json.Marshal(e)
+	}
+	prot.apply(p)
+	return s.sealer.Seal(p, payload)
 }
 
 // PublishEvent seals and publishes an event (see Client.PublishEvent).

@@ -30,13 +30,14 @@ const (
 	StatNotFound       = "not-found"       // no handler for the method
 	StatHandlerError   = "handler-error"   // the handler returned an error
 	StatPublishError   = "publish-error"   // a reply or error reply could not be published
+	StatReplyTooLarge  = "reply-too-large" // a handler's reply was too large to send; the caller got CodeReplyTooLarge
 )
 
 var statNames = []string{
 	StatTooLarge, StatMalformed, StatUnsupportedVersion, StatPolicy, StatContext, StatUnknownKey,
 	StatAuthentication, StatReplayed, StatReplayStore, StatExpired, StatDecryption,
 	StatAccepted, StatOverload, StatUnroutable, StatUnmatchedReply, StatBadReplyTo, StatForbidden,
-	StatNotFound, StatHandlerError, StatPublishError,
+	StatNotFound, StatHandlerError, StatPublishError, StatReplyTooLarge,
 }
 
 var classStat = map[error]string{
