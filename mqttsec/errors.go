@@ -48,6 +48,9 @@ var (
 	// ErrNoEncryptionKey: encryption to a peer was asked for, but the
 	// keyring has no key to encrypt to it.
 	ErrNoEncryptionKey = errors.New("mqttsec: no encryption key for peer")
+	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
+	// a filter it does not support): nothing would arrive on it.
+	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
 	// ErrBadErrorReply: an authenticated error reply whose payload is not a
 	// valid error document.
 	ErrBadErrorReply = errors.New("mqttsec: malformed error reply")

@@ -102,7 +102,7 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 		if !tok.WaitTimeout(subscribeTimeout) {
 			return fmt.Errorf("mqttsec: subscribe %q: no SUBACK within %v", f, subscribeTimeout)
 		}
-		return tok.Error()
+		return granted(tok, f)
 	}, func(error) bool { return c.IsConnectionOpen() })
 }
 
@@ -115,10 +115,35 @@ func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
 	if client == nil || !client.IsConnectionOpen() {
 		return nil // subscribed on connection
 	}
-	if err := wait(ctx, client.Subscribe(filter, 1, t.handler)); err != nil {
+	tok := client.Subscribe(filter, 1, t.handler)
+	if err := wait(ctx, tok); err != nil {
 		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
 	}
-	return nil
+	return granted(tok, filter)
+}
+
+// granted checks the SUBACK of a completed subscription to filter. MQTT
+// 3.1.1 refuses a subscription with return code 0x80, which Paho does not
+// turn into an error.
+func granted(tok mqtt.Token, filter string) error {
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
+	}
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	// One filter, one return code; Paho keys it by the filter without a
+	// $share/group/ or $queue/ prefix.
+	result := st.Result()
+	if len(result) == 1 {
+		for _, code := range result {
+			if code <= 1 { // granted QoS 0 or 1
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %q (return codes %v)", ErrSubscribeRefused, filter, result)
 }
 
 // Publish implements Transport.

@@ -135,11 +135,13 @@ func retryDelay(attempt int) time.Duration {
 
 func subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager, filter string) error {
 	ack, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	// Paho reports a refusal as an error beside the SUBACK that carries
+	// its reason code.
+	if ack != nil && (len(ack.Reasons) != 1 || ack.Reasons[0] > 1) {
+		return fmt.Errorf("%w: %q (reason %v)", ErrSubscribeRefused, filter, ack.Reasons)
+	}
 	if err != nil {
 		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
-	}
-	if len(ack.Reasons) != 1 || ack.Reasons[0] > 1 {
-		return fmt.Errorf("mqttsec: subscribe %q: refused by broker (reason %v)", filter, ack.Reasons)
 	}
 	return nil
 }

@@ -30,13 +30,22 @@ var ids atomic.Uint64
 // Start runs a broker that accepts every client on addr ("127.0.0.1:0"
 // picks a free port). With tlsConfig set, the listener speaks TLS with it
 // (set ClientAuth there to require client certificates). Extra hooks (a
-// hostile broker's, say) are added after the one that admits everyone.
+// hostile broker's, say) are added after the one that admits everyone. Every
+// client may read and write every topic, unless an extra hook provides
+// mochi.OnACLCheck: then the extra hooks decide (a subscription or publish
+// is allowed when one of them allows it).
 func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
 		Logger:       slog.New(slog.DiscardHandler),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	admit := mochi.Hook(new(auth.AllowHook))
+	for _, h := range hooks {
+		if h.Provides(mochi.OnACLCheck) {
+			admit = new(allowConnect)
+		}
+	}
+	if err := srv.AddHook(admit, nil); err != nil {
 		return nil, err
 	}
 	for _, h := range hooks {
@@ -58,6 +67,15 @@ func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, er
 	}
 	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig, hooks: hooks}, nil
 }
+
+// allowConnect admits every client and leaves ACL checks to other hooks.
+type allowConnect struct{ mochi.HookBase }
+
+func (*allowConnect) ID() string { return "allow-connect" }
+
+func (*allowConnect) Provides(b byte) bool { return b == mochi.OnConnectAuthenticate }
+
+func (*allowConnect) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
 
 // listener is mochi's TCP listener, except that closing it drops the
 // clients without mochi's Clients.GetByListener: that takes the clients'
