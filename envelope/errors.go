@@ -51,6 +51,11 @@ const (
 	ErrInvalidParams Error = "envelope: invalid seal parameters"
 )
 
+// ErrInvalidConfig is wrapped by the errors of this package's constructors
+// (NewWindow, NewMemoryStore, NewKeys) for arguments they cannot work with.
+// It is not an error class: no message causes it.
+const ErrInvalidConfig Error = "envelope: invalid configuration"
+
 var classes = []Error{
 	ErrTooLarge, ErrMalformed, ErrUnsupportedVersion, ErrPolicy, ErrContext,
 	ErrUnknownKey, ErrAuthentication, ErrReplayed, ErrReplayStore, ErrExpired, ErrDecryption,

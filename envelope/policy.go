@@ -1,7 +1,7 @@
 package envelope
 
 import (
-	"errors"
+	"fmt"
 	"time"
 )
 
@@ -185,10 +185,10 @@ func NewKeys(identities []Identity, peers ...*Peer) (*Keys, error) {
 	k := &Keys{peers: make(map[string]*Peer, len(peers)), identities: make(map[string]Identity, len(identities))}
 	for _, p := range peers {
 		if p == nil || !validID(p.ID) {
-			return nil, errors.New("envelope: invalid peer id")
+			return nil, fmt.Errorf("%w: invalid peer id", ErrInvalidConfig)
 		}
 		if _, dup := k.peers[p.ID]; dup {
-			return nil, errors.New("envelope: duplicate peer id " + p.ID)
+			return nil, fmt.Errorf("%w: duplicate peer id %s", ErrInvalidConfig, p.ID)
 		}
 		k.peers[p.ID] = p
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -56,7 +57,7 @@ type Window struct {
 // from 64 to MaxWindow).
 func NewWindow(width int) (*Window, error) {
 	if width < 64 || width > MaxWindow || width%64 != 0 {
-		return nil, errors.New("envelope: replay window width must be a multiple of 64 from 64 to 524288")
+		return nil, fmt.Errorf("%w: replay window width must be a multiple of 64 from 64 to %d", ErrInvalidConfig, MaxWindow)
 	}
 	return &Window{bits: make([]uint64, width/64)}, nil
 }
@@ -169,7 +170,7 @@ func NewBoundedMemoryStore(width, maxSenders int) (*MemoryStore, error) {
 		return nil, err
 	}
 	if maxSenders < 1 {
-		return nil, errors.New("envelope: a replay store must track at least one sender")
+		return nil, fmt.Errorf("%w: a replay store must track at least one sender", ErrInvalidConfig)
 	}
 	return &MemoryStore{width: width, maxSenders: maxSenders, win: make(map[string]*senderState)}, nil
 }

@@ -59,9 +59,15 @@ func TestWindowRules(t *testing.T) {
 
 func TestNewWindowWidth(t *testing.T) {
 	for _, width := range []int{0, 32, 63, 65, 100, MaxWindow + 64} {
-		if _, err := NewWindow(width); err == nil {
-			t.Errorf("NewWindow(%d) succeeded", width)
+		if _, err := NewWindow(width); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("NewWindow(%d) = %v, want ErrInvalidConfig", width, err)
 		}
+		if _, err := NewMemoryStore(width); !errors.Is(err, ErrInvalidConfig) && width != 0 {
+			t.Errorf("NewMemoryStore(%d) = %v, want ErrInvalidConfig", width, err)
+		}
+	}
+	if _, err := NewBoundedMemoryStore(64, 0); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NewBoundedMemoryStore(64, 0) = %v, want ErrInvalidConfig", err)
 	}
 	for _, width := range []int{64, 128, 4096, MaxWindow} {
 		w, err := NewWindow(width)

@@ -40,7 +40,7 @@ func (t Topics) MosquittoACL(ids []ACLIdentity) ([]byte, error) {
 			return nil, err
 		}
 		if seen[id.ID] {
-			return nil, fmt.Errorf("mqttsec: identity %q listed twice", id.ID)
+			return nil, fmt.Errorf("%w: identity %q listed twice", ErrInvalidConfig, id.ID)
 		}
 		seen[id.ID] = true
 		fmt.Fprintf(&b, "\nuser %s\n", id.ID)

@@ -41,6 +41,23 @@ func Errorf(code, format string, args ...any) *Error {
 
 // Errors of the SDK itself.
 var (
+	// ErrInvalidConfig is wrapped by every error of a constructor or
+	// helper given a configuration it cannot work with (NewClient,
+	// NewServer, NewKeyring, TLSConfig, Topics.MosquittoACL); the text
+	// after it says what is wrong.
+	ErrInvalidConfig = errors.New("mqttsec: invalid configuration")
+	// ErrNotStarted: the Client or Server was used before Start.
+	ErrNotStarted = errors.New("mqttsec: not started")
+	// ErrAlreadyStarted: Start was called a second time (on a Client,
+	// Server or Transport).
+	ErrAlreadyStarted = errors.New("mqttsec: already started")
+	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
+	// a filter it does not support): nothing would arrive on it.
+	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
+	// ErrInvalidEvent: PublishEvent's options do not fit the keyring: an
+	// encrypted event without recipients, or an event for other than
+	// exactly one peer without Own.Signer.
+	ErrInvalidEvent = errors.New("mqttsec: invalid event options")
 	// ErrClosed: the Client or Server was closed.
 	ErrClosed = errors.New("mqttsec: closed")
 	// ErrUnknownPeer: no peer with this id in the keyring.
@@ -48,9 +65,6 @@ var (
 	// ErrNoEncryptionKey: encryption to a peer was asked for, but the
 	// keyring has no key to encrypt to it.
 	ErrNoEncryptionKey = errors.New("mqttsec: no encryption key for peer")
-	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
-	// a filter it does not support): nothing would arrive on it.
-	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
 	// ErrBadErrorReply: an authenticated error reply whose payload is not a
 	// valid error document.
 	ErrBadErrorReply = errors.New("mqttsec: malformed error reply")
@@ -61,7 +75,8 @@ var (
 	// each, clients refuse the replies of whichever replica is behind; with
 	// a replay store each, a request replayed to another replica runs
 	// again.
-	ErrReplicaState = errors.New("mqttsec: ShareGroup replicas need a Counter and a Replay store shared by all of them")
+	// It wraps ErrInvalidConfig.
+	ErrReplicaState = fmt.Errorf("%w: ShareGroup replicas need a Counter and a Replay store shared by all of them", ErrInvalidConfig)
 )
 
 func decodeError(payload []byte) error {

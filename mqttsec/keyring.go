@@ -1,7 +1,7 @@
 package mqttsec
 
 import (
-	"errors"
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -80,10 +80,16 @@ func newKeyringState(own Own, peers []*Peer) (*keyringState, error) {
 	var eps []*envelope.Peer
 	for _, p := range peers {
 		if p == nil {
-			return nil, errors.New("mqttsec: nil peer")
+			return nil, fmt.Errorf("%w: nil peer", ErrInvalidConfig)
+		}
+		if err := validID(p.ID); err != nil {
+			return nil, err
+		}
+		if _, dup := st.peers[p.ID]; dup {
+			return nil, fmt.Errorf("%w: peer %q listed twice", ErrInvalidConfig, p.ID)
 		}
 		if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
-			return nil, errors.New("mqttsec: peer " + p.ID + ": Send needs HMAC, Signer or PSK")
+			return nil, fmt.Errorf("%w: peer %q: Send needs HMAC, Signer or PSK", ErrInvalidConfig, p.ID)
 		}
 		st.peers[p.ID] = p
 		eps = append(eps, &p.Peer)

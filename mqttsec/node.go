@@ -102,7 +102,7 @@ type node struct {
 
 func newNode(cfg Config) (*node, error) {
 	if cfg.Transport == nil || cfg.Keyring == nil {
-		return nil, errors.New("mqttsec: Config needs a Transport and a Keyring")
+		return nil, fmt.Errorf("%w: Config needs a Transport and a Keyring", ErrInvalidConfig)
 	}
 	sealer := &envelope.Sealer{ID: cfg.ID, Counter: cfg.Counter, Now: cfg.Now, MaxSize: cfg.MaxSize}
 	if sealer.Counter == nil {
@@ -137,7 +137,7 @@ func newNode(cfg Config) (*node, error) {
 
 func validID(id string) error {
 	if !envelope.ValidID(id) {
-		return fmt.Errorf("mqttsec: invalid id %q", id)
+		return fmt.Errorf("%w: invalid id %q: 1-128 letters, digits and - . _ : @", ErrInvalidConfig, id)
 	}
 	return nil
 }
@@ -145,9 +145,13 @@ func validID(id string) error {
 // start connects the transport, starts the workers and subscribes filters.
 func (n *node) start(ctx context.Context, filters ...string) error {
 	n.mu.Lock()
-	if n.started || n.closed {
+	if n.closed {
 		n.mu.Unlock()
-		return errors.New("mqttsec: already started or closed")
+		return ErrClosed
+	}
+	if n.started {
+		n.mu.Unlock()
+		return ErrAlreadyStarted
 	}
 	n.started = true
 	workers := n.cfg.Workers
@@ -277,7 +281,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 		// Without a signing key only a pairwise-protected event to one peer
 		// is possible.
 		if len(opt.To) != 1 {
-			return errors.New("mqttsec: events to other than exactly one peer need Own.Signer")
+			return fmt.Errorf("%w: events to other than exactly one peer need Own.Signer", ErrInvalidEvent)
 		}
 		prot, err := kr.sendTo(opt.To[0])
 		if err != nil {
@@ -287,7 +291,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 	}
 	if opt.Encrypt {
 		if len(opt.To) == 0 {
-			return errors.New("mqttsec: an encrypted event needs recipients")
+			return fmt.Errorf("%w: an encrypted event needs recipients", ErrInvalidEvent)
 		}
 		if p.PSK == nil {
 			for _, id := range opt.To {
@@ -329,7 +333,7 @@ func (n *node) live() error {
 		return ErrClosed
 	}
 	if !n.started {
-		return errors.New("mqttsec: not started")
+		return ErrNotStarted
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package mqttsec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -52,7 +51,7 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 	t.mu.Lock()
 	if t.client != nil {
 		t.mu.Unlock()
-		return errors.New("mqttsec: transport already started")
+		return ErrAlreadyStarted
 	}
 	o := *t.opts
 	store := o.Store

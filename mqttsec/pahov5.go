@@ -44,7 +44,7 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	t.mu.Lock()
 	if t.cm != nil {
 		t.mu.Unlock()
-		return errors.New("mqttsec: transport already started")
+		return ErrAlreadyStarted
 	}
 	cfg := t.cfg
 	userUp := cfg.OnConnectionUp

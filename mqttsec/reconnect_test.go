@@ -211,14 +211,14 @@ func TestTLSConfigFileErrors(t *testing.T) {
 	}{
 		{"all files good", mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey}, nil, true},
 		{"key readable by others", mqttsec.TLSFiles{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: openKey}, mqttsec.ErrKeyFilePermissions, false},
-		{"certificate without key", mqttsec.TLSFiles{CertFile: files.ClientCert}, nil, false},
-		{"key file as CA", mqttsec.TLSFiles{CAFile: files.ClientKey}, nil, false},
+		{"certificate without key", mqttsec.TLSFiles{CertFile: files.ClientCert}, mqttsec.ErrInvalidConfig, false},
+		{"key file as CA", mqttsec.TLSFiles{CAFile: files.ClientKey}, mqttsec.ErrInvalidConfig, false},
 		{"CA is a directory", mqttsec.TLSFiles{CAFile: dir}, mqttsec.ErrNotRegularFile, false},
 		{"CA too large", mqttsec.TLSFiles{CAFile: big}, mqttsec.ErrFileTooLarge, false},
 		{"certificate too large", mqttsec.TLSFiles{CertFile: big, KeyFile: files.ClientKey}, mqttsec.ErrFileTooLarge, false},
 		{"key is a directory", mqttsec.TLSFiles{CertFile: files.ClientCert, KeyFile: dir}, mqttsec.ErrNotRegularFile, false},
 		{"CA missing", mqttsec.TLSFiles{CAFile: filepath.Join(dir, "none.pem")}, fs.ErrNotExist, false},
-		{"certificate and key swapped", mqttsec.TLSFiles{CertFile: files.ClientKey, KeyFile: files.ClientKey}, nil, false},
+		{"certificate and key swapped", mqttsec.TLSFiles{CertFile: files.ClientKey, KeyFile: files.ClientKey}, mqttsec.ErrInvalidConfig, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,7 +74,7 @@ type Server struct {
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if g := cfg.ShareGroup; g != "" {
 		if !envelope.ValidID(g) {
-			return nil, fmt.Errorf("mqttsec: invalid ShareGroup %q: 1-128 letters, digits and - . _ : @", g)
+			return nil, fmt.Errorf("%w: invalid ShareGroup %q: 1-128 letters, digits and - . _ : @", ErrInvalidConfig, g)
 		}
 		if cfg.Counter == nil || cfg.Replay == nil {
 			return nil, ErrReplicaState

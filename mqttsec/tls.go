@@ -3,7 +3,6 @@ package mqttsec
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 
 	"github.com/mqttsec/mqttsec/internal/keyfile"
@@ -47,12 +46,12 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("mqttsec: CA file %s: no PEM certificate", f.CAFile)
+			return nil, fmt.Errorf("%w: CA file %s: no PEM certificate", ErrInvalidConfig, f.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
 	if (f.CertFile == "") != (f.KeyFile == "") {
-		return nil, errors.New("mqttsec: a client certificate needs both CertFile and KeyFile")
+		return nil, fmt.Errorf("%w: a client certificate needs both CertFile and KeyFile", ErrInvalidConfig)
 	}
 	if f.CertFile != "" {
 		certPEM, err := keyfile.ReadPublic(f.CertFile)
@@ -67,7 +66,7 @@ func TLSConfig(f TLSFiles) (*tls.Config, error) {
 		clear(keyPEM)
 		if err != nil {
 			// The error from crypto/tls never contains key bytes.
-			return nil, fmt.Errorf("mqttsec: client certificate: %w", err)
+			return nil, fmt.Errorf("%w: client certificate: %w", ErrInvalidConfig, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

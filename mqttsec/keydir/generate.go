@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
 // ErrExists means a file would be overwritten without Force.
@@ -76,7 +77,7 @@ type InitOptions struct {
 // MLKEM768X25519 keys (and RSA keys if asked), secret files with mode 600.
 func Init(dir, id string, opt InitOptions) error {
 	if !envelope.ValidID(id) {
-		return fmt.Errorf("invalid id %q", id)
+		return fmt.Errorf("%w: keydir: invalid id %q", mqttsec.ErrInvalidConfig, id)
 	}
 	self := filepath.Join(dir, "self")
 	if err := write(filepath.Join(self, "id"), []byte(id+"\n"), 0o644, opt.Force); err != nil {

@@ -245,8 +245,8 @@ func TestInitRefusesToOverwrite(t *testing.T) {
 			t.Fatalf("%s: %v, mode %v", name, err, st.Mode())
 		}
 	}
-	if err := Init(t.TempDir(), "no/slash", InitOptions{}); err == nil {
-		t.Fatal("invalid id accepted")
+	if err := Init(t.TempDir(), "no/slash", InitOptions{}); !errors.Is(err, mqttsec.ErrInvalidConfig) {
+		t.Fatalf("Init with an invalid id = %v, want mqttsec.ErrInvalidConfig", err)
 	}
 }
 

@@ -34,6 +34,9 @@ var (
 	// ErrNotRegular is wrapped by the error about a state file that is a
 	// directory, device or FIFO.
 	ErrNotRegular = keyfile.ErrNotRegular
+	// ErrClosed is the error of a FileStore's Check and Admit, and of a
+	// FileCounter's Next, after Close.
+	ErrClosed = errors.New("replay: closed")
 )
 
 var _ envelope.Counter = (*FileCounter)(nil)
@@ -63,12 +66,13 @@ type FileCounter struct {
 }
 
 // CreateFileCounter creates a new counter file whose first counter is
-// first (at least 1); it fails if the file exists. block is how many
+// first (at least 1: 0 is envelope.ErrInvalidConfig); it fails if the file
+// exists. block is how many
 // counters to reserve per write (0 means DefaultBlock). While another
 // counter holds path the error is ErrLocked.
 func CreateFileCounter(path string, first, block uint64) (*FileCounter, error) {
 	if first == 0 {
-		return nil, errors.New("replay: counters start at 1")
+		return nil, fmt.Errorf("%w: counters start at 1", envelope.ErrInvalidConfig)
 	}
 	if block == 0 {
 		block = DefaultBlock
@@ -127,9 +131,6 @@ func readCounterFile(path string) (uint64, error) {
 	return next, nil
 }
 
-// errCounterClosed is Next's error after Close.
-var errCounterClosed = errors.New("replay: counter closed")
-
 // Close releases the lock; Next fails afterwards. Every counter handed out
 // was reserved in the file before, so Close writes nothing.
 func (c *FileCounter) Close() error {
@@ -141,7 +142,7 @@ func (c *FileCounter) Close() error {
 	err := c.lock.Close()
 	c.lock = nil
 	if c.err == nil {
-		c.err = errCounterClosed
+		c.err = ErrClosed
 	}
 	return err
 }

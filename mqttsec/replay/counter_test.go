@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mqttsec/mqttsec/envelope"
 )
 
 func TestFileCounterNeverGoesBack(t *testing.T) {
@@ -55,6 +57,9 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := OpenFileCounter(filepath.Join(dir, "none"), 0); !errors.Is(err, ErrMissing) {
 		t.Fatalf("missing file: %v", err)
+	}
+	if _, err := CreateFileCounter(filepath.Join(dir, "zero"), 0, 0); !errors.Is(err, envelope.ErrInvalidConfig) {
+		t.Fatalf("first counter 0: %v, want envelope.ErrInvalidConfig", err)
 	}
 	for name, content := range map[string]string{
 		"empty":       "",
@@ -111,3 +116,19 @@ func TestFileCounterStopsWhenItCannotReserve(t *testing.T) {
 }
 
 func crcOf(s string) string { return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(s))) }
+
+func TestFileCounterClosed(t *testing.T) {
+	c, err := CreateFileCounter(filepath.Join(t.TempDir(), "counter"), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Next(); err != nil || n != 1 {
+		t.Fatalf("Next = %d, %v; want 1", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next after Close = %v, want ErrClosed", err)
+	}
+}

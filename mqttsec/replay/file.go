@@ -273,7 +273,7 @@ func (s *FileStore) flush(mine uint64) error {
 		return failed
 	}
 	if s.closed {
-		return s.fail(errors.New("replay: store closed"))
+		return s.fail(ErrClosed)
 	}
 	frame := make([]byte, 0, len(batch)+8)
 	frame = binary.BigEndian.AppendUint32(frame, uint32(len(batch)))
@@ -351,6 +351,6 @@ func (s *FileStore) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.fail(errors.New("replay: store closed"))
+	s.fail(ErrClosed)
 	return s.log.Close()
 }
