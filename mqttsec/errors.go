@@ -54,6 +54,10 @@ var (
 	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
 	// a filter it does not support): nothing would arrive on it.
 	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
+	// ErrPublishRefused: the broker refused a message with an MQTT 5
+	// PUBACK reason code (its ACL, a quota): it was not delivered. MQTT
+	// 3.1.1 cannot say so; a broker drops the message or the connection.
+	ErrPublishRefused = errors.New("mqttsec: publish refused by the broker")
 	// ErrInvalidEvent: PublishEvent's options do not fit the keyring: an
 	// encrypted event without recipients, or an event for other than
 	// exactly one peer without Own.Signer.

@@ -176,7 +176,13 @@ func (t *PahoV5) Publish(ctx context.Context, m Outbound) error {
 	if m.ResponseTopic != "" || m.CorrelationData != nil {
 		p.Properties = &paho.PublishProperties{ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData}
 	}
-	if _, err := cm.Publish(ctx, p); err != nil {
+	resp, err := cm.Publish(ctx, p)
+	// Paho reports a refusal as an error beside the PUBACK that carries its
+	// reason code.
+	if resp != nil && resp.ReasonCode >= 0x80 {
+		return fmt.Errorf("%w: %q (reason %#x)", ErrPublishRefused, m.Topic, resp.ReasonCode)
+	}
+	if err != nil {
 		return fmt.Errorf("mqttsec: publish: %w", err)
 	}
 	return nil
