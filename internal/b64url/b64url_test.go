@@ -54,3 +54,31 @@ func TestIsChar(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeString holds Valid and DecodeString to Go's strict decoder,
+// which differs only in skipping line breaks.
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{"", "AAAA", "AAAAAB", "AAAAAAE", "AA\nAA", "AA==", "+/", "_-_-", "A"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		want, err := base64.RawURLEncoding.Strict().DecodeString(in)
+		ok := err == nil && !strings.ContainsAny(in, "\r\n")
+		if vs, vb := Valid(in), Valid([]byte(in)); vs != ok || vb != ok {
+			t.Fatalf("Valid(%q) = %v (string), %v ([]byte), want %v", in, vs, vb, ok)
+		}
+		got, err := DecodeString(in)
+		if (err == nil) != ok {
+			t.Fatalf("DecodeString(%q) = %v, want ok %v", in, err, ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatalf("DecodeString(%q) = %v, want ErrInvalid", in, err)
+		}
+		if ok && string(got) != string(want) {
+			t.Fatalf("DecodeString(%q) = %x, want %x", in, got, want)
+		}
+		if ok && base64.RawURLEncoding.EncodeToString(got) != in {
+			t.Fatalf("%q is not the only encoding of its value", in)
+		}
+	})
+}
