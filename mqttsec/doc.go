@@ -17,7 +17,8 @@
 // [NewPahoV3] (MQTT v3.1.1, github.com/eclipse/paho.mqtt.golang) take the
 // caller's own client configuration (broker URLs, TLS — see [TLSConfig] —,
 // credentials, back-off). Both reconnect by themselves and renew every
-// subscription after each reconnect. Incoming messages go to a bounded
+// subscription after each reconnect; a renewal the broker refuses is logged
+// as an error (Config.Logger) and retried with back-off. Incoming messages go to a bounded
 // worker pool, so a slow handler never stalls the connection.
 //
 // On MQTT v5, Config.ResponseProperties adds the ResponseTopic and

@@ -168,6 +168,11 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 		n.wg.Go(n.work)
 	}
 	n.mu.Unlock()
+	if r, ok := n.cfg.Transport.(renewReporter); ok {
+		r.reportRenewals(func(err error) {
+			n.log.Error("mqttsec: subscription not renewed", "err", err)
+		})
+	}
 	if err := n.cfg.Transport.Start(ctx, n.enqueue); err != nil {
 		n.stop()
 		return err

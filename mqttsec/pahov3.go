@@ -26,6 +26,7 @@ type PahoV3 struct {
 	client  mqtt.Client
 	deliver func(Inbound)
 	closed  chan struct{} // closed by Close: ends renewal back-offs
+	report  func(error)   // failed renewals; see renewReporter
 }
 
 var _ Transport = (*PahoV3)(nil)
@@ -94,7 +95,7 @@ const writeTimeout = 5 * time.Second
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	closed := t.closed
+	closed, report := t.closed, t.report
 	t.mu.Unlock()
 	renew(filters, closed, func(f string) error {
 		tok := c.Subscribe(f, 1, t.handler)
@@ -102,7 +103,13 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 			return fmt.Errorf("mqttsec: subscribe %q: no SUBACK within %v", f, subscribeTimeout)
 		}
 		return granted(tok, f)
-	}, func(error) bool { return c.IsConnectionOpen() })
+	}, func(error) bool { return c.IsConnectionOpen() }, report)
+}
+
+func (t *PahoV3) reportRenewals(report func(error)) {
+	t.mu.Lock()
+	t.report = report
+	t.mu.Unlock()
 }
 
 // Subscribe implements Transport.

@@ -26,6 +26,7 @@ type PahoV5 struct {
 	cm      *autopaho.ConnectionManager
 	life    context.Context // ends when the transport closes
 	stop    context.CancelFunc
+	report  func(error) // failed renewals; see renewReporter
 }
 
 var _ Transport = (*PahoV5)(nil)
@@ -87,19 +88,37 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	life := t.life
+	life, report := t.life, t.report
 	t.mu.Unlock()
 	renew(filters, life.Done(), func(f string) error {
 		ctx, cancel := context.WithTimeout(life, subscribeTimeout)
 		defer cancel()
 		return subscribeV5(ctx, cm, f)
-	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) })
+	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) }, report)
 }
+
+func (t *PahoV5) reportRenewals(report func(error)) {
+	t.mu.Lock()
+	t.report = report
+	t.mu.Unlock()
+}
+
+// renewReporter is a Transport that renews subscriptions on its own
+// goroutine after a reconnect, and can report the renewals that fail (a
+// broker whose ACL now refuses a filter): a node passes its logger's.
+type renewReporter interface {
+	reportRenewals(report func(error))
+}
+
+// reportEvery is how many failed attempts to renew one subscription pass
+// between two reports, after the first: about one a minute at the longest
+// back-off.
+const reportEvery = 30
 
 // renew subscribes each filter in turn, retrying a failed one with
 // back-off while retryable says so of its error, until done closes. When
 // the connection is down the next connection renews them all again.
-func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool) {
+func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool, report func(error)) {
 	for _, f := range filters {
 		for attempt := 1; ; attempt++ {
 			select {
@@ -113,6 +132,9 @@ func renew(filters []string, done <-chan struct{}, subscribe func(filter string)
 			}
 			if !retryable(err) {
 				return
+			}
+			if report != nil && (attempt == 1 || attempt%reportEvery == 0) {
+				report(fmt.Errorf("renewing subscription %q after a reconnect (attempt %d, retrying): %w", f, attempt, err))
 			}
 			select {
 			case <-time.After(retryDelay(attempt)):

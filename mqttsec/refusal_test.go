@@ -1,9 +1,14 @@
 package mqttsec_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +19,11 @@ import (
 )
 
 // refuse is a broker ACL that allows everything except subscribing to
-// reading and publishing to writing.
+// reading and publishing to writing, until lifted.
 type refuse struct {
 	mochi.HookBase
 	reading, writing string
+	lifted           atomic.Bool
 }
 
 func (*refuse) ID() string { return "refuse" }
@@ -25,6 +31,9 @@ func (*refuse) ID() string { return "refuse" }
 func (*refuse) Provides(b byte) bool { return b == mochi.OnACLCheck }
 
 func (h *refuse) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+	if h.lifted.Load() {
+		return true
+	}
 	if write {
 		return topic != h.writing
 	}
@@ -82,5 +91,51 @@ func TestRequestFailsWhenBrokerRefusesPublish(t *testing.T) {
 	}
 	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
 		t.Fatalf("Request of an allowed method: %v", err)
+	}
+}
+
+// A subscription the broker starts refusing after a reconnect cannot fail
+// Start, which returned long ago: the node logs it as an error and the
+// transport keeps retrying, so service resumes once the broker allows it
+// again.
+func TestRefusedRenewalIsLoggedAndRetried(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			checkNoLeaks(t)
+			acl := &refuse{reading: mqttsec.Topics{}.RequestFilter("gateway")}
+			acl.lifted.Store(true)
+			b, err := testbroker.Start("127.0.0.1:0", nil, acl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			var logMu sync.Mutex
+			var logged bytes.Buffer
+			p := newPair(t, &broker{url: b.URL(), embedded: b}, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
+				c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, &slog.HandlerOptions{Level: slog.LevelError}))
+			}})
+			request := func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, err := p.client.Request(ctx, "gateway", "echo", nil)
+				return err
+			}
+			if err := request(); err != nil {
+				t.Fatal(err)
+			}
+			acl.lifted.Store(false)
+			if err := b.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the refused renewal logged as an error", func() bool {
+				logMu.Lock()
+				defer logMu.Unlock()
+				line := logged.String()
+				return strings.Contains(line, `level=ERROR msg="mqttsec: subscription not renewed"`) &&
+					strings.Contains(line, mqttsec.ErrSubscribeRefused.Error())
+			})
+			acl.lifted.Store(true)
+			waitFor(t, "requests answered again", func() bool { return request() == nil })
+		})
 	}
 }
