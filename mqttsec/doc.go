@@ -18,8 +18,20 @@
 // caller's own client configuration (broker URLs, TLS — see [TLSConfig] —,
 // credentials, back-off). Both reconnect by themselves and renew every
 // subscription after each reconnect; a renewal the broker refuses is logged
-// as an error (Config.Logger) and retried with back-off. Incoming messages go to a bounded
-// worker pool, so a slow handler never stalls the connection.
+// as an error (Config.Logger) and retried with back-off. Incoming messages
+// go to a bounded worker pool, so a slow handler never stalls the
+// connection.
+//
+// Both read the broker through a guard, because both Paho clients allocate
+// a packet's declared length (up to 256 MiB) before reading it: a packet
+// longer than Config.MaxSize plus 64 KiB is never allocated. Such a PUBLISH
+// reaches Paho with an empty payload, whose bytes are dropped as they
+// arrive; it is acknowledged as usual, counted as too-large and logged at
+// Config.RejectLevel. Any other such packet ends the connection. The guard
+// covers tcp:// and tls:// style URLs and connections from the caller's own
+// dialer (autopaho's AttemptConnection, paho.mqtt.golang's
+// CustomOpenConnectionFn); WebSocket and Unix-socket URLs, and connections
+// through an all_proxy, are left to Paho without it.
 //
 // On MQTT v5, Config.ResponseProperties adds the ResponseTopic and
 // CorrelationData properties for plain v5 tools, but only the envelope's

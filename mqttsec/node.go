@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -86,6 +87,11 @@ type node struct {
 	// Topics this node routes on, computed once rather than per message.
 	replyTopic string
 	reqPrefix  string
+
+	// unread counts oversize messages whose payload the transport dropped
+	// unread (see guard): each still arrives, empty, and is not counted
+	// again.
+	unread atomic.Int64
 
 	queue  chan Inbound
 	ctx    context.Context
@@ -168,9 +174,13 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 		n.wg.Go(n.work)
 	}
 	n.mu.Unlock()
-	if r, ok := n.cfg.Transport.(renewReporter); ok {
-		r.reportRenewals(func(err error) {
-			n.log.Error("mqttsec: subscription not renewed", "err", err)
+	if g, ok := n.cfg.Transport.(guarded); ok {
+		g.setGuard(guard{
+			packetLimit: maxSize(n.cfg.MaxSize) + packetMargin,
+			dropped:     n.droppedUnread,
+			renewFailed: func(err error) {
+				n.log.Error("mqttsec: subscription not renewed", "err", err)
+			},
 		})
 	}
 	if err := n.cfg.Transport.Start(ctx, n.enqueue); err != nil {
@@ -186,10 +196,31 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 	return nil
 }
 
+// maxSize is the envelope size limit a Config's MaxSize sets.
+func maxSize(configured int) int {
+	if configured <= 0 {
+		return envelope.DefaultMaxSize
+	}
+	return configured
+}
+
+// droppedUnread counts and logs a message the transport refused to read
+// (see guard): over MaxSize, it could never open.
+func (n *node) droppedUnread(topic string, size int) {
+	n.unread.Add(1)
+	n.stats.add(StatTooLarge)
+	n.log.Log(context.Background(), n.cfg.RejectLevel, "mqttsec: message refused unread", "class", StatTooLarge, "topic", topic, "bytes", size)
+}
+
 // enqueue runs on the transport's goroutine: it never blocks. Replies go
 // straight to the request waiting for them (see Client.routeReply); the
 // rest waits for a worker.
 func (n *node) enqueue(in Inbound) {
+	if len(in.Payload) == 0 && n.unread.Load() > 0 {
+		// The empty stand-in of a message already refused unread.
+		n.unread.Add(-1)
+		return
+	}
 	if n.replies != nil && in.Topic == n.replyTopic {
 		n.replies(n.ctx, in)
 		return

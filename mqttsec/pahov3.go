@@ -26,7 +26,7 @@ type PahoV3 struct {
 	client  mqtt.Client
 	deliver func(Inbound)
 	closed  chan struct{} // closed by Close: ends renewal back-offs
-	report  func(error)   // failed renewals; see renewReporter
+	guard   guard
 }
 
 var _ Transport = (*PahoV3)(nil)
@@ -60,6 +60,7 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		store = mqtt.NewMemoryStore()
 	}
 	o.SetStore(copyingStore{store})
+	o.CustomOpenConnectionFn = t.guard.openConnection(&o)
 	if o.WriteTimeout == 0 {
 		// paho blocks a Publish or Subscribe for up to WriteTimeout when
 		// the connection drops under it (default 30 s); bound that, so that
@@ -95,7 +96,7 @@ const writeTimeout = 5 * time.Second
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	closed, report := t.closed, t.report
+	closed, report := t.closed, t.guard.renewFailed
 	t.mu.Unlock()
 	renew(filters, closed, func(f string) error {
 		tok := c.Subscribe(f, 1, t.handler)
@@ -106,9 +107,9 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 	}, func(error) bool { return c.IsConnectionOpen() }, report)
 }
 
-func (t *PahoV3) reportRenewals(report func(error)) {
+func (t *PahoV3) setGuard(g guard) {
 	t.mu.Lock()
-	t.report = report
+	t.guard = g
 	t.mu.Unlock()
 }
 

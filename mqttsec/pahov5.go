@@ -26,7 +26,7 @@ type PahoV5 struct {
 	cm      *autopaho.ConnectionManager
 	life    context.Context // ends when the transport closes
 	stop    context.CancelFunc
-	report  func(error) // failed renewals; see renewReporter
+	guard   guard
 }
 
 var _ Transport = (*PahoV5)(nil)
@@ -48,6 +48,7 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 		return ErrAlreadyStarted
 	}
 	cfg := t.cfg
+	cfg.AttemptConnection = t.guard.attemptConnection(cfg)
 	userUp := cfg.OnConnectionUp
 	cfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
 		go t.resubscribe(cm)
@@ -88,7 +89,7 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	life, report := t.life, t.report
+	life, report := t.life, t.guard.renewFailed
 	t.mu.Unlock()
 	renew(filters, life.Done(), func(f string) error {
 		ctx, cancel := context.WithTimeout(life, subscribeTimeout)
@@ -97,17 +98,10 @@ func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) }, report)
 }
 
-func (t *PahoV5) reportRenewals(report func(error)) {
+func (t *PahoV5) setGuard(g guard) {
 	t.mu.Lock()
-	t.report = report
+	t.guard = g
 	t.mu.Unlock()
-}
-
-// renewReporter is a Transport that renews subscriptions on its own
-// goroutine after a reconnect, and can report the renewals that fail (a
-// broker whose ACL now refuses a filter): a node passes its logger's.
-type renewReporter interface {
-	reportRenewals(report func(error))
 }
 
 // reportEvery is how many failed attempts to renew one subscription pass

@@ -1,0 +1,210 @@
+package mqttsec
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqttsec/mqttsec/internal/packetlimit"
+)
+
+// guard is what a node asks of the transports in this package before it
+// starts them: a bound on the packets read from the broker, and where to
+// report what happens on the transport's own goroutines.
+type guard struct {
+	// packetLimit bounds the packets read from the broker (see
+	// internal/packetlimit); 0 means no bound.
+	packetLimit int
+	// dropped is told of each PUBLISH over packetLimit, whose payload was
+	// dropped unread; Paho then delivers it with an empty payload.
+	dropped func(topic string, size int)
+	// renewFailed is told of subscriptions that could not be renewed
+	// after a reconnect (a broker whose ACL now refuses a filter).
+	renewFailed func(error)
+}
+
+// guarded is a Transport that takes a guard.
+type guarded interface {
+	setGuard(g guard)
+}
+
+// packetMargin is what a packet may carry beside an envelope of MaxSize:
+// its topic, packet id and properties.
+const packetMargin = 64 << 10
+
+// limit wraps a connection to the broker in the guard's packet limit.
+func (g guard) limit(c net.Conn, v5 bool) net.Conn {
+	if g.packetLimit <= 0 {
+		return c
+	}
+	limited := packetlimit.Wrap(c, packetlimit.Options{Limit: g.packetLimit, V5: v5, Dropped: g.dropped})
+	if v5 {
+		return &packetWriter{Conn: limited, to: c}
+	}
+	return limited
+}
+
+// packetWriter gives paho.golang the connection it needs to write packets
+// from several goroutines: a sync.Locker, which paho holds while it writes
+// one packet as several buffers (every packet it sends goes through
+// packets.ControlPacket.WriteTo, which does so). Between Lock and Unlock the
+// buffers are gathered and then written at once to the connection
+// underneath (one writev on TCP, as without a wrapper in between). A failed
+// write closes the connection, so that paho's reader fails and the
+// connection is made again; it also fails every later write.
+type packetWriter struct {
+	net.Conn          // reads, deadlines and Close go through the limit
+	to       net.Conn // where writes go
+
+	mu       sync.Mutex
+	locked   atomic.Bool
+	pending  net.Buffers // guarded by mu
+	flushing net.Buffers // guarded by mu: pending, as WriteTo consumes it
+	err      error       // guarded by mu
+}
+
+func (w *packetWriter) Lock() {
+	w.mu.Lock()
+	w.locked.Store(true)
+}
+
+func (w *packetWriter) Unlock() {
+	if len(w.pending) > 0 && w.err == nil {
+		// WriteTo consumes the slice it is given: give it a copy of the
+		// header, so that pending keeps its array for the next packet.
+		w.flushing = w.pending
+		if _, err := w.flushing.WriteTo(w.to); err != nil {
+			w.err = err
+			w.to.Close()
+		}
+	}
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	w.locked.Store(false)
+	w.mu.Unlock()
+}
+
+// Write gathers b for Unlock. Called without the lock held (paho does not),
+// it takes the lock and writes b at once.
+func (w *packetWriter) Write(b []byte) (int, error) {
+	if !w.locked.Load() {
+		w.Lock()
+		defer w.Unlock()
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	// Paho keeps b unchanged until its write returns, after Unlock.
+	w.pending = append(w.pending, b)
+	return len(b), nil
+}
+
+// Schemes the transports dial themselves, in order to bound what they
+// read; others (WebSockets, Unix sockets) are left to Paho, unbounded.
+var (
+	tcpSchemes = []string{"mqtt", "tcp", ""}
+	tlsSchemes = []string{"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"}
+)
+
+// dialable reports whether every URL can be dialled here: a TCP or TLS
+// scheme, and no proxy in the environment (Paho's dialers honour one).
+func dialable(urls []*url.URL) bool {
+	if os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != "" {
+		return false
+	}
+	for _, u := range urls {
+		s := strings.ToLower(u.Scheme)
+		if !slices.Contains(tcpSchemes, s) && !slices.Contains(tlsSchemes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// attemptConnection returns an autopaho AttemptConnection that bounds the
+// connection it dials (or that the configuration's own, if set, dials), or
+// nil to leave autopaho's dialing alone.
+func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context, autopaho.ClientConfig, *url.URL) (net.Conn, error) {
+	if g.packetLimit <= 0 {
+		return cfg.AttemptConnection
+	}
+	if user := cfg.AttemptConnection; user != nil {
+		return func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			c, err := user(ctx, cfg, u)
+			if err != nil {
+				return nil, err
+			}
+			return g.limit(c, true), nil
+		}
+	}
+	if !dialable(cfg.ServerUrls) {
+		return nil
+	}
+	return func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+		if cfg.ConnectTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
+			defer cancel()
+		}
+		var c net.Conn
+		var err error
+		if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
+			d := tls.Dialer{Config: cfg.TlsCfg}
+			c, err = d.DialContext(ctx, "tcp", u.Host)
+		} else {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, "tcp", u.Host)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return g.limit(c, true), nil
+	}
+}
+
+// openConnection returns a paho.mqtt.golang OpenConnectionFunc that bounds
+// the connection it dials (or that the options' own, if set, dials), or
+// nil to leave Paho's dialing alone.
+func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
+	if g.packetLimit <= 0 {
+		return o.CustomOpenConnectionFn
+	}
+	if user := o.CustomOpenConnectionFn; user != nil {
+		return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+			c, err := user(u, o)
+			if err != nil {
+				return nil, err
+			}
+			return g.limit(c, false), nil
+		}
+	}
+	if !dialable(o.Servers) {
+		return nil
+	}
+	return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		d := o.Dialer
+		if d == nil {
+			d = &net.Dialer{Timeout: o.ConnectTimeout}
+		}
+		var c net.Conn
+		var err error
+		if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
+			c, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
+		} else {
+			c, err = d.Dial("tcp", u.Host)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return g.limit(c, false), nil
+	}
+}

@@ -1,0 +1,282 @@
+package mqttsec_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// fakeBroker is a hostile broker speaking just enough MQTT to one client:
+// it accepts the connection and every subscription, then sends what the
+// test asks, and reports the packet ids the client acknowledges.
+type fakeBroker struct {
+	l      net.Listener
+	v5     bool
+	send   chan []byte // raw bytes to send once the client has subscribed
+	pubAck chan int    // packet ids of the client's PUBACKs
+}
+
+func newFakeBroker(t *testing.T, v5 bool) *fakeBroker {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &fakeBroker{l: l, v5: v5, send: make(chan []byte, 4), pubAck: make(chan int, 16)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b.serve(c)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return b
+}
+
+func (b *fakeBroker) url() string { return "tcp://" + b.l.Addr().String() }
+
+// readPacket reads one MQTT packet: its first byte and its body.
+func readPacket(r *bufio.Reader) (byte, []byte, error) {
+	first, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for i := 0; ; i++ {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n |= int(c&0x7f) << (7 * i)
+		if c&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return first, body, err
+}
+
+// serve answers one connection until the client leaves.
+func (b *fakeBroker) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	subscribed := make(chan struct{})
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	defer func() { close(stop); <-sent }()
+	go func() {
+		defer close(sent)
+		select {
+		case <-stop:
+			return
+		case <-subscribed:
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			case raw := <-b.send:
+				if _, err := c.Write(raw); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	for {
+		first, body, err := readPacket(r)
+		if err != nil {
+			return
+		}
+		var out []byte
+		switch first >> 4 {
+		case 1: // CONNECT
+			out = []byte{0x20, 0x02, 0x00, 0x00}
+			if b.v5 {
+				out = []byte{0x20, 0x03, 0x00, 0x00, 0x00}
+			}
+		case 8: // SUBSCRIBE: grant QoS 1
+			out = []byte{0x90, 0x03, body[0], body[1], 0x01}
+			if b.v5 {
+				out = []byte{0x90, 0x04, body[0], body[1], 0x00, 0x01}
+			}
+		case 4: // PUBACK
+			b.pubAck <- int(body[0])<<8 | int(body[1])
+		case 12: // PINGREQ
+			out = []byte{0xd0, 0x00}
+		case 14: // DISCONNECT
+			return
+		}
+		if len(out) > 0 {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+		}
+		if first>>4 == 8 {
+			select {
+			case <-subscribed:
+			default:
+				close(subscribed) // send only after the SUBACK
+			}
+		}
+	}
+}
+
+// publishPacket builds a QoS 1 PUBLISH with packet id id.
+func publishPacket(v5 bool, topic string, id int, payload []byte) []byte {
+	var body []byte
+	body = append(body, byte(len(topic)>>8), byte(len(topic)))
+	body = append(body, topic...)
+	body = append(body, byte(id>>8), byte(id))
+	if v5 {
+		body = append(body, 0x00)
+	}
+	body = append(body, payload...)
+	var n []byte
+	for l := len(body); ; {
+		d := byte(l & 0x7f)
+		l >>= 7
+		if l == 0 {
+			n = append(n, d)
+			break
+		}
+		n = append(n, d|0x80)
+	}
+	return append(append([]byte{0x32}, n...), body...)
+}
+
+// A broker (or any client of a broker without a size limit) that sends a
+// message far over MaxSize costs the receiver neither its memory nor its
+// session: the payload is dropped as it streams in, unread; the message is
+// acknowledged and counted as too-large; what follows arrives as usual.
+func TestOversizeMessageDroppedUnread(t *testing.T) {
+	const huge = 32 << 20
+	for _, proto := range protocols {
+		for _, callers := range []bool{false, true} {
+			name := map[bool]string{false: "transport's dialer", true: "caller's dialer"}[callers]
+			t.Run(fmt.Sprintf("v%d/%s", proto, name), func(t *testing.T) {
+				testOversize(t, proto, callers, huge)
+			})
+		}
+	}
+}
+
+// testOversize runs TestOversizeMessageDroppedUnread for one protocol, with
+// the transport's own dialer or one the caller configured.
+func testOversize(t *testing.T, proto int, callersDialer bool, huge int) {
+	checkNoLeaks(t)
+	b := newFakeBroker(t, proto == 5)
+	k := getKeys()
+	s := suites()[0]
+	keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
+	tr := transport(t, proto, b.url(), "client", nil)
+	var dials atomic.Int64
+	if callersDialer {
+		tr = dialingTransport(t, proto, b.url(), &dials)
+	}
+	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: keys}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	reply := mqttsec.Topics{}.Reply("client")
+	oversize := publishPacket(proto == 5, reply, 1, bytes.Repeat([]byte{'A'}, huge))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.send <- oversize
+	b.send <- publishPacket(proto == 5, reply, 2, []byte("junk"))
+	acked := map[int]bool{}
+	for len(acked) < 2 {
+		select {
+		case id := <-b.pubAck:
+			acked[id] = true
+		case <-ctx.Done():
+			t.Fatalf("PUBACKs for %v, want packets 1 and 2", acked)
+		}
+	}
+	if !acked[1] || !acked[2] {
+		t.Fatalf("PUBACKs for %v, want packets 1 and 2", acked)
+	}
+	runtime.ReadMemStats(&after)
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d-byte message cost %d bytes of allocation", huge, grew)
+	if grew > uint64(huge/4) {
+		t.Errorf("receiving a %d-byte message allocated %d bytes", huge, grew)
+	}
+	waitFor(t, "the junk counted", func() bool { return c.Stats()[mqttsec.StatMalformed] == 1 })
+	if st := c.Stats(); st[mqttsec.StatTooLarge] != 1 || st[mqttsec.StatMalformed] != 1 {
+		t.Fatalf("stats %v, want too-large 1 and malformed 1", st)
+	}
+	if callersDialer && dials.Load() == 0 {
+		t.Fatal("the caller's dialer was not used")
+	}
+}
+
+// dialingTransport is a transport whose configuration dials the broker with
+// a function of its own, counting the dials.
+func dialingTransport(t *testing.T, proto int, brokerURL string, dials *atomic.Int64) mqttsec.Transport {
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proto == 3 {
+		o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("client-own-dialer").
+			SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+				dials.Add(1)
+				return net.Dial("tcp", u.Host)
+			})
+		return mqttsec.NewPahoV3(o)
+	}
+	return mqttsec.NewPahoV5(autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u},
+		KeepAlive:  20,
+		AttemptConnection: func(ctx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", u.Host)
+		},
+		ClientConfig: paho.ClientConfig{ClientID: "client-own-dialer"},
+	})
+}
+
+// On a real broker that takes large messages (Mosquitto's default is
+// MQTT's 256 MiB), any of its clients can send a subscriber a message far
+// over MaxSize: it is counted as too-large, and service goes on.
+func TestOversizeMessageFromAnotherClient(t *testing.T) {
+	forEach(t, func(t *testing.T, b *broker, proto int) {
+		checkNoLeaks(t)
+		p := newPair(t, b, pairOptions{proto: proto})
+		eve := newAttacker(t, b)
+		eve.publish(t, mqttsec.Topics{}.Reply("client"), bytes.Repeat([]byte{'A'}, 16<<20))
+		waitFor(t, "the message counted as too large", func() bool { return p.client.Stats()[mqttsec.StatTooLarge] == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if out, err := p.client.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(out) != "client echo after" {
+			t.Fatalf("Request after the oversize message = %q, %v", out, err)
+		}
+		if n := p.client.Stats()[mqttsec.StatMalformed]; n != 0 {
+			t.Fatalf("the oversize message also counted as malformed (%d)", n)
+		}
+	})
+}
