@@ -31,7 +31,8 @@
 // covers tcp:// and tls:// style URLs and connections from the caller's own
 // dialer (autopaho's AttemptConnection, paho.mqtt.golang's
 // CustomOpenConnectionFn); WebSocket and Unix-socket URLs, and connections
-// through an all_proxy, are left to Paho without it.
+// through an all_proxy, are left to Paho without it, and Start logs a
+// warning saying so.
 //
 // On MQTT v5, Config.ResponseProperties adds the ResponseTopic and
 // CorrelationData properties for plain v5 tools, but only the envelope's

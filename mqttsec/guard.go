@@ -30,6 +30,9 @@ type guard struct {
 	// renewFailed is told of subscriptions that could not be renewed
 	// after a reconnect (a broker whose ACL now refuses a filter).
 	renewFailed func(error)
+	// unguarded is told, when the transport starts, that its connections
+	// are dialled by Paho and so read without packetLimit.
+	unguarded func()
 }
 
 // guarded is a Transport that takes a guard.
@@ -147,6 +150,9 @@ func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context
 		}
 	}
 	if !dialable(cfg.ServerUrls) {
+		if g.unguarded != nil {
+			g.unguarded()
+		}
 		return nil
 	}
 	return func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
@@ -188,6 +194,9 @@ func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
 		}
 	}
 	if !dialable(o.Servers) {
+		if g.unguarded != nil {
+			g.unguarded()
+		}
 		return nil
 	}
 	return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {

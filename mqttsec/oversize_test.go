@@ -6,9 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -279,4 +282,45 @@ func TestOversizeMessageFromAnotherClient(t *testing.T) {
 			t.Fatalf("the oversize message also counted as malformed (%d)", n)
 		}
 	})
+}
+
+// Connections Paho dials itself (WebSocket URLs here) are read without the
+// size guard, and Start says so in the log; TCP URLs are guarded silently.
+func TestUnguardedConnectionsAreLogged(t *testing.T) {
+	for _, proto := range protocols {
+		for _, tc := range []struct {
+			scheme string
+			warned bool
+		}{{"ws", true}, {"tcp", false}} {
+			t.Run(fmt.Sprintf("v%d/%s", proto, tc.scheme), func(t *testing.T) {
+				checkNoLeaks(t)
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr := l.Addr().String()
+				l.Close() // nothing listens: Start gives up at its deadline
+				var logMu sync.Mutex
+				var logged bytes.Buffer
+				k := getKeys()
+				s := suites()[0]
+				keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
+				c := mustT(mqttsec.NewClient(mqttsec.Config{
+					ID: "client", Transport: transport(t, proto, tc.scheme+"://"+addr, "client", nil), Keyring: keys,
+					Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil)),
+				}))
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				if err := c.Start(ctx); err == nil {
+					t.Fatal("Start connected to nothing")
+				}
+				c.Close(context.Background())
+				logMu.Lock()
+				defer logMu.Unlock()
+				if got := strings.Contains(logged.String(), "without the size guard"); got != tc.warned {
+					t.Fatalf("warned %v, want %v; log:\n%s", got, tc.warned, logged.String())
+				}
+			})
+		}
+	}
 }
