@@ -43,8 +43,8 @@ func Errorf(code, format string, args ...any) *Error {
 var (
 	// ErrInvalidConfig is wrapped by every error of a constructor or
 	// helper given a configuration it cannot work with (NewClient,
-	// NewServer, NewKeyring, TLSConfig, Topics.MosquittoACL); the text
-	// after it says what is wrong.
+	// NewServer, NewKeyring, TLSConfig, Topics.MosquittoACL, keydir.Init);
+	// the text after it says what is wrong.
 	ErrInvalidConfig = errors.New("mqttsec: invalid configuration")
 	// ErrNotStarted: the Client or Server was used before Start.
 	ErrNotStarted = errors.New("mqttsec: not started")
