@@ -27,7 +27,8 @@
 // longer than Config.MaxSize plus 64 KiB is never allocated. Such a PUBLISH
 // reaches Paho with an empty payload, whose bytes are dropped as they
 // arrive; it is acknowledged as usual, counted as too-large and logged at
-// Config.RejectLevel. Any other such packet ends the connection. The guard
+// Config.RejectLevel. Any other such packet ends the connection (logged as
+// an error; the transport connects again). The guard
 // covers tcp:// and tls:// style URLs and connections from the caller's own
 // dialer (autopaho's AttemptConnection, paho.mqtt.golang's
 // CustomOpenConnectionFn); WebSocket and Unix-socket URLs, and connections

@@ -33,6 +33,9 @@ type guard struct {
 	// unguarded is told, when the transport starts, that its connections
 	// are dialled by Paho and so read without packetLimit.
 	unguarded func()
+	// refused is told why the guard failed a connection (a packet other
+	// than PUBLISH over packetLimit, or a malformed one).
+	refused func(error)
 }
 
 // guarded is a Transport that takes a guard.
@@ -49,7 +52,7 @@ func (g guard) limit(c net.Conn, v5 bool) net.Conn {
 	if g.packetLimit <= 0 {
 		return c
 	}
-	limited := packetlimit.Wrap(c, packetlimit.Options{Limit: g.packetLimit, V5: v5, Dropped: g.dropped})
+	limited := packetlimit.Wrap(c, packetlimit.Options{Limit: g.packetLimit, V5: v5, Dropped: g.dropped, Refused: g.refused})
 	if v5 {
 		return &packetWriter{Conn: limited, to: c}
 	}

@@ -181,6 +181,9 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 			renewFailed: func(err error) {
 				n.log.Error("mqttsec: subscription not renewed", "err", err)
 			},
+			refused: func(err error) {
+				n.log.Error("mqttsec: connection to the broker dropped", "err", err)
+			},
 			unguarded: func() {
 				n.log.Warn("mqttsec: packets from the broker are read without the size guard (WebSocket or Unix-socket URL, or a proxy): Paho allocates each packet's declared size before it is checked")
 			},

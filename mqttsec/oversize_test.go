@@ -29,8 +29,9 @@ import (
 type fakeBroker struct {
 	l      net.Listener
 	v5     bool
-	send   chan []byte // raw bytes to send once the client has subscribed
-	pubAck chan int    // packet ids of the client's PUBACKs
+	conns  atomic.Int64 // connections accepted
+	send   chan []byte  // raw bytes to send once the client has subscribed
+	pubAck chan int     // packet ids of the client's PUBACKs
 }
 
 func newFakeBroker(t *testing.T, v5 bool) *fakeBroker {
@@ -47,6 +48,7 @@ func newFakeBroker(t *testing.T, v5 bool) *fakeBroker {
 			if err != nil {
 				return
 			}
+			b.conns.Add(1)
 			b.serve(c)
 		}
 	}()
@@ -166,6 +168,36 @@ func publishPacket(v5 bool, topic string, id int, payload []byte) []byte {
 	return append(append([]byte{0x32}, n...), body...)
 }
 
+// testLog is a log the tests can read while the client writes to it.
+type testLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// clientOver returns an unstarted Client "client" over tr, logging to the
+// returned log.
+func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testLog) {
+	t.Helper()
+	k := getKeys()
+	s := suites()[0]
+	keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
+	log := &testLog{}
+	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: keys, Logger: slog.New(slog.NewTextHandler(log, nil))}))
+	return c, log
+}
+
 // A broker (or any client of a broker without a size limit) that sends a
 // message far over MaxSize costs the receiver neither its memory nor its
 // session: the payload is dropped as it streams in, unread; the message is
@@ -187,15 +219,12 @@ func TestOversizeMessageDroppedUnread(t *testing.T) {
 func testOversize(t *testing.T, proto int, callersDialer bool, huge int) {
 	checkNoLeaks(t)
 	b := newFakeBroker(t, proto == 5)
-	k := getKeys()
-	s := suites()[0]
-	keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
 	tr := transport(t, proto, b.url(), "client", nil)
 	var dials atomic.Int64
 	if callersDialer {
 		tr = dialingTransport(t, proto, b.url(), &dials)
 	}
-	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: keys}))
+	c, _ := clientOver(t, tr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := c.Start(ctx); err != nil {
@@ -300,27 +329,42 @@ func TestUnguardedConnectionsAreLogged(t *testing.T) {
 				}
 				addr := l.Addr().String()
 				l.Close() // nothing listens: Start gives up at its deadline
-				var logMu sync.Mutex
-				var logged bytes.Buffer
-				k := getKeys()
-				s := suites()[0]
-				keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
-				c := mustT(mqttsec.NewClient(mqttsec.Config{
-					ID: "client", Transport: transport(t, proto, tc.scheme+"://"+addr, "client", nil), Keyring: keys,
-					Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil)),
-				}))
+				c, log := clientOver(t, transport(t, proto, tc.scheme+"://"+addr, "client", nil))
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				defer cancel()
 				if err := c.Start(ctx); err == nil {
 					t.Fatal("Start connected to nothing")
 				}
 				c.Close(context.Background())
-				logMu.Lock()
-				defer logMu.Unlock()
-				if got := strings.Contains(logged.String(), "without the size guard"); got != tc.warned {
-					t.Fatalf("warned %v, want %v; log:\n%s", got, tc.warned, logged.String())
+				if got := strings.Contains(log.String(), "without the size guard"); got != tc.warned {
+					t.Fatalf("warned %v, want %v; log:\n%s", got, tc.warned, log)
 				}
 			})
 		}
+	}
+}
+
+// An oversize packet of another kind than PUBLISH (which no honest broker
+// sends) ends the connection, and the log says why; the client connects
+// again.
+func TestOversizeOtherPacketEndsConnection(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			checkNoLeaks(t)
+			b := newFakeBroker(t, proto == 5)
+			c, log := clientOver(t, transport(t, proto, b.url(), "client", nil))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			b.send <- []byte{0x90, 0x80, 0x80, 0x40} // a SUBACK announcing 1 MiB
+			waitFor(t, "the dropped connection logged", func() bool {
+				l := log.String()
+				return strings.Contains(l, `level=ERROR msg="mqttsec: connection to the broker dropped"`) && strings.Contains(l, "over the size limit")
+			})
+			waitFor(t, "the client connected again", func() bool { return b.conns.Load() >= 2 })
+		})
 	}
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Dropped, if set, is called (on the reading goroutine) with the topic
 	// and remaining length of each PUBLISH whose payload was dropped.
 	Dropped func(topic string, size int)
+	// Refused, if set, is called (on the reading goroutine) with the error
+	// (ErrTooLarge or ErrMalformed) that fails the connection.
+	Refused func(err error)
 }
 
 const publish = 3 // MQTT control packet type
@@ -91,6 +94,9 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 		default:
 			c.err = c.next()
+			if c.o.Refused != nil && (errors.Is(c.err, ErrTooLarge) || errors.Is(c.err, ErrMalformed)) {
+				c.o.Refused(c.err)
+			}
 		}
 	}
 }

@@ -115,9 +115,10 @@ func TestWrap(t *testing.T) {
 		for _, sizes := range [][]int{nil, {1}, {3, 1, 7}} {
 			for _, step := range []int{1, 5, 4096} {
 				var dropped []string
+				var refused []error
 				w := Wrap(&chunked{src: tt.in, sizes: sizes}, Options{Limit: limit, V5: tt.v5, Dropped: func(topic string, size int) {
 					dropped = append(dropped, topic)
-				}})
+				}, Refused: func(err error) { refused = append(refused, err) }})
 				got, err := readAll(w, step)
 				if !bytes.Equal(got, tt.want) {
 					t.Errorf("%s (chunks %v, reads of %d): read\n%x\nwant\n%x", tt.name, sizes, step, got, tt.want)
@@ -131,6 +132,9 @@ func TestWrap(t *testing.T) {
 				}
 				if len(dropped) != len(tt.dropped) || (len(dropped) > 0 && dropped[0] != tt.dropped[0]) {
 					t.Errorf("%s: dropped %q, want %q", tt.name, dropped, tt.dropped)
+				}
+				if tt.err == nil && len(refused) != 0 || tt.err != nil && (len(refused) != 1 || !errors.Is(refused[0], tt.err)) {
+					t.Errorf("%s: refused %v, want %v", tt.name, refused, tt.err)
 				}
 				if _, again := w.Read(make([]byte, 8)); again == nil {
 					t.Errorf("%s: a read after the error succeeded", tt.name)
