@@ -289,6 +289,9 @@ func attacks(ctx context.Context, rep *report, eve *eavesdropper, gateway *mqtts
 	}
 	inject("request from an unknown sender", "mqttsec/gateway/req/delete-card", forged.Bytes, statOf(gateway, mqttsec.StatUnknownKey), mqttsec.StatUnknownKey)
 	inject("junk", reqTopic, []byte(`{"message":{"request":{"card":1}}}`), statOf(gateway, mqttsec.StatMalformed), mqttsec.StatMalformed)
+	// Refused unread: the gateway's transport drops the payload as it arrives
+	// instead of allocating it.
+	inject("a 16 MiB message", reqTopic, make([]byte, 16<<20), statOf(gateway, mqttsec.StatTooLarge), mqttsec.StatTooLarge)
 	runs := count("c-ed25519", "get-card").Load() - runsBefore
 	deletes := count("c-ed25519", "delete-card").Load() + count("mallory", "delete-card").Load()
 	rep.check(runs == 0 && deletes == 0, "no handler ran for any of them", fmt.Sprintf("get-card %d, delete-card %d", runs, deletes))
