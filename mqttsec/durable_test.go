@@ -2,7 +2,6 @@ package mqttsec_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -250,12 +249,11 @@ func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var runs atomic.Int64
-	var logMu sync.Mutex
-	var logged bytes.Buffer
+	logged := &testLog{}
 	p := newPair(t, embeddedBroker(t), pairOptions{proto: 5,
 		configure: func(c *mqttsec.ServerConfig) {
 			c.Replay = store
-			c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, &slog.HandlerOptions{Level: slog.LevelError}))
+			c.Logger = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelError}))
 		},
 		handlers: map[string]mqttsec.HandlerFunc{"open-door": func(context.Context, *mqttsec.Request) ([]byte, error) {
 			runs.Add(1)
@@ -293,22 +291,8 @@ func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 	}
 	// The log line follows the count.
 	waitFor(t, "the store failure logged as an error", func() bool {
-		logMu.Lock()
-		defer logMu.Unlock()
 		return strings.Contains(logged.String(), "level=ERROR msg=\"mqttsec: replay store unavailable")
 	})
-}
-
-// lockedWriter serializes writes to w, for a log read by the test.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // A client whose replay store has failed gets that error from Request as

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,24 +165,6 @@ func publishPacket(v5 bool, topic string, id int, payload []byte) []byte {
 		n = append(n, d|0x80)
 	}
 	return append(append([]byte{0x32}, n...), body...)
-}
-
-// testLog is a log the tests can read while the client writes to it.
-type testLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *testLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // clientOver returns an unstarted Client "client" over tr, logging to the

@@ -1,13 +1,11 @@
 package mqttsec_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,10 +107,9 @@ func TestRefusedRenewalIsLoggedAndRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			var logMu sync.Mutex
-			var logged bytes.Buffer
+			logged := &testLog{}
 			p := newPair(t, &broker{url: b.URL(), embedded: b}, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
-				c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, &slog.HandlerOptions{Level: slog.LevelError}))
+				c.Logger = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelError}))
 			}})
 			request := func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -128,8 +125,6 @@ func TestRefusedRenewalIsLoggedAndRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "the refused renewal logged as an error", func() bool {
-				logMu.Lock()
-				defer logMu.Unlock()
 				line := logged.String()
 				return strings.Contains(line, `level=ERROR msg="mqttsec: subscription not renewed"`) &&
 					strings.Contains(line, mqttsec.ErrSubscribeRefused.Error())
