@@ -47,18 +47,6 @@ type guarded interface {
 // its topic, packet id and properties.
 const packetMargin = 64 << 10
 
-// limit wraps a connection to the broker in the guard's packet limit.
-func (g guard) limit(c net.Conn, v5 bool) net.Conn {
-	if g.packetLimit <= 0 {
-		return c
-	}
-	limited := packetlimit.Wrap(c, packetlimit.Options{Limit: g.packetLimit, V5: v5, Dropped: g.dropped, Refused: g.refused})
-	if v5 {
-		return &packetWriter{Conn: limited, to: c}
-	}
-	return limited
-}
-
 // packetWriter gives paho.golang the connection it needs to write packets
 // from several goroutines: a sync.Locker, which paho holds while it writes
 // one packet as several buffers (every packet it sends goes through
@@ -136,47 +124,65 @@ func dialable(urls []*url.URL) bool {
 	return true
 }
 
+// dials reports whether the transport should dial urls itself to bound
+// what it reads; when it cannot, it tells g.unguarded.
+func (g guard) dials(urls []*url.URL) bool {
+	if dialable(urls) {
+		return true
+	}
+	if g.unguarded != nil {
+		g.unguarded()
+	}
+	return false
+}
+
+// dialBroker dials u's host with d, over TLS with tlsCfg for the TLS
+// schemes.
+func dialBroker(ctx context.Context, d *net.Dialer, tlsCfg *tls.Config, u *url.URL) (net.Conn, error) {
+	if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
+		td := tls.Dialer{NetDialer: d, Config: tlsCfg}
+		return td.DialContext(ctx, "tcp", u.Host)
+	}
+	return d.DialContext(ctx, "tcp", u.Host)
+}
+
+// bounded returns a function that passes on what a dial returned, with
+// the connection read through the guard's packet limit (and, for MQTT 5,
+// written through a packetWriter).
+func (g guard) bounded(v5 bool) func(net.Conn, error) (net.Conn, error) {
+	return func(c net.Conn, err error) (net.Conn, error) {
+		if err != nil {
+			return nil, err
+		}
+		limited := packetlimit.Wrap(c, packetlimit.Options{Limit: g.packetLimit, V5: v5, Dropped: g.dropped, Refused: g.refused})
+		if v5 {
+			return &packetWriter{Conn: limited, to: c}, nil
+		}
+		return limited, nil
+	}
+}
+
 // attemptConnection returns an autopaho AttemptConnection that bounds the
 // connection it dials (or that the configuration's own, if set, dials), or
 // nil to leave autopaho's dialing alone.
 func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context, autopaho.ClientConfig, *url.URL) (net.Conn, error) {
-	if g.packetLimit <= 0 {
-		return cfg.AttemptConnection
+	dial := cfg.AttemptConnection
+	if g.packetLimit <= 0 || dial == nil && !g.dials(cfg.ServerUrls) {
+		return dial
 	}
-	if user := cfg.AttemptConnection; user != nil {
-		return func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-			c, err := user(ctx, cfg, u)
-			if err != nil {
-				return nil, err
+	if dial == nil {
+		dial = func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			if cfg.ConnectTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
+				defer cancel()
 			}
-			return g.limit(c, true), nil
+			return dialBroker(ctx, &net.Dialer{}, cfg.TlsCfg, u)
 		}
 	}
-	if !dialable(cfg.ServerUrls) {
-		if g.unguarded != nil {
-			g.unguarded()
-		}
-		return nil
-	}
+	bound := g.bounded(true)
 	return func(ctx context.Context, cfg autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
-		if cfg.ConnectTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
-			defer cancel()
-		}
-		var c net.Conn
-		var err error
-		if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
-			d := tls.Dialer{Config: cfg.TlsCfg}
-			c, err = d.DialContext(ctx, "tcp", u.Host)
-		} else {
-			var d net.Dialer
-			c, err = d.DialContext(ctx, "tcp", u.Host)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return g.limit(c, true), nil
+		return bound(dial(ctx, cfg, u))
 	}
 }
 
@@ -184,39 +190,21 @@ func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context
 // the connection it dials (or that the options' own, if set, dials), or
 // nil to leave Paho's dialing alone.
 func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
-	if g.packetLimit <= 0 {
-		return o.CustomOpenConnectionFn
+	dial := o.CustomOpenConnectionFn
+	if g.packetLimit <= 0 || dial == nil && !g.dials(o.Servers) {
+		return dial
 	}
-	if user := o.CustomOpenConnectionFn; user != nil {
-		return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-			c, err := user(u, o)
-			if err != nil {
-				return nil, err
+	if dial == nil {
+		dial = func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+			d := o.Dialer
+			if d == nil {
+				d = &net.Dialer{Timeout: o.ConnectTimeout}
 			}
-			return g.limit(c, false), nil
+			return dialBroker(context.Background(), d, o.TLSConfig, u)
 		}
 	}
-	if !dialable(o.Servers) {
-		if g.unguarded != nil {
-			g.unguarded()
-		}
-		return nil
-	}
+	bound := g.bounded(false)
 	return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-		d := o.Dialer
-		if d == nil {
-			d = &net.Dialer{Timeout: o.ConnectTimeout}
-		}
-		var c net.Conn
-		var err error
-		if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
-			c, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
-		} else {
-			c, err = d.Dial("tcp", u.Host)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return g.limit(c, false), nil
+		return bound(dial(u, o))
 	}
 }
