@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -249,7 +250,7 @@ func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var runs atomic.Int64
-	logged := &testLog{}
+	logged := &testwait.Log{}
 	p := newPair(t, embeddedBroker(t), pairOptions{proto: 5,
 		configure: func(c *mqttsec.ServerConfig) {
 			c.Replay = store

@@ -1,7 +1,6 @@
 package mqttsec_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -405,21 +404,3 @@ func goroutines() map[string]string {
 var protocols = []int{3, 5}
 
 func chmod(path string, mode os.FileMode) error { return os.Chmod(path, mode) }
-
-// testLog is a log the tests can read while a node writes to it.
-type testLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *testLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}

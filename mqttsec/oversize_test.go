@@ -19,6 +19,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -169,12 +170,12 @@ func publishPacket(v5 bool, topic string, id int, payload []byte) []byte {
 
 // clientOver returns an unstarted Client "client" over tr, logging to the
 // returned log.
-func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testLog) {
+func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testwait.Log) {
 	t.Helper()
 	k := getKeys()
 	s := suites()[0]
 	keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
-	log := &testLog{}
+	log := &testwait.Log{}
 	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: keys, Logger: slog.New(slog.NewTextHandler(log, nil))}))
 	return c, log
 }

@@ -13,6 +13,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 
 	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -107,7 +108,7 @@ func TestRefusedRenewalIsLoggedAndRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			logged := &testLog{}
+			logged := &testwait.Log{}
 			p := newPair(t, &broker{url: b.URL(), embedded: b}, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
 				c.Logger = slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelError}))
 			}})

@@ -106,24 +106,6 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer the gateway may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // With --state, a request captured before a restart is refused after it,
 // and the gateway's replies keep counting upwards (the client, which saw
 // the first run's replies, accepts the second run's).
@@ -153,11 +135,11 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	gateway := func() (stop func() string, errOut *syncBuffer) {
+	gateway := func() (stop func() string, errOut *testwait.Log) {
 		gctx, gcancel := context.WithCancel(ctx)
 		ready, done := make(chan struct{}), make(chan error, 1)
 		var out bytes.Buffer
-		errOut = &syncBuffer{}
+		errOut = &testwait.Log{}
 		go func() {
 			done <- run(gctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--state", state}, &out, errOut, ready)
 		}()
