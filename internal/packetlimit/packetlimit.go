@@ -58,9 +58,8 @@ type conn struct {
 	in *bufio.Reader
 	o  Options
 
-	out     []byte // bytes ready for Read, before anything else
-	vbi     [4]byte
-	header  [5]byte // out's array for a packet that passes whole
+	out     []byte  // bytes ready for Read, before anything else
+	header  [5]byte // out's array for a fixed header that passes whole
 	pass    int     // bytes of the current packet still to pass through
 	discard int     // payload bytes of a shrunk PUBLISH still to drop
 	err     error   // sticky: the connection is unusable after an error
@@ -108,13 +107,13 @@ func (c *conn) next() error {
 	if err != nil {
 		return err
 	}
-	length, vbi, err := readLength(c.in, &c.vbi)
+	length, vbi, err := readLength(c.in, c.header[1:])
 	if err != nil {
 		return err
 	}
 	if length <= c.o.Limit {
 		c.header[0] = first
-		c.out = c.header[:1+copy(c.header[1:], vbi)]
+		c.out = c.header[:1+len(vbi)]
 		c.pass = length
 		return nil
 	}
@@ -165,7 +164,8 @@ func (c *conn) publishHead(first byte, length int) (head []byte, topic string, e
 		}
 	}
 	if c.o.V5 {
-		n, vbi, err := readLength(c.in, &c.vbi)
+		var buf [4]byte
+		n, vbi, err := readLength(c.in, buf[:])
 		if err != nil {
 			return nil, "", err
 		}
@@ -180,9 +180,9 @@ func (c *conn) publishHead(first byte, length int) (head []byte, topic string, e
 	return head, topic, nil
 }
 
-// readLength reads an MQTT variable byte integer into buf, returning its
-// value and its bytes (within buf).
-func readLength(r io.ByteReader, buf *[4]byte) (int, []byte, error) {
+// readLength reads an MQTT variable byte integer into buf (room for 4
+// bytes), returning its value and its bytes (within buf).
+func readLength(r io.ByteReader, buf []byte) (int, []byte, error) {
 	value := 0
 	for i := range 4 {
 		b, err := r.ReadByte()
