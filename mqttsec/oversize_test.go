@@ -169,7 +169,7 @@ func publishPacket(v5 bool, topic string, id int, payload []byte) []byte {
 }
 
 // clientOver returns an unstarted Client "client" over tr, logging to the
-// returned log.
+// returned log; the test's cleanup closes it.
 func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testwait.Log) {
 	t.Helper()
 	k := getKeys()
@@ -177,6 +177,13 @@ func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testwait.
 	keys := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway))))
 	log := &testwait.Log{}
 	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Transport: tr, Keyring: keys, Logger: slog.New(slog.NewTextHandler(log, nil))}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("client close: %v", err)
+		}
+	})
 	return c, log
 }
 
@@ -212,7 +219,6 @@ func testOversize(t *testing.T, proto int, callersDialer bool, huge int) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close(context.Background())
 	reply := mqttsec.Topics{}.Reply("client")
 	oversize := publishPacket(proto == 5, reply, 1, bytes.Repeat([]byte{'A'}, huge))
 	var before, after runtime.MemStats
@@ -275,21 +281,29 @@ func dialingTransport(t *testing.T, proto int, brokerURL string, dials *atomic.I
 }
 
 // On a real broker that takes large messages (Mosquitto's default is
-// MQTT's 256 MiB), any of its clients can send a subscriber a message far
-// over MaxSize: it is counted as too-large, and service goes on.
+// MQTT's 256 MiB), any of its clients can send a gateway a message far over
+// MaxSize: the gateway's transport refuses it unread, it is counted as
+// too-large (once: its empty stand-in is not counted as malformed), and
+// service goes on.
 func TestOversizeMessageFromAnotherClient(t *testing.T) {
 	forEach(t, func(t *testing.T, b *broker, proto int) {
 		checkNoLeaks(t)
-		p := newPair(t, b, pairOptions{proto: proto})
+		log := &testwait.Log{}
+		p := newPair(t, b, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
+			c.Logger = slog.New(slog.NewTextHandler(log, nil))
+		}})
 		eve := newAttacker(t, b)
-		eve.publish(t, mqttsec.Topics{}.Reply("client"), bytes.Repeat([]byte{'A'}, 16<<20))
-		waitFor(t, "the message counted as too large", func() bool { return p.client.Stats()[mqttsec.StatTooLarge] == 1 })
+		eve.publish(t, mqttsec.Topics{}.Request("gateway", "echo"), bytes.Repeat([]byte{'A'}, 16<<20))
+		waitFor(t, "the message counted as too large", func() bool { return p.server.Stats()[mqttsec.StatTooLarge] == 1 })
+		if !strings.Contains(log.String(), `msg="mqttsec: message refused unread"`) {
+			t.Fatalf("the message was not refused unread; log:\n%s", log)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if out, err := p.client.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(out) != "client echo after" {
 			t.Fatalf("Request after the oversize message = %q, %v", out, err)
 		}
-		if n := p.client.Stats()[mqttsec.StatMalformed]; n != 0 {
+		if n := p.server.Stats()[mqttsec.StatMalformed]; n != 0 {
 			t.Fatalf("the oversize message also counted as malformed (%d)", n)
 		}
 	})
@@ -317,7 +331,6 @@ func TestUnguardedConnectionsAreLogged(t *testing.T) {
 				if err := c.Start(ctx); err == nil {
 					t.Fatal("Start connected to nothing")
 				}
-				c.Close(context.Background())
 				if got := strings.Contains(log.String(), "without the size guard"); got != tc.warned {
 					t.Fatalf("warned %v, want %v; log:\n%s", got, tc.warned, log)
 				}
@@ -340,7 +353,6 @@ func TestOversizeOtherPacketEndsConnection(t *testing.T) {
 			if err := c.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close(context.Background())
 			b.send <- []byte{0x90, 0x80, 0x80, 0x40} // a SUBACK announcing 1 MiB
 			waitFor(t, "the dropped connection logged", func() bool {
 				l := log.String()
