@@ -67,9 +67,8 @@ type FileCounter struct {
 
 // CreateFileCounter creates a new counter file whose first counter is
 // first (at least 1: 0 is envelope.ErrInvalidConfig); it fails if the file
-// exists. block is how many
-// counters to reserve per write (0 means DefaultBlock). While another
-// counter holds path the error is ErrLocked.
+// exists. block is how many counters to reserve per write (0 means
+// DefaultBlock). While another counter holds path the error is ErrLocked.
 func CreateFileCounter(path string, first, block uint64) (*FileCounter, error) {
 	if first == 0 {
 		return nil, fmt.Errorf("%w: counters start at 1", envelope.ErrInvalidConfig)
