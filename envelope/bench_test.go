@@ -141,7 +141,7 @@ func BenchmarkOpenRefusals(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			o := w.opener()
 			if c.store == nil {
-				o.Replay.Admit(ctx, Seen{"client", genuine.Counter, testNow})
+				o.Replay.Admit(ctx, Seen{Sender: "client", Counter: genuine.Counter, IssuedAt: testNow})
 			} else {
 				o.Replay = c.store
 			}

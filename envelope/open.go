@@ -105,7 +105,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	if o.Replay == nil {
 		return nil, errorf(ErrReplayStore, "no replay store")
 	}
-	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt}
+	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(peer.Policy.skew())}
 	if err := o.Replay.Check(ctx, seen); err != nil {
 		return nil, replayError(err)
 	}

@@ -167,8 +167,10 @@ func TestOpenRejects(t *testing.T) {
 		{name: "expired", mutate: func(w *world, b []byte) []byte { w.now = w.now.Add(DefaultTTL + DefaultMaxClockSkew); return b }, want: ErrExpired},
 		{name: "not yet valid", mutate: func(w *world, b []byte) []byte { w.now = w.now.Add(-DefaultMaxClockSkew - time.Millisecond); return b }, want: ErrExpired},
 		{name: "lifetime over policy", params: func(w *world, p *Params) { hmacOnly(w, p); p.TTL = time.Hour }, want: ErrExpired},
-		{name: "replayed", before: func(w *world, o *Opener) { o.Replay.Admit(ctx, Seen{"client", 1, testNow}) }, want: ErrReplayed},
-		{name: "older than window", before: func(w *world, o *Opener) { o.Replay.Admit(ctx, Seen{"client", 1 + DefaultWindow, testNow}) }, want: ErrReplayed},
+		{name: "replayed", before: func(w *world, o *Opener) { o.Replay.Admit(ctx, Seen{Sender: "client", Counter: 1, IssuedAt: testNow}) }, want: ErrReplayed},
+		{name: "older than window", before: func(w *world, o *Opener) {
+			o.Replay.Admit(ctx, Seen{Sender: "client", Counter: 1 + DefaultWindow, IssuedAt: testNow})
+		}, want: ErrReplayed},
 		{name: "wrong kind expected", expect: &Expect{Kinds: Event}, want: ErrContext},
 		{name: "other method", expect: &Expect{Kinds: Request, Topic: "delete-card"}, want: ErrContext},
 		{name: "other sender expected", expect: &Expect{Kinds: Request, From: "admin"}, want: ErrContext},
@@ -689,6 +691,68 @@ func TestReplayStoreFailures(t *testing.T) {
 			}
 			if tc.class == ErrReplayStore && errors.Is(err, ErrReplayed) {
 				t.Fatalf("a store failure reported as a replay: %v", err)
+			}
+		})
+	}
+}
+
+// recordingStore admits everything and keeps what it was shown.
+type recordingStore struct{ checked, admitted []Seen }
+
+func (s *recordingStore) Check(_ context.Context, m Seen) error {
+	s.checked = append(s.checked, m)
+	return nil
+}
+
+func (s *recordingStore) Admit(_ context.Context, m Seen) error {
+	s.admitted = append(s.admitted, m)
+	return nil
+}
+
+// The store learns when the receiver stops accepting the message: its
+// expiry plus the peer policy's clock skew, so a store that forgets
+// senders after a time knows how long it must keep them.
+func TestReplayStoreSeesWhenMessageStopsBeingFresh(t *testing.T) {
+	for _, skew := range []time.Duration{0, 2 * time.Minute} {
+		t.Run(fmt.Sprint(skew), func(t *testing.T) {
+			w := newWorld(t)
+			w.peer.Policy.MaxClockSkew = skew
+			p := w.request("m")
+			p.HMAC = w.hmac
+			p.TTL = 3 * time.Minute
+			s, err := w.sealer().Seal(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := &recordingStore{}
+			o := w.opener()
+			o.Replay = store
+			if _, err := o.Open(ctx, s.Bytes, expectRequest); err != nil {
+				t.Fatal(err)
+			}
+			if skew == 0 {
+				skew = DefaultMaxClockSkew
+			}
+			want := testNow.Add(3 * time.Minute).Add(skew)
+			for _, m := range append(store.checked, store.admitted...) {
+				if !m.ExpiresAt.Equal(want) {
+					t.Fatalf("store saw ExpiresAt %v, want %v (exp + skew)", m.ExpiresAt, want)
+				}
+			}
+			if len(store.checked) != 1 || len(store.admitted) != 1 {
+				t.Fatalf("store checked %d and admitted %d messages, want 1 and 1", len(store.checked), len(store.admitted))
+			}
+			// One millisecond before that instant the message is still
+			// fresh; at it, expired.
+			for _, tc := range []struct {
+				at   time.Time
+				want error
+			}{{want.Add(-time.Millisecond), nil}, {want, ErrExpired}} {
+				w.now = tc.at
+				o.Replay = &recordingStore{}
+				if _, err := o.Open(ctx, s.Bytes, expectRequest); !errors.Is(err, tc.want) {
+					t.Fatalf("Open at %v: %v, want %v", tc.at, err, tc.want)
+				}
 			}
 		})
 	}

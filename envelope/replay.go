@@ -15,6 +15,13 @@ type Seen struct {
 	Sender   string
 	Counter  uint64
 	IssuedAt time.Time
+	// ExpiresAt is when the receiver stops accepting the message as fresh:
+	// its "exp" plus the receiver's MaxClockSkew, in the Opener's clock
+	// (Opener.Now). A store that forgets senders after a time must keep
+	// a sender at least until the latest ExpiresAt it admitted; after
+	// that every message it admitted is refused as expired anyway. Zero
+	// when the caller does not know it.
+	ExpiresAt time.Time
 }
 
 // A ReplayStore keeps, per sender, the window of counters already accepted

@@ -123,7 +123,7 @@ func TestMemoryStoreConcurrentAdmit(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for c := uint64(1); c <= 500; c++ {
-				if s.Admit(ctx, Seen{"peer", c, testNow}) == nil {
+				if s.Admit(ctx, Seen{Sender: "peer", Counter: c, IssuedAt: testNow}) == nil {
 					mu.Lock()
 					admitted[c]++
 					mu.Unlock()
@@ -137,10 +137,10 @@ func TestMemoryStoreConcurrentAdmit(t *testing.T) {
 			t.Fatalf("counter %d admitted %d times", c, n)
 		}
 	}
-	if err := s.Check(ctx, Seen{"peer", 500, testNow}); !errors.Is(err, ErrReplayed) {
+	if err := s.Check(ctx, Seen{Sender: "peer", Counter: 500, IssuedAt: testNow}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("Check(500) = %v", err)
 	}
-	if err := s.Check(ctx, Seen{"other", 500, testNow}); err != nil {
+	if err := s.Check(ctx, Seen{Sender: "other", Counter: 500, IssuedAt: testNow}); err != nil {
 		t.Fatalf("senders share a window: %v", err)
 	}
 	if s.Len() != 1 {
@@ -259,19 +259,19 @@ func TestMemoryStoreRestore(t *testing.T) {
 	s, _ := NewBoundedMemoryStore(64, 10)
 	s.Restore("a", 100, testNow)
 	for _, c := range []uint64{1, 37, 99, 100} {
-		if err := s.Check(ctx, Seen{"a", c, testNow.Add(time.Hour)}); !errors.Is(err, ErrReplayed) {
+		if err := s.Check(ctx, Seen{Sender: "a", Counter: c, IssuedAt: testNow.Add(time.Hour)}); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("counter %d after Restore(100): %v", c, err)
 		}
 	}
-	if err := s.Admit(ctx, Seen{"a", 101, testNow}); err != nil {
+	if err := s.Admit(ctx, Seen{Sender: "a", Counter: 101, IssuedAt: testNow}); err != nil {
 		t.Fatalf("101 after Restore(100): %v", err)
 	}
 	s.Restore("a", 50, testNow) // never lowers
-	if err := s.Admit(ctx, Seen{"a", 102, testNow}); err != nil {
+	if err := s.Admit(ctx, Seen{Sender: "a", Counter: 102, IssuedAt: testNow}); err != nil {
 		t.Fatalf("102: %v", err)
 	}
 	s.RaiseFloor(testNow)
-	if err := s.Check(ctx, Seen{"b", 1, testNow}); !errors.Is(err, ErrReplayed) {
+	if err := s.Check(ctx, Seen{Sender: "b", Counter: 1, IssuedAt: testNow}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("unknown sender at the floor: %v", err)
 	}
 	seen := map[string]uint64{}

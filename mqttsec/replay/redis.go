@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultRetention is how long a RedisStore keeps a sender's window after
-// its last accepted message.
+// the last of its admitted messages expires.
 const DefaultRetention = 10 * time.Minute
 
 // RedisStore is a ReplayStore in Redis, shared by several gateway replicas
@@ -26,13 +26,15 @@ const DefaultRetention = 10 * time.Minute
 //
 // # Memory
 //
-// Each key expires Retention after the sender's last accepted message.
-// That is safe only if Retention is at least the longest Policy.MaxLifetime
-// plus MaxClockSkew of every receiver using the store: a message the store
-// has forgotten is then already refused as expired. Run Redis with a
-// maxmemory-policy that never evicts these keys early (noeviction, or
-// volatile-ttl with ample memory), and with persistence if the state must
-// survive a Redis restart.
+// Each key is kept until Retention after the last moment any message it
+// admitted could still be accepted as fresh (envelope.Seen.ExpiresAt: the
+// message's expiry plus the receiver's clock skew), and at least Retention
+// after the sender's last admitted message. A message the store has
+// forgotten is therefore already refused as expired, whatever the
+// receivers' Policy.MaxLifetime; Retention is the margin for replicas whose
+// clocks disagree. Run Redis with a maxmemory-policy that never evicts these
+// keys early (noeviction, or volatile-ttl with ample memory), and with
+// persistence if the state must survive a Redis restart.
 type RedisStore struct {
 	rdb       redis.UniversalClient
 	prefix    string
@@ -49,8 +51,9 @@ type RedisStoreOptions struct {
 	Prefix string
 	// Width is the replay window width (0: envelope.DefaultWindow).
 	Width int
-	// Retention is how long a sender's window is kept after its last
-	// message (0: DefaultRetention). See the type's documentation.
+	// Retention is how long a sender's window is kept after the last of
+	// its admitted messages expires (0: DefaultRetention). See the type's
+	// documentation.
 	Retention time.Duration
 }
 
@@ -72,6 +75,9 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 	}
 	if opt.Retention <= 0 {
 		opt.Retention = DefaultRetention
+	}
+	if opt.Retention > maxKeep/2 {
+		return nil, fmt.Errorf("%w: redis retention %v is longer than %v", envelope.ErrInvalidConfig, opt.Retention, maxKeep/2)
 	}
 	return &RedisStore{rdb: rdb, prefix: opt.Prefix, width: opt.Width, retention: opt.Retention, retries: 64}, nil
 }
@@ -132,7 +138,22 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	key := s.prefix + m.Sender
 	for range s.retries {
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			st, err := s.get(ctx, tx, key)
+			var get *redis.StringCmd
+			var pttl *redis.DurationCmd
+			if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+				get, pttl = p.Get(ctx, key), p.PTTL(ctx, key)
+				return nil
+			}); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			b, err := get.Bytes()
+			if errors.Is(err, redis.Nil) {
+				b, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			st, err := s.decode(b)
 			if err != nil {
 				return err
 			}
@@ -142,8 +163,9 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 			if ms := m.IssuedAt.UnixMilli(); ms > st.newest {
 				st.newest = ms
 			}
+			ttl := s.keep(m, pttl.Val())
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, st.encode(), s.retention)
+				p.Set(ctx, key, st.encode(), ttl)
 				return nil
 			})
 			return err
@@ -154,4 +176,22 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 		// Another replica changed the window meanwhile: read it again.
 	}
 	return ErrContention
+}
+
+// maxKeep bounds a key's time to live (Redis refuses expiry times that
+// overflow); no sane Policy.MaxLifetime comes near it.
+const maxKeep = 50 * 365 * 24 * time.Hour
+
+// keep returns how long the window must live after admitting m, given the
+// key's remaining time to live (negative: none): the longest of that,
+// Retention, and Retention after m stops being fresh.
+func (s *RedisStore) keep(m envelope.Seen, remaining time.Duration) time.Duration {
+	ttl := max(remaining, s.retention)
+	if !m.ExpiresAt.IsZero() {
+		if until := time.Until(m.ExpiresAt); until > 0 {
+			ttl = max(ttl, min(until, maxKeep/2)+s.retention)
+		}
+	}
+	// Redis keeps milliseconds: round up so the key never expires early.
+	return min(ttl.Truncate(time.Millisecond)+time.Millisecond, maxKeep)
 }

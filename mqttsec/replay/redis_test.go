@@ -113,6 +113,59 @@ func TestRedisStoreRetention(t *testing.T) {
 	}
 }
 
+// A sender's window outlives every message it admitted: its key is kept
+// until Retention after the latest ExpiresAt, and a later, shorter-lived
+// message never shortens that. Otherwise a receiver whose Policy allows
+// lifetimes longer than Retention would re-admit a replay once the key
+// expired.
+func TestRedisStoreKeepsWindowUntilMessagesExpire(t *testing.T) {
+	rdb := redisClient(t)
+	s := redisStores(t, 1, RedisStoreOptions{Retention: time.Minute})[0]
+	key := s.prefix + "client"
+	steps := []struct {
+		name     string
+		ctr      uint64
+		lifetime time.Duration // ExpiresAt - now; 0: not known
+		min, max time.Duration // the key's time to live afterwards
+	}{
+		{"first message, expiry unknown", 1, 0, 59 * time.Second, time.Minute + time.Second},
+		{"long-lived message", 2, 2 * time.Hour, 2*time.Hour + 59*time.Second, 2*time.Hour + time.Minute + time.Second},
+		{"short-lived message after it", 3, 10 * time.Second, 2*time.Hour + 50*time.Second, 2*time.Hour + time.Minute + time.Second},
+		{"expiry unknown after it", 4, 0, 2*time.Hour + 50*time.Second, 2*time.Hour + time.Minute + time.Second},
+	}
+	for _, step := range steps {
+		m := seen("client", step.ctr)
+		if step.lifetime > 0 {
+			m.ExpiresAt = time.Now().Add(step.lifetime)
+		}
+		if err := s.Admit(ctx, m); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		ttl, err := rdb.PTTL(ctx, key).Result()
+		if err != nil || ttl < step.min || ttl > step.max {
+			t.Fatalf("%s: time to live %v (%v), want %v to %v", step.name, ttl, err, step.min, step.max)
+		}
+	}
+}
+
+func TestNewRedisStoreRefusesInvalidOptions(t *testing.T) {
+	// No server is needed: the options are checked before any command.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { rdb.Close() })
+	for _, opt := range []RedisStoreOptions{
+		{Width: 65},
+		{Width: envelope.MaxWindow + 64},
+		{Retention: 100 * 365 * 24 * time.Hour},
+	} {
+		if _, err := NewRedisStore(rdb, opt); !errors.Is(err, envelope.ErrInvalidConfig) {
+			t.Errorf("NewRedisStore(%+v) = %v, want ErrInvalidConfig", opt, err)
+		}
+	}
+	if _, err := NewRedisStore(rdb, RedisStoreOptions{Retention: time.Hour}); err != nil {
+		t.Fatalf("a one-hour retention: %v", err)
+	}
+}
+
 func BenchmarkRedisStoreAdmit(b *testing.B) {
 	s := redisStores(b, 1, RedisStoreOptions{})[0]
 	var mu sync.Mutex
