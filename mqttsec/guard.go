@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -103,21 +105,29 @@ func (w *packetWriter) Write(b []byte) (int, error) {
 }
 
 // Schemes the transports dial themselves, in order to bound what they
-// read; others (WebSockets, Unix sockets) are left to Paho, unbounded.
+// read; others (Unix sockets) are left to Paho, unbounded.
 var (
 	tcpSchemes = []string{"mqtt", "tcp", ""}
 	tlsSchemes = []string{"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"}
+	wsSchemes  = []string{"ws", "wss"}
 )
 
 // dialable reports whether every URL can be dialled here: a TCP or TLS
-// scheme, and no proxy in the environment (Paho's dialers honour one).
-func dialable(urls []*url.URL) bool {
-	if os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != "" {
-		return false
-	}
+// scheme with no proxy in the environment (Paho's TCP dialers honour
+// all_proxy), or, when webSockets is set, a WebSocket scheme.
+func dialable(urls []*url.URL, webSockets bool) bool {
+	proxied := os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != ""
 	for _, u := range urls {
-		s := strings.ToLower(u.Scheme)
-		if !slices.Contains(tcpSchemes, s) && !slices.Contains(tlsSchemes, s) {
+		switch s := strings.ToLower(u.Scheme); {
+		case slices.Contains(tcpSchemes, s), slices.Contains(tlsSchemes, s):
+			if proxied {
+				return false
+			}
+		case slices.Contains(wsSchemes, s):
+			if !webSockets {
+				return false
+			}
+		default:
 			return false
 		}
 	}
@@ -126,8 +136,8 @@ func dialable(urls []*url.URL) bool {
 
 // dials reports whether the transport should dial urls itself to bound
 // what it reads; when it cannot, it tells g.unguarded.
-func (g guard) dials(urls []*url.URL) bool {
-	if dialable(urls) {
+func (g guard) dials(urls []*url.URL, webSockets bool) bool {
+	if dialable(urls, webSockets) {
 		return true
 	}
 	if g.unguarded != nil {
@@ -136,14 +146,61 @@ func (g guard) dials(urls []*url.URL) bool {
 	return false
 }
 
-// dialBroker dials u's host with d, over TLS with tlsCfg for the TLS
-// schemes.
-func dialBroker(ctx context.Context, d *net.Dialer, tlsCfg *tls.Config, u *url.URL) (net.Conn, error) {
-	if slices.Contains(tlsSchemes, strings.ToLower(u.Scheme)) {
-		td := tls.Dialer{NetDialer: d, Config: tlsCfg}
+// brokerDialer dials broker URLs the way the Paho transports do.
+type brokerDialer struct {
+	net *net.Dialer
+	tls *tls.Config
+	// For WebSocket URLs: the handshake's timeout (0: Paho's default), the
+	// HTTP request headers and paho.mqtt.golang's options.
+	timeout   time.Duration
+	header    http.Header
+	webSocket *mqtt.WebsocketOptions
+}
+
+// dial dials u: TCP, TLS with d.tls for the TLS schemes, or a WebSocket
+// (over TLS with d.tls for wss) with paho.mqtt.golang's NewWebsocket, which
+// both transports' own dialers amount to. It gives up when ctx ends.
+func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case slices.Contains(tlsSchemes, scheme):
+		td := tls.Dialer{NetDialer: d.net, Config: d.tls}
 		return td.DialContext(ctx, "tcp", u.Host)
+	case slices.Contains(wsSchemes, scheme):
+		return d.dialWebSocket(ctx, u, scheme == "wss")
 	}
-	return d.DialContext(ctx, "tcp", u.Host)
+	return d.net.DialContext(ctx, "tcp", u.Host)
+}
+
+func (d brokerDialer) dialWebSocket(ctx context.Context, u *url.URL, secure bool) (net.Conn, error) {
+	target := *u
+	target.User = nil // the WebSocket dialer refuses URLs with user info
+	var tlsCfg *tls.Config
+	if secure {
+		tlsCfg = d.tls
+	}
+	type dialled struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan dialled, 1)
+	go func() {
+		c, err := mqtt.NewWebsocket(target.String(), tlsCfg, d.timeout, d.header, d.webSocket)
+		done <- dialled{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		// NewWebsocket takes no context: the handshake ends by its
+		// timeout, and a connection it made then is closed.
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // bounded returns a function that passes on what a dial returned, with
@@ -164,10 +221,12 @@ func (g guard) bounded(v5 bool) func(net.Conn, error) (net.Conn, error) {
 
 // attemptConnection returns an autopaho AttemptConnection that bounds the
 // connection it dials (or that the configuration's own, if set, dials), or
-// nil to leave autopaho's dialing alone.
+// nil to leave autopaho's dialing alone. WebSocket URLs are dialled here
+// unless the configuration brings its own WebSocket dialer.
 func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context, autopaho.ClientConfig, *url.URL) (net.Conn, error) {
 	dial := cfg.AttemptConnection
-	if g.packetLimit <= 0 || dial == nil && !g.dials(cfg.ServerUrls) {
+	ownWebSocketDialer := cfg.WebSocketCfg != nil && cfg.WebSocketCfg.Dialer != nil
+	if g.packetLimit <= 0 || dial == nil && !g.dials(cfg.ServerUrls, !ownWebSocketDialer) {
 		return dial
 	}
 	if dial == nil {
@@ -177,7 +236,15 @@ func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context
 				ctx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
 				defer cancel()
 			}
-			return dialBroker(ctx, &net.Dialer{}, cfg.TlsCfg, u)
+			d := brokerDialer{net: &net.Dialer{}, tls: cfg.TlsCfg, timeout: cfg.ConnectTimeout}
+			if cfg.WebSocketCfg != nil && cfg.WebSocketCfg.Header != nil {
+				var tlsCfg *tls.Config
+				if strings.EqualFold(u.Scheme, "wss") {
+					tlsCfg = cfg.TlsCfg
+				}
+				d.header = cfg.WebSocketCfg.Header(u, tlsCfg)
+			}
+			return d.dial(ctx, u)
 		}
 	}
 	bound := g.bounded(true)
@@ -191,7 +258,7 @@ func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context
 // nil to leave Paho's dialing alone.
 func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
 	dial := o.CustomOpenConnectionFn
-	if g.packetLimit <= 0 || dial == nil && !g.dials(o.Servers) {
+	if g.packetLimit <= 0 || dial == nil && !g.dials(o.Servers, true) {
 		return dial
 	}
 	if dial == nil {
@@ -200,7 +267,8 @@ func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
 			if d == nil {
 				d = &net.Dialer{Timeout: o.ConnectTimeout}
 			}
-			return dialBroker(context.Background(), d, o.TLSConfig, u)
+			bd := brokerDialer{net: d, tls: o.TLSConfig, timeout: o.ConnectTimeout, header: o.HTTPHeaders, webSocket: o.WebsocketOptions}
+			return bd.dial(context.Background(), u)
 		}
 	}
 	bound := g.bounded(false)

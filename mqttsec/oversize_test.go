@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +19,9 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 
+	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
@@ -194,24 +197,30 @@ func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testwait.
 func TestOversizeMessageDroppedUnread(t *testing.T) {
 	const huge = 32 << 20
 	for _, proto := range protocols {
-		for _, callers := range []bool{false, true} {
-			name := map[bool]string{false: "transport's dialer", true: "caller's dialer"}[callers]
-			t.Run(fmt.Sprintf("v%d/%s", proto, name), func(t *testing.T) {
-				testOversize(t, proto, callers, huge)
+		for _, dial := range []string{"transport's dialer", "caller's dialer", "websocket"} {
+			t.Run(fmt.Sprintf("v%d/%s", proto, dial), func(t *testing.T) {
+				testOversize(t, proto, dial, huge)
 			})
 		}
 	}
 }
 
 // testOversize runs TestOversizeMessageDroppedUnread for one protocol, with
-// the transport's own dialer or one the caller configured.
-func testOversize(t *testing.T, proto int, callersDialer bool, huge int) {
+// the transport's own dialer, one the caller configured, or over a
+// WebSocket.
+func testOversize(t *testing.T, proto int, dial string, huge int) {
 	checkNoLeaks(t)
 	b := newFakeBroker(t, proto == 5)
 	tr := transport(t, proto, b.url(), "client", nil)
 	var dials atomic.Int64
-	if callersDialer {
+	callersDialer := dial == "caller's dialer"
+	switch dial {
+	case "caller's dialer":
 		tr = dialingTransport(t, proto, b.url(), &dials)
+	case "websocket":
+		bridge := testbroker.NewWebSocketBridge(b.l.Addr().String(), nil)
+		t.Cleanup(bridge.Close)
+		tr = transport(t, proto, bridge.URL(), "client", nil)
 	}
 	c, _ := clientOver(t, tr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -287,37 +296,61 @@ func dialingTransport(t *testing.T, proto int, brokerURL string, dials *atomic.I
 // service goes on.
 func TestOversizeMessageFromAnotherClient(t *testing.T) {
 	forEach(t, func(t *testing.T, b *broker, proto int) {
-		checkNoLeaks(t)
-		log := &testwait.Log{}
-		p := newPair(t, b, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
-			c.Logger = slog.New(slog.NewTextHandler(log, nil))
-		}})
-		eve := newAttacker(t, b)
-		eve.publish(t, mqttsec.Topics{}.Request("gateway", "echo"), bytes.Repeat([]byte{'A'}, 16<<20))
-		waitFor(t, "the message counted as too large", func() bool { return p.server.Stats()[mqttsec.StatTooLarge] == 1 })
-		if !strings.Contains(log.String(), `msg="mqttsec: message refused unread"`) {
-			t.Fatalf("the message was not refused unread; log:\n%s", log)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if out, err := p.client.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(out) != "client echo after" {
-			t.Fatalf("Request after the oversize message = %q, %v", out, err)
-		}
-		if n := p.server.Stats()[mqttsec.StatMalformed]; n != 0 {
-			t.Fatalf("the oversize message also counted as malformed (%d)", n)
+		for _, via := range []string{"tcp", "websocket"} {
+			t.Run(via, func(t *testing.T) { testOversizeFromAnotherClient(t, b, proto, via) })
 		}
 	})
 }
 
-// Connections Paho dials itself (WebSocket URLs here) are read without the
-// size guard, and Start says so in the log; TCP URLs are guarded silently.
+// testOversizeFromAnotherClient runs TestOversizeMessageFromAnotherClient
+// with the pair connected to the broker over TCP or over a WebSocket.
+func testOversizeFromAnotherClient(t *testing.T, b *broker, proto int, via string) {
+	checkNoLeaks(t)
+	reach := b
+	if via == "websocket" {
+		u, err := url.Parse(b.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bridge := testbroker.NewWebSocketBridge(u.Host, nil)
+		t.Cleanup(bridge.Close)
+		reach = &broker{url: bridge.URL()}
+	}
+	log := &testwait.Log{}
+	p := newPair(t, reach, pairOptions{proto: proto, configure: func(c *mqttsec.ServerConfig) {
+		c.Logger = slog.New(slog.NewTextHandler(log, nil))
+	}})
+	eve := newAttacker(t, b)
+	eve.publish(t, mqttsec.Topics{}.Request("gateway", "echo"), bytes.Repeat([]byte{'A'}, 16<<20))
+	waitFor(t, "the message counted as too large", func() bool { return p.server.Stats()[mqttsec.StatTooLarge] == 1 })
+	if !strings.Contains(log.String(), `msg="mqttsec: message refused unread"`) {
+		t.Fatalf("the message was not refused unread; log:\n%s", log)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := p.client.Request(ctx, "gateway", "echo", []byte("after")); err != nil || string(out) != "client echo after" {
+		t.Fatalf("Request after the oversize message = %q, %v", out, err)
+	}
+	if n := p.server.Stats()[mqttsec.StatMalformed]; n != 0 {
+		t.Fatalf("the oversize message also counted as malformed (%d)", n)
+	}
+}
+
+// Connections Paho dials itself (Unix-socket URLs, and WebSockets with an
+// MQTT 5 configuration's own WebSocket dialer) are read without the size
+// guard, and Start says so in the log; TCP and WebSocket URLs are guarded
+// silently.
 func TestUnguardedConnectionsAreLogged(t *testing.T) {
 	for _, proto := range protocols {
 		for _, tc := range []struct {
 			scheme string
+			custom bool // an autopaho WebSocketCfg.Dialer
 			warned bool
-		}{{"ws", true}, {"tcp", false}} {
-			t.Run(fmt.Sprintf("v%d/%s", proto, tc.scheme), func(t *testing.T) {
+		}{{"tcp", false, false}, {"ws", false, false}, {"unix", false, true}, {"ws", true, true}} {
+			if tc.custom && proto != 5 {
+				continue
+			}
+			t.Run(fmt.Sprintf("v%d/%s/own-websocket-dialer=%v", proto, tc.scheme, tc.custom), func(t *testing.T) {
 				checkNoLeaks(t)
 				l, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
@@ -325,7 +358,18 @@ func TestUnguardedConnectionsAreLogged(t *testing.T) {
 				}
 				addr := l.Addr().String()
 				l.Close() // nothing listens: Start gives up at its deadline
-				c, log := clientOver(t, transport(t, proto, tc.scheme+"://"+addr, "client", nil))
+				tr := transport(t, proto, tc.scheme+"://"+addr, "client", nil)
+				if tc.custom {
+					u, _ := url.Parse(tc.scheme + "://" + addr)
+					tr = mqttsec.NewPahoV5(autopaho.ClientConfig{
+						ServerUrls: []*url.URL{u},
+						WebSocketCfg: &autopaho.WebSocketConfig{Dialer: func(*url.URL, *tls.Config) *websocket.Dialer {
+							return &websocket.Dialer{Subprotocols: []string{"mqtt"}}
+						}},
+						ClientConfig: paho.ClientConfig{ClientID: "client"},
+					})
+				}
+				c, log := clientOver(t, tr)
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				defer cancel()
 				if err := c.Start(ctx); err == nil {

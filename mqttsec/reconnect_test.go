@@ -136,43 +136,64 @@ func TestTLSAndClientCertificates(t *testing.T) {
 	}
 	for _, mtls := range []bool{false, true} {
 		for _, proto := range protocols {
-			t.Run(fmt.Sprintf("mtls=%v/v%d", mtls, proto), func(t *testing.T) {
-				checkNoLeaks(t) // registered before the broker's cleanup: runs after it
-				bk, err := testbroker.Start("127.0.0.1:0", certs.ServerTLS(mtls))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { bk.Close() })
-				b := &broker{url: bk.URL(), embedded: bk}
-				tf := mqttsec.TLSFiles{CAFile: files.CA}
-				if mtls {
-					tf.CertFile, tf.KeyFile = files.ClientCert, files.ClientKey
-				}
-				cfg, err := mqttsec.TLSConfig(tf)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := newPair(t, b, pairOptions{proto: proto, tls: cfg})
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if out, err := p.client.Request(ctx, "gateway", "echo", []byte("over tls")); err != nil || string(out) != "client echo over tls" {
-					t.Fatalf("request over TLS: %q, %v", out, err)
-				}
-				// A client that does not trust the broker's CA, or (mTLS) has
-				// no certificate, does not get connected.
-				bad := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
-				if mtls {
-					bad, _ = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA})
-				}
-				tr := transport(t, proto, b.url, "nocert", bad)
-				sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-				defer scancel()
-				if err := tr.Start(sctx, func(mqttsec.Inbound) {}); err == nil {
-					tr.Close(context.Background())
-					t.Fatal("connected without trust or certificate")
-				}
-			})
+			for _, over := range []string{"tls", "wss"} {
+				t.Run(fmt.Sprintf("mtls=%v/v%d/%s", mtls, proto, over), func(t *testing.T) {
+					testTLSAndClientCertificates(t, certs, files, mtls, proto, over)
+				})
+			}
 		}
+	}
+}
+
+// testTLSAndClientCertificates runs TestTLSAndClientCertificates with the
+// broker's listener speaking TLS, or with a WebSocket-over-TLS bridge in
+// front of it.
+func testTLSAndClientCertificates(t *testing.T, certs *testcerts.Set, files testcerts.Files, mtls bool, proto int, over string) {
+	checkNoLeaks(t) // registered before the broker's cleanup: runs after it
+	var b *broker
+	if over == "wss" {
+		bk, err := testbroker.Start("127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bk.Close() })
+		bridge := testbroker.NewWebSocketBridge(bk.Addr(), certs.ServerTLS(mtls))
+		t.Cleanup(bridge.Close)
+		b = &broker{url: bridge.URL(), embedded: bk}
+	} else {
+		bk, err := testbroker.Start("127.0.0.1:0", certs.ServerTLS(mtls))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bk.Close() })
+		b = &broker{url: bk.URL(), embedded: bk}
+	}
+	tf := mqttsec.TLSFiles{CAFile: files.CA}
+	if mtls {
+		tf.CertFile, tf.KeyFile = files.ClientCert, files.ClientKey
+	}
+	cfg, err := mqttsec.TLSConfig(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPair(t, b, pairOptions{proto: proto, tls: cfg})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := p.client.Request(ctx, "gateway", "echo", []byte("over tls")); err != nil || string(out) != "client echo over tls" {
+		t.Fatalf("request over TLS: %q, %v", out, err)
+	}
+	// A client that does not trust the broker's CA, or (mTLS) has
+	// no certificate, does not get connected.
+	bad := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
+	if mtls {
+		bad, _ = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA})
+	}
+	tr := transport(t, proto, b.url, "nocert", bad)
+	sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer scancel()
+	if err := tr.Start(sctx, func(mqttsec.Inbound) {}); err == nil {
+		tr.Close(context.Background())
+		t.Fatal("connected without trust or certificate")
 	}
 }
 

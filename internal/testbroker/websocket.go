@@ -1,0 +1,127 @@
+package testbroker
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocketBridge serves MQTT over WebSocket on a free loopback port and
+// carries each connection's bytes to and from an MQTT broker's TCP
+// listener, so that a test can reach any broker (embedded, hostile or
+// Mosquitto) through a ws:// URL. Bytes from the broker go out as binary
+// messages of up to 32 KiB, so a large packet spans many messages, as
+// MQTT over WebSocket allows.
+type WebSocketBridge struct {
+	srv  *httptest.Server
+	to   string
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	open map[io.Closer]bool
+	shut bool
+}
+
+// NewWebSocketBridge starts a bridge to the broker at tcpAddr (host:port).
+// With tlsConfig set it serves WebSocket over TLS (wss) with it.
+func NewWebSocketBridge(tcpAddr string, tlsConfig *tls.Config) *WebSocketBridge {
+	b := &WebSocketBridge{to: tcpAddr, open: map[io.Closer]bool{}}
+	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
+	if tlsConfig != nil {
+		b.srv.TLS = tlsConfig
+		b.srv.StartTLS()
+	} else {
+		b.srv.Start()
+	}
+	return b
+}
+
+// URL is the bridge's ws:// (or, over TLS, wss://) URL.
+func (b *WebSocketBridge) URL() string {
+	if b.srv.TLS != nil {
+		return "wss://" + strings.TrimPrefix(b.srv.URL, "https://")
+	}
+	return "ws://" + strings.TrimPrefix(b.srv.URL, "http://")
+}
+
+// Close stops the bridge, ends its connections and waits for them.
+func (b *WebSocketBridge) Close() {
+	b.srv.Close()
+	b.mu.Lock()
+	b.shut = true
+	for c := range b.open {
+		c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// track registers c to be closed by Close; false once Close has run.
+func (b *WebSocketBridge) track(c io.Closer) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shut {
+		return false
+	}
+	b.open[c] = true
+	return true
+}
+
+func (b *WebSocketBridge) forget(c io.Closer) {
+	b.mu.Lock()
+	delete(b.open, c)
+	b.mu.Unlock()
+	c.Close()
+}
+
+var upgrader = websocket.Upgrader{Subprotocols: []string{"mqtt"}}
+
+func (b *WebSocketBridge) serve(w http.ResponseWriter, r *http.Request) {
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	tcp, err := net.Dial("tcp", b.to)
+	if err != nil {
+		ws.Close()
+		return
+	}
+	if !b.track(ws) || !b.track(tcp) {
+		ws.Close()
+		tcp.Close()
+		return
+	}
+	b.wg.Add(2)
+	go func() { // client to broker
+		defer b.wg.Done()
+		defer b.forget(tcp)
+		for {
+			_, msg, err := ws.NextReader()
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(tcp, msg); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // broker to client
+		defer b.wg.Done()
+		defer b.forget(ws)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := tcp.Read(buf)
+			if n > 0 && ws.WriteMessage(websocket.BinaryMessage, buf[:n]) != nil {
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
