@@ -3,6 +3,7 @@ package testbroker
 import (
 	"crypto/tls"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +33,9 @@ type WebSocketBridge struct {
 func NewWebSocketBridge(tcpAddr string, tlsConfig *tls.Config) *WebSocketBridge {
 	b := &WebSocketBridge{to: tcpAddr, open: map[io.Closer]bool{}}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
+	// Tests refuse clients on purpose (an untrusted CA, no certificate):
+	// the server's handshake errors are expected, not worth printing.
+	b.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tlsConfig != nil {
 		b.srv.TLS = tlsConfig
 		b.srv.StartTLS()
