@@ -29,11 +29,12 @@
 // arrive; it is acknowledged as usual, counted as too-large and logged at
 // Config.RejectLevel. Any other such packet ends the connection (logged as
 // an error; the transport connects again). The guard
-// covers tcp://, tls://, ws:// and wss:// style URLs (WebSockets are dialled
-// with paho.mqtt.golang's NewWebsocket, as Paho would) and connections from
-// the caller's own dialer (autopaho's AttemptConnection, paho.mqtt.golang's
-// CustomOpenConnectionFn). Unix-socket URLs, WebSocket URLs with an
-// autopaho WebSocketCfg.Dialer, and TCP connections through an all_proxy
+// covers tcp://, tls://, ws://, wss:// and unix:// style URLs (WebSockets
+// are dialled with paho.mqtt.golang's NewWebsocket, as Paho would; Unix
+// sockets also work on MQTT v5, which autopaho alone does not offer) and
+// connections from the caller's own dialer (autopaho's AttemptConnection,
+// paho.mqtt.golang's CustomOpenConnectionFn). WebSocket URLs with an
+// autopaho WebSocketCfg.Dialer, and TCP connections through an all_proxy,
 // are left to Paho without it, and Start logs a warning saying so.
 //
 // On MQTT v5, Config.ResponseProperties adds the ResponseTopic and

@@ -105,7 +105,7 @@ func (w *packetWriter) Write(b []byte) (int, error) {
 }
 
 // Schemes the transports dial themselves, in order to bound what they
-// read; others (Unix sockets) are left to Paho, unbounded.
+// read; others are left to Paho, unbounded.
 var (
 	tcpSchemes = []string{"mqtt", "tcp", ""}
 	tlsSchemes = []string{"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"}
@@ -114,7 +114,8 @@ var (
 
 // dialable reports whether every URL can be dialled here: a TCP or TLS
 // scheme with no proxy in the environment (Paho's TCP dialers honour
-// all_proxy), or, when webSockets is set, a WebSocket scheme.
+// all_proxy), a Unix socket, or, when webSockets is set, a WebSocket
+// scheme.
 func dialable(urls []*url.URL, webSockets bool) bool {
 	proxied := os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != ""
 	for _, u := range urls {
@@ -127,6 +128,7 @@ func dialable(urls []*url.URL, webSockets bool) bool {
 			if !webSockets {
 				return false
 			}
+		case s == "unix":
 		default:
 			return false
 		}
@@ -157,9 +159,10 @@ type brokerDialer struct {
 	webSocket *mqtt.WebsocketOptions
 }
 
-// dial dials u: TCP, TLS with d.tls for the TLS schemes, or a WebSocket
-// (over TLS with d.tls for wss) with paho.mqtt.golang's NewWebsocket, which
-// both transports' own dialers amount to. It gives up when ctx ends.
+// dial dials u: TCP, TLS with d.tls for the TLS schemes, a Unix socket
+// (unix://path, or unix:///absolute/path), or a WebSocket (over TLS with
+// d.tls for wss) with paho.mqtt.golang's NewWebsocket, which both
+// transports' own dialers amount to. It gives up when ctx ends.
 func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	scheme := strings.ToLower(u.Scheme)
 	switch {
@@ -168,6 +171,14 @@ func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 		return td.DialContext(ctx, "tcp", u.Host)
 	case slices.Contains(wsSchemes, scheme):
 		return d.dialWebSocket(ctx, u, scheme == "wss")
+	case scheme == "unix":
+		// As paho.mqtt.golang reads it: the host if there is one (a
+		// relative path), else the path.
+		path := u.Host
+		if path == "" {
+			path = u.Path
+		}
+		return d.net.DialContext(ctx, "unix", path)
 	}
 	return d.net.DialContext(ctx, "tcp", u.Host)
 }

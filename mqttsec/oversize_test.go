@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -38,7 +39,12 @@ type fakeBroker struct {
 }
 
 func newFakeBroker(t *testing.T, v5 bool) *fakeBroker {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return newFakeBrokerOn(t, v5, "tcp", "127.0.0.1:0")
+}
+
+// newFakeBrokerOn is newFakeBroker listening on network and address.
+func newFakeBrokerOn(t *testing.T, v5 bool, network, address string) *fakeBroker {
+	l, err := net.Listen(network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +65,12 @@ func newFakeBroker(t *testing.T, v5 bool) *fakeBroker {
 	return b
 }
 
-func (b *fakeBroker) url() string { return "tcp://" + b.l.Addr().String() }
+func (b *fakeBroker) url() string {
+	if b.l.Addr().Network() == "unix" {
+		return "unix://" + b.l.Addr().String()
+	}
+	return "tcp://" + b.l.Addr().String()
+}
 
 // readPacket reads one MQTT packet: its first byte and its body.
 func readPacket(r *bufio.Reader) (byte, []byte, error) {
@@ -197,7 +208,7 @@ func clientOver(t *testing.T, tr mqttsec.Transport) (*mqttsec.Client, *testwait.
 func TestOversizeMessageDroppedUnread(t *testing.T) {
 	const huge = 32 << 20
 	for _, proto := range protocols {
-		for _, dial := range []string{"transport's dialer", "caller's dialer", "websocket"} {
+		for _, dial := range []string{"transport's dialer", "caller's dialer", "websocket", "unix socket"} {
 			t.Run(fmt.Sprintf("v%d/%s", proto, dial), func(t *testing.T) {
 				testOversize(t, proto, dial, huge)
 			})
@@ -206,11 +217,14 @@ func TestOversizeMessageDroppedUnread(t *testing.T) {
 }
 
 // testOversize runs TestOversizeMessageDroppedUnread for one protocol, with
-// the transport's own dialer, one the caller configured, or over a
-// WebSocket.
+// the transport's own dialer, one the caller configured, over a WebSocket
+// or over a Unix socket.
 func testOversize(t *testing.T, proto int, dial string, huge int) {
 	checkNoLeaks(t)
 	b := newFakeBroker(t, proto == 5)
+	if dial == "unix socket" {
+		b = newFakeBrokerOn(t, proto == 5, "unix", filepath.Join(t.TempDir(), "broker.sock"))
+	}
 	tr := transport(t, proto, b.url(), "client", nil)
 	var dials atomic.Int64
 	callersDialer := dial == "caller's dialer"
@@ -338,17 +352,17 @@ func testOversizeFromAnotherClient(t *testing.T, b *broker, proto int, via strin
 	}
 }
 
-// Connections Paho dials itself (Unix-socket URLs, and WebSockets with an
-// MQTT 5 configuration's own WebSocket dialer) are read without the size
-// guard, and Start says so in the log; TCP and WebSocket URLs are guarded
-// silently.
+// Connections Paho dials itself (here: WebSockets with an MQTT 5
+// configuration's own WebSocket dialer) are read without the size guard,
+// and Start says so in the log; TCP, WebSocket and Unix-socket URLs are
+// guarded silently.
 func TestUnguardedConnectionsAreLogged(t *testing.T) {
 	for _, proto := range protocols {
 		for _, tc := range []struct {
 			scheme string
 			custom bool // an autopaho WebSocketCfg.Dialer
 			warned bool
-		}{{"tcp", false, false}, {"ws", false, false}, {"unix", false, true}, {"ws", true, true}} {
+		}{{"tcp", false, false}, {"ws", false, false}, {"unix", false, false}, {"ws", true, true}} {
 			if tc.custom && proto != 5 {
 				continue
 			}
