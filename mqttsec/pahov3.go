@@ -99,11 +99,9 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 	closed, report := t.closed, t.guard.renewFailed
 	t.mu.Unlock()
 	renew(filters, closed, func(f string) error {
-		tok := c.Subscribe(f, 1, t.handler)
-		if !tok.WaitTimeout(subscribeTimeout) {
-			return fmt.Errorf("mqttsec: subscribe %q: no SUBACK within %v", f, subscribeTimeout)
-		}
-		return granted(tok, f)
+		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+		defer cancel()
+		return subscribeV3(ctx, c, f, t.handler)
 	}, func(error) bool { return c.IsConnectionOpen() }, report)
 }
 
@@ -122,18 +120,15 @@ func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
 	if client == nil || !client.IsConnectionOpen() {
 		return nil // subscribed on connection
 	}
-	tok := client.Subscribe(filter, 1, t.handler)
-	if err := wait(ctx, tok); err != nil {
-		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
-	}
-	return granted(tok, filter)
+	return subscribeV3(ctx, client, filter, t.handler)
 }
 
-// granted checks the SUBACK of a completed subscription to filter. MQTT
-// 3.1.1 refuses a subscription with return code 0x80, which Paho does not
-// turn into an error.
-func granted(tok mqtt.Token, filter string) error {
-	if err := tok.Error(); err != nil {
+// subscribeV3 subscribes to filter and waits for the SUBACK, which must
+// grant it: MQTT 3.1.1 refuses a subscription with return code 0x80, which
+// Paho does not turn into an error.
+func subscribeV3(ctx context.Context, c mqtt.Client, filter string, h mqtt.MessageHandler) error {
+	tok := c.Subscribe(filter, 1, h)
+	if err := wait(ctx, tok); err != nil {
 		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
 	}
 	st, ok := tok.(*mqtt.SubscribeToken)
