@@ -153,9 +153,10 @@ type brokerDialer struct {
 	net *net.Dialer
 	tls *tls.Config
 	// For WebSocket URLs: the handshake's timeout (0: Paho's default), the
-	// HTTP request headers and paho.mqtt.golang's options.
+	// HTTP request headers (given the URL and the TLS configuration used,
+	// nil for ws://; header may be nil) and paho.mqtt.golang's options.
 	timeout   time.Duration
-	header    http.Header
+	header    func(*url.URL, *tls.Config) http.Header
 	webSocket *mqtt.WebsocketOptions
 }
 
@@ -190,13 +191,17 @@ func (d brokerDialer) dialWebSocket(ctx context.Context, u *url.URL, secure bool
 	if secure {
 		tlsCfg = d.tls
 	}
+	var header http.Header
+	if d.header != nil {
+		header = d.header(u, tlsCfg)
+	}
 	type dialled struct {
 		c   net.Conn
 		err error
 	}
 	done := make(chan dialled, 1)
 	go func() {
-		c, err := mqtt.NewWebsocket(target.String(), tlsCfg, d.timeout, d.header, d.webSocket)
+		c, err := mqtt.NewWebsocket(target.String(), tlsCfg, d.timeout, header, d.webSocket)
 		done <- dialled{c, err}
 	}()
 	select {
@@ -248,12 +253,8 @@ func (g guard) attemptConnection(cfg autopaho.ClientConfig) func(context.Context
 				defer cancel()
 			}
 			d := brokerDialer{net: &net.Dialer{}, tls: cfg.TlsCfg, timeout: cfg.ConnectTimeout}
-			if cfg.WebSocketCfg != nil && cfg.WebSocketCfg.Header != nil {
-				var tlsCfg *tls.Config
-				if strings.EqualFold(u.Scheme, "wss") {
-					tlsCfg = cfg.TlsCfg
-				}
-				d.header = cfg.WebSocketCfg.Header(u, tlsCfg)
+			if cfg.WebSocketCfg != nil {
+				d.header = cfg.WebSocketCfg.Header
 			}
 			return d.dial(ctx, u)
 		}
@@ -278,7 +279,8 @@ func (g guard) openConnection(o *mqtt.ClientOptions) mqtt.OpenConnectionFunc {
 			if d == nil {
 				d = &net.Dialer{Timeout: o.ConnectTimeout}
 			}
-			bd := brokerDialer{net: d, tls: o.TLSConfig, timeout: o.ConnectTimeout, header: o.HTTPHeaders, webSocket: o.WebsocketOptions}
+			bd := brokerDialer{net: d, tls: o.TLSConfig, timeout: o.ConnectTimeout, webSocket: o.WebsocketOptions,
+				header: func(*url.URL, *tls.Config) http.Header { return o.HTTPHeaders }}
 			return bd.dial(context.Background(), u)
 		}
 	}

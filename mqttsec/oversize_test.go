@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -349,6 +350,57 @@ func testOversizeFromAnotherClient(t *testing.T, b *broker, proto int, via strin
 	}
 	if n := p.server.Stats()[mqttsec.StatMalformed]; n != 0 {
 		t.Fatalf("the oversize message also counted as malformed (%d)", n)
+	}
+}
+
+// A WebSocket URL is dialled by the transport (to read it through the
+// guard) the way Paho would: with the headers the configuration gives,
+// autopaho's WebSocketCfg.Header and paho.mqtt.golang's HTTPHeaders.
+func TestWebSocketDialSendsConfiguredHeaders(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			checkNoLeaks(t)
+			b := embeddedBroker(t)
+			u, err := url.Parse(b.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bridge := testbroker.NewWebSocketBridge(u.Host, nil)
+			t.Cleanup(bridge.Close)
+			wsURL, err := url.Parse(bridge.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("v%d-token", proto)
+			var tr mqttsec.Transport
+			if proto == 3 {
+				o := mqtt.NewClientOptions().AddBroker(bridge.URL()).SetClientID("client-headers").
+					SetHTTPHeaders(http.Header{"X-Mqttsec-Test": {want}})
+				tr = mqttsec.NewPahoV3(o)
+			} else {
+				tr = mqttsec.NewPahoV5(autopaho.ClientConfig{
+					ServerUrls: []*url.URL{wsURL},
+					KeepAlive:  20,
+					WebSocketCfg: &autopaho.WebSocketConfig{Header: func(*url.URL, *tls.Config) http.Header {
+						return http.Header{"X-Mqttsec-Test": {want}}
+					}},
+					ClientConfig: paho.ClientConfig{ClientID: "client-headers"},
+				})
+			}
+			c, log := clientOver(t, tr)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			hs := bridge.Headers()
+			if len(hs) == 0 || hs[0].Get("X-Mqttsec-Test") != want {
+				t.Fatalf("handshake headers %v, want X-Mqttsec-Test: %s", hs, want)
+			}
+			if strings.Contains(log.String(), "without the size guard") {
+				t.Fatalf("the WebSocket connection was left unguarded; log:\n%s", log)
+			}
+		})
 	}
 }
 

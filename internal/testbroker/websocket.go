@@ -20,12 +20,13 @@ import (
 // messages of up to 32 KiB, so a large packet spans many messages, as
 // MQTT over WebSocket allows.
 type WebSocketBridge struct {
-	srv  *httptest.Server
-	to   string
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	open map[io.Closer]bool
-	shut bool
+	srv     *httptest.Server
+	to      string
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	open    map[io.Closer]bool
+	shut    bool
+	headers []http.Header
 }
 
 // NewWebSocketBridge starts a bridge to the broker at tcpAddr (host:port).
@@ -51,6 +52,14 @@ func (b *WebSocketBridge) URL() string {
 		return "wss://" + strings.TrimPrefix(b.srv.URL, "https://")
 	}
 	return "ws://" + strings.TrimPrefix(b.srv.URL, "http://")
+}
+
+// Headers returns the HTTP request headers of each WebSocket handshake the
+// bridge accepted, in order.
+func (b *WebSocketBridge) Headers() []http.Header {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]http.Header(nil), b.headers...)
 }
 
 // Close stops the bridge, ends its connections and waits for them.
@@ -90,6 +99,9 @@ func (b *WebSocketBridge) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	b.mu.Lock()
+	b.headers = append(b.headers, r.Header.Clone())
+	b.mu.Unlock()
 	tcp, err := net.Dial("tcp", b.to)
 	if err != nil {
 		ws.Close()
