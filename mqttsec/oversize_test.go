@@ -222,13 +222,13 @@ func TestOversizeMessageDroppedUnread(t *testing.T) {
 // or over a Unix socket.
 func testOversize(t *testing.T, proto int, dial string, huge int) {
 	checkNoLeaks(t)
-	b := newFakeBroker(t, proto == 5)
+	network, address := "tcp", "127.0.0.1:0"
 	if dial == "unix socket" {
-		b = newFakeBrokerOn(t, proto == 5, "unix", filepath.Join(t.TempDir(), "broker.sock"))
+		network, address = "unix", filepath.Join(t.TempDir(), "broker.sock")
 	}
-	tr := transport(t, proto, b.url(), "client", nil)
+	b := newFakeBrokerOn(t, proto == 5, network, address)
+	var tr mqttsec.Transport
 	var dials atomic.Int64
-	callersDialer := dial == "caller's dialer"
 	switch dial {
 	case "caller's dialer":
 		tr = dialingTransport(t, proto, b.url(), &dials)
@@ -236,6 +236,8 @@ func testOversize(t *testing.T, proto int, dial string, huge int) {
 		bridge := testbroker.NewWebSocketBridge(b.l.Addr().String(), nil)
 		t.Cleanup(bridge.Close)
 		tr = transport(t, proto, bridge.URL(), "client", nil)
+	default:
+		tr = transport(t, proto, b.url(), "client", nil)
 	}
 	c, _ := clientOver(t, tr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -272,7 +274,7 @@ func testOversize(t *testing.T, proto int, dial string, huge int) {
 	if st := c.Stats(); st[mqttsec.StatTooLarge] != 1 || st[mqttsec.StatMalformed] != 1 {
 		t.Fatalf("stats %v, want too-large 1 and malformed 1", st)
 	}
-	if callersDialer && dials.Load() == 0 {
+	if dial == "caller's dialer" && dials.Load() == 0 {
 		t.Fatal("the caller's dialer was not used")
 	}
 }
