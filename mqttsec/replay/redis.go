@@ -110,8 +110,10 @@ func (st *state) encode() []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(st.newest)), w...)
 }
 
-func (s *RedisStore) get(ctx context.Context, c redis.Cmdable, key string) (*state, error) {
-	b, err := c.Get(ctx, key).Bytes()
+// stateOf decodes the answer to a GET of a sender's key (none: an empty
+// window).
+func (s *RedisStore) stateOf(get *redis.StringCmd) (*state, error) {
+	b, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		b, err = nil, nil
 	}
@@ -123,7 +125,7 @@ func (s *RedisStore) get(ctx context.Context, c redis.Cmdable, key string) (*sta
 
 // Check implements envelope.ReplayStore.
 func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
-	st, err := s.get(ctx, s.rdb, s.prefix+m.Sender)
+	st, err := s.stateOf(s.rdb.Get(ctx, s.prefix+m.Sender))
 	if err != nil {
 		return err
 	}
@@ -146,15 +148,11 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 			}); err != nil && !errors.Is(err, redis.Nil) {
 				return err
 			}
-			b, err := get.Bytes()
-			if errors.Is(err, redis.Nil) {
-				b, err = nil, nil
-			}
+			st, err := s.stateOf(get)
 			if err != nil {
 				return err
 			}
-			st, err := s.decode(b)
-			if err != nil {
+			if err := pttl.Err(); err != nil {
 				return err
 			}
 			if !st.w.Accept(m.Counter) {
