@@ -150,23 +150,23 @@ func TestTLSAndClientCertificates(t *testing.T) {
 // front of it.
 func testTLSAndClientCertificates(t *testing.T, certs *testcerts.Set, files testcerts.Files, mtls bool, proto int, over string) {
 	checkNoLeaks(t) // registered before the broker's cleanup: runs after it
-	var b *broker
+	// TLS is spoken by the broker's listener, or by the bridge in front of
+	// a plain one.
+	serverTLS := certs.ServerTLS(mtls)
+	listenerTLS := serverTLS
 	if over == "wss" {
-		bk, err := testbroker.Start("127.0.0.1:0", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { bk.Close() })
-		bridge := testbroker.NewWebSocketBridge(bk.Addr(), certs.ServerTLS(mtls))
+		listenerTLS = nil
+	}
+	bk, err := testbroker.Start("127.0.0.1:0", listenerTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bk.Close() })
+	b := &broker{url: bk.URL(), embedded: bk}
+	if over == "wss" {
+		bridge := testbroker.NewWebSocketBridge(bk.Addr(), serverTLS)
 		t.Cleanup(bridge.Close)
-		b = &broker{url: bridge.URL(), embedded: bk}
-	} else {
-		bk, err := testbroker.Start("127.0.0.1:0", certs.ServerTLS(mtls))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { bk.Close() })
-		b = &broker{url: bk.URL(), embedded: bk}
+		b.url = bridge.URL()
 	}
 	tf := mqttsec.TLSFiles{CAFile: files.CA}
 	if mtls {
@@ -186,7 +186,10 @@ func testTLSAndClientCertificates(t *testing.T, certs *testcerts.Set, files test
 	// no certificate, does not get connected.
 	bad := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
 	if mtls {
-		bad, _ = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA})
+		// Trusts the broker, has no certificate.
+		if bad, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tr := transport(t, proto, b.url, "nocert", bad)
 	sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
