@@ -29,13 +29,15 @@
 // arrive; it is acknowledged as usual, counted as too-large and logged at
 // Config.RejectLevel. Any other such packet ends the connection (logged as
 // an error; the transport connects again). The guard
-// covers tcp://, tls://, ws://, wss:// and unix:// style URLs (WebSockets
-// are dialled with paho.mqtt.golang's NewWebsocket, as Paho would; Unix
-// sockets also work on MQTT v5, which autopaho alone does not offer) and
-// connections from the caller's own dialer (autopaho's AttemptConnection,
-// paho.mqtt.golang's CustomOpenConnectionFn). WebSocket URLs with an
-// autopaho WebSocketCfg.Dialer, and TCP connections through an all_proxy,
-// are left to Paho without it, and Start logs a warning saying so.
+// covers tcp://, tls://, ws://, wss:// and unix:// style URLs, dialled as
+// Paho would dial them: TCP and TLS through the SOCKS5 proxy that
+// all_proxy names (no_proxy exempts hosts), WebSockets with
+// paho.mqtt.golang's NewWebsocket (which honours the HTTP proxy
+// variables), Unix sockets also on MQTT v5, which autopaho alone does not
+// offer. It also covers connections from the caller's own dialer
+// (autopaho's AttemptConnection, paho.mqtt.golang's CustomOpenConnectionFn).
+// WebSocket URLs with an autopaho WebSocketCfg.Dialer are left to Paho
+// without it, and Start logs a warning saying so.
 //
 // On MQTT v5, Config.ResponseProperties adds the ResponseTopic and
 // CorrelationData properties for plain v5 tools, but only the envelope's

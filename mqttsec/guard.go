@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/net/proxy"
 
 	"github.com/mqttsec/mqttsec/internal/packetlimit"
 )
@@ -113,22 +113,16 @@ var (
 )
 
 // dialable reports whether every URL can be dialled here: a TCP or TLS
-// scheme with no proxy in the environment (Paho's TCP dialers honour
-// all_proxy), a Unix socket, or, when webSockets is set, a WebSocket
-// scheme.
+// scheme (directly or through a SOCKS proxy, as Paho would), a Unix
+// socket, or, when webSockets is set, a WebSocket scheme.
 func dialable(urls []*url.URL, webSockets bool) bool {
-	proxied := os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != ""
 	for _, u := range urls {
 		switch s := strings.ToLower(u.Scheme); {
-		case slices.Contains(tcpSchemes, s), slices.Contains(tlsSchemes, s):
-			if proxied {
-				return false
-			}
+		case slices.Contains(tcpSchemes, s), slices.Contains(tlsSchemes, s), s == "unix":
 		case slices.Contains(wsSchemes, s):
 			if !webSockets {
 				return false
 			}
-		case s == "unix":
 		default:
 			return false
 		}
@@ -168,8 +162,7 @@ func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 	scheme := strings.ToLower(u.Scheme)
 	switch {
 	case slices.Contains(tlsSchemes, scheme):
-		td := tls.Dialer{NetDialer: d.net, Config: d.tls}
-		return td.DialContext(ctx, "tcp", u.Host)
+		return d.dialTLS(ctx, u.Host)
 	case slices.Contains(wsSchemes, scheme):
 		return d.dialWebSocket(ctx, u, scheme == "wss")
 	case scheme == "unix":
@@ -181,7 +174,84 @@ func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 		}
 		return d.net.DialContext(ctx, "unix", path)
 	}
-	return d.net.DialContext(ctx, "tcp", u.Host)
+	return d.dialTCP(ctx, u.Host)
+}
+
+// dialTCP dials addr over TCP as both Paho clients do: through the SOCKS5
+// proxy that all_proxy (or ALL_PROXY) names, unless no_proxy exempts the
+// host, else directly. golang.org/x/net/proxy reads those variables, once
+// per process, and dials directly when all_proxy is not a URL it can use.
+func (d brokerDialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	p := proxy.FromEnvironmentUsing(d.net)
+	if cd, ok := p.(proxy.ContextDialer); ok {
+		return cd.DialContext(ctx, "tcp", addr)
+	}
+	// A proxy scheme registered without DialContext.
+	return dialAbandoning(ctx, func() (net.Conn, error) { return p.Dial("tcp", addr) })
+}
+
+// dialTLS dials addr with dialTCP and runs a TLS handshake over it with
+// d.tls, as tls.Dialer does: naming the host as the server when d.tls names
+// none, and within d.net's Timeout and Deadline for the whole.
+func (d brokerDialer) dialTLS(ctx context.Context, addr string) (net.Conn, error) {
+	if d.net.Timeout != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.net.Timeout)
+		defer cancel()
+	}
+	if !d.net.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.net.Deadline)
+		defer cancel()
+	}
+	cfg := d.tls
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	c, err := d.dialTCP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// dialAbandoning runs a dial that takes no context, and gives up when ctx
+// ends first: the dial then ends by its own timeout, and a connection it
+// made is closed.
+func dialAbandoning(ctx context.Context, dial func() (net.Conn, error)) (net.Conn, error) {
+	type dialled struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan dialled, 1)
+	go func() {
+		c, err := dial()
+		done <- dialled{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 func (d brokerDialer) dialWebSocket(ctx context.Context, u *url.URL, secure bool) (net.Conn, error) {
@@ -195,28 +265,10 @@ func (d brokerDialer) dialWebSocket(ctx context.Context, u *url.URL, secure bool
 	if d.header != nil {
 		header = d.header(u, tlsCfg)
 	}
-	type dialled struct {
-		c   net.Conn
-		err error
-	}
-	done := make(chan dialled, 1)
-	go func() {
-		c, err := mqtt.NewWebsocket(target.String(), tlsCfg, d.timeout, header, d.webSocket)
-		done <- dialled{c, err}
-	}()
-	select {
-	case r := <-done:
-		return r.c, r.err
-	case <-ctx.Done():
-		// NewWebsocket takes no context: the handshake ends by its
-		// timeout, and a connection it made then is closed.
-		go func() {
-			if r := <-done; r.c != nil {
-				r.c.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	}
+	// NewWebsocket takes no context: it ends by its handshake timeout.
+	return dialAbandoning(ctx, func() (net.Conn, error) {
+		return mqtt.NewWebsocket(target.String(), tlsCfg, d.timeout, header, d.webSocket)
+	})
 }
 
 // bounded returns a function that passes on what a dial returned, with

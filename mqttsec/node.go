@@ -185,7 +185,7 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 				n.log.Error("mqttsec: connection to the broker dropped", "err", err)
 			},
 			unguarded: func() {
-				n.log.Warn("mqttsec: packets from the broker are read without the size guard (an autopaho WebSocket dialer of the configuration's own, or an all_proxy): Paho allocates each packet's declared size before it is checked")
+				n.log.Warn("mqttsec: packets from the broker are read without the size guard (an autopaho WebSocket dialer of the configuration's own): Paho allocates each packet's declared size before it is checked")
 			},
 		})
 	}

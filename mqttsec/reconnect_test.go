@@ -124,16 +124,23 @@ func testRestart(t *testing.T, b *broker, restart func() error, proto int) {
 	t.Logf("%d requests completed, %d failed cleanly across the restart", ok.Load(), failed.Load())
 }
 
-func TestTLSAndClientCertificates(t *testing.T) {
+// newTestCerts makes a CA, a broker certificate and a certificate for
+// client "client", and writes them to files in a temporary directory.
+func newTestCerts(t *testing.T) (*testcerts.Set, testcerts.Files) {
+	t.Helper()
 	certs, err := testcerts.New("client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	files, err := certs.WriteFiles(dir)
+	files, err := certs.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return certs, files
+}
+
+func TestTLSAndClientCertificates(t *testing.T) {
+	certs, files := newTestCerts(t)
 	for _, mtls := range []bool{false, true} {
 		for _, proto := range protocols {
 			for _, over := range []string{"tls", "wss"} {
@@ -203,14 +210,7 @@ func testTLSAndClientCertificates(t *testing.T, certs *testcerts.Set, files test
 // TestTLSConfigFileErrors: every file TLSConfig reads is bounded and of the
 // right kind, a key file must be private, and no error shows key material.
 func TestTLSConfigFileErrors(t *testing.T) {
-	certs, err := testcerts.New("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := certs.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, files := newTestCerts(t)
 	keyPEM, err := os.ReadFile(files.ClientKey)
 	if err != nil {
 		t.Fatal(err)
