@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -19,10 +20,11 @@ import (
 
 // Broker is a running embedded broker.
 type Broker struct {
-	srv   *mochi.Server
-	addr  string
-	tls   *tls.Config
-	hooks []mochi.Hook
+	srv    *mochi.Server
+	addr   string
+	wsAddr string // mochi's own WebSocket listener, if started
+	tls    *tls.Config
+	hooks  []mochi.Hook
 }
 
 var ids atomic.Uint64
@@ -35,6 +37,27 @@ var ids atomic.Uint64
 // mochi.OnACLCheck: then the extra hooks decide (a subscription or publish
 // is allowed when one of them allows it).
 func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, error) {
+	return start(addr, tlsConfig, "", hooks)
+}
+
+// StartWithWebSocket is Start (without TLS) with mochi's own WebSocket
+// listener too, on a free loopback port: WebSocketURL is its ws:// URL.
+// Unlike WebSocketBridge, which carries a stream to a TCP listener, it is
+// the broker itself reading MQTT from WebSocket messages.
+func StartWithWebSocket(addr string, hooks ...mochi.Hook) (*Broker, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	// mochi's listener binds the address itself: pick a free port.
+	wsAddr := l.Addr().String()
+	l.Close()
+	return start(addr, nil, wsAddr, hooks)
+}
+
+// start runs the broker, with mochi's WebSocket listener on wsAddr unless
+// it is empty.
+func start(addr string, tlsConfig *tls.Config, wsAddr string, hooks []mochi.Hook) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
 		Logger:       slog.New(slog.DiscardHandler),
@@ -61,11 +84,43 @@ func Start(addr string, tlsConfig *tls.Config, hooks ...mochi.Hook) (*Broker, er
 	if err := srv.AddListener(l); err != nil {
 		return nil, err
 	}
+	if wsAddr != "" {
+		ws := &listener{Listener: listeners.NewWebsocket(listeners.Config{
+			ID:      fmt.Sprintf("ws%d", ids.Add(1)),
+			Address: wsAddr,
+		}), srv: srv}
+		if err := srv.AddListener(ws); err != nil {
+			return nil, err
+		}
+	}
 	if err := srv.Serve(); err != nil {
 		srv.Close()
 		return nil, err
 	}
-	return &Broker{srv: srv, addr: l.Address(), tls: tlsConfig, hooks: hooks}, nil
+	if wsAddr != "" {
+		// mochi binds the WebSocket listener on a goroutine of its own.
+		if err := awaitListening(wsAddr); err != nil {
+			srv.Close()
+			return nil, err
+		}
+	}
+	return &Broker{srv: srv, addr: l.Address(), wsAddr: wsAddr, tls: tlsConfig, hooks: hooks}, nil
+}
+
+// awaitListening waits up to 5 s for something to accept connections on
+// addr.
+func awaitListening(addr string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testbroker: WebSocket listener on %s: %w", addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // allowConnect admits every client and leaves ACL checks to other hooks.
@@ -108,6 +163,15 @@ func (b *Broker) URL() string {
 	return "tcp://" + b.addr
 }
 
+// WebSocketURL is the ws:// URL of the broker's own WebSocket listener
+// (StartWithWebSocket), or "" when it has none.
+func (b *Broker) WebSocketURL() string {
+	if b.wsAddr == "" {
+		return ""
+	}
+	return "ws://" + b.wsAddr
+}
+
 // Port is the listening port.
 func (b *Broker) Port() string {
 	_, port, _ := net.SplitHostPort(b.addr)
@@ -127,7 +191,7 @@ func (b *Broker) Close() error { return b.srv.Close() }
 // client is disconnected and must reconnect and re-subscribe.
 func (b *Broker) Restart() error {
 	b.srv.Close()
-	nb, err := Start(b.addr, b.tls, b.hooks...)
+	nb, err := start(b.addr, b.tls, b.wsAddr, b.hooks)
 	if err != nil {
 		return err
 	}
