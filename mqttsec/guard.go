@@ -181,7 +181,11 @@ func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 // proxy that all_proxy (or ALL_PROXY) names, unless no_proxy exempts the
 // host, else directly. golang.org/x/net/proxy reads those variables, once
 // per process, and dials directly when all_proxy is not a URL it can use.
+// d.net's Timeout and Deadline bound the whole dial, the proxy's handshake
+// included.
 func (d brokerDialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	p := proxy.FromEnvironmentUsing(d.net)
 	if cd, ok := p.(proxy.ContextDialer); ok {
 		return cd.DialContext(ctx, "tcp", addr)
@@ -194,16 +198,8 @@ func (d brokerDialer) dialTCP(ctx context.Context, addr string) (net.Conn, error
 // d.tls, as tls.Dialer does: naming the host as the server when d.tls names
 // none, and within d.net's Timeout and Deadline for the whole.
 func (d brokerDialer) dialTLS(ctx context.Context, addr string) (net.Conn, error) {
-	if d.net.Timeout != 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.net.Timeout)
-		defer cancel()
-	}
-	if !d.net.Deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.net.Deadline)
-		defer cancel()
-	}
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	cfg := d.tls
 	if cfg == nil {
 		cfg = &tls.Config{}
@@ -226,6 +222,21 @@ func (d brokerDialer) dialTLS(ctx context.Context, addr string) (net.Conn, error
 		return nil, err
 	}
 	return tc, nil
+}
+
+// bound returns ctx ending no later than d.net's Timeout from now and its
+// Deadline, as net.Dialer and tls.Dialer bound a dial.
+func (d brokerDialer) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline := d.net.Deadline
+	if d.net.Timeout != 0 {
+		if t := time.Now().Add(d.net.Timeout); deadline.IsZero() || t.Before(deadline) {
+			deadline = t
+		}
+	}
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // dialAbandoning runs a dial that takes no context, and gives up when ctx

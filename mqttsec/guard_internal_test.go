@@ -2,11 +2,13 @@ package mqttsec
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/packets"
 )
@@ -106,5 +108,58 @@ func TestPacketWriterWritesOutsideLockAtOnce(t *testing.T) {
 	}
 	if len(to.writes) != 1 || string(to.writes[0]) != "now" {
 		t.Fatalf("wrote %q, want [now]", to.writes)
+	}
+}
+
+// A dial is bounded as net.Dialer bounds one, by the earlier of its
+// Timeout from now and its Deadline, so that a proxy's or a TLS handshake
+// that never ends cannot hold a dial without a context of its own.
+func TestBrokerDialerBound(t *testing.T) {
+	now := time.Now()
+	soon, later := now.Add(time.Minute), now.Add(time.Hour)
+	for _, tc := range []struct {
+		name     string
+		dialer   net.Dialer
+		parent   time.Time // zero: the parent context has no deadline
+		want     time.Time // zero: no deadline
+		atLeast  bool      // want is a lower bound (a Timeout counted from the call)
+		atLatest time.Time
+	}{
+		{name: "neither"},
+		{name: "parent only", parent: soon, want: soon},
+		{name: "deadline", dialer: net.Dialer{Deadline: soon}, want: soon},
+		{name: "deadline after parent", dialer: net.Dialer{Deadline: later}, parent: soon, want: soon},
+		{name: "timeout", dialer: net.Dialer{Timeout: time.Hour}, want: later, atLeast: true, atLatest: time.Now().Add(time.Hour + time.Minute)},
+		{name: "deadline before timeout", dialer: net.Dialer{Timeout: 2 * time.Hour, Deadline: later}, want: later},
+		{name: "timeout before deadline", dialer: net.Dialer{Timeout: time.Minute, Deadline: later}, want: soon, atLeast: true, atLatest: later},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := context.Background()
+			if !tc.parent.IsZero() {
+				var cancel context.CancelFunc
+				parent, cancel = context.WithDeadline(parent, tc.parent)
+				defer cancel()
+			}
+			ctx, cancel := brokerDialer{net: &tc.dialer}.bound(parent)
+			got, ok := ctx.Deadline()
+			switch {
+			case tc.want.IsZero():
+				if ok {
+					t.Fatalf("deadline %v, want none", got)
+				}
+			case tc.atLeast:
+				if !ok || got.Before(tc.want) || !got.Before(tc.atLatest) {
+					t.Fatalf("deadline %v (%v), want in [%v, %v)", got, ok, tc.want, tc.atLatest)
+				}
+			default:
+				if !ok || !got.Equal(tc.want) {
+					t.Fatalf("deadline %v (%v), want %v", got, ok, tc.want)
+				}
+			}
+			cancel()
+			if bounded := tc.dialer.Timeout != 0 || !tc.dialer.Deadline.IsZero(); bounded && ctx.Err() == nil {
+				t.Fatal("cancel did not end the context")
+			}
+		})
 	}
 }
