@@ -30,9 +30,11 @@
 // # Opening
 //
 // [Opener.Open] runs the checks of SPEC.md §9 in order, cheapest first: size,
-// format, header, context ([Expect]), policy, freshness, replay pre-check,
-// HMAC and HOTP, signature, decryption, and finally the atomic update of the
-// sender's replay window in the [ReplayStore]. Each failure wraps one error
+// format, header, context ([Expect]), policy, freshness, HMAC and HOTP,
+// replay pre-check, signature, decryption, and finally the atomic update of
+// the sender's replay window in the [ReplayStore]. So a forged message an
+// HMAC refuses never reaches the store, and a replay is refused before any
+// public-key work or decryption. Each failure wraps one error
 // class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
 // [Class]) and never says more about the message than its class
 // ([ErrReplayStore] also carries the replay store's own error, which is

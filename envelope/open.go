@@ -76,7 +76,7 @@ func (o *Opener) OpenInspected(ctx context.Context, h *Header, want *Expect) (*M
 	return o.open(ctx, &env, h.parsed, want)
 }
 
-// open runs Open's steps 4 to 11 on a parsed envelope.
+// open runs Open's steps 4 to 12 on a parsed envelope.
 func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expect) (*Message, error) {
 	w := h.wire
 	// 4. Context: addressed to us, the expected kind, sender, topic, request.
@@ -94,7 +94,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	if err := peer.Policy.check(h); err != nil {
 		return nil, err
 	}
-	// 6. Freshness: timestamps, then a read-only look at the replay window.
+	// 6. Freshness: the timestamps.
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
@@ -104,10 +104,6 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	}
 	if o.Replay == nil {
 		return nil, errorf(ErrReplayStore, "no replay store")
-	}
-	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(peer.Policy.skew())}
-	if err := o.Replay.Check(ctx, seen); err != nil {
-		return nil, replayError(err)
 	}
 	// 7. Keys named by the header.
 	keys, err := o.resolveKeys(peer, w)
@@ -129,13 +125,20 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 			return nil, ErrAuthentication
 		}
 	}
-	// 9. Public-key signature.
+	// 9. A read-only look at the replay window: replays are shed before
+	// public-key work and decryption, and forged messages that an HMAC
+	// refuses never reach the store (which may be a network service).
+	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(peer.Policy.skew())}
+	if err := o.Replay.Check(ctx, seen); err != nil {
+		return nil, replayError(err)
+	}
+	// 10. Public-key signature.
 	if keys.verifier != nil {
 		if env.Signature == nil || keys.verifier.Verify(auth[:], env.Signature) != nil {
 			return nil, ErrAuthentication
 		}
 	}
-	// 10. Decryption.
+	// 11. Decryption.
 	payload := env.Payload
 	if w.Enc != nil {
 		key := keys.psk
@@ -149,7 +152,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 			return nil, ErrDecryption
 		}
 	}
-	// 11. Record the counter; the atomic Admit settles races between
+	// 12. Record the counter; the atomic Admit settles races between
 	// duplicates that passed Check together.
 	if err := o.Replay.Admit(ctx, seen); err != nil {
 		return nil, replayError(err)

@@ -757,3 +757,105 @@ func TestReplayStoreSeesWhenMessageStopsBeingFresh(t *testing.T) {
 		})
 	}
 }
+
+// countingStore is a MemoryStore that counts the calls made to it.
+type countingStore struct {
+	*MemoryStore
+	checks, admits int
+}
+
+func (s *countingStore) Check(ctx context.Context, m Seen) error {
+	s.checks++
+	return s.MemoryStore.Check(ctx, m)
+}
+
+func (s *countingStore) Admit(ctx context.Context, m Seen) error {
+	s.admits++
+	return s.MemoryStore.Admit(ctx, m)
+}
+
+// countingVerifier counts the signatures it is asked to verify.
+type countingVerifier struct {
+	Verifier
+	verified int
+}
+
+func (v *countingVerifier) Verify(msg, sig []byte) error {
+	v.verified++
+	return v.Verifier.Verify(msg, sig)
+}
+
+// SPEC.md §9: the replay store is consulted only after the HMAC and HOTP
+// checks (a forged message never costs a request to a store that may be a
+// network service), and before the signature and decryption (a captured
+// message sent again costs no public-key work).
+func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
+	withHMACEd := func(w *world, p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }
+	tests := []struct {
+		name   string
+		params func(w *world, p *Params)
+		mutate func(b []byte) []byte
+		replay bool // the genuine message was accepted before
+		want   error
+		checks int
+		verify int
+	}{
+		{name: "hmac under another key", params: func(w *world, p *Params) {
+			p.HMAC, p.Signer = &HMACKey{id: w.hmac.id, secret: w.sec.OtherHMAC}, w.ed
+		}, want: ErrAuthentication},
+		{name: "hmac under another key, counter replayed", params: func(w *world, p *Params) {
+			p.HMAC = &HMACKey{id: w.hmac.id, secret: w.sec.OtherHMAC}
+		}, replay: true, want: ErrAuthentication},
+		{name: "tampered payload", params: withHMACEd, mutate: func(b []byte) []byte { return flipInMember(b, memberP, 0) }, want: ErrAuthentication},
+		{name: "mac member stripped", params: withHMACEd, mutate: func(b []byte) []byte { return dropMember(memberMAC)(nil, b) }, want: ErrAuthentication},
+		{name: "hotp code under another secret", params: func(w *world, p *Params) {
+			other := must[*HOTPKey](w.t)(NewHOTPKey(w.sec.OtherHMAC, 6))
+			p.HMAC, p.HOTP = w.hmac, &HOTPKey{id: w.hotp.id, key: other.key}
+		}, want: ErrAuthentication},
+		{name: "replayed, signed", params: withHMACEd, replay: true, want: ErrReplayed, checks: 1},
+		// Decryption would refuse the changed ciphertext; the replay is
+		// refused first.
+		{name: "replayed, pre-shared key only, ciphertext changed", params: func(w *world, p *Params) { p.PSK = w.psk },
+			mutate: func(b []byte) []byte { return flipInMember(b, memberP, 20) }, replay: true, want: ErrReplayed, checks: 1},
+		{name: "forged signature, no hmac", params: func(w *world, p *Params) { p.Signer = w.ed }, mutate: func(b []byte) []byte { return flipInMember(b, memberSig, 0) }, want: ErrAuthentication, checks: 1, verify: 1},
+		{name: "genuine", params: withHMACEd, want: nil, checks: 1, verify: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			p := w.request("get-card")
+			tt.params(w, p)
+			sealed, err := w.sealer().Seal(p, []byte("payload"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := sealed.Bytes
+			if tt.mutate != nil {
+				b = tt.mutate(bytes.Clone(b))
+			}
+			store := &countingStore{MemoryStore: w.replay}
+			w.replay = nil
+			verifier := &countingVerifier{Verifier: w.peer.Verifiers[0]}
+			w.peer.Verifiers[0] = verifier
+			o := w.opener()
+			o.Replay = store
+			if tt.replay {
+				if err := store.MemoryStore.Admit(ctx, Seen{Sender: "client", Counter: sealed.Counter, IssuedAt: testNow}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := o.Open(ctx, b, expectRequest); !errors.Is(err, tt.want) {
+				t.Fatalf("Open: %v, want %v", err, tt.want)
+			}
+			if store.checks != tt.checks {
+				t.Errorf("replay store checked %d times, want %d", store.checks, tt.checks)
+			}
+			if wantAdmits := map[bool]int{true: 1, false: 0}[tt.want == nil]; store.admits != wantAdmits {
+				t.Errorf("replay store admitted %d times, want %d", store.admits, wantAdmits)
+			}
+			if verifier.verified != tt.verify {
+				t.Errorf("%d signatures verified, want %d", verifier.verified, tt.verify)
+			}
+		})
+	}
+}

@@ -600,6 +600,9 @@ func vectorSpecs() []vectorSpec {
 				i := bytes.Index(b, []byte(`"p":"`)) + 8
 				return append(b[:i:i], append([]byte("\n"), b[i:]...)...)
 			})},
+		{name: "forged-replay", desc: "HMAC under another key, on a counter the receiver already accepted: the HMAC is checked before the replay window",
+			replayed: []uint64{1001}, result: "authentication",
+			build: simple(func(g *gen, p *Params) { p.HMAC = &HMACKey{id: g.w.hmac.id, secret: g.w.sec.OtherHMAC} })},
 	}
 }
 
