@@ -190,14 +190,14 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 	}
 	if p == nil {
 		c.stats.add(StatUnmatchedReply)
-		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", "topic", in.Topic)
+		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", StatUnmatchedReply, "topic", in.Topic)
 		return
 	}
 	select {
 	case p.candidates <- candidate{topic: in.Topic, hdr: h}:
 	default:
 		c.stats.add(StatOverload)
-		c.log.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
+		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", StatOverload, "topic", in.Topic)
 	}
 }
 

@@ -57,7 +57,8 @@
 //
 // A message that fails to open is dropped without any answer (there is no
 // authenticated peer to answer), logged at Config.RejectLevel with its error
-// class, and counted ([Client.Stats], [Server.Stats]). An authenticated
+// class (a few lines per flood: see Config.RejectLogInterval), and counted
+// ([Client.Stats], [Server.Stats]). An authenticated
 // caller that is not authorized, calls an unknown method, or whose handler
 // fails or answers with more than Config.MaxSize allows gets a sealed error
 // reply, which [Client.Request] returns as an [*Error] with a code instead

@@ -35,6 +35,14 @@ type Config struct {
 	// value is slog.LevelInfo. A message refused because the replay store
 	// failed is logged at slog.LevelError.
 	RejectLevel slog.Level
+	// RejectLogInterval is the least time between two log lines about
+	// refused messages of one kind (the same message and error class):
+	// the first is logged at once, later ones within the interval are
+	// counted, and the next line says how many were left out
+	// ("suppressed"), so a flood of junk cannot flood the log. Stats count
+	// every refusal. Zero means DefaultRejectLogInterval; a negative value
+	// logs every refusal.
+	RejectLogInterval time.Duration
 	// Workers is the number of goroutines that open and handle messages;
 	// zero means 4 × GOMAXPROCS.
 	Workers int
@@ -83,6 +91,8 @@ type node struct {
 	opener *envelope.Opener
 	log    *slog.Logger
 	stats  stats
+	// rejects logs refused messages, a flood of them in few lines.
+	rejects *rejectLog
 
 	// Topics this node routes on, computed once rather than per message.
 	replyTopic string
@@ -133,6 +143,7 @@ func newNode(cfg Config) (*node, error) {
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
+	n.rejects = newRejectLog(n.log, cfg.RejectLogInterval, cfg.Now)
 	n.replyTopic = n.topics.Reply(cfg.ID)
 	n.reqPrefix = n.topics.requestPrefix(cfg.ID)
 	if err := validID(cfg.ID); err != nil {
@@ -215,7 +226,7 @@ func maxSize(configured int) int {
 func (n *node) droppedUnread(topic string, size int) {
 	n.unread.Add(1)
 	n.stats.add(StatTooLarge)
-	n.log.Log(context.Background(), n.cfg.RejectLevel, "mqttsec: message refused unread", "class", StatTooLarge, "topic", topic, "bytes", size)
+	n.rejects.Log(context.Background(), n.cfg.RejectLevel, "mqttsec: message refused unread", StatTooLarge, "topic", topic, "bytes", size)
 }
 
 // enqueue runs on the transport's goroutine: it never blocks. Replies go
@@ -236,7 +247,7 @@ func (n *node) enqueue(in Inbound) {
 	case <-n.ctx.Done():
 	default:
 		n.stats.add(StatOverload)
-		n.log.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", "topic", in.Topic)
+		n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", StatOverload, "topic", in.Topic)
 	}
 }
 
@@ -286,10 +297,10 @@ func (n *node) reject(in Inbound, err error) {
 		// This party's own state failed, not the message: every message is
 		// refused until it is back, so it is an error whatever RejectLevel
 		// says. The store's error names no secret.
-		n.log.Error("mqttsec: replay store unavailable, message refused", "topic", in.Topic, "err", err)
+		n.rejects.Log(n.ctx, slog.LevelError, "mqttsec: replay store unavailable, message refused", "", "topic", in.Topic, "err", err)
 		return
 	}
-	n.log.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", "class", name, "topic", in.Topic)
+	n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", name, "topic", in.Topic)
 }
 
 func (n *node) handleEvent(in Inbound, sender, topic string, h EventHandler) {
@@ -390,6 +401,7 @@ func (n *node) stop() {
 		cancel()
 	}
 	n.wg.Wait()
+	n.rejects.Close()
 }
 
 // close disconnects the transport and ends the workers.
