@@ -19,7 +19,7 @@ const proxyChildEnv = "MQTTSEC_TEST_PROXY_CHILD"
 
 // With all_proxy naming a SOCKS5 proxy, both transports reach the broker
 // through it, as Paho does, and still read it through the size guard; TLS
-// through the proxy checks the broker's name. golang.org/x/net/proxy reads
+// through the proxy checks the broker's name, and client certificates work. golang.org/x/net/proxy reads
 // the variables once per process, so each protocol runs in a test binary
 // of its own, started with them set.
 func TestBrokerThroughSOCKSProxy(t *testing.T) {
@@ -42,15 +42,15 @@ func TestBrokerThroughSOCKSProxy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("through the proxy: %v\n%s", err, out)
 			}
-			for _, want := range []string{"--- PASS: TestBrokerThroughSOCKSProxy/oversize", "--- PASS: TestBrokerThroughSOCKSProxy/tls"} {
+			for _, want := range []string{"--- PASS: TestBrokerThroughSOCKSProxy/oversize", "--- PASS: TestBrokerThroughSOCKSProxy/tls", "--- PASS: TestBrokerThroughSOCKSProxy/mtls"} {
 				if !strings.Contains(string(out), want) {
 					t.Fatalf("no %q in the output:\n%s", want, out)
 				}
 			}
-			// The oversize case connects once; the TLS case at least
+			// The oversize case connects once; each TLS case at least
 			// twice (the pair's two clients) and once more refused.
-			if n := relay.conns.Load(); n < 4 {
-				t.Fatalf("%d connections went through the proxy, want at least 4", n)
+			if n := relay.conns.Load(); n < 7 {
+				t.Fatalf("%d connections went through the proxy, want at least 7", n)
 			}
 			t.Logf("%d connections through the proxy", relay.conns.Load())
 		})
@@ -67,9 +67,12 @@ func throughProxy(t *testing.T, protoName string) {
 	t.Run("oversize", func(t *testing.T) {
 		testOversize(t, proto, "transport's dialer", 32<<20)
 	})
+	certs, files := newTestCerts(t)
 	t.Run("tls", func(t *testing.T) {
-		certs, files := newTestCerts(t)
 		testTLSAndClientCertificates(t, certs, files, false, proto, "tls")
+	})
+	t.Run("mtls", func(t *testing.T) {
+		testTLSAndClientCertificates(t, certs, files, true, proto, "tls")
 	})
 }
 
