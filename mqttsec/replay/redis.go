@@ -23,6 +23,10 @@ const DefaultRetention = 10 * time.Minute
 // Each sender's window is one Redis key, updated with an optimistic
 // transaction (WATCH, read, check, MULTI/SET/EXEC, retried on conflict), so
 // of two replicas admitting the same message at once exactly one succeeds.
+// A store's own Admits for one sender take turns, so only other replicas
+// can make a transaction conflict: one sender with 128 messages in flight
+// over three replicas is admitted at the rate of one transaction at a time
+// per replica, with no message refused for contention.
 //
 // # Memory
 //
@@ -41,6 +45,8 @@ type RedisStore struct {
 	width     int
 	retention time.Duration
 	retries   int
+	// admitting lets this process's Admits for one sender take turns.
+	admitting senderLocks
 }
 
 var _ envelope.ReplayStore = (*RedisStore)(nil)
@@ -138,6 +144,14 @@ func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
 // Admit implements envelope.ReplayStore.
 func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	key := s.prefix + m.Sender
+	// Concurrent Admits for one sender would conflict on its key and
+	// retry; in this process they take turns, so only other replicas can
+	// make a transaction conflict.
+	unlock, err := s.admitting.lock(ctx, m.Sender)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for range s.retries {
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			var get *redis.StringCmd
