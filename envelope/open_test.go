@@ -658,7 +658,8 @@ func (s failingStore) Admit(context.Context, Seen) error { return s.admitErr }
 func TestReplayStoreFailures(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("m")
-	p.HMAC = w.hmac
+	// Signed, so that Open asks the store both to Check and to Admit.
+	p.HMAC, p.Signer = w.hmac, w.ed
 	s, err := w.sealer().Seal(p, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -718,7 +719,9 @@ func TestReplayStoreSeesWhenMessageStopsBeingFresh(t *testing.T) {
 			w := newWorld(t)
 			w.peer.Policy.MaxClockSkew = skew
 			p := w.request("m")
-			p.HMAC = w.hmac
+			// Signed, so that Open asks the store both to Check and to
+			// Admit.
+			p.HMAC, p.Signer = w.hmac, w.ed
 			p.TTL = 3 * time.Minute
 			s, err := w.sealer().Seal(p, nil)
 			if err != nil {
@@ -788,7 +791,8 @@ func (v *countingVerifier) Verify(msg, sig []byte) error {
 // SPEC.md §9: the replay store is consulted only after the HMAC and HOTP
 // checks (a forged message never costs a request to a store that may be a
 // network service), and before the signature and decryption (a captured
-// message sent again costs no public-key work).
+// message sent again costs no public-key work); with neither to come, only
+// Admit is asked.
 func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
 	withHMACEd := func(w *world, p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }
 	tests := []struct {
@@ -797,8 +801,9 @@ func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
 		mutate func(b []byte) []byte
 		replay bool // the genuine message was accepted before
 		want   error
-		checks int
-		verify int
+		checks int // read-only looks (Check)
+		admits int // Admit calls
+		verify int // signatures verified
 	}{
 		{name: "hmac under another key", params: func(w *world, p *Params) {
 			p.HMAC, p.Signer = &HMACKey{id: w.hmac.id, secret: w.sec.OtherHMAC}, w.ed
@@ -818,7 +823,10 @@ func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
 		{name: "replayed, pre-shared key only, ciphertext changed", params: func(w *world, p *Params) { p.PSK = w.psk },
 			mutate: func(b []byte) []byte { return flipInMember(b, memberP, 20) }, replay: true, want: ErrReplayed, checks: 1},
 		{name: "forged signature, no hmac", params: func(w *world, p *Params) { p.Signer = w.ed }, mutate: func(b []byte) []byte { return flipInMember(b, memberSig, 0) }, want: ErrAuthentication, checks: 1, verify: 1},
-		{name: "genuine", params: withHMACEd, want: nil, checks: 1, verify: 1},
+		{name: "genuine", params: withHMACEd, want: nil, checks: 1, verify: 1, admits: 1},
+		// Nothing to shed after the HMAC: Admit alone refuses the replay.
+		{name: "genuine, hmac only", params: func(w *world, p *Params) { p.HMAC = w.hmac }, want: nil, admits: 1},
+		{name: "replayed, hmac only", params: func(w *world, p *Params) { p.HMAC = w.hmac }, replay: true, want: ErrReplayed, admits: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -850,8 +858,8 @@ func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
 			if store.checks != tt.checks {
 				t.Errorf("replay store checked %d times, want %d", store.checks, tt.checks)
 			}
-			if wantAdmits := map[bool]int{true: 1, false: 0}[tt.want == nil]; store.admits != wantAdmits {
-				t.Errorf("replay store admitted %d times, want %d", store.admits, wantAdmits)
+			if store.admits != tt.admits {
+				t.Errorf("Admit called %d times, want %d", store.admits, tt.admits)
 			}
 			if verifier.verified != tt.verify {
 				t.Errorf("%d signatures verified, want %d", verifier.verified, tt.verify)
