@@ -21,7 +21,8 @@ const DefaultRetention = 10 * time.Minute
 // another replica is refused there too.
 //
 // Each sender's window is one Redis key, updated with an optimistic
-// transaction (WATCH, read, check, MULTI/SET/EXEC, retried on conflict), so
+// transaction (WATCH, read, check, MULTI/SET/EXEC, retried on conflict
+// after a short random wait that grows with each try), so
 // of two replicas admitting the same message at once exactly one succeeds.
 // A store's own Admits for one sender take turns, so only other replicas
 // can make a transaction conflict: one sender with 128 messages in flight
@@ -152,7 +153,12 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 		return err
 	}
 	defer unlock()
-	for range s.retries {
+	for attempt := range s.retries {
+		if attempt > 0 {
+			if err := conflictBackoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			var get *redis.StringCmd
 			var pttl *redis.DurationCmd

@@ -2,7 +2,9 @@ package replay
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // senderLocks lets one caller per sender at a time into a section: the
@@ -52,5 +54,24 @@ func (l *senderLocks) release(sender string, sl *senderLock) {
 	defer l.mu.Unlock()
 	if sl.refs--; sl.refs == 0 {
 		delete(l.locks, sender)
+	}
+}
+
+// conflictBackoff waits before the attempt-th try (from 1) of a transaction
+// that conflicted: a random time below 50 µs × 2^attempt (at most 3.2 ms),
+// so that replicas that keep colliding on one sender's key spread out. It
+// returns ctx's error if ctx ends first.
+func conflictBackoff(ctx context.Context, attempt int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	limit := 50 * time.Microsecond << min(attempt, 6)
+	t := time.NewTimer(rand.N(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }

@@ -63,3 +63,18 @@ func TestSenderLocks(t *testing.T) {
 		t.Fatalf("%d entries left after every caller unlocked", len(l.locks))
 	}
 }
+
+// conflictBackoff returns when its wait is over, and at once with the
+// context's error when the context has ended.
+func TestConflictBackoff(t *testing.T) {
+	for attempt := 1; attempt <= 8; attempt++ {
+		if err := conflictBackoff(context.Background(), attempt); err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := conflictBackoff(ended, 6); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with an ended context: %v", err)
+	}
+}
