@@ -31,10 +31,11 @@
 //
 // [Opener.Open] runs the checks of SPEC.md §9 in order, cheapest first: size,
 // format, header, context ([Expect]), policy, freshness, HMAC and HOTP,
-// replay pre-check, signature, decryption, and finally the atomic update of
-// the sender's replay window in the [ReplayStore]. So a forged message an
-// HMAC refuses never reaches the store, and a replay is refused before any
-// public-key work or decryption. Each failure wraps one error
+// replay pre-check (when a signature or decryption follows), signature,
+// decryption, and finally the atomic update of the sender's replay window
+// in the [ReplayStore]. So a forged message an HMAC refuses never reaches
+// the store, and a replay is refused before any public-key work or
+// decryption. Each failure wraps one error
 // class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
 // [Class]) and never says more about the message than its class
 // ([ErrReplayStore] also carries the replay store's own error, which is

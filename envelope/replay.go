@@ -33,8 +33,9 @@ type Seen struct {
 // forgetting never re-admits a message.
 type ReplayStore interface {
 	// Check returns ErrReplayed if the message would be refused now. It
-	// changes nothing; Open calls it after the HMAC and HOTP checks, to
-	// shed replays before public-key work and decryption.
+	// changes nothing; Open calls it after the HMAC and HOTP checks, for
+	// a message with a signature or encryption, to shed replays before
+	// public-key work and decryption.
 	Check(ctx context.Context, m Seen) error
 	// Admit atomically checks the message and records it as accepted,
 	// returning ErrReplayed if it was already accepted or is below the
