@@ -1,6 +1,7 @@
 // Command gateway answers sealed requests over any MQTT broker, with keys
 // from files. It serves two methods: "echo" returns the payload and "time"
-// returns the gateway's clock. Refused messages are logged to stderr.
+// returns the gateway's clock. Refused messages are logged to stderr, a
+// flood of them in a line per --reject-log-interval.
 //
 //	go run ./examples/client --gen-hmac client-gateway.hmac
 //	go run ./examples/gateway --broker tcp://127.0.0.1:1883 --peer client --hmac-key client-gateway.hmac
@@ -9,11 +10,22 @@
 // kept in DIR (replay.FileStore, replay.FileCounter), so a request captured
 // before a restart is still refused after it. Without it they live in
 // memory: after a restart only the messages' lifetimes bound replays. One
-// gateway at a time may use DIR. Ctrl-C or SIGTERM stops the gateway.
+// gateway at a time may use DIR.
+//
+// Several gateways under one id can share the requests as replicas: give
+// each --redis ADDR (their replay windows and message counter, shared in
+// Redis: replay.RedisStore, replay.RedisCounter) and the same
+// --share-group NAME (an MQTT shared subscription splits the requests
+// between them). A request replayed to another replica is refused there.
+//
+//	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways
+//
+// Ctrl-C or SIGTERM stops the gateway.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +37,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec"
@@ -57,8 +71,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
+	redisAddr := fs.String("redis", "", "Redis host:port holding the replay windows and message counter that replicas share (instead of --state)")
+	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
+	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *stateDir != "" && *redisAddr != "" {
+		return errors.New("--state and --redis exclude each other: replicas share their state in Redis")
+	}
+	if *shareGroup != "" && *redisAddr == "" {
+		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
 	}
 	var authorize func(caller, method string) bool
 	if (*usersFile == "") != (*groupsFile == "") {
@@ -84,12 +107,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			fmt.Fprintln(stderr, "gateway: keys not reloaded, previous keys stay:", err)
 		})
 	}
-	tr, err := conn.Transport(*id)
+	clientID := *id
+	if *shareGroup != "" {
+		// Replicas share the gateway's id, but each needs an MQTT session
+		// of its own: a broker drops a client when another connects under
+		// its client id.
+		clientID += "-" + rand.Text()[:8]
+	}
+	tr, err := conn.Transport(clientID)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn}
+	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: *rejectLogInterval}
 	if *stateDir != "" {
 		store, counter, err := durableState(*stateDir)
 		if err != nil {
@@ -99,7 +129,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		defer counter.Close()
 		cfg.Replay, cfg.Counter = store, counter
 	}
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, Config: cfg})
+	if *redisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("--redis %s: %w", *redisAddr, err)
+		}
+		store, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{
+			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow,
+		})
+		if err != nil {
+			return err
+		}
+		cfg.Replay, cfg.Counter = store, replay.NewRedisCounter(rdb, "mqttsec:counter:"+*id)
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, ShareGroup: *shareGroup, Config: cfg})
 	if err != nil {
 		return err
 	}

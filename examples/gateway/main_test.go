@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +100,9 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 		{"--sign-key", "x"},  // half a signature setup
 		{"--hmac-key", filepath.Join(dir, "missing")},
 		{"--hmac-key", good, "--state", lostCounter}, // a replay store whose counter file is gone
+		{"--hmac-key", good, "--share-group", "g"},   // replicas without shared state
+		{"--hmac-key", good, "--state", filepath.Join(dir, "s"), "--redis", "127.0.0.1:1"},
+		{"--hmac-key", good, "--redis", "127.0.0.1:1"}, // nothing listens there
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
@@ -112,50 +117,12 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 func TestGatewayStateSurvivesRestart(t *testing.T) {
 	b := startBroker(t)
 	hmac, state := hmacAndState(t)
-	conn := cli.Conn{Broker: b.URL(), Protocol: 5}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-
-	// Eve records every request on the broker.
-	eve, err := conn.Transport("eve")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var captured [][]byte
-	if err := eve.Start(ctx, func(in mqttsec.Inbound) {
-		mu.Lock()
-		captured = append(captured, bytes.Clone(in.Payload))
-		mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer eve.Close(context.Background())
-	if err := eve.Subscribe(ctx, "mqttsec/gateway/req/#"); err != nil {
-		t.Fatal(err)
-	}
+	eve := startEve(t, ctx, b.URL(), "mqttsec/gateway/req/#")
 
 	gateway := func() (stop func() string, errOut *testwait.Log) {
-		gctx, gcancel := context.WithCancel(ctx)
-		ready, done := make(chan struct{}), make(chan error, 1)
-		var out bytes.Buffer
-		errOut = &testwait.Log{}
-		go func() {
-			done <- run(gctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--state", state}, &out, errOut, ready)
-		}()
-		select {
-		case <-ready:
-		case err := <-done:
-			gcancel()
-			t.Fatalf("gateway: %v\n%s", err, errOut.String())
-		}
-		return func() string {
-			gcancel()
-			if err := <-done; err != nil {
-				t.Fatalf("gateway exit: %v", err)
-			}
-			return out.String()
-		}, errOut
+		return startGateway(t, ctx, "--broker", b.URL(), "--hmac-key", hmac, "--state", state)
 	}
 
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring("gateway")
@@ -168,7 +135,7 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	if reply, err := c.Request(ctx, "gateway", "echo", []byte("before")); err != nil || string(reply) != "before" {
 		t.Fatalf("echo before the restart = %q, %v", reply, err)
 	}
-	testwait.Until(t, "the request captured", func() bool { mu.Lock(); defer mu.Unlock(); return len(captured) == 1 })
+	testwait.Until(t, "the request captured", func() bool { return len(eve.captured()) == 1 })
 	// A second gateway on the same state would admit what the first had
 	// seen: it is refused while the first runs.
 	var second bytes.Buffer
@@ -178,7 +145,7 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	stop()
 
 	stop, errOut := gateway()
-	if err := eve.Publish(ctx, mqttsec.Outbound{Topic: "mqttsec/gateway/req/echo", Payload: captured[0]}); err != nil {
+	if err := eve.Publish(ctx, mqttsec.Outbound{Topic: "mqttsec/gateway/req/echo", Payload: eve.captured()[0]}); err != nil {
 		t.Fatal(err)
 	}
 	testwait.Until(t, "the replay refused", func() bool { return strings.Contains(errOut.String(), "class=replayed") })
@@ -188,6 +155,145 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	if out := stop(); !strings.Contains(out, "replayed=1") || !strings.Contains(out, "accepted=1") {
 		t.Fatalf("second run's counts:\n%s", out)
 	}
+}
+
+// startGateway runs the gateway with args until stop, which returns what
+// it printed on stdout; errOut is its stderr (the log) as it grows.
+func startGateway(t *testing.T, ctx context.Context, args ...string) (stop func() string, errOut *testwait.Log) {
+	t.Helper()
+	gctx, gcancel := context.WithCancel(ctx)
+	ready, done := make(chan struct{}), make(chan error, 1)
+	var out bytes.Buffer
+	errOut = &testwait.Log{}
+	go func() {
+		done <- run(gctx, args, &out, errOut, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		gcancel()
+		t.Fatalf("gateway: %v\n%s", err, errOut.String())
+	}
+	return func() string {
+		gcancel()
+		if err := <-done; err != nil {
+			t.Fatalf("gateway exit: %v", err)
+		}
+		return out.String()
+	}, errOut
+}
+
+// redisEnv names the variable with a Redis address (host:port) for the
+// replica test; without it the test skips.
+const redisEnv = "MQTTSEC_TEST_REDIS"
+
+// Two gateways under one id with --redis and --share-group split the
+// requests, answer every one, and refuse a request replayed to either:
+// they share their replay windows (and message counter) in Redis.
+func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
+	addr := os.Getenv(redisEnv)
+	if addr == "" {
+		t.Skipf("set %s=host:port to run the replica test against a real Redis", redisEnv)
+	}
+	b := startBroker(t)
+	hmac, _ := hmacAndState(t)
+	id := fmt.Sprintf("gw-%d", time.Now().UnixNano()) // keys of its own in Redis
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eve := startEve(t, ctx, b.URL(), "mqttsec/"+id+"/req/#")
+
+	// Each refusal logged, so that the test can count them.
+	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--redis", addr, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
+	stopA, _ := startGateway(t, ctx, args...)
+	stopB, logB := startGateway(t, ctx, args...)
+	ring, err := (&cli.Keys{HMAC: hmac}).Keyring(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, ctx, b.URL(), ring)
+	const n = 20
+	for i := range n {
+		want := fmt.Sprintf("request %d", i)
+		if reply, err := c.Request(ctx, id, "echo", []byte(want)); err != nil || string(reply) != want {
+			t.Fatalf("echo %d = %q, %v", i, reply, err)
+		}
+	}
+	testwait.Until(t, "the requests captured", func() bool { return len(eve.captured()) == n })
+	// A stops; every replay reaches B, which refuses also those that A
+	// accepted, from the windows they share.
+	a := counts(stopA())
+	testwait.Until(t, "the broker to drop A's session and its share", func() bool {
+		replicas := 0
+		for _, cid := range b.ClientIDs() {
+			if strings.HasPrefix(cid, id+"-") {
+				replicas++
+			}
+		}
+		return replicas == 1
+	})
+	for _, req := range eve.captured() {
+		if err := eve.Publish(ctx, mqttsec.Outbound{Topic: "mqttsec/" + id + "/req/echo", Payload: req}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.Until(t, "every replay refused", func() bool { return strings.Count(logB.String(), "class=replayed") == n })
+	bc := counts(stopB())
+	// The broker picks a group member at random for each request: both
+	// served some (each of 20 requests went to A with probability 1/2).
+	if a[mqttsec.StatAccepted] == 0 || bc[mqttsec.StatAccepted] == 0 || a[mqttsec.StatAccepted]+bc[mqttsec.StatAccepted] != n {
+		t.Fatalf("A accepted %d and B %d requests; want %d between them, some each", a[mqttsec.StatAccepted], bc[mqttsec.StatAccepted], n)
+	}
+	if bc[mqttsec.StatReplayed] != n {
+		t.Fatalf("B refused %d replays, want %d (A had accepted %d of the originals)", bc[mqttsec.StatReplayed], n, a[mqttsec.StatAccepted])
+	}
+}
+
+// counts reads the "name=count" lines the gateway prints when it stops.
+func counts(out string) map[string]int {
+	c := map[string]int{}
+	for _, line := range strings.Fields(out) {
+		if name, v, ok := strings.Cut(line, "="); ok {
+			c[name], _ = strconv.Atoi(v)
+		}
+	}
+	return c
+}
+
+// eve is a client of the broker that records what it sees and can publish.
+type eve struct {
+	mqttsec.Transport
+	mu  sync.Mutex
+	got [][]byte
+}
+
+// startEve connects eve to broker and subscribes it to filter; the test's
+// end disconnects it.
+func startEve(t *testing.T, ctx context.Context, broker, filter string) *eve {
+	t.Helper()
+	tr, err := (&cli.Conn{Broker: broker, Protocol: 5}).Transport("eve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &eve{Transport: tr}
+	if err := tr.Start(ctx, func(in mqttsec.Inbound) {
+		e.mu.Lock()
+		e.got = append(e.got, bytes.Clone(in.Payload))
+		e.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close(context.Background()) })
+	if err := tr.Subscribe(ctx, filter); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// captured returns the payloads eve has seen so far.
+func (e *eve) captured() [][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([][]byte(nil), e.got...)
 }
 
 // startBroker starts an embedded broker that the test's end stops.

@@ -178,6 +178,18 @@ func (b *Broker) Port() string {
 	return port
 }
 
+// ClientIDs returns the client ids of the sessions the broker holds:
+// connected clients, and those whose session outlives their connection. A
+// client that left with a session that ends with its connection (its
+// subscriptions dropped) is no longer among them.
+func (b *Broker) ClientIDs() []string {
+	var ids []string
+	for id := range b.srv.Clients.GetAll() {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // Publish injects a message as the broker itself (QoS 1), the way a hostile
 // broker can put anything on any topic.
 func (b *Broker) Publish(topic string, payload []byte) error {
