@@ -54,7 +54,11 @@ var _ envelope.ReplayStore = (*RedisStore)(nil)
 
 // RedisStoreOptions configures NewRedisStore. The zero value is usable.
 type RedisStoreOptions struct {
-	// Prefix starts every key (default "mqttsec:replay:").
+	// Prefix starts every key (default "mqttsec:replay:"); the sender's
+	// id follows. Replicas of one receiver share a prefix. Receivers with
+	// different ids should each have their own (say, with the id in it):
+	// under one prefix, a sender's messages to all of them share one
+	// window, which then has to absorb the reordering of them all.
 	Prefix string
 	// Width is the replay window width (0: envelope.DefaultWindow).
 	Width int
