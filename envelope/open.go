@@ -46,7 +46,7 @@ type Opener struct {
 }
 
 // Open verifies data and returns the message. The checks run in the order of
-// SPEC.md §5, cheapest first; the replay window is updated last, only for a
+// SPEC.md §9, cheapest first; the replay window is updated last, only for a
 // message that passed everything else. A failure wraps exactly one error
 // class (see [Class]); it never reveals which key, byte or check inside the
 // class failed, and nothing about the failure should be sent to the peer.
