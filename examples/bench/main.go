@@ -45,9 +45,11 @@ type Row struct {
 	P50Us       float64 `json:"p50_us,omitempty"`
 	P99Us       float64 `json:"p99_us,omitempty"`
 	Extra       string  `json:"extra,omitempty"`
-	Ref         string  `json:"ref,omitempty"`
-	Ratio       float64 `json:"ratio,omitempty"`
-	OverheadNs  float64 `json:"overhead_ns,omitempty"`
+	// Replay-store rows only: the store's memory per sender.
+	BytesPerSender float64 `json:"bytes_per_sender,omitempty"`
+	Ref            string  `json:"ref,omitempty"`
+	Ratio          float64 `json:"ratio,omitempty"`
+	OverheadNs     float64 `json:"overhead_ns,omitempty"`
 	// Round trips only: the p50 latency added over plain Paho (measured in
 	// turns with it), the primitives' time per round trip (seal and open
 	// of the request and of the reply), and the one over the other.

@@ -24,7 +24,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)$|replay/(memory|file)$)`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -63,6 +63,13 @@ func TestBenchRows(t *testing.T) {
 	for _, name := range []string{"roundtrip/v3/plain", "roundtrip/v5/plain", "replay/memory", "replay/file"} {
 		if r, ok := byName[name]; !ok || r.OpsPerSec <= 0 {
 			t.Errorf("row %s missing or empty: %+v", name, r)
+		}
+	}
+	// Memory per sender grows with the window (8 bytes per 64 counters).
+	for _, store := range []string{"memory", "file"} {
+		small, large := byName["replay/"+store+"/bytes-per-sender/window=64"], byName["replay/"+store+"/bytes-per-sender/window=1024"]
+		if small.BytesPerSender <= 0 || large.BytesPerSender <= small.BytesPerSender {
+			t.Errorf("%s store: %.0f bytes per sender with a 64-wide window, %.0f with 1024", store, small.BytesPerSender, large.BytesPerSender)
 		}
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,45 +309,165 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 		rows = append(rows, Row{Name: name, NsPerOp: ns, OpsPerSec: 1e9 / ns,
 			Extra: fmt.Sprintf("%d goroutines", par*runtime.GOMAXPROCS(0))})
 	}
+	bytesName := func(store string, width int) string {
+		return fmt.Sprintf("replay/%s/bytes-per-sender/window=%d", store, width)
+	}
+	widths := []int{64, 1024}
 	if want("replay/memory") {
 		s, _ := envelope.NewMemoryStore(1024)
 		parallel("replay/memory", 1, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
-		for _, width := range []int{64, 1024} {
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			ms, _ := envelope.NewBoundedMemoryStore(width, 100000)
-			for i := range 100000 {
-				ms.Admit(context.Background(), envelope.Seen{Sender: "sender-" + strconv.Itoa(i), Counter: 1, IssuedAt: t0})
-			}
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			runtime.KeepAlive(ms)
-			rows = append(rows, Row{Name: fmt.Sprintf("replay/memory/bytes-per-sender/window=%d", width),
-				Extra: fmt.Sprintf("%.0f bytes per tracked sender", float64(after.HeapAlloc-before.HeapAlloc)/100000)})
-		}
 	}
-	if want("replay/file") {
-		dir, err := os.MkdirTemp("", "mqttsec-bench-")
+	for _, width := range widths {
+		if !want(bytesName("memory", width)) {
+			continue
+		}
+		perSender, err := heapPerSender(100000, func() (envelope.ReplayStore, func() error, error) {
+			ms, err := envelope.NewBoundedMemoryStore(width, 100000)
+			return ms, func() error { return nil }, err
+		})
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
-		s, err := replay.OpenFileStore(dir, replay.FileStoreOptions{Width: 1024})
+		rows = append(rows, bytesRow(bytesName("memory", width), perSender, "bytes per tracked sender"))
+	}
+	dir, err := os.MkdirTemp("", "mqttsec-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if want("replay/file") {
+		s, err := replay.OpenFileStore(filepath.Join(dir, "admit"), replay.FileStoreOptions{Width: 1024})
 		if err != nil {
 			return nil, err
 		}
 		defer s.Close()
 		parallel("replay/file", 64, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
 	}
-	if want("replay/redis") && opt.redis != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: opt.redis})
-		defer rdb.Close()
-		s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-bench:%d:", time.Now().UnixNano()), Width: 1024})
+	for _, width := range widths {
+		if !want(bytesName("file", width)) {
+			continue
+		}
+		const senders = 20000
+		sub := filepath.Join(dir, fmt.Sprintf("senders-%d", width))
+		perSender, err := heapPerSender(senders, func() (envelope.ReplayStore, func() error, error) {
+			fs, err := replay.OpenFileStore(sub, replay.FileStoreOptions{Width: width})
+			if err != nil {
+				return nil, nil, err
+			}
+			return fs, fs.Close, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		onDisk, err := dirSize(sub)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, bytesRow(bytesName("file", width), perSender,
+			fmt.Sprintf("bytes per tracked sender in memory; the log holds %.0f bytes per admitted message until it is compacted", float64(onDisk)/senders)))
+	}
+	if opt.redis == "" {
+		return rows, nil
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: opt.redis})
+	defer rdb.Close()
+	prefix := fmt.Sprintf("mqttsec-bench:%d:", time.Now().UnixNano())
+	if want("replay/redis") {
+		s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: prefix, Width: 1024})
 		if err != nil {
 			return nil, err
 		}
 		parallel("replay/redis", 16, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
 	}
+	for _, width := range widths {
+		if !want(bytesName("redis", width)) {
+			continue
+		}
+		perSender, err := redisPerSender(rdb, fmt.Sprintf("%swidth-%d:", prefix, width), width)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, bytesRow(bytesName("redis", width), perSender, "bytes of Redis memory per sender (MEMORY USAGE of its key)"))
+	}
 	return rows, nil
+}
+
+// bytesRow is a row of bytes per sender.
+func bytesRow(name string, perSender float64, what string) Row {
+	return Row{Name: name, BytesPerSender: perSender, Extra: fmt.Sprintf("%.0f %s", perSender, what)}
+}
+
+// heapPerSender is the Go heap a store opened by open holds per sender,
+// after one message from each of n senders.
+func heapPerSender(n int, open func() (envelope.ReplayStore, func() error, error)) (float64, error) {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, closeStore, err := open()
+	if err != nil {
+		return 0, err
+	}
+	defer closeStore()
+	t0 := time.Now()
+	// Concurrent, so that a store that syncs to disk commits them in groups.
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := range 64 {
+		wg.Go(func() {
+			for i := g; i < n; i += 64 {
+				if s.Admit(context.Background(), envelope.Seen{Sender: "sender-" + strconv.Itoa(i), Counter: 1, IssuedAt: t0}) != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return 0, fmt.Errorf("bytes per sender: %d of %d admits failed", f, n)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n), nil
+}
+
+// redisPerSender is the Redis memory a RedisStore of width uses per sender
+// (MEMORY USAGE of each key), after one message from each of 1000 senders
+// under prefix.
+func redisPerSender(rdb *redis.Client, prefix string, width int) (float64, error) {
+	ctx := context.Background()
+	s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: prefix, Width: width})
+	if err != nil {
+		return 0, err
+	}
+	const n = 1000
+	var total int64
+	for i := range n {
+		sender := "sender-" + strconv.Itoa(i)
+		if err := s.Admit(ctx, envelope.Seen{Sender: sender, Counter: 1, IssuedAt: time.Now()}); err != nil {
+			return 0, err
+		}
+		used, err := rdb.MemoryUsage(ctx, prefix+sender).Result()
+		if err != nil {
+			return 0, err
+		}
+		total += used
+	}
+	return float64(total) / n, nil
+}
+
+// dirSize is the size of the regular files in dir.
+func dirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return err
+	})
+	return total, err
 }
