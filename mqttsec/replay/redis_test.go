@@ -113,10 +113,9 @@ func TestRedisStoreConcurrentExactlyOnce(t *testing.T) {
 }
 
 // One sender with many messages in flight, spread over three replicas (each
-// with its own Redis client): every message is admitted, none fails for
-// contention. Concurrent Admits for one key used to race each other's
-// optimistic transactions; with 128 in flight, 13 % of them failed with
-// ErrContention after 64 retries.
+// with its own Redis client): every message is admitted. (Admit was once an
+// optimistic transaction whose concurrent runs for one key conflicted;
+// with 128 in flight, 13 % of them failed after 64 retries.)
 func TestRedisStoreOneBusySenderOverReplicas(t *testing.T) {
 	st := replicaStores(t, 3, RedisStoreOptions{Width: 4096})
 	const inFlight, each = 128, 40
@@ -154,10 +153,21 @@ func TestRedisStoreRetention(t *testing.T) {
 	if err != nil || ttl <= 6*time.Minute || ttl > 7*time.Minute {
 		t.Fatalf("TTL = %v, %v; want about 7m", ttl, err)
 	}
-	// A damaged value is an error, not a fresh window.
+	// A damaged value is an error, not a fresh window, and stays as it
+	// was; so is a window of another width.
 	rdb.Set(ctx, s.prefix+"broken", "xx", time.Minute)
 	if err := s.Admit(ctx, seen("broken", 1)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged window: %v", err)
+	}
+	if v, err := rdb.Get(ctx, s.prefix+"broken").Result(); err != nil || v != "xx" {
+		t.Fatalf("the damaged value became %q, %v", v, err)
+	}
+	wider, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: s.prefix, Width: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wider.Admit(ctx, seen("client", 2)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a window of another width: %v", err)
 	}
 }
 
@@ -203,6 +213,7 @@ func TestNewRedisStoreRefusesInvalidOptions(t *testing.T) {
 	for _, opt := range []RedisStoreOptions{
 		{Width: 65},
 		{Width: envelope.MaxWindow + 64},
+		{Width: MaxRedisWidth + 64},
 		{Retention: 100 * 365 * 24 * time.Hour},
 	} {
 		if _, err := NewRedisStore(rdb, opt); !errors.Is(err, envelope.ErrInvalidConfig) {
@@ -211,6 +222,9 @@ func TestNewRedisStoreRefusesInvalidOptions(t *testing.T) {
 	}
 	if _, err := NewRedisStore(rdb, RedisStoreOptions{Retention: time.Hour}); err != nil {
 		t.Fatalf("a one-hour retention: %v", err)
+	}
+	if _, err := NewRedisStore(rdb, RedisStoreOptions{Width: MaxRedisWidth}); err != nil {
+		t.Fatalf("the widest window: %v", err)
 	}
 }
 
@@ -232,8 +246,8 @@ func BenchmarkRedisStoreAdmit(b *testing.B) {
 
 // BenchmarkRedisStoreAdmitOneSender is one sender's messages, 64 in flight
 // (on two CPUs), admitted by three replicas with their own Redis clients:
-// ns/op is the inverse of the sender's admission rate. A failed Admit
-// (contention) fails the benchmark.
+// ns/op is the inverse of the sender's admission rate. A failed Admit fails
+// the benchmark.
 func BenchmarkRedisStoreAdmitOneSender(b *testing.B) {
 	st := replicaStores(b, 3, RedisStoreOptions{Width: 4096})
 	var next, replica atomic.Uint64
