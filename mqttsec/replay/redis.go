@@ -26,7 +26,9 @@ const DefaultRetention = 10 * time.Minute
 // replicas admitting different messages of one sender never conflict or
 // retry, however many there are. The script keeps the window exactly as
 // envelope.Window does (a test runs both side by side); see MaxRedisWidth
-// for what a wide window costs Redis.
+// for what a wide window costs Redis. The server must allow scripting
+// (EVALSHA, and EVAL the first time); the commands a store uses are GET,
+// PTTL, SET and those.
 //
 // # Memory
 //
