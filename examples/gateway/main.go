@@ -17,6 +17,11 @@
 // Redis: replay.RedisStore, replay.RedisCounter) and the same
 // --share-group NAME (an MQTT shared subscription splits the requests
 // between them). A request replayed to another replica is refused there.
+// Redis then holds the replicas' replay state: whoever can write to it can
+// clear a sender's window and have its captured messages accepted again
+// until they expire, so keep it as private as the keys (its own network,
+// TLS with rediss://, an ACL user; a password in the URL shows in the
+// process list).
 //
 //	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways
 //
@@ -35,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
-	redisAddr := fs.String("redis", "", "Redis host:port holding the replay windows and message counter that replicas share (instead of --state)")
+	redisAddr := fs.String("redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
 	if err := fs.Parse(args); err != nil {
@@ -130,10 +136,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		cfg.Replay, cfg.Counter = store, counter
 	}
 	if *redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
+		ropt := &redis.Options{Addr: *redisAddr}
+		if strings.Contains(*redisAddr, "://") {
+			if ropt, err = redis.ParseURL(*redisAddr); err != nil {
+				return fmt.Errorf("--redis: %w", err)
+			}
+		}
+		rdb := redis.NewClient(ropt)
 		defer rdb.Close()
 		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("--redis %s: %w", *redisAddr, err)
+			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
 		}
 		store, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{
 			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,7 +103,9 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 		{"--hmac-key", good, "--state", lostCounter}, // a replay store whose counter file is gone
 		{"--hmac-key", good, "--share-group", "g"},   // replicas without shared state
 		{"--hmac-key", good, "--state", filepath.Join(dir, "s"), "--redis", "127.0.0.1:1"},
-		{"--hmac-key", good, "--redis", "127.0.0.1:1"}, // nothing listens there
+		{"--hmac-key", good, "--redis", "127.0.0.1:1"},           // nothing listens there
+		{"--hmac-key", good, "--redis", "redis://127.0.0.1:1/0"}, // nor there
+		{"--hmac-key", good, "--redis", "http://127.0.0.1:1"},    // not a Redis URL
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
@@ -205,7 +208,9 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 	// Each refusal logged, so that the test can count them.
 	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--redis", addr, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
 	stopA, _ := startGateway(t, ctx, args...)
-	stopB, logB := startGateway(t, ctx, args...)
+	// The other replica names Redis by URL.
+	argsB := append(slices.Clone(args), "--redis", "redis://"+addr+"/0")
+	stopB, logB := startGateway(t, ctx, argsB...)
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring(id)
 	if err != nil {
 		t.Fatal(err)
