@@ -268,8 +268,8 @@ func attacks(ctx context.Context, rep *report, eve *eavesdropper, gateway *mqtts
 		}
 		rep.check(ok, what, detail)
 	}
-	// A copy is refused as a replay before any crypto runs; so the broker
-	// also moves the counter forward, which the signature covers.
+	// A copy is refused as a replay before its signature is checked; so the
+	// broker also moves the counter forward, which the signature covers.
 	tampered, err := bumpCounter(captured)
 	if err != nil {
 		return err
