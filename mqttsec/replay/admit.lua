@@ -180,7 +180,6 @@ if not newest or i64(ARGV[2], 1) > i64(newest, 1) then
   newest = ARGV[2]
 end
 
-
 -- Never shorten the key's life: keep the longer of what it has left and
 -- what this message needs, within the most allowed.
 local ttl = tonumber(ARGV[4])
