@@ -20,13 +20,14 @@ var admitSource string
 
 var admitScript = redis.NewScript(admitSource)
 
-// admit runs admitScript for m: one round trip, atomic in Redis, so
-// replicas admitting one sender's messages never conflict.
-func (s *RedisStore) admit(ctx context.Context, m envelope.Seen) error {
+// Admit implements envelope.ReplayStore: one script that Redis runs
+// atomically (admit.lua), in one round trip, so replicas admitting one
+// sender's messages at once never conflict and never retry.
+func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	var ctr, iat [8]byte
 	binary.BigEndian.PutUint64(ctr[:], m.Counter)
 	binary.BigEndian.PutUint64(iat[:], uint64(m.IssuedAt.UnixMilli()))
-	least := s.keep(m, -1)
+	least := s.keep(m)
 	n, err := admitScript.Run(ctx, s.rdb, []string{s.prefix + m.Sender},
 		ctr[:], iat[:], s.width, least.Milliseconds(), maxKeep.Milliseconds()).Int()
 	switch {

@@ -53,7 +53,7 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 					if want && iat.UnixMilli() > newest {
 						newest = iat.UnixMilli()
 					}
-					err := s.admit(ctx, m)
+					err := s.Admit(ctx, m)
 					if want {
 						accepted++
 					} else {

@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -98,70 +97,48 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 	return &RedisStore{rdb: rdb, prefix: opt.Prefix, width: opt.Width, retention: opt.Retention}, nil
 }
 
-// state is a sender's window and newest issue time, as stored:
-// [i64 newest ms][window encoding] (admit.lua writes it).
-type state struct {
-	w      *envelope.Window
-	newest int64
-}
-
-func (s *RedisStore) decode(b []byte) (*state, error) {
+// window decodes a sender's key as stored, [i64 newest issue time ms]
+// [window encoding] (admit.lua writes it), into its window; b nil (no key)
+// is an empty window.
+func (s *RedisStore) window(b []byte) (*envelope.Window, error) {
 	w, _ := envelope.NewWindow(s.width)
-	st := &state{w: w}
 	if b == nil {
-		return st, nil
+		return w, nil
 	}
-	if len(b) < 8 {
+	if len(b) < 8 || w.UnmarshalBinary(b[8:]) != nil {
 		return nil, fmt.Errorf("%w: redis window", ErrCorrupt)
 	}
-	st.newest = int64(binary.BigEndian.Uint64(b))
-	if err := w.UnmarshalBinary(b[8:]); err != nil {
-		return nil, fmt.Errorf("%w: redis window", ErrCorrupt)
-	}
-	return st, nil
-}
-
-// stateOf decodes the answer to a GET of a sender's key (none: an empty
-// window).
-func (s *RedisStore) stateOf(get *redis.StringCmd) (*state, error) {
-	b, err := get.Bytes()
-	if errors.Is(err, redis.Nil) {
-		b, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.decode(b)
+	return w, nil
 }
 
 // Check implements envelope.ReplayStore.
 func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
-	st, err := s.stateOf(s.rdb.Get(ctx, s.prefix+m.Sender))
+	b, err := s.rdb.Get(ctx, s.prefix+m.Sender).Bytes()
+	if errors.Is(err, redis.Nil) {
+		b, err = nil, nil
+	}
 	if err != nil {
 		return err
 	}
-	if !st.w.Fresh(m.Counter) {
+	w, err := s.window(b)
+	if err != nil {
+		return err
+	}
+	if !w.Fresh(m.Counter) {
 		return envelope.ErrReplayed
 	}
 	return nil
-}
-
-// Admit implements envelope.ReplayStore: one script that Redis runs
-// atomically (admit.lua), so replicas admitting one sender's messages at
-// once never conflict and never retry.
-func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
-	return s.admit(ctx, m)
 }
 
 // maxKeep bounds a key's time to live (Redis refuses expiry times that
 // overflow); no sane Policy.MaxLifetime comes near it.
 const maxKeep = 50 * 365 * 24 * time.Hour
 
-// keep returns how long the window must live after admitting m, given the
-// key's remaining time to live (negative: none): the longest of that,
-// Retention, and Retention after m stops being fresh.
-func (s *RedisStore) keep(m envelope.Seen, remaining time.Duration) time.Duration {
-	ttl := max(remaining, s.retention)
+// keep returns how long, at least, the window must live after admitting
+// m: Retention, or Retention after m stops being fresh if that is later.
+// (admit.lua keeps the key's own time to live when it is longer.)
+func (s *RedisStore) keep(m envelope.Seen) time.Duration {
+	ttl := s.retention
 	if !m.ExpiresAt.IsZero() {
 		if until := time.Until(m.ExpiresAt); until > 0 {
 			ttl = max(ttl, min(until, maxKeep/2)+s.retention)
