@@ -157,8 +157,12 @@ type brokerDialer struct {
 // dial dials u: TCP, TLS with d.tls for the TLS schemes, a Unix socket
 // (unix://path, or unix:///absolute/path), or a WebSocket (over TLS with
 // d.tls for wss) with paho.mqtt.golang's NewWebsocket, which both
-// transports' own dialers amount to. It gives up when ctx ends.
+// transports' own dialers amount to. It gives up when ctx ends, and
+// within d.net's Timeout and Deadline for the whole dial (a proxy's and a
+// TLS handshake included), as net.Dialer and tls.Dialer do.
 func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
+	ctx, cancel := d.bound(ctx)
+	defer cancel()
 	scheme := strings.ToLower(u.Scheme)
 	switch {
 	case slices.Contains(tlsSchemes, scheme):
@@ -181,11 +185,7 @@ func (d brokerDialer) dial(ctx context.Context, u *url.URL) (net.Conn, error) {
 // proxy that all_proxy (or ALL_PROXY) names, unless no_proxy exempts the
 // host, else directly. golang.org/x/net/proxy reads those variables, once
 // per process, and dials directly when all_proxy is not a URL it can use.
-// d.net's Timeout and Deadline bound the whole dial, the proxy's handshake
-// included.
 func (d brokerDialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	ctx, cancel := d.bound(ctx)
-	defer cancel()
 	p := proxy.FromEnvironmentUsing(d.net)
 	if cd, ok := p.(proxy.ContextDialer); ok {
 		return cd.DialContext(ctx, "tcp", addr)
@@ -196,10 +196,8 @@ func (d brokerDialer) dialTCP(ctx context.Context, addr string) (net.Conn, error
 
 // dialTLS dials addr with dialTCP and runs a TLS handshake over it with
 // d.tls, as tls.Dialer does: naming the host as the server when d.tls names
-// none, and within d.net's Timeout and Deadline for the whole.
+// none.
 func (d brokerDialer) dialTLS(ctx context.Context, addr string) (net.Conn, error) {
-	ctx, cancel := d.bound(ctx)
-	defer cancel()
 	cfg := d.tls
 	if cfg == nil {
 		cfg = &tls.Config{}
