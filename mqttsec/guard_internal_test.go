@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,5 +162,27 @@ func TestBrokerDialerBound(t *testing.T) {
 				t.Fatal("cancel did not end the context")
 			}
 		})
+	}
+}
+
+// Stand-ins of messages refused unread are counted off exactly once each,
+// however many transport goroutines deliver at once.
+func TestTakeUnreadNeverBelowZero(t *testing.T) {
+	var n node
+	n.unread.Store(100)
+	var taken atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for range 10 {
+				if n.takeUnread() {
+					taken.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got, left := taken.Load(), n.unread.Load(); got != 100 || left != 0 {
+		t.Fatalf("took %d stand-ins, %d left; want 100 and 0", got, left)
 	}
 }

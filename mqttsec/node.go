@@ -229,14 +229,27 @@ func (n *node) droppedUnread(topic string, size int) {
 	n.rejects.Log(context.Background(), n.cfg.RejectLevel, "mqttsec: message refused unread", StatTooLarge, "topic", topic, "bytes", size)
 }
 
+// takeUnread counts off one message refused unread, if there is one left
+// to count off. Transports may deliver on several goroutines at once, so
+// the count never goes below zero.
+func (n *node) takeUnread() bool {
+	for {
+		u := n.unread.Load()
+		if u <= 0 {
+			return false
+		}
+		if n.unread.CompareAndSwap(u, u-1) {
+			return true
+		}
+	}
+}
+
 // enqueue runs on the transport's goroutine: it never blocks. Replies go
 // straight to the request waiting for them (see Client.routeReply); the
 // rest waits for a worker.
 func (n *node) enqueue(in Inbound) {
-	if len(in.Payload) == 0 && n.unread.Load() > 0 {
-		// The empty stand-in of a message already refused unread.
-		n.unread.Add(-1)
-		return
+	if len(in.Payload) == 0 && n.takeUnread() {
+		return // the empty stand-in of a message already refused unread
 	}
 	if n.replies != nil && in.Topic == n.replyTopic {
 		n.replies(n.ctx, in)
