@@ -180,6 +180,18 @@ func mosquittoBroker(t testing.TB) *broker {
 	return &broker{url: "tcp://" + addr}
 }
 
+// notConnected checks that tr does not get connected within d, for the
+// reason why names.
+func notConnected(t *testing.T, tr mqttsec.Transport, d time.Duration, why string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := tr.Start(ctx, func(mqttsec.Inbound) {}); err == nil {
+		tr.Close(context.Background())
+		t.Fatalf("connected %s", why)
+	}
+}
+
 // transport returns a fresh, unstarted transport of protocol 3 or 5.
 func transport(t testing.TB, proto int, brokerURL, id string, tlsCfg *tls.Config) mqttsec.Transport {
 	t.Helper()

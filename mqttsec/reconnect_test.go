@@ -198,13 +198,7 @@ func testTLSAndClientCertificates(t *testing.T, certs *testcerts.Set, files test
 			t.Fatal(err)
 		}
 	}
-	tr := transport(t, proto, b.url, "nocert", bad)
-	sctx, scancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer scancel()
-	if err := tr.Start(sctx, func(mqttsec.Inbound) {}); err == nil {
-		tr.Close(context.Background())
-		t.Fatal("connected without trust or certificate")
-	}
+	notConnected(t, transport(t, proto, b.url, "nocert", bad), 500*time.Millisecond, "without trust or certificate")
 }
 
 // TestTLSConfigFileErrors: every file TLSConfig reads is bounded and of the
