@@ -407,7 +407,6 @@ func heapPerSender(n int, open func() (envelope.ReplayStore, func() error, error
 	if err != nil {
 		return 0, err
 	}
-	defer closeStore()
 	t0 := time.Now()
 	// Concurrent, so that a store that syncs to disk commits them in groups.
 	var wg sync.WaitGroup
@@ -423,11 +422,15 @@ func heapPerSender(n int, open func() (envelope.ReplayStore, func() error, error
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
+		closeStore()
 		return 0, fmt.Errorf("bytes per sender: %d of %d admits failed", f, n)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(s)
+	if err := closeStore(); err != nil {
+		return 0, err
+	}
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n), nil
 }
 

@@ -226,7 +226,7 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 	testwait.Until(t, "the requests captured", func() bool { return len(eve.captured()) == n })
 	// A stops; every replay reaches B, which refuses also those that A
 	// accepted, from the windows they share.
-	a := counts(stopA())
+	a := counts(t, stopA())
 	testwait.Until(t, "the broker to drop A's session and its share", func() bool {
 		replicas := 0
 		for _, cid := range b.ClientIDs() {
@@ -242,7 +242,7 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 		}
 	}
 	testwait.Until(t, "every replay refused", func() bool { return strings.Count(logB.String(), "class=replayed") == n })
-	bc := counts(stopB())
+	bc := counts(t, stopB())
 	// The broker picks a group member at random for each request: both
 	// served some (each of 20 requests went to A with probability 1/2).
 	if a[mqttsec.StatAccepted] == 0 || bc[mqttsec.StatAccepted] == 0 || a[mqttsec.StatAccepted]+bc[mqttsec.StatAccepted] != n {
@@ -254,11 +254,16 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 }
 
 // counts reads the "name=count" lines the gateway prints when it stops.
-func counts(out string) map[string]int {
+func counts(t *testing.T, out string) map[string]int {
+	t.Helper()
 	c := map[string]int{}
 	for _, line := range strings.Fields(out) {
 		if name, v, ok := strings.Cut(line, "="); ok {
-			c[name], _ = strconv.Atoi(v)
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("gateway printed %q: %v", line, err)
+			}
+			c[name] = n
 		}
 	}
 	return c
