@@ -20,19 +20,18 @@ import (
 // messages of up to 32 KiB, so a large packet spans many messages, as
 // MQTT over WebSocket allows.
 type WebSocketBridge struct {
-	srv     *httptest.Server
-	to      string
-	wg      sync.WaitGroup
+	srv   *httptest.Server
+	to    string
+	conns conns
+
 	mu      sync.Mutex
-	open    map[io.Closer]bool
-	shut    bool
 	headers []http.Header
 }
 
 // NewWebSocketBridge starts a bridge to the broker at tcpAddr (host:port).
 // With tlsConfig set it serves WebSocket over TLS (wss) with it.
 func NewWebSocketBridge(tcpAddr string, tlsConfig *tls.Config) *WebSocketBridge {
-	b := &WebSocketBridge{to: tcpAddr, open: map[io.Closer]bool{}}
+	b := &WebSocketBridge{to: tcpAddr}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
 	// Tests refuse clients on purpose (an untrusted CA, no certificate):
 	// the server's handshake errors are expected, not worth printing.
@@ -65,31 +64,7 @@ func (b *WebSocketBridge) Headers() []http.Header {
 // Close stops the bridge, ends its connections and waits for them.
 func (b *WebSocketBridge) Close() {
 	b.srv.Close()
-	b.mu.Lock()
-	b.shut = true
-	for c := range b.open {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
-}
-
-// track registers c to be closed by Close; false once Close has run.
-func (b *WebSocketBridge) track(c io.Closer) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.shut {
-		return false
-	}
-	b.open[c] = true
-	return true
-}
-
-func (b *WebSocketBridge) forget(c io.Closer) {
-	b.mu.Lock()
-	delete(b.open, c)
-	b.mu.Unlock()
-	c.Close()
+	b.conns.closeAll()
 }
 
 var upgrader = websocket.Upgrader{Subprotocols: []string{"mqtt"}}
@@ -107,15 +82,11 @@ func (b *WebSocketBridge) serve(w http.ResponseWriter, r *http.Request) {
 		ws.Close()
 		return
 	}
-	if !b.track(ws) || !b.track(tcp) {
-		ws.Close()
-		tcp.Close()
+	if !b.conns.add(ws, tcp) {
 		return
 	}
-	b.wg.Add(2)
-	go func() { // client to broker
-		defer b.wg.Done()
-		defer b.forget(tcp)
+	b.conns.wg.Go(func() { // client to broker
+		defer b.conns.drop(tcp)
 		for {
 			_, msg, err := ws.NextReader()
 			if err != nil {
@@ -125,10 +96,9 @@ func (b *WebSocketBridge) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}()
-	go func() { // broker to client
-		defer b.wg.Done()
-		defer b.forget(ws)
+	})
+	b.conns.wg.Go(func() { // broker to client
+		defer b.conns.drop(ws)
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := tcp.Read(buf)
@@ -139,5 +109,5 @@ func (b *WebSocketBridge) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-	}()
+	})
 }
