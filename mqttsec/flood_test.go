@@ -39,11 +39,18 @@ func TestJunkFloodLogsFewLines(t *testing.T) {
 				if interval < 0 {
 					want = junk
 				}
+				// A refusal is counted just before it is logged: wait for
+				// the lines, then no more may come (Close below also finds
+				// exactly the lines expected).
+				waitFor(t, fmt.Sprintf("%d log lines", want), func() bool { return refused() >= want })
 				if n := refused(); n != want {
 					t.Fatalf("%d log lines for %d junk messages, want %d:\n%s", n, junk, want, log)
 				}
 				p.close(t)
 				if interval < 0 {
+					if n := refused(); n != junk {
+						t.Fatalf("after Close: %d lines, want %d", n, junk)
+					}
 					return
 				}
 				if n, line := refused(), fmt.Sprintf("suppressed=%d", junk-1); n != 2 || !strings.Contains(log.String(), line) {
