@@ -1,7 +1,19 @@
 package envelope
 
-// Version is the envelope format version this package reads and writes.
-const Version = 1
+// The envelope format versions this package reads and writes. Both carry
+// the same header, protections and checks; they differ in framing only.
+const (
+	// Version1 is the text envelope: a JSON template whose members are
+	// base64url (SPEC.md §2).
+	Version1 = 1
+	// Version2 is the binary envelope: the same members as bytes, each
+	// after its length (SPEC.md §13). It is smaller, and neither side
+	// base64url-codes the payload.
+	Version2 = 2
+	// Version is the version Seal writes when Params.Version is zero and
+	// the message is not a reply.
+	Version = Version1
+)
 
 // DefaultMaxSize is the largest envelope accepted when no MaxSize is set.
 const DefaultMaxSize = 256 << 10

@@ -36,7 +36,7 @@ func outcome(h *wireHeader, ok bool) *wireHeader {
 	if !ok {
 		return nil
 	}
-	if _, err := validateHeader(h); err != nil {
+	if _, err := validateHeader(h, Version1); err != nil {
 		return nil
 	}
 	return h

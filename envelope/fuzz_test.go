@@ -7,7 +7,7 @@ import (
 
 func addVectorSeeds(f *testing.F) {
 	for _, v := range loadVectors(f) {
-		f.Add([]byte(v.Envelope))
+		f.Add(v.envelopeBytes(f))
 	}
 }
 
@@ -16,6 +16,7 @@ func addVectorSeeds(f *testing.F) {
 func FuzzParse(f *testing.F) {
 	addVectorSeeds(f)
 	f.Add([]byte(`{"v":1,"h":"e30","p":""}`))
+	f.Add([]byte("\x02\x00\x00\x00\x02{}\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := Parse(data)
 		if err != nil {
@@ -47,8 +48,10 @@ func FuzzHeader(f *testing.F) {
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("accepted a non-canonical header %q", data)
 		}
-		if _, err := validateHeader(w); err != nil && Class(err) == nil {
-			t.Fatalf("error without a class: %v", err)
+		for _, version := range []int{Version1, Version2} {
+			if _, err := validateHeader(w, version); err != nil && Class(err) == nil {
+				t.Fatalf("error without a class: %v", err)
+			}
 		}
 	})
 }
@@ -77,8 +80,8 @@ func FuzzOpen(f *testing.F) {
 	spec := readSpecKeys(f)
 	opened := 0
 	for _, v := range vectors {
-		f.Add([]byte(v.Envelope))
-		if _, err := receiver(f).Open(ctx, []byte(v.Envelope), everything); err == nil {
+		f.Add(v.envelopeBytes(f))
+		if _, err := receiver(f).Open(ctx, v.envelopeBytes(f), everything); err == nil {
 			opened++
 		}
 	}

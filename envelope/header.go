@@ -146,13 +146,14 @@ type header struct {
 }
 
 // validateHeader checks the structure of a decoded header (SPEC.md §3.2):
-// required and forbidden members per kind, formats, and that "prot" lists
-// exactly the parameter members present. Unknown algorithms are ErrPolicy;
-// everything else is ErrMalformed.
-func validateHeader(w *wireHeader) (*header, error) {
+// the version of the envelope that carries it, required and forbidden
+// members per kind, formats, and that "prot" lists exactly the parameter
+// members present. Unknown algorithms are ErrPolicy; everything else is
+// ErrMalformed.
+func validateHeader(w *wireHeader, version int) (*header, error) {
 	bad := func(why string) (*header, error) { return nil, errorf(ErrMalformed, why) }
 	h := &header{wire: w}
-	if w.V != Version {
+	if w.V != version {
 		return bad("header version differs from envelope version")
 	}
 	kind, ok := parseKind(w.Kind)

@@ -111,7 +111,7 @@ func TestValidateHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := validWire()
 			tt.change(h)
-			_, err := validateHeader(h)
+			_, err := validateHeader(h, Version1)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("validateHeader = %v, want %v", err, tt.want)
 			}

@@ -11,6 +11,7 @@ import (
 // request a reply claims to answer) or to show an envelope to a person;
 // never to decide anything.
 type Header struct {
+	Version       int // envelope format: Version1 or Version2
 	Kind          Kind
 	From          string
 	To            []string
@@ -37,7 +38,7 @@ type Header struct {
 // header structure of data, the cheap steps 1 to 3 of Open, and returns the
 // unverified header. Its errors are those of Open's first steps. It decodes
 // only the header member; the payload, MAC and signature members are
-// checked to be strict base64url and left for Opener.OpenInspected, which
+// checked to be strict base64url (version 1) and left for Opener.OpenInspected, which
 // opens the envelope from here. Inspect keeps its own copy of data for
 // that, so the caller may reuse data at once.
 func Inspect(data []byte, maxSize int) (*Header, error) {
@@ -53,7 +54,7 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 	}
 	w := h.wire
 	out := &Header{
-		Kind: h.kind, From: w.From, To: append([]string(nil), w.To...), Topic: w.Topic, ReplyTo: w.ReplyTo,
+		Version: env.Version, Kind: h.kind, From: w.From, To: append([]string(nil), w.To...), Topic: w.Topic, ReplyTo: w.ReplyTo,
 		CorrelationID: bytes.Clone(h.corr), InReplyTo: bytes.Clone(h.re), Counter: w.Ctr,
 		IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
 		env: env, parsed: h,
@@ -90,5 +91,5 @@ func DigestOf(data []byte) [32]byte {
 	if err != nil {
 		return [32]byte{}
 	}
-	return signingInput{h: e.rawHeader, p: e.rawPayload}.digest()
+	return e.signingInput().digest()
 }

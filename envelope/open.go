@@ -13,6 +13,7 @@ import (
 
 // Message is an opened, verified message.
 type Message struct {
+	Version       int // envelope format: Version1 or Version2
 	Kind          Kind
 	From          string   // authenticated sender id
 	To            []string // recipient ids (empty: an event to any subscriber)
@@ -111,8 +112,8 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 		return nil, err
 	}
 	// The message is hashed once; the MAC and signature cover the digest.
-	digest := signingInput{h: env.rawHeader, p: env.rawPayload}.digest()
-	auth := authBlockOf(digest)
+	digest := env.signingInput().digest()
+	auth := authBlockOf(env.Version, digest)
 	// 8. Symmetric checks: HMAC, then the HOTP code.
 	if keys.mac != nil {
 		tag := keys.mac.tag(auth[:])
@@ -162,6 +163,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 		return nil, replayError(err)
 	}
 	m := &Message{
+		Version:       env.Version,
 		Kind:          h.kind,
 		From:          w.From,
 		To:            w.To,
@@ -211,7 +213,7 @@ func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := validateHeader(w)
+	h, err := validateHeader(w, env.Version)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,34 +44,42 @@ func suites() []suite {
 }
 
 func TestRoundTripEverySuite(t *testing.T) {
-	for _, s := range suites() {
-		t.Run(s.name, func(t *testing.T) {
-			w := newWorld(t)
-			w.peer.Policy = Policy{Require: s.require, AllowLegacyRSAPKCS1v15: s.legacy}
-			p := w.request("get-card")
-			s.apply(w, p)
-			payload := []byte(`{"card":8165538}`)
-			sealed, err := w.sealer().Seal(p, payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.require&Encryption != 0 && bytes.Contains(sealed.Bytes, []byte("ODE2NTUzO")) {
-				t.Fatal("payload visible in an encrypted envelope")
-			}
-			o := w.opener()
-			m, err := o.Open(ctx, sealed.Bytes, expectRequest)
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			if !bytes.Equal(m.Payload, payload) || m.From != "client" || m.Topic != "get-card" ||
-				m.Kind != Request || m.ReplyTo != "mqttsec/client/reply" || m.Protections != s.require ||
-				m.Counter != sealed.Counter || m.Digest != sealed.Digest || !bytes.Equal(m.CorrelationID, sealed.CorrelationID) {
-				t.Fatalf("opened message differs: %+v", m)
-			}
-			if _, err := o.Open(ctx, sealed.Bytes, expectRequest); !errors.Is(err, ErrReplayed) {
-				t.Fatalf("second Open = %v, want ErrReplayed", err)
-			}
-		})
+	for _, version := range []int{Version1, Version2} {
+		for _, s := range suites() {
+			t.Run(fmt.Sprintf("v%d/%s", version, s.name), func(t *testing.T) {
+				w := newWorld(t)
+				w.peer.Policy = Policy{Require: s.require, AllowLegacyRSAPKCS1v15: s.legacy}
+				p := w.request("get-card")
+				p.Version = version
+				s.apply(w, p)
+				payload := []byte(`{"card":8165538}`)
+				sealed, err := w.sealer().Seal(p, payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				visible := []byte(b64.EncodeToString(payload)) // the text form
+				if version == Version2 {
+					visible = payload
+				}
+				if bytes.Contains(sealed.Bytes, visible) != (s.require&Encryption == 0) {
+					t.Fatal("payload visible in an encrypted envelope, or not found in a clear one")
+				}
+				o := w.opener()
+				m, err := o.Open(ctx, sealed.Bytes, expectRequest)
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				if !bytes.Equal(m.Payload, payload) || m.From != "client" || m.Topic != "get-card" ||
+					m.Kind != Request || m.ReplyTo != "mqttsec/client/reply" || m.Protections != s.require ||
+					m.Counter != sealed.Counter || m.Digest != sealed.Digest || !bytes.Equal(m.CorrelationID, sealed.CorrelationID) ||
+					m.Version != version {
+					t.Fatalf("opened message differs: %+v", m)
+				}
+				if _, err := o.Open(ctx, sealed.Bytes, expectRequest); !errors.Is(err, ErrReplayed) {
+					t.Fatalf("second Open = %v, want ErrReplayed", err)
+				}
+			})
+		}
 	}
 }
 

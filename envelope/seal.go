@@ -49,6 +49,10 @@ type Params struct {
 	InReplyTo *Message
 	// TTL is how long the message stays valid; zero means DefaultTTL.
 	TTL time.Duration
+	// Version is the envelope format, Version1 or Version2. Zero means
+	// the version of the request for a Reply or ErrorReply (so a reply
+	// reaches its requester in the form it speaks), and Version otherwise.
+	Version int
 
 	// HMAC adds an HMAC-SHA-256 tag under this per-peer key.
 	HMAC *HMACKey
@@ -110,7 +114,17 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if ttl < time.Millisecond {
 		return nil, invalid("TTL under a millisecond")
 	}
-	w := &wireHeader{V: Version, Kind: p.Kind.wire(), From: s.ID}
+	version := p.Version
+	if version == 0 {
+		version = Version
+		if req := p.InReplyTo; req != nil && req.Version != 0 {
+			version = req.Version
+		}
+	}
+	if version != Version1 && version != Version2 {
+		return nil, invalid("unknown envelope version")
+	}
+	w := &wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
 	switch p.Kind {
 	case Request, Event:
@@ -194,7 +208,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	}
 	if edit != nil {
 		edit(w)
-	} else if _, err := validateHeader(w); err != nil {
+	} else if _, err := validateHeader(w, version); err != nil {
 		// The header must pass the receiver's structural checks.
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
@@ -218,59 +232,59 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		maxSize = DefaultMaxSize
 	}
 	// The envelope is written into one buffer of its final size; the header
-	// and payload text inside it are what the AEAD, digest, MAC and
-	// signature read.
+	// and payload inside it are what the AEAD, digest, MAC and signature
+	// read.
 	bodyLen := len(payload)
 	if contentKey != nil {
 		bodyLen += aesgcm.Overhead
 	}
-	size := len(outerPrefix) + 1 + len(memberH) + b64.EncodedLen(len(hjson)) +
-		len(memberP) + b64.EncodedLen(bodyLen) + len(outerSuffix)
+	f := framing(version)
+	size := f.size(len(hjson), bodyLen)
 	if p.HMAC != nil {
-		size += len(memberMAC) + b64.EncodedLen(sha256.Size)
+		size += f.member(sha256.Size)
 	}
 	if p.Signer != nil {
-		size += len(memberSig) + b64.EncodedLen(signatureSize(p.Signer))
+		size += f.member(signatureSize(p.Signer))
 	}
 	if size > maxSize {
 		return nil, ErrTooLarge
 	}
-	out := make([]byte, 0, size)
-	out = append(out, outerPrefix...)
-	out = append(out, '1')
-	out = append(out, memberH...)
-	out = b64.AppendEncode(out, hjson)
-	h := out[len(out)-b64.EncodedLen(len(hjson)):]
-	out = append(out, memberP...)
+	out := f.start(make([]byte, 0, size), hjson)
+	h := out[len(out)-f.encodedLen(len(hjson)):]
+	out = f.payloadStart(out, bodyLen)
 	if contentKey != nil {
-		// The header text is the associated data: it binds every header
+		// The header as sent is the associated data: it binds every header
 		// field, including the wrapped keys, to the ciphertext.
-		body, err := contentKey.Seal(make([]byte, 0, bodyLen), payload, h)
-		if err != nil {
-			return nil, err
+		if version == Version2 {
+			// Encrypted straight into the envelope.
+			if out, err = contentKey.Seal(out, payload, h); err != nil {
+				return nil, err
+			}
+		} else {
+			body, err := contentKey.Seal(make([]byte, 0, bodyLen), payload, h)
+			if err != nil {
+				return nil, err
+			}
+			out = b64.AppendEncode(out, body)
 		}
-		out = b64.AppendEncode(out, body)
 	} else {
-		out = b64.AppendEncode(out, payload)
+		out = f.appendMember(out, payload)
 	}
-	pt := out[len(out)-b64.EncodedLen(bodyLen):]
+	pt := out[len(out)-f.encodedLen(bodyLen):]
 
-	digest := signingInput{h: h, p: pt}.digest()
-	auth := authBlockOf(digest)
+	digest := signingInput{v: version, h: h, p: pt}.digest()
+	auth := authBlockOf(version, digest)
+	var tag, sig []byte
 	if p.HMAC != nil {
-		tag := p.HMAC.tag(auth[:])
-		out = append(out, memberMAC...)
-		out = b64.AppendEncode(out, tag[:])
+		t := p.HMAC.tag(auth[:])
+		tag = t[:]
 	}
 	if p.Signer != nil {
-		sig, err := p.Signer.Sign(auth[:])
-		if err != nil {
+		if sig, err = p.Signer.Sign(auth[:]); err != nil {
 			return nil, err
 		}
-		out = append(out, memberSig...)
-		out = b64.AppendEncode(out, sig)
 	}
-	out = append(out, outerSuffix...)
+	out = f.finish(out, tag, sig)
 	if len(out) > maxSize {
 		// Only a signer of unknown signature size gets here.
 		return nil, ErrTooLarge

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -88,30 +89,26 @@ func readSpecKeys(t testing.TB) *specKeys {
 // and pre-shared-key ciphertext it carries (§4.6) with the vector keys. It
 // returns D and the algorithms it verified, or the first that failed.
 func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err error) {
-	var outer struct {
-		H, P, MAC, Sig string
-	}
-	if err := json.Unmarshal(envelope, &outer); err != nil {
-		return d, nil, err
-	}
-	hdr, err := k.strict.DecodeString(outer.H)
+	m, err := k.members(envelope)
 	if err != nil {
 		return d, nil, err
 	}
 	var h struct {
+		V   int
 		Sig *struct{ Alg string }
 		Enc *struct{ Kid string }
 	}
-	if err := json.Unmarshal(hdr, &h); err != nil {
+	if err := json.Unmarshal(m.header, &h); err != nil {
 		return d, nil, err
 	}
-	d = sha256.Sum256([]byte("mqttsec.v1." + outer.H + "." + outer.P))
-	a := append([]byte("mqttsec.v1.digest."), d[:]...)
-	if outer.MAC != "" {
-		tag, err := k.strict.DecodeString(outer.MAC)
-		if err != nil {
-			return d, nil, err
-		}
+	if h.V != m.version {
+		return d, nil, fmt.Errorf("header version %d in an envelope of version %d", h.V, m.version)
+	}
+	prefix := fmt.Sprintf("mqttsec.v%d.", m.version)
+	d = sha256.Sum256(append([]byte(prefix), m.signed...))
+	a := append([]byte(prefix+"digest."), d[:]...)
+	if m.mac != nil {
+		tag := m.mac
 		ok := false
 		for _, key := range k.macs {
 			m := hmac.New(sha256.New, key)
@@ -123,14 +120,11 @@ func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err er
 		}
 		verified = append(verified, "HS256")
 	}
-	if outer.Sig != "" {
+	if m.sig != nil {
 		if h.Sig == nil {
 			return d, nil, errors.New("sig member without header sig")
 		}
-		sig, err := k.strict.DecodeString(outer.Sig)
-		if err != nil {
-			return d, nil, err
-		}
+		sig := m.sig
 		ha := sha256.Sum256(a)
 		ok := false
 		switch h.Sig.Alg {
@@ -154,10 +148,7 @@ func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err er
 		verified = append(verified, h.Sig.Alg)
 	}
 	if h.Enc != nil && h.Enc.Kid != "" {
-		p, err := k.strict.DecodeString(outer.P)
-		if err != nil {
-			return d, nil, err
-		}
+		p := m.payload
 		block, err := aes.NewCipher(k.psk)
 		if err != nil {
 			return d, nil, err
@@ -169,10 +160,75 @@ func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err er
 		if len(p) < 12+16 {
 			return d, nil, errors.New("ciphertext shorter than nonce and tag")
 		}
-		if _, err := gcm.Open(nil, p[:12], p[12:], []byte(outer.H)); err != nil {
+		if _, err := gcm.Open(nil, p[:12], p[12:], m.aad); err != nil {
 			return d, nil, errors.New("payload does not open with the pre-shared key")
 		}
 		verified = append(verified, "A256GCM")
 	}
 	return d, verified, nil
+}
+
+// specMembers is an envelope taken apart as SPEC.md §2 and §13 describe.
+type specMembers struct {
+	version                   int
+	header, payload, mac, sig []byte // decoded; mac and sig nil when absent
+	signed                    []byte // what follows the prefix in the signing input
+	aad                       []byte // the header as sent: the AEAD's associated data
+}
+
+// members reads a version-1 envelope with encoding/json and strict
+// base64url, or a version-2 one with encoding/binary.
+func (k *specKeys) members(envelope []byte) (*specMembers, error) {
+	if len(envelope) > 0 && envelope[0] == 2 {
+		m := &specMembers{version: 2}
+		rest := envelope[1:]
+		var fields [4][]byte
+		for i := range fields {
+			if len(rest) < 4 || uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-4) {
+				return nil, errors.New("truncated binary envelope")
+			}
+			n := binary.BigEndian.Uint32(rest)
+			fields[i], rest = rest[4:4+n], rest[4+n:]
+			if i == 1 {
+				// The signing input is the envelope through the payload.
+				m.signed = envelope[:len(envelope)-len(rest)]
+			}
+		}
+		if len(rest) != 0 {
+			return nil, errors.New("bytes after the sig member")
+		}
+		m.header, m.payload, m.aad = fields[0], fields[1], fields[0]
+		if len(fields[2]) > 0 {
+			m.mac = fields[2]
+		}
+		if len(fields[3]) > 0 {
+			m.sig = fields[3]
+		}
+		return m, nil
+	}
+	var outer struct {
+		H, P, MAC, Sig string
+	}
+	if err := json.Unmarshal(envelope, &outer); err != nil {
+		return nil, err
+	}
+	m := &specMembers{version: 1, signed: []byte(outer.H + "." + outer.P), aad: []byte(outer.H)}
+	var err error
+	if m.header, err = k.strict.DecodeString(outer.H); err != nil {
+		return nil, err
+	}
+	if m.payload, err = k.strict.DecodeString(outer.P); err != nil {
+		return nil, err
+	}
+	if outer.MAC != "" {
+		if m.mac, err = k.strict.DecodeString(outer.MAC); err != nil {
+			return nil, err
+		}
+	}
+	if outer.Sig != "" {
+		if m.sig, err = k.strict.DecodeString(outer.Sig); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -80,11 +81,40 @@ type vector struct {
 	Expect      vectorExpect `json:"expect"`
 	Replayed    []string     `json:"replayed,omitempty"`
 	Request     string       `json:"request,omitempty"`
-	Envelope    string       `json:"envelope"`
+	RequestHex  string       `json:"requestHex,omitempty"`
+	Envelope    string       `json:"envelope,omitempty"`
+	EnvelopeHex string       `json:"envelopeHex,omitempty"`
 	Header      string       `json:"header,omitempty"`
 	Result      string       `json:"result"`
 	Payload     string       `json:"payload,omitempty"`
 	Digest      string       `json:"digest,omitempty"`
+}
+
+// envelopeBytes is the vector's envelope: the text of a version-1
+// envelope, or the bytes of a binary one (written in hex).
+func (v *vector) envelopeBytes(t testing.TB) []byte { return textOrHex(t, v.Envelope, v.EnvelopeHex) }
+
+// requestBytes is the request a reply vector answers, as envelopeBytes.
+func (v *vector) requestBytes(t testing.TB) []byte { return textOrHex(t, v.Request, v.RequestHex) }
+
+func textOrHex(t testing.TB, text, hexText string) []byte {
+	if hexText == "" {
+		return []byte(text)
+	}
+	b, err := hex.DecodeString(hexText)
+	if err != nil {
+		t.Fatalf("bad hex: %v", err)
+	}
+	return b
+}
+
+// setBytes stores an envelope as text (version 1) or hex (version 2).
+func setBytes(b []byte, text, hexText *string) {
+	if len(b) > 0 && b[0] < ' ' {
+		*hexText = hex.EncodeToString(b)
+	} else {
+		*text = string(b)
+	}
 }
 
 var resultClasses = map[string]error{
@@ -279,7 +309,7 @@ func TestVectors(t *testing.T) {
 			if !ok {
 				t.Fatalf("unknown result %q", v.Result)
 			}
-			data := []byte(v.Envelope)
+			data := v.envelopeBytes(t)
 			// Parse then Marshal gives back the same bytes.
 			if e, err := Parse(data); err == nil {
 				if !bytes.Equal(e.Marshal(), data) {
@@ -289,8 +319,8 @@ func TestVectors(t *testing.T) {
 					t.Fatal("decoded header differs from the vector's header field")
 				}
 			}
-			if v.Request != "" {
-				d := signingInputOf(t, []byte(v.Request)).digest()
+			if req := v.requestBytes(t); len(req) > 0 {
+				d := signingInputOf(t, req).digest()
 				if b64.EncodeToString(d[:]) != v.Expect.InReplyTo {
 					t.Fatal("expect.inReplyTo is not the digest of request")
 				}
@@ -324,7 +354,7 @@ func signingInputOf(t testing.TB, data []byte) signingInput {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signingInput{h: e.rawHeader, p: e.rawPayload}
+	return e.signingInput()
 }
 
 // TestVectorsFlipEveryBit: flipping any single bit of any valid vector makes
@@ -338,7 +368,7 @@ func TestVectorsFlipEveryBit(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			o := v.opener(t, lk)
 			want := v.expect(t)
-			data := []byte(v.Envelope)
+			data := v.envelopeBytes(t)
 			flipped := make([]byte, len(data))
 			for i := range data {
 				for bit := range 8 {
@@ -377,9 +407,10 @@ func TestVectorsReproducible(t *testing.T) {
 // --- generation ---
 
 type gen struct {
-	t  *testing.T
-	w  *world
-	gw *Sealer
+	t       *testing.T
+	w       *world
+	gw      *Sealer
+	version int // of the envelopes sealed; 0 means Version
 }
 
 func seedFor(name string) uint64 {
@@ -398,12 +429,13 @@ type vectorSpec struct {
 	replayed   []uint64
 	maxSize    int
 	clock      time.Duration // receiver clock minus sender clock
+	version    int           // envelope version sealed; 0 means Version
 	result     string
 	build      func(g *gen, payload []byte) (env *Sealed, request *Sealed)
 }
 
 func (g *gen) request(mod func(*Params)) *Sealed {
-	p := g.w.request("get-card")
+	p := g.params()
 	mod(p)
 	s, err := g.w.sealer().Seal(p, g.payload())
 	if err != nil {
@@ -412,10 +444,17 @@ func (g *gen) request(mod func(*Params)) *Sealed {
 	return s
 }
 
+// params starts a get-card request in the generator's version.
+func (g *gen) params() *Params {
+	p := g.w.request("get-card")
+	p.Version = g.version
+	return p
+}
+
 func (g *gen) payload() []byte { return []byte(`{"card":8165538}`) }
 
 func (g *gen) reply(kind Kind, req *Sealed, mod func(*Params)) *Sealed {
-	in := &Message{Kind: Request, From: "client", Topic: "get-card", CorrelationID: req.CorrelationID, Digest: req.Digest}
+	in := &Message{Kind: Request, From: "client", Topic: "get-card", CorrelationID: req.CorrelationID, Digest: req.Digest, Version: g.version}
 	p := &Params{Kind: kind, InReplyTo: in}
 	mod(p)
 	s, err := g.gw.Seal(p, []byte(`{"name":"Dana"}`))
@@ -441,7 +480,7 @@ func mutated(mod func(g *gen, p *Params), change func(g *gen, b []byte) []byte) 
 
 func edited(mod func(g *gen, p *Params), edit func(*wireHeader)) func(*gen, []byte) (*Sealed, *Sealed) {
 	return func(g *gen, _ []byte) (*Sealed, *Sealed) {
-		p := g.w.request("get-card")
+		p := g.params()
 		mod(g, p)
 		if edit == nil {
 			edit = func(*wireHeader) {} // seal unchecked, as an attacker would
@@ -502,7 +541,7 @@ func vectorSpecs() []vectorSpec {
 			expect: &vectorExpect{Kinds: []string{"evt"}, From: "client", Topic: "doors/3/opened"},
 			build: func(g *gen, _ []byte) (*Sealed, *Sealed) {
 				s, err := g.w.sealer().Seal(&Params{Kind: Event, To: []string{"gateway", "gateway-2", "gateway-3"}, Topic: "doors/3/opened",
-					Signer: g.w.es, Recipients: []Recipient{g.w.x25519, g.w.xwing, g.w.rsaoaep}}, []byte(`{"door":3}`))
+					Signer: g.w.es, Recipients: []Recipient{g.w.x25519, g.w.xwing, g.w.rsaoaep}, Version: g.version}, []byte(`{"door":3}`))
 				if err != nil {
 					g.t.Fatal(err)
 				}
@@ -511,7 +550,7 @@ func vectorSpecs() []vectorSpec {
 		{name: "event-broadcast", desc: "signed event with no recipient list: for any subscriber", receiver: "anyone",
 			expect: &vectorExpect{Kinds: []string{"evt"}, From: "client"},
 			build: func(g *gen, _ []byte) (*Sealed, *Sealed) {
-				s, err := g.w.sealer().Seal(&Params{Kind: Event, Topic: "status", Signer: g.w.ed}, []byte(`{"up":true}`))
+				s, err := g.w.sealer().Seal(&Params{Kind: Event, Topic: "status", Signer: g.w.ed, Version: g.version}, []byte(`{"up":true}`))
 				if err != nil {
 					g.t.Fatal(err)
 				}
@@ -544,7 +583,7 @@ func vectorSpecs() []vectorSpec {
 			expect: &vectorExpect{Kinds: []string{"req"}},
 			build: func(g *gen, _ []byte) (*Sealed, *Sealed) {
 				s := &Sealer{ID: "mallory", Counter: NewMemoryCounter(1000), Now: g.w.clock}
-				p := g.w.request("get-card")
+				p := g.params()
 				p.HMAC = g.w.hmac
 				out, err := s.Seal(p, g.payload())
 				if err != nil {
@@ -616,18 +655,18 @@ func mustAtoi(s string) int {
 
 func generateVectors(t *testing.T) map[string][]byte {
 	files := map[string][]byte{}
-	for i, spec := range vectorSpecs() {
+	for i, spec := range append(vectorSpecs(), binaryVectorSpecs()...) {
 		cryptotest.SetGlobalRandom(t, seedFor(spec.name))
 		w := newWorld(t)
 		w.ctr = NewMemoryCounter(1000)
-		g := &gen{t: t, w: w, gw: &Sealer{ID: "gateway", Counter: NewMemoryCounter(5000), Now: w.clock}}
+		g := &gen{t: t, w: w, gw: &Sealer{ID: "gateway", Counter: NewMemoryCounter(5000), Now: w.clock}, version: spec.version}
 		env, req := spec.build(g, nil)
 		v := &vector{
 			Name: spec.name, Description: spec.desc, Sender: spec.sender, Receiver: spec.receiver,
 			Now: testNow.Add(time.Second + spec.clock).UnixMilli(), MaxSize: spec.maxSize, ReplayWidth: DefaultWindow,
 			Trust: spec.trust, Identities: spec.identities, Policy: spec.policy, Result: spec.result,
-			Envelope: string(env.Bytes),
 		}
+		setBytes(env.Bytes, &v.Envelope, &v.EnvelopeHex)
 		if v.Sender == "" {
 			v.Sender = "client"
 		}
@@ -654,7 +693,7 @@ func generateVectors(t *testing.T) map[string][]byte {
 			v.Replayed = append(v.Replayed, strconv.FormatUint(c, 10))
 		}
 		if req != nil {
-			v.Request = string(req.Bytes)
+			setBytes(req.Bytes, &v.Request, &v.RequestHex)
 			v.Expect.InReplyTo = b64.EncodeToString(req.Digest[:])
 		}
 		if e, err := Parse(env.Bytes); err == nil {

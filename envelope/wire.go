@@ -3,6 +3,7 @@ package envelope
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"hash"
 	"io"
 	"sync"
@@ -10,12 +11,17 @@ import (
 	"github.com/mqttsec/mqttsec/internal/b64url"
 )
 
-// The outer envelope is one fixed JSON template (SPEC.md §2):
+// A version-1 envelope is one fixed JSON template (SPEC.md §2):
 //
 //	{"v":1,"h":"<b64>","p":"<b64>"[,"mac":"<b64>"][,"sig":"<b64>"]}
 //
 // with no whitespace, members in this order, and base64url without padding.
-// Parse accepts exactly this form, so every envelope has one encoding and
+// A version-2 envelope carries the same members as bytes, each after its
+// length (SPEC.md §13):
+//
+//	0x02 || u32(len h) || h || u32(len p) || p || u32(len mac) || mac || u32(len sig) || sig
+//
+// Parse accepts exactly these forms, so every envelope has one encoding and
 // Marshal(Parse(b)) == b.
 
 const (
@@ -28,9 +34,11 @@ const (
 )
 
 // Envelope is a parsed, not yet verified envelope. The raw fields hold the
-// base64url text exactly as received: these bytes, never a re-encoding, are
-// what the MAC, the signature and the AEAD cover.
+// members exactly as received (version 1: their base64url text; version 2:
+// their bytes): these bytes, never a re-encoding, are what the MAC, the
+// signature and the AEAD cover.
 type Envelope struct {
+	// Version is the format: Version1 (text) or Version2 (binary).
 	Version int
 
 	rawHeader  []byte
@@ -44,9 +52,10 @@ type Envelope struct {
 	Signature []byte // decoded signature, nil when absent
 }
 
-// Parse checks that data is a canonical version-1 envelope and decodes its
-// members. It does not parse the header JSON or verify anything. Errors are
-// ErrMalformed or ErrUnsupportedVersion.
+// Parse checks that data is a canonical envelope of version 1 or 2 and
+// decodes its members into buffers of their own. It does not parse the
+// header JSON or verify anything. Errors are ErrMalformed or
+// ErrUnsupportedVersion.
 func Parse(data []byte) (*Envelope, error) {
 	e, err := parseOuter(data)
 	if err != nil {
@@ -61,6 +70,17 @@ func Parse(data []byte) (*Envelope, error) {
 // parseOuter checks the template and the version and finds the members'
 // text, without decoding it.
 func parseOuter(data []byte) (*Envelope, error) {
+	if len(data) > 0 && data[0] < ' ' {
+		// A first byte below 0x20 marks a binary envelope; 0x02 is the only
+		// one defined, 0x03 to 0x1F are reserved for later versions.
+		switch {
+		case data[0] == Version2:
+			return parseFrame(data)
+		case data[0] > Version2:
+			return nil, ErrUnsupportedVersion
+		}
+		return nil, errorf(ErrMalformed, "not an envelope")
+	}
 	if !bytes.HasPrefix(data, []byte(outerPrefix)) {
 		return nil, errorf(ErrMalformed, "not an envelope")
 	}
@@ -76,7 +96,8 @@ func parseOuter(data []byte) (*Envelope, error) {
 	for _, c := range rest[:n] {
 		v = v*10 + int(c-'0')
 	}
-	if v != Version {
+	// Version 2 has no text form.
+	if v != Version1 {
 		return nil, ErrUnsupportedVersion
 	}
 	rest = rest[n:]
@@ -113,6 +134,9 @@ func parseOuter(data []byte) (*Envelope, error) {
 // checkBody checks, without decoding them, that the payload, MAC and
 // signature members are strict base64url: what decodeBody would accept.
 func (e *Envelope) checkBody() error {
+	if e.Version == Version2 {
+		return nil // bytes, nothing to check
+	}
 	for _, text := range [][]byte{e.rawPayload, e.rawMAC, e.rawSig} {
 		if !b64url.Valid(text) {
 			return errorf(ErrMalformed, "bad base64url")
@@ -133,6 +157,13 @@ func decodeMember(s string) ([]byte, error) {
 // decodeMembers decodes the header member and, with body, the payload, MAC
 // and signature members too, all into one buffer.
 func (e *Envelope) decodeMembers(body bool) error {
+	if e.Version == Version2 {
+		e.Header = bytes.Clone(e.rawHeader)
+		if body {
+			return e.decodeBody(nil)
+		}
+		return nil
+	}
 	n := b64.DecodedLen(len(e.rawHeader))
 	if body {
 		n += e.bodyDecodedLen()
@@ -149,6 +180,9 @@ func (e *Envelope) decodeMembers(body bool) error {
 }
 
 func (e *Envelope) bodyDecodedLen() int {
+	if e.Version == Version2 {
+		return len(e.rawPayload) + len(e.rawMAC) + len(e.rawSig)
+	}
 	return b64.DecodedLen(len(e.rawPayload)) + b64.DecodedLen(len(e.rawMAC)) + b64.DecodedLen(len(e.rawSig))
 }
 
@@ -157,6 +191,13 @@ func (e *Envelope) bodyDecodedLen() int {
 func (e *Envelope) decodeBody(buf []byte) error {
 	if buf == nil {
 		buf = make([]byte, 0, e.bodyDecodedLen())
+	}
+	if e.Version == Version2 {
+		// Copies: Open decrypts in place, and the caller keeps its bytes.
+		e.Payload, buf = copyMember(buf, e.rawPayload)
+		e.MAC, buf = copyMember(buf, e.rawMAC)
+		e.Signature, _ = copyMember(buf, e.rawSig)
+		return nil
 	}
 	var err error
 	if e.Payload, buf, err = decodeB64(buf, e.rawPayload); err != nil {
@@ -205,10 +246,71 @@ func decodeB64(buf, text []byte) (value, rest []byte, err error) {
 	return buf[start:len(buf):len(buf)], buf, nil
 }
 
+// copyMember appends m to buf, which has the capacity for it, and returns
+// the copy (nil for an absent member; capacity clipped) and buf extended.
+func copyMember(buf, m []byte) (value, rest []byte) {
+	if m == nil {
+		return nil, buf
+	}
+	start := len(buf)
+	buf = append(buf, m...)
+	return buf[start:len(buf):len(buf)], buf
+}
+
 // Marshal returns the envelope's encoding: for a parsed envelope, exactly the
 // bytes it was parsed from.
 func (e *Envelope) Marshal() []byte {
+	if e.Version == Version2 {
+		return appendFrame(nil, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
+	}
 	return appendOuter(nil, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
+}
+
+// frameFixed is the length of a version-2 envelope's fixed part: the
+// version byte and the four member lengths.
+const frameFixed = 1 + 4*4
+
+// parseFrame reads a version-2 envelope: four members, each after its
+// length as 4 bytes big-endian, and nothing after the last. The header is
+// not empty; an empty mac or sig member is an absent one.
+func parseFrame(data []byte) (*Envelope, error) {
+	e := &Envelope{Version: Version2}
+	rest := data[1:]
+	var members [4][]byte
+	for i := range members {
+		if len(rest) < 4 {
+			return nil, errorf(ErrMalformed, "truncated envelope")
+		}
+		n := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(n) > uint64(len(rest)) {
+			return nil, errorf(ErrMalformed, "member longer than the envelope")
+		}
+		if n > 0 {
+			members[i] = rest[:n:n]
+		}
+		rest = rest[n:]
+	}
+	if len(rest) != 0 {
+		return nil, errorf(ErrMalformed, "trailing data")
+	}
+	if members[0] == nil {
+		return nil, errorf(ErrMalformed, "bad header member")
+	}
+	e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig = members[0], members[1], members[2], members[3]
+	if e.rawPayload == nil {
+		e.rawPayload = []byte{}
+	}
+	return e, nil
+}
+
+// appendFrame writes a version-2 envelope; nil and empty members are
+// written as absent.
+func appendFrame(dst, h, p, mac, sig []byte) []byte {
+	f := framing(Version2)
+	dst = f.start(dst, h)
+	dst = f.payloadStart(dst, len(p))
+	return f.finish(append(dst, p...), mac, sig)
 }
 
 func appendOuter(dst, h, p, mac, sig []byte) []byte {
@@ -229,19 +331,40 @@ func appendOuter(dst, h, p, mac, sig []byte) []byte {
 	return append(dst, outerSuffix...)
 }
 
-// signingInputPrefix starts the signing input, whose SHA-256 is the digest.
-const signingInputPrefix = "mqttsec.v1."
+// The signing inputs' prefixes; their SHA-256 is the digest.
+const (
+	signingInputPrefix  = "mqttsec.v1."
+	signingInputPrefix2 = "mqttsec.v2."
+)
 
-// signingInput is "mqttsec.v1." || h || "." || p, with h and p the base64url
-// text of the header and payload members exactly as sent.
-type signingInput struct{ h, p []byte }
+// signingInput is, for version 1, "mqttsec.v1." || h || "." || p, with h and
+// p the base64url text of the header and payload members exactly as sent;
+// for version 2, "mqttsec.v2." || 0x02 || u32(len h) || h || u32(len p) || p,
+// that is the envelope's bytes up to the end of the payload.
+type signingInput struct {
+	v    int
+	h, p []byte
+}
 
 var (
-	signingInputPrefixBytes = []byte(signingInputPrefix)
-	signingInputDot         = []byte{'.'}
+	signingInputPrefixBytes  = []byte(signingInputPrefix)
+	signingInputPrefix2Bytes = []byte(signingInputPrefix2)
+	signingInputDot          = []byte{'.'}
 )
 
 func (si signingInput) writeTo(w io.Writer) {
+	if si.v == Version2 {
+		var n [1 + 4]byte
+		n[0] = Version2
+		binary.BigEndian.PutUint32(n[1:], uint32(len(si.h)))
+		w.Write(signingInputPrefix2Bytes)
+		w.Write(n[:])
+		w.Write(si.h)
+		binary.BigEndian.PutUint32(n[1:], uint32(len(si.p)))
+		w.Write(n[1:])
+		w.Write(si.p)
+		return
+	}
 	w.Write(signingInputPrefixBytes)
 	w.Write(si.h)
 	w.Write(signingInputDot)
@@ -249,11 +372,10 @@ func (si signingInput) writeTo(w io.Writer) {
 }
 
 func (si signingInput) bytes() []byte {
-	b := make([]byte, 0, len(signingInputPrefix)+len(si.h)+1+len(si.p))
-	b = append(b, signingInputPrefix...)
-	b = append(b, si.h...)
-	b = append(b, '.')
-	return append(b, si.p...)
+	var b bytes.Buffer
+	b.Grow(len(signingInputPrefix) + 9 + len(si.h) + len(si.p))
+	si.writeTo(&b)
+	return b.Bytes()
 }
 
 // digest is SHA-256 of the signing input (SPEC.md §4.1): the value the
@@ -279,27 +401,114 @@ type digestState struct {
 
 var digestPool sync.Pool
 
-// authPrefix starts the authenticated block.
-const authPrefix = "mqttsec.v1.digest."
+// The authenticated blocks' prefixes, one per version, of equal length.
+const (
+	authPrefix  = "mqttsec.v1.digest."
+	authPrefix2 = "mqttsec.v2.digest."
+)
 
 // authBlock is what every MAC and signature covers (SPEC.md §4.1):
-// "mqttsec.v1.digest." || SHA-256(SI), 50 bytes. The message is hashed once,
+// "mqttsec.vN.digest." || SHA-256(SI), 50 bytes. The message is hashed once,
 // whatever its protections; the MAC and signature work on a short block.
 type authBlock [len(authPrefix) + sha256.Size]byte
 
-func authBlockOf(digest [32]byte) authBlock {
+func authBlockOf(version int, digest [32]byte) authBlock {
 	var a authBlock
-	copy(a[:], authPrefix)
+	if version == Version2 {
+		copy(a[:], authPrefix2)
+	} else {
+		copy(a[:], authPrefix)
+	}
 	copy(a[len(authPrefix):], digest[:])
 	return a
 }
 
-// SigningInput returns the signing input SI of SPEC.md §4.1: its SHA-256 is
-// the envelope's digest, which the MAC and signature cover.
-func (e *Envelope) SigningInput() []byte {
-	return signingInput{h: e.rawHeader, p: e.rawPayload}.bytes()
+// signingInput returns what the envelope's digest is computed over.
+func (e *Envelope) signingInput() signingInput {
+	return signingInput{v: e.Version, h: e.rawHeader, p: e.rawPayload}
 }
 
-// HeaderText returns the header member exactly as sent: the base64url text
-// that is also the AEAD's associated data.
+// SigningInput returns the signing input SI of SPEC.md §4.1: its SHA-256 is
+// the envelope's digest, which the MAC and signature cover.
+func (e *Envelope) SigningInput() []byte { return e.signingInput().bytes() }
+
+// HeaderText returns the header member exactly as sent (version 1: its
+// base64url text; version 2: the header JSON): the AEAD's associated data.
 func (e *Envelope) HeaderText() []byte { return append([]byte(nil), e.rawHeader...) }
+
+// framing writes one version's outer form around the members Seal produces
+// one after the other, straight into the envelope's buffer.
+type framing int
+
+// encodedLen is how long a member of n bytes is in the envelope.
+func (f framing) encodedLen(n int) int {
+	if f == Version2 {
+		return n
+	}
+	return b64.EncodedLen(n)
+}
+
+// size is the length of an envelope with a header of h bytes, a payload of
+// p bytes and neither MAC nor signature.
+func (f framing) size(h, p int) int {
+	if f == Version2 {
+		return frameFixed + h + p
+	}
+	return len(outerPrefix) + 1 + len(memberH) + b64.EncodedLen(h) + len(memberP) + b64.EncodedLen(p) + len(outerSuffix)
+}
+
+// member is what a MAC or signature of n bytes adds to the size.
+func (f framing) member(n int) int {
+	if f == Version2 {
+		return n
+	}
+	return len(memberMAC) + b64.EncodedLen(n) // memberSig is as long
+}
+
+// start writes the envelope up to the end of the header member.
+func (f framing) start(dst, header []byte) []byte {
+	if f == Version2 {
+		dst = append(dst, Version2)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(header)))
+		return append(dst, header...)
+	}
+	dst = append(dst, outerPrefix...)
+	dst = append(dst, '1')
+	dst = append(dst, memberH...)
+	return b64.AppendEncode(dst, header)
+}
+
+// payloadStart writes what comes before a payload member of n bytes.
+func (f framing) payloadStart(dst []byte, n int) []byte {
+	if f == Version2 {
+		return binary.BigEndian.AppendUint32(dst, uint32(n))
+	}
+	return append(dst, memberP...)
+}
+
+// appendMember writes a member's value.
+func (f framing) appendMember(dst, m []byte) []byte {
+	if f == Version2 {
+		return append(dst, m...)
+	}
+	return b64.AppendEncode(dst, m)
+}
+
+// finish writes the MAC and signature members (nil: absent) and the end.
+func (f framing) finish(dst, tag, sig []byte) []byte {
+	if f == Version2 {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(tag)))
+		dst = append(dst, tag...)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(sig)))
+		return append(dst, sig...)
+	}
+	if tag != nil {
+		dst = append(dst, memberMAC...)
+		dst = b64.AppendEncode(dst, tag)
+	}
+	if sig != nil {
+		dst = append(dst, memberSig...)
+		dst = b64.AppendEncode(dst, sig)
+	}
+	return append(dst, outerSuffix...)
+}

@@ -1,0 +1,366 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// sealV2 seals a get-card request in the binary form with the protections
+// given (default HMAC + Ed25519).
+func sealV2(t *testing.T, w *world, params func(*world, *Params), payload []byte) *Sealed {
+	t.Helper()
+	p := w.request("get-card")
+	p.Version = Version2
+	if params == nil {
+		params = func(w *world, p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }
+	}
+	params(w, p)
+	s, err := w.sealer().Seal(p, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// frameMembers splits a binary envelope into its four members, for tests
+// that rebuild one.
+func frameMembers(t *testing.T, b []byte) (h, p, mac, sig []byte) {
+	t.Helper()
+	e, err := Parse(b)
+	if err != nil || e.Version != Version2 {
+		t.Fatalf("Parse = %v, version %d", err, e.Version)
+	}
+	return e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig
+}
+
+// TestBinaryFrame checks the layout of SPEC.md §13 byte by byte.
+func TestBinaryFrame(t *testing.T) {
+	w := newWorld(t)
+	payload := []byte("\x00\x01binary \xff payload")
+	s := sealV2(t, w, nil, payload)
+	b := s.Bytes
+	if b[0] != 0x02 {
+		t.Fatalf("first byte %#x", b[0])
+	}
+	rest := b[1:]
+	var members [][]byte
+	for range 4 {
+		n := binary.BigEndian.Uint32(rest)
+		members = append(members, rest[4:4+n])
+		rest = rest[4+n:]
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d bytes after the signature", len(rest))
+	}
+	if !bytes.HasPrefix(members[0], []byte(`{"v":2,"kind":"req","from":"client",`)) {
+		t.Fatalf("header %q", members[0])
+	}
+	if !bytes.Equal(members[1], payload) || len(members[2]) != 32 || len(members[3]) != 64 {
+		t.Fatalf("members of %d, %d, %d, %d bytes", len(members[0]), len(members[1]), len(members[2]), len(members[3]))
+	}
+	if len(b) != frameFixed+len(members[0])+len(payload)+32+64 {
+		t.Fatalf("envelope of %d bytes", len(b))
+	}
+	e, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.Marshal(), b) {
+		t.Fatal("Parse/Marshal changed the bytes")
+	}
+	// The digest is SHA-256 of the prefix and the envelope up to the end of
+	// the payload.
+	end := frameFixed - 8 + len(members[0]) + len(payload)
+	if !bytes.Equal(e.SigningInput(), append([]byte("mqttsec.v2."), b[:end]...)) {
+		t.Fatal("signing input is not the prefix and the envelope through the payload")
+	}
+	if DigestOf(b) != s.Digest {
+		t.Fatal("DigestOf differs from Sealed.Digest")
+	}
+	v1 := sealed(t, w, func(p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }, payload)
+	if len(b) >= len(v1.Bytes) {
+		t.Fatalf("binary envelope %d bytes, text %d", len(b), len(v1.Bytes))
+	}
+}
+
+// sealed seals a version-1 request with p's protections set by params.
+func sealed(t *testing.T, w *world, params func(*Params), payload []byte) *Sealed {
+	t.Helper()
+	p := w.request("get-card")
+	params(p)
+	s, err := w.sealer().Seal(p, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestBinaryFrameRejects mutates a binary envelope the ways the broker can.
+func TestBinaryFrameRejects(t *testing.T) {
+	withLen := func(b []byte, member int, n uint32) []byte {
+		out := bytes.Clone(b)
+		off := 1
+		for range member {
+			off += 4 + int(binary.BigEndian.Uint32(out[off:]))
+		}
+		binary.BigEndian.PutUint32(out[off:], n)
+		return out
+	}
+	tests := []struct {
+		name   string
+		params func(*world, *Params)
+		mutate func(t *testing.T, w *world, b []byte) []byte
+		expect *Expect
+		want   error
+	}{
+		{name: "only the version byte", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:1] }, want: ErrMalformed},
+		{name: "cut inside a length", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:3] }, want: ErrMalformed},
+		{name: "last byte cut", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:len(b)-1] }, want: ErrMalformed},
+		{name: "a byte appended", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append(bytes.Clone(b), 0) }, want: ErrMalformed},
+		{name: "header length past the end", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return withLen(b, 0, uint32(len(b))) }, want: ErrMalformed},
+		{name: "payload length 2^32-1", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return withLen(b, 1, 1<<32-1) }, want: ErrMalformed},
+		{name: "empty header", mutate: func(_ *testing.T, _ *world, b []byte) []byte {
+			_, p, mac, sig := frameMembers(t, b)
+			return appendFrame(nil, nil, p, mac, sig)
+		}, want: ErrMalformed},
+		{name: "version byte 0x03", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{3}, b[1:]...) }, want: ErrUnsupportedVersion},
+		{name: "version byte 0x1f", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{0x1f}, b[1:]...) }, want: ErrUnsupportedVersion},
+		{name: "version byte 0x01", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{1}, b[1:]...) }, want: ErrMalformed},
+		{name: "version byte 0x00", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{0}, b[1:]...) }, want: ErrMalformed},
+		{name: "header says version 1", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.V = Version1 }), want: ErrMalformed},
+		{name: "header as base64url text", mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, mac, sig := frameMembers(t, b)
+			return appendFrame(nil, []byte(b64.EncodeToString(h)), p, mac, sig)
+		}, want: ErrMalformed},
+		{name: "topic rewritten", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.Topic = "delete-card" }),
+			expect: &Expect{Kinds: Request, Topic: "delete-card"}, want: ErrAuthentication},
+		{name: "counter rewritten", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.Ctr += 1000 }), want: ErrAuthentication},
+		{name: "payload byte changed", mutate: flipPayloadByte(0), want: ErrAuthentication},
+		{name: "payload byte appended, length fixed", mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, mac, sig := frameMembers(t, b)
+			return appendFrame(nil, h, append(bytes.Clone(p), 'x'), mac, sig)
+		}, want: ErrAuthentication},
+		{name: "ciphertext byte changed", params: func(w *world, p *Params) { p.PSK = w.psk }, mutate: flipPayloadByte(20), want: ErrDecryption},
+		{name: "mac stripped", mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, _, sig := frameMembers(t, b)
+			return appendFrame(nil, h, p, nil, sig)
+		}, want: ErrAuthentication},
+		{name: "mac cut to 31 bytes", mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, mac, sig := frameMembers(t, b)
+			return appendFrame(nil, h, p, mac[:31], sig)
+		}, want: ErrAuthentication},
+		{name: "signature stripped", mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, mac, _ := frameMembers(t, b)
+			return appendFrame(nil, h, p, mac, nil)
+		}, want: ErrAuthentication},
+		{name: "mac not declared", params: sigOnly, mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, _, sig := frameMembers(t, b)
+			return appendFrame(nil, h, p, make([]byte, 32), sig)
+		}, want: ErrMalformed},
+		{name: "signature not declared", params: hmacOnly, mutate: func(t *testing.T, _ *world, b []byte) []byte {
+			h, p, mac, _ := frameMembers(t, b)
+			return appendFrame(nil, h, p, mac, make([]byte, 64))
+		}, want: ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			s := sealV2(t, w, tt.params, []byte(`{"card":8165538}`))
+			bad := tt.mutate(t, w, s.Bytes)
+			o := w.opener()
+			want := tt.expect
+			if want == nil {
+				want = expectRequest
+			}
+			if m, err := o.Open(ctx, bad, want); !errors.Is(err, tt.want) || m != nil {
+				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+			if _, err := Inspect(bad, 0); err == nil && !errors.Is(tt.want, ErrAuthentication) && !errors.Is(tt.want, ErrDecryption) {
+				t.Fatalf("Inspect accepted what Open refuses as %v", tt.want)
+			}
+			// Nothing refused touched the replay state.
+			if _, err := o.Open(ctx, s.Bytes, expectRequest); err != nil {
+				t.Fatalf("genuine envelope after the refusal: %v", err)
+			}
+		})
+	}
+}
+
+// flipPayloadByte changes byte i of a binary envelope's payload member.
+func flipPayloadByte(i int) func(*testing.T, *world, []byte) []byte {
+	return func(t *testing.T, _ *world, b []byte) []byte {
+		h, p, mac, sig := frameMembers(t, b)
+		p = bytes.Clone(p)
+		p[i] ^= 1
+		return appendFrame(nil, h, p, mac, sig)
+	}
+}
+
+// binaryHeaderRewrite re-encodes a binary envelope's header with a change,
+// keeping payload and tags.
+func binaryHeaderRewrite(change func(*wireHeader)) func(*testing.T, *world, []byte) []byte {
+	return func(t *testing.T, _ *world, b []byte) []byte {
+		h, p, mac, sig := frameMembers(t, b)
+		wh, err := decodeHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(wh)
+		hj, err := encodeHeader(wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return appendFrame(nil, hj, p, mac, sig)
+	}
+}
+
+// TestVersionsDoNotCross: a message sealed in one form and re-framed in the
+// other, with the header's version changed to match, keeps its MAC or
+// signature but opens in neither form.
+func TestVersionsDoNotCross(t *testing.T) {
+	for _, from := range []int{Version1, Version2} {
+		for _, prot := range []struct {
+			name  string
+			apply func(*world, *Params)
+		}{{"hmac", hmacOnly}, {"ed25519", sigOnly}} {
+			t.Run(fmt.Sprintf("from v%d/%s", from, prot.name), func(t *testing.T) {
+				w := newWorld(t)
+				p := w.request("get-card")
+				p.Version = from
+				prot.apply(w, p)
+				s, err := w.sealer().Seal(p, []byte(`{"card":8165538}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := Parse(s.Bytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wh, err := decodeHeader(e.Header)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var crossed []byte
+				if from == Version1 {
+					wh.V = Version2
+					hj := must[[]byte](t)(encodeHeader(wh))
+					crossed = appendFrame(nil, hj, e.Payload, e.MAC, e.Signature)
+				} else {
+					wh.V = Version1
+					hj := must[[]byte](t)(encodeHeader(wh))
+					enc := func(b []byte) []byte {
+						if b == nil {
+							return nil
+						}
+						return []byte(b64.EncodeToString(b))
+					}
+					crossed = appendOuter(nil, enc(hj), enc(e.Payload), enc(e.MAC), enc(e.Signature))
+				}
+				// Well formed in the other version: only the tags refuse it.
+				if _, err := Inspect(crossed, 0); err != nil {
+					t.Fatalf("Inspect: %v", err)
+				}
+				if _, err := w.opener().Open(ctx, crossed, expectRequest); !errors.Is(err, ErrAuthentication) {
+					t.Fatalf("Open = %v, want ErrAuthentication", err)
+				}
+				// The genuine message still opens.
+				if _, err := w.opener().Open(ctx, s.Bytes, expectRequest); err != nil {
+					t.Fatalf("genuine: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestReplyFollowsRequestVersion: a reply is sealed in its request's form
+// unless Params.Version says otherwise.
+func TestReplyFollowsRequestVersion(t *testing.T) {
+	for _, tt := range []struct {
+		request, asked, want int
+	}{
+		{Version1, 0, Version1}, {Version2, 0, Version2}, {Version2, Version1, Version1}, {Version1, Version2, Version2},
+	} {
+		t.Run(fmt.Sprintf("request v%d, asked %d", tt.request, tt.asked), func(t *testing.T) {
+			w := newWorld(t)
+			p := w.request("get-card")
+			p.Version, p.HMAC = tt.request, w.hmac
+			req, err := w.sealer().Seal(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Version != tt.request {
+				t.Fatalf("request opened as version %d", in.Version)
+			}
+			gw := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
+			rep, err := gw.Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac, Version: tt.asked}, []byte("ok"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := Inspect(rep.Bytes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Version != tt.want {
+				t.Fatalf("reply in version %d, want %d", h.Version, tt.want)
+			}
+		})
+	}
+	w := newWorld(t)
+	for _, v := range []int{-1, 3} {
+		p := w.request("get-card")
+		p.Version, p.HMAC = v, w.hmac
+		if _, err := w.sealer().Seal(p, nil); !errors.Is(err, ErrInvalidParams) {
+			t.Fatalf("version %d: Seal = %v, want ErrInvalidParams", v, err)
+		}
+	}
+}
+
+// TestBinaryOpenLeavesInputAlone: the binary form carries the payload as
+// bytes, so Open and Parse must copy what they hand out or decrypt.
+func TestBinaryOpenLeavesInputAlone(t *testing.T) {
+	w := newWorld(t)
+	payload := []byte("secret payload")
+	s := sealV2(t, w, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }, payload)
+	data := bytes.Clone(s.Bytes)
+	m, err := w.opener().Open(ctx, data, expectRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, s.Bytes) {
+		t.Fatal("Open changed the caller's bytes")
+	}
+	clear(data)
+	if !bytes.Equal(m.Payload, payload) {
+		t.Fatal("the message's payload shares the caller's bytes")
+	}
+	data = bytes.Clone(s.Bytes)
+	e, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(data)
+	if e.Header[0] != '{' || len(e.MAC) != 32 || bytes.Equal(e.MAC, make([]byte, 32)) {
+		t.Fatal("Parse's members share the caller's bytes")
+	}
+	// Two OpenInspected calls on one Header decrypt into buffers of their own.
+	s2 := sealV2(t, w, func(w *world, p *Params) { p.PSK = w.psk }, payload)
+	h, err := Inspect(s2.Bytes, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := w.opener()
+	o.Replay = admitAll{}
+	for range 2 {
+		m, err := o.OpenInspected(ctx, h, expectRequest)
+		if err != nil || !bytes.Equal(m.Payload, payload) {
+			t.Fatalf("OpenInspected = %v, payload %q", err, m.Payload)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package envelope
+
+import "encoding/binary"
+
+// binaryVectorSpecs are the vectors of the binary form (SPEC.md §13): every
+// accepted vector of version 1 sealed as version 2, then the refusals that
+// the binary framing adds or changes.
+func binaryVectorSpecs() []vectorSpec {
+	var out []vectorSpec
+	for _, s := range vectorSpecs() {
+		if s.result != "" {
+			continue
+		}
+		s.name, s.desc, s.version = "v2-"+s.name, "binary form: "+s.desc, Version2
+		out = append(out, s)
+	}
+	withHMAC := func(g *gen, p *Params) { p.HMAC = g.w.hmac }
+	withHMACEd := func(g *gen, p *Params) { p.HMAC = g.w.hmac; p.Signer = g.w.ed }
+	// members rebuilds a binary envelope after change edits its members.
+	members := func(change func(h, p, mac, sig []byte) (h2, p2, mac2, sig2 []byte)) func(*gen, []byte) []byte {
+		return func(g *gen, b []byte) []byte {
+			e, err := Parse(b)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			h, pl, mac, sig := change(e.Header, e.Payload, e.MAC, e.Signature)
+			return appendFrame(nil, h, pl, mac, sig)
+		}
+	}
+	// header writes an envelope of either version as a binary one after
+	// change edits its header, keeping payload and tags.
+	header := func(change func(*wireHeader)) func(*gen, []byte) []byte {
+		return func(g *gen, b []byte) []byte {
+			e, err := Parse(b)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			w, err := decodeHeader(e.Header)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			change(w)
+			hj, err := encodeHeader(w)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			return appendFrame(nil, hj, e.Payload, e.MAC, e.Signature)
+		}
+	}
+	v2 := func(s vectorSpec) vectorSpec { s.version = Version2; return s }
+	return append(out,
+		v2(vectorSpec{name: "v2-tampered-header", desc: "binary form: header re-encoded with topic get-card changed to delete-card",
+			expect: &vectorExpect{Kinds: []string{"req"}, Topic: "delete-card"}, result: "authentication",
+			build: mutated(withHMACEd, header(func(h *wireHeader) { h.Topic = "delete-card" }))}),
+		v2(vectorSpec{name: "v2-tampered-payload", desc: "binary form: first payload byte changed", result: "authentication",
+			build: mutated(withHMACEd, members(func(h, p, mac, sig []byte) ([]byte, []byte, []byte, []byte) {
+				p[0] ^= 1
+				return h, p, mac, sig
+			}))}),
+		v2(vectorSpec{name: "v2-tampered-ciphertext", desc: "binary form: pre-shared-key ciphertext changed; only the AEAD protects it", result: "decryption",
+			build: mutated(func(g *gen, p *Params) { p.PSK = g.w.psk }, members(func(h, p, mac, sig []byte) ([]byte, []byte, []byte, []byte) {
+				p[20] ^= 1
+				return h, p, mac, sig
+			}))}),
+		v2(vectorSpec{name: "v2-stripped-signature-member", desc: "binary form: sig member emptied while the header still declares it", result: "authentication",
+			build: mutated(withHMACEd, members(func(h, p, mac, _ []byte) ([]byte, []byte, []byte, []byte) { return h, p, mac, nil }))}),
+		v2(vectorSpec{name: "v2-truncated", desc: "binary form: last byte cut off", result: "malformed",
+			build: mutated(withHMAC, func(g *gen, b []byte) []byte { return b[:len(b)-1] })}),
+		v2(vectorSpec{name: "v2-trailing-byte", desc: "binary form: a zero byte after the sig member", result: "malformed",
+			build: mutated(withHMAC, func(g *gen, b []byte) []byte { return append(b, 0) })}),
+		v2(vectorSpec{name: "v2-length-past-end", desc: "binary form: the header length is the whole envelope's", result: "malformed",
+			build: mutated(withHMAC, func(g *gen, b []byte) []byte {
+				binary.BigEndian.PutUint32(b[1:], uint32(len(b)))
+				return b
+			})}),
+		v2(vectorSpec{name: "v2-header-version-1", desc: "binary form carrying a header that says version 1", result: "malformed",
+			build: mutated(withHMAC, header(func(h *wireHeader) { h.V = Version1 }))}),
+		v2(vectorSpec{name: "v2-unknown-version", desc: "first byte 0x03: a binary version this receiver does not speak", result: "unsupported-version",
+			build: mutated(withHMAC, func(g *gen, b []byte) []byte { b[0] = 3; return b })}),
+		vectorSpec{name: "v2-from-text", desc: "a version-1 message re-framed in the binary form, its header's version set to 2, its HMAC kept", result: "authentication",
+			build: mutated(withHMAC, header(func(h *wireHeader) { h.V = Version2 }))},
+		v2(vectorSpec{name: "v2-replayed", desc: "binary form: the receiver already accepted this counter", replayed: []uint64{1001}, result: "replayed", build: simple(withHMAC)}),
+		v2(vectorSpec{name: "v2-forged-replay", desc: "binary form: HMAC under another key, on a counter the receiver already accepted", replayed: []uint64{1001}, result: "authentication",
+			build: simple(func(g *gen, p *Params) { p.HMAC = &HMACKey{id: g.w.hmac.id, secret: g.w.sec.OtherHMAC} })}),
+	)
+}
