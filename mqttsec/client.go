@@ -94,7 +94,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		return nil, err
 	}
 	replyTo := c.replyTopic
-	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo}
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
 	prot.apply(params)
 	sealed, err := c.sealer.Seal(params, payload)
 	if err != nil {

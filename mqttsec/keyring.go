@@ -22,8 +22,15 @@ type Protection struct {
 	// TTL is how long messages to the peer stay valid; zero means
 	// envelope.DefaultTTL.
 	TTL time.Duration
+	// Version is the envelope format of requests to the peer:
+	// envelope.Version1 (the default, zero) or envelope.Version2, the
+	// binary form, smaller and cheaper, for peers that speak it. Replies
+	// always take the version of their request.
+	Version int
 }
 
+// apply sets the protections; the version is the caller's to set, since a
+// reply takes its request's.
 func (p *Protection) apply(params *envelope.Params) {
 	params.HMAC, params.HOTP, params.Signer, params.PSK = p.HMAC, p.HOTP, p.Signer, p.PSK
 	params.Recipients = p.Recipients
@@ -91,6 +98,9 @@ func newKeyringState(own Own, peers []*Peer) (*keyringState, error) {
 		if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
 			return nil, fmt.Errorf("%w: peer %q: Send needs HMAC, Signer or PSK", ErrInvalidConfig, p.ID)
 		}
+		if !knownVersion(p.Send.Version) {
+			return nil, fmt.Errorf("%w: peer %q: Send.Version %d is not an envelope version", ErrInvalidConfig, p.ID, p.Send.Version)
+		}
 		st.peers[p.ID] = p
 		eps = append(eps, &p.Peer)
 	}
@@ -136,4 +146,10 @@ func (k *Keyring) sendTo(id string) (*Protection, error) {
 		return nil, ErrUnknownPeer
 	}
 	return &p.Send, nil
+}
+
+// knownVersion reports whether v is zero (the default) or an envelope
+// version this package seals.
+func knownVersion(v int) bool {
+	return v == 0 || v == envelope.Version1 || v == envelope.Version2
 }

@@ -335,14 +335,21 @@ type EventOptions struct {
 	Encrypt bool
 	// TTL is how long the event stays valid; zero means envelope.DefaultTTL.
 	TTL time.Duration
+	// Version is the envelope format: envelope.Version1 (the default,
+	// zero) or envelope.Version2, the binary form, where every subscriber
+	// speaks it.
+	Version int
 }
 
 func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, opt EventOptions) error {
 	if err := n.live(); err != nil {
 		return err
 	}
+	if !knownVersion(opt.Version) {
+		return fmt.Errorf("%w: version %d is not an envelope version", ErrInvalidEvent, opt.Version)
+	}
 	kr := n.cfg.Keyring
-	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL}
+	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL, Version: opt.Version}
 	if p.Signer == nil {
 		// Without a signing key only a pairwise-protected event to one peer
 		// is possible.

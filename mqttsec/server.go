@@ -22,6 +22,9 @@ type Request struct {
 	Payload []byte
 	// Protections lists what protected the request.
 	Protections envelope.Protection
+	// Version is the envelope version the request came in; its reply goes
+	// back in the same one.
+	Version int
 }
 
 // Handler answers requests for one method. Its context ends when the
@@ -150,7 +153,7 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 	}
 	s.stats.add(StatAccepted)
 	hctx, cancel := context.WithDeadline(ctx, m.ExpiresAt)
-	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections})
+	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections, Version: m.Version})
 	cancel()
 	if herr != nil {
 		s.stats.add(StatHandlerError)
