@@ -29,6 +29,8 @@
 //	sign ed25519          own key that signs for it (default: the first present)
 //	hotp-digits 8         HOTP code length (default 6)
 //	ttl 30s               lifetime of messages to it (default 60s)
+//	envelope 2            envelope version of requests to it: 1 (default),
+//	                      or 2, the binary form, if it speaks it
 //	legacy-rs256          accept RS256 signatures from it
 //
 // # Rotation
@@ -362,6 +364,7 @@ type peerConf struct {
 	sign          string
 	hotpDigits    int
 	ttl           time.Duration
+	version       int
 	legacy        bool
 }
 
@@ -415,6 +418,11 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 				return nil, bad("want: ttl <duration>, e.g. ttl 30s")
 			}
 			c.ttl = d
+		case "envelope":
+			if len(f) != 2 || (f[1] != "1" && f[1] != "2") {
+				return nil, bad("want: envelope 1|2")
+			}
+			c.version = int(f[1][0] - '0')
 		case "legacy-rs256":
 			if len(f) != 1 {
 				return nil, bad("legacy-rs256 takes no value")
@@ -442,7 +450,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		return nil, err
 	}
 	p := &mqttsec.Peer{Peer: envelope.Peer{ID: id, Policy: envelope.Policy{Require: conf.require, AllowLegacyRSAPKCS1v15: conf.legacy}}}
-	p.Send.TTL = conf.ttl
+	p.Send.TTL, p.Send.Version = conf.ttl, conf.version
 	// Shared secrets.
 	if path := filepath.Join(dir, "hmac.key"); exists(path) {
 		secrets, err := secretLines(path)

@@ -132,6 +132,37 @@ func TestLayoutRoundTrip(t *testing.T) {
 	}
 }
 
+// TestPeerConfEnvelopeVersion: the envelope directive sets the version of
+// requests to the peer; without it the default (zero) stays.
+func TestPeerConfEnvelopeVersion(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want int
+	}{{"", 0}, {"envelope 1\n", envelope.Version1}, {"envelope 2\n", envelope.Version2}} {
+		t.Run(strings.TrimSpace(tt.line), func(t *testing.T) {
+			gw, _ := setup(t, "hmac", PairOptions{HMAC: true})
+			peer := filepath.Join(gw, "peers", "client")
+			if err := os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac\n"+tt.line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, signers, err := loadSelf(filepath.Join(gw, "self"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := loadPeer(peer, "client", signers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Send.Version != tt.want {
+				t.Fatalf("Send.Version %d, want %d", p.Send.Version, tt.want)
+			}
+			if _, err := Load(gw); err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+		})
+	}
+}
+
 func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 	must := func(t *testing.T, err error) {
 		t.Helper()
@@ -177,6 +208,12 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 		{"unknown directive", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"))
 		}, "peer.conf", 2, nil},
+		{"envelope version 3", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nenvelope 3\n"))
+		}, "peer.conf", 2, nil},
+		{"envelope without a version", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\n\nenvelope\n"))
+		}, "peer.conf", 3, nil},
 		{"unknown protection", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac rot13\n"))
 		}, "peer.conf", 1, nil},
