@@ -91,11 +91,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	if err != nil {
 		return err
 	}
-	// A captured message often ends with the newline of the tool that
-	// printed it; the envelope itself never contains one.
-	data = bytes.TrimSuffix(bytes.TrimSuffix(data, []byte("\n")), []byte("\r"))
-
-	h, err := envelope.Inspect(data, *maxSize)
+	h, data, err := inspectCaptured(data, *maxSize)
 	if err != nil {
 		fmt.Fprintf(stdout, "not an envelope: %v\n", err)
 		return errRefused
@@ -132,6 +128,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	return nil
 }
 
+// inspectCaptured inspects a captured message, which often ends with the
+// newline of the tool that printed it. A text envelope never contains one;
+// a binary envelope may end with the byte 0x0A, so it is read as it is
+// first, and without the line end only if it is malformed as it is. It
+// returns the bytes it inspected.
+func inspectCaptured(data []byte, maxSize int) (*envelope.Header, []byte, error) {
+	h, err := envelope.Inspect(data, maxSize)
+	if err == nil || !errors.Is(err, envelope.ErrMalformed) {
+		return h, data, err
+	}
+	trimmed := bytes.TrimSuffix(bytes.TrimSuffix(data, []byte("\n")), []byte("\r"))
+	if len(trimmed) == len(data) {
+		return nil, data, err
+	}
+	h, err = envelope.Inspect(trimmed, maxSize)
+	return h, trimmed, err
+}
+
 var kindNames = map[envelope.Kind]string{
 	envelope.Request: "request", envelope.Reply: "reply", envelope.ErrorReply: "error reply", envelope.Event: "event",
 }
@@ -147,7 +161,11 @@ func (r report) line(name, value string) {
 }
 
 func (r report) header(size int, h *envelope.Header) {
-	r.line("envelope", fmt.Sprintf("%d bytes, version 1", size))
+	form := "JSON text"
+	if h.Version == envelope.Version2 {
+		form = "binary"
+	}
+	r.line("envelope", fmt.Sprintf("%d bytes, version %d (%s)", size, h.Version, form))
 	r.line("kind", fmt.Sprintf("%s (%s)", kindNames[h.Kind], h.Kind))
 	r.line("from", show(h.From))
 	to := make([]string, len(h.To))

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +87,27 @@ func TestInspect(t *testing.T) {
 	}
 	badPayload := bytes.Clone(plain)
 	badPayload[bytes.Index(badPayload, []byte(`"p":"`))+5] = '!'
+	binary := func(p *envelope.Params) *envelope.Params { p.Version = envelope.Version2; return p }
+	plain2 := seal(binary(request(false)), "card 42", now)
+	// A binary envelope may end with a line feed: its signature's last
+	// byte (Ed25519 signatures differ by message; the counter moves).
+	_, edKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := envelope.NewEd25519Signer(edKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endsInLF []byte
+	for i := 0; endsInLF == nil || endsInLF[len(endsInLF)-1] != '\n'; i++ {
+		if i == 1<<16 {
+			t.Fatal("no signature ending in 0x0A in 65536 tries")
+		}
+		p := binary(request(false))
+		p.Signer = signer
+		endsInLF = seal(p, "card 42", now)
+	}
 
 	// A reply of the gateway to the plain request.
 	party, err := keydir.Load(gw)
@@ -115,7 +138,12 @@ func TestInspect(t *testing.T) {
 	}{
 		{"header only", nil, plain, false,
 			[]string{"kind        request", "from        client", "to          gateway", "topic       get-card", "reply-to    mqttsec/client/reply", "protection  hmac", "key         HS256 ", "UNVERIFIED: no --keys", "payload     7 bytes: card 42"}, nil},
-		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{"UNVERIFIED"}, nil},
+		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{"UNVERIFIED", "version 1 (JSON text)"}, nil},
+		{"binary", []string{"--keys", gw}, plain2, false, []string{fmt.Sprintf("%d bytes, version 2 (binary)", len(plain2)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
+		{"binary, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain2), '\n'), false, []string{"version 2 (binary)", "ACCEPTED"}, nil},
+		{"binary ending in a line feed", nil, endsInLF, false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
+		{"binary ending in a line feed, trailing newline", nil, append(bytes.Clone(endsInLF), '\n'), false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
+		{"binary, cut short", nil, plain2[:len(plain2)-1], true, []string{"not an envelope", "malformed"}, nil},
 		{"opened", []string{"--keys", gw}, plain, false, []string{"ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, []string{"UNVERIFIED"}},
 		{"encrypted, not opened", nil, secret, false, []string{"protection  enc+hmac", "payload     (encrypted)"}, []string{"vault"}},
 		{"encrypted, opened", []string{"--keys", gw}, secret, false, []string{"ACCEPTED by gateway: from client, enc+hmac", "the vault code"}, nil},
