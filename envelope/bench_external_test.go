@@ -8,7 +8,8 @@ import (
 	"github.com/mqttsec/mqttsec/internal/benchsuite"
 )
 
-// BenchmarkEnvelope measures, for each suite with 256-byte and 4 KiB payloads, Seal
+// BenchmarkEnvelope measures, for each suite with 256-byte and 4 KiB payloads, in
+// both envelope versions (the binary ones named with benchsuite.BinarySuffix), Seal
 // and Open next to the bare primitives that suite cannot avoid (the same
 // operations on the same sizes, with no envelope around them; see
 // benchsuite.Primitives). seal/seal-primitives and open/open-primitives is
@@ -25,7 +26,7 @@ func BenchmarkEnvelope(b *testing.B) {
 	for _, size := range []int{256, 4096} {
 		payload := make([]byte, size)
 		rand.Read(payload)
-		for _, s := range benchsuite.Suites() {
+		for _, s := range append(benchsuite.Suites(), benchsuite.BinarySuites()...) {
 			c, err := benchsuite.NewCase(s, from, to, payload)
 			if err != nil {
 				b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mqttsec/mqttsec/internal/benchsuite"
@@ -16,7 +17,9 @@ import (
 // 256-byte payload, no security) next to mqttsec with each symmetric and
 // public-key suite of examples/bench. "plain-envelope-size" is plain Paho
 // carrying as many bytes as an HMAC request envelope of that payload: the
-// cost of the envelope's size alone. "sequential" is one request at a time
+// cost of the envelope's size alone. Names ending in @v2 seal binary
+// envelopes (envelope.Version2), and "plain-envelope-size@v2" carries a
+// binary HMAC envelope's length. "sequential" is one request at a time
 // (ns/op is the latency); "inflight64" keeps 64 requests outstanding (ns/op
 // is the inverse of the throughput). Allocations count the whole process:
 // broker, responder and requester.
@@ -37,23 +40,25 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	suites := map[string]benchsuite.Suite{}
-	for _, s := range benchsuite.Suites() {
+	for _, s := range append(benchsuite.Suites(), benchsuite.BinarySuites()...) {
 		suites[s.Name] = s
 	}
 	payload := make([]byte, 256)
 	ctx := context.Background()
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: broker.URL(), Protocol: proto}
-		for _, name := range []string{"plain", "plain-envelope-size", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519"} {
+		for _, name := range []string{"plain", "plain-envelope-size", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519",
+			"plain-envelope-size@v2", "hmac@v2", "psk@v2", "hmac+psk@v2"} {
 			b.Run(fmt.Sprintf("v%d/%s", proto, name), func(b *testing.B) {
 				var pair *benchsuite.Pair
 				var err error
 				switch name {
 				case "plain":
 					pair, err = benchsuite.PlainPair(ctx, conn)
-				case "plain-envelope-size":
+				case "plain-envelope-size", "plain-envelope-size@v2":
 					if pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
-						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, suites["hmac"], clKeys, gwKeys, payload)
+						hmac := suites["hmac"+strings.TrimPrefix(name, "plain-envelope-size")]
+						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, hmac, clKeys, gwKeys, payload)
 					}
 				default:
 					pair, err = benchsuite.SecuredPair(ctx, conn, suites[name], gwKeys, clKeys)

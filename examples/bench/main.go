@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/internal/benchsuite"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 )
 
@@ -131,7 +132,7 @@ func main() {
 // wantsRoundTrips reports whether the filter selects any round-trip row.
 func wantsRoundTrips(re *regexp.Regexp) bool {
 	for _, proto := range []string{"3", "5"} {
-		for _, name := range append([]string{"plain", sizedPlain}, roundTripSuites...) {
+		for _, name := range append([]string{"plain", sizedPlain, sizedPlain + benchsuite.BinarySuffix}, roundTripSuites...) {
 			if re.MatchString("roundtrip/v" + proto + "/" + name) {
 				return true
 			}

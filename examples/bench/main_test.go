@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +11,16 @@ import (
 
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 )
+
+// sizeOf reads the request size a sized plain row reports.
+func sizeOf(t *testing.T, r Row) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(r.Extra, "plain Paho with %d-byte requests", &n); err != nil {
+		t.Fatalf("%s: no size in %q: %v", r.Name, r.Extra, err)
+	}
+	return n
+}
 
 // The bench command produces every kind of row, each with its reference,
 // on the embedded broker (short durations: this checks the rows, it does
@@ -24,7 +35,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)(@v2)?$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -36,7 +47,9 @@ func TestBenchRows(t *testing.T) {
 	}
 	for _, name := range []string{
 		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
+		"envelope/hmac@v2/256/seal", "envelope/hmac@v2/256/open",
 		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
+		"roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/plain-envelope-size@v2", "roundtrip/v5/plain-envelope-size@v2",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -49,9 +62,20 @@ func TestBenchRows(t *testing.T) {
 			t.Errorf("%s refers to a missing row %s", name, r.Ref)
 		}
 	}
-	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac"} {
+	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2"} {
 		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 {
 			t.Errorf("%s lacks its latency or same-size comparison: %+v", name, r)
+		}
+	}
+	// The binary rows are compared with plain Paho of their own, shorter,
+	// envelope's length.
+	for _, v := range []string{"3", "5"} {
+		if r := byName["roundtrip/v"+v+"/hmac@v2"]; !strings.Contains(r.Extra, "slower than plain-envelope-size@v2") {
+			t.Errorf("binary row compared with the wrong plain row: %+v", r)
+		}
+		text, bin := sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]), sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v2"])
+		if bin <= 0 || bin >= text {
+			t.Errorf("binary HMAC envelope %d bytes, text %d", bin, text)
 		}
 	}
 	// The sized plain rows carry more bytes than plain, and say how many.

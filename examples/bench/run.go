@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,7 @@ func run(ctx context.Context, opt options) ([]Row, error) {
 	// primCost remembers the primitive cost (seal + open, 256 bytes) per
 	// suite, to compare round-trip latency with.
 	primCost := map[string]float64{}
-	for _, s := range benchsuite.Suites() {
+	for _, s := range allSuites() {
 		for _, size := range []int{256, 4096} {
 			base := fmt.Sprintf("envelope/%s/%d", s.Name, size)
 			if !want(base+"/seal") && !want(base+"/open") {
@@ -112,11 +113,27 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 }
 
 // sizedPlain names the plain rows whose requests are as long as an HMAC
-// request envelope (see benchsuite.EnvelopeSized).
+// request envelope (see benchsuite.EnvelopeSized); with
+// benchsuite.BinarySuffix, as long as a binary one.
 const sizedPlain = "plain-envelope-size"
 
 // roundTripSuites are the suites measured over the broker.
-var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep"}
+var roundTripSuites = []string{
+	"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep",
+	"hmac" + benchsuite.BinarySuffix, "psk" + benchsuite.BinarySuffix, "hmac+psk" + benchsuite.BinarySuffix,
+	"ed25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.BinarySuffix,
+}
+
+// allSuites are the suites in both envelope versions.
+func allSuites() []benchsuite.Suite { return append(benchsuite.Suites(), benchsuite.BinarySuites()...) }
+
+// binarySuffix is what ends a name of the binary form: the suffix or "".
+func binarySuffix(name string) string {
+	if strings.HasSuffix(name, benchsuite.BinarySuffix) {
+		return benchsuite.BinarySuffix
+	}
+	return ""
+}
 
 // roundTripRows measures each secured pair next to plain Paho in rounds:
 // in every round each secured pair's latency is taken in turns with plain
@@ -138,10 +155,14 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		}
 		plain := &entry{name: prefix + "plain", suite: "plain"}
 		entries := []*entry{plain}
-		var sized *entry // plain Paho carrying an HMAC request envelope's length
-		if want(prefix + sizedPlain) {
-			sized = &entry{name: prefix + sizedPlain, suite: sizedPlain}
-			entries = append(entries, sized)
+		// Plain Paho carrying an HMAC request envelope's length, one per
+		// envelope form ("" and BinarySuffix).
+		sized := map[string]*entry{}
+		for _, suffix := range []string{"", benchsuite.BinarySuffix} {
+			if want(prefix + sizedPlain + suffix) {
+				sized[suffix] = &entry{name: prefix + sizedPlain + suffix, suite: sizedPlain + suffix}
+				entries = append(entries, sized[suffix])
+			}
 		}
 		for _, name := range roundTripSuites {
 			if want(prefix + name) {
@@ -151,15 +172,17 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		if len(entries) == 1 && !want(plain.name) {
 			continue
 		}
-		sizedLen := 0
+		sizedLen := map[*entry]int{}
 		for _, e := range entries {
 			var err error
-			switch e {
-			case plain:
+			switch {
+			case e == plain:
 				e.pair, err = benchsuite.PlainPair(ctx, conn)
-			case sized:
+			case e == sized[binarySuffix(e.suite)]:
 				if e.pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
-					e.pair.Request, sizedLen, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed("hmac"), clKeys, gwKeys, payload)
+					var n int
+					e.pair.Request, n, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed("hmac"+binarySuffix(e.suite)), clKeys, gwKeys, payload)
+					sizedLen[e] = n
 				}
 			default:
 				e.pair, err = benchsuite.SecuredPair(ctx, conn, suiteNamed(e.suite), gwKeys, clKeys)
@@ -210,16 +233,19 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		for _, e := range entries[1:] {
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
 				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
-			if e == sized {
-				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, an HMAC request envelope's length: p50 %+.1f µs over plain (in turns)",
-					sizedLen, r.AddedP50Us)
+			if n, ok := sizedLen[e]; ok {
+				form := "an HMAC request envelope's length"
+				if binarySuffix(e.suite) != "" {
+					form = "a binary HMAC request envelope's length"
+				}
+				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, %s: p50 %+.1f µs over plain (in turns)", n, form, r.AddedP50Us)
 				rows = append(rows, r)
 				continue
 			}
 			sameSize := ""
-			if sized != nil {
-				r.RatioSameSize = median(sized.tput) / r.OpsPerSec
-				sameSize = fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sizedPlain)
+			if sz := sized[binarySuffix(e.suite)]; sz != nil {
+				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
+				sameSize = fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sz.suite)
 			}
 			// A round trip seals and opens twice: the request and the reply.
 			prim, ok := primCost[e.suite]
@@ -242,7 +268,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 
 func suiteNamed(name string) benchsuite.Suite {
-	for _, s := range benchsuite.Suites() {
+	for _, s := range allSuites() {
 		if s.Name == name {
 			return s
 		}

@@ -39,7 +39,7 @@ func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Ke
 	send := func(from, to *Keys) mqttsec.Protection {
 		p := &envelope.Params{}
 		s.Apply(from, to, p)
-		return mqttsec.Protection{HMAC: p.HMAC, HOTP: p.HOTP, Signer: p.Signer, PSK: p.PSK, Recipients: p.Recipients}
+		return mqttsec.Protection{HMAC: p.HMAC, HOTP: p.HOTP, Signer: p.Signer, PSK: p.PSK, Recipients: p.Recipients, Version: p.Version}
 	}
 	gwRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: gwKeys.Identities},
 		&mqttsec.Peer{Peer: *s.Peer(clID, clKeys), Send: send(gwKeys, clKeys)})

@@ -148,6 +148,25 @@ type Suite struct {
 	Apply     func(from, to *Keys, p *envelope.Params)
 }
 
+// BinarySuffix ends the name of a suite sealed as a binary envelope.
+const BinarySuffix = "@v2"
+
+// BinarySuites returns every suite of Suites sealed as a binary envelope
+// (envelope.Version2), each named with BinarySuffix.
+func BinarySuites() []Suite {
+	var out []Suite
+	for _, s := range Suites() {
+		apply := s.Apply
+		s.Name += BinarySuffix
+		s.Apply = func(from, to *Keys, p *envelope.Params) {
+			apply(from, to, p)
+			p.Version = envelope.Version2
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // Suites returns every suite, the seed system's design ("seed-rs256-oaep":
 // RSA-2048 PKCS#1 v1.5 signatures and an RSA-OAEP-wrapped AES key per
 // message) among them.
