@@ -64,6 +64,10 @@ func Parse(data []byte) (*Envelope, error) {
 	if err := e.decodeMembers(true); err != nil {
 		return nil, err
 	}
+	if e.Version == Version2 {
+		// decodeMembers copied only the payload (see there).
+		e.Header, e.MAC, e.Signature = bytes.Clone(e.Header), bytes.Clone(e.MAC), bytes.Clone(e.Signature)
+	}
 	return e, nil
 }
 
@@ -158,7 +162,9 @@ func decodeMember(s string) ([]byte, error) {
 // and signature members too, all into one buffer.
 func (e *Envelope) decodeMembers(body bool) error {
 	if e.Version == Version2 {
-		e.Header = bytes.Clone(e.rawHeader)
+		// The members are bytes already. The header is read where it is
+		// (its parse copies what it keeps); see decodeBody for the rest.
+		e.Header = e.rawHeader
 		if body {
 			return e.decodeBody(nil)
 		}
@@ -180,24 +186,21 @@ func (e *Envelope) decodeMembers(body bool) error {
 }
 
 func (e *Envelope) bodyDecodedLen() int {
-	if e.Version == Version2 {
-		return len(e.rawPayload) + len(e.rawMAC) + len(e.rawSig)
-	}
 	return b64.DecodedLen(len(e.rawPayload)) + b64.DecodedLen(len(e.rawMAC)) + b64.DecodedLen(len(e.rawSig))
 }
 
 // decodeBody decodes the payload, MAC and signature members into buf, which
 // has room for them (nil: a buffer of its own).
 func (e *Envelope) decodeBody(buf []byte) error {
+	if e.Version == Version2 {
+		// The payload is copied: Open decrypts it in place and hands it
+		// out, and the caller keeps its bytes. The tags are only read.
+		e.Payload = bytes.Clone(e.rawPayload)
+		e.MAC, e.Signature = e.rawMAC, e.rawSig
+		return nil
+	}
 	if buf == nil {
 		buf = make([]byte, 0, e.bodyDecodedLen())
-	}
-	if e.Version == Version2 {
-		// Copies: Open decrypts in place, and the caller keeps its bytes.
-		e.Payload, buf = copyMember(buf, e.rawPayload)
-		e.MAC, buf = copyMember(buf, e.rawMAC)
-		e.Signature, _ = copyMember(buf, e.rawSig)
-		return nil
 	}
 	var err error
 	if e.Payload, buf, err = decodeB64(buf, e.rawPayload); err != nil {
@@ -244,17 +247,6 @@ func decodeB64(buf, text []byte) (value, rest []byte, err error) {
 		return nil, nil, errorf(ErrMalformed, "bad base64url")
 	}
 	return buf[start:len(buf):len(buf)], buf, nil
-}
-
-// copyMember appends m to buf, which has the capacity for it, and returns
-// the copy (nil for an absent member; capacity clipped) and buf extended.
-func copyMember(buf, m []byte) (value, rest []byte) {
-	if m == nil {
-		return nil, buf
-	}
-	start := len(buf)
-	buf = append(buf, m...)
-	return buf[start:len(buf):len(buf)], buf
 }
 
 // Marshal returns the envelope's encoding: for a parsed envelope, exactly the
