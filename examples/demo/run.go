@@ -162,6 +162,16 @@ func run(ctx context.Context, w io.Writer, brokerURL string, proto int) error {
 		}
 		rep.check(ok, s.name, detail)
 	}
+	// The same HMAC request in both envelope versions, as the broker saw
+	// them.
+	sizes := map[string]int{}
+	for _, env := range eve.wait("mqttsec/gateway/req/get-card", len(suites())) {
+		if h, err := envelope.Inspect(env, 0); err == nil && (h.From == "c-hmac" || h.From == "c-hmac-bin") {
+			sizes[fmt.Sprintf("%s v%d", h.From, h.Version)] = len(env)
+		}
+	}
+	text, bin := sizes["c-hmac v1"], sizes["c-hmac-bin v2"]
+	rep.check(bin > 0 && text > bin, "binary envelope smaller than text", fmt.Sprintf("%d bytes where the text one took %d", bin, text))
 
 	rep.section("event from the gateway to two recipients (Ed25519, encrypted with HPKE X25519 and MLKEM768X25519):")
 	auditRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: auditKeys.identities},
