@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,7 +33,9 @@ const (
 	replyTopic = "mqttsec/client/reply"
 )
 
-func newHostileWorld(t *testing.T, proto int) *hostileWorld {
+// newHostileWorld starts the world; the client seals its requests in
+// envelope version (the gateways answer in the same one).
+func newHostileWorld(t *testing.T, proto, version int) *hostileWorld {
 	t.Helper()
 	hb, err := hostile.Start()
 	if err != nil {
@@ -42,7 +45,7 @@ func newHostileWorld(t *testing.T, proto int) *hostileWorld {
 	w := &hostileWorld{b: hb}
 	k := getKeys()
 	clock := func() time.Time { return time.Now().Add(time.Duration(w.skew.Load())) }
-	send := mqttsec.Protection{HMAC: k.hmac, Signer: k.client.ed, TTL: 5 * time.Second}
+	send := mqttsec.Protection{HMAC: k.hmac, Signer: k.client.ed, TTL: 5 * time.Second, Version: version}
 	req := envelope.HMAC | envelope.Signature
 	for _, id := range []string{"gateway", "gateway-2"} {
 		ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "client", k.client, req, mqttsec.Protection{HMAC: k.hmac, Signer: k.gateway.ed})))
@@ -80,6 +83,26 @@ func newHostileWorld(t *testing.T, proto int) *hostileWorld {
 	return w
 }
 
+// checkVersion checks that every request and reply the broker carried was
+// in envelope version: the attacks ran against the form they name.
+func (w *hostileWorld) checkVersion(t *testing.T, version int) {
+	t.Helper()
+	n := 0
+	for _, topic := range []string{reqTopic, replyTopic} {
+		for _, m := range w.b.Seen(topic) {
+			if h, err := envelope.Inspect(m.Payload, 0); err == nil && h.From != "mallory" {
+				n++
+				if h.Version != version {
+					t.Errorf("a %s in envelope version %d, want %d", h.Kind, h.Version, version)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no envelope seen on the broker")
+	}
+}
+
 // call makes one request with a short deadline.
 func (w *hostileWorld) call(payload string, d time.Duration) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -111,33 +134,55 @@ func (w *hostileWorld) stillWorks(t *testing.T) {
 	}
 }
 
-// flipPayload changes one character of the payload member to another
-// base64url character: the envelope stays well formed.
-func flipPayload(env []byte) []byte {
-	out := bytes.Clone(env)
-	i := bytes.Index(out, []byte(`"p":"`)) + 5
-	if out[i] == 'A' {
-		out[i] = 'B'
-	} else {
-		out[i] = 'A'
-	}
-	return out
-}
+// envelopeMembers are an envelope's decoded members, for an attacker to
+// edit; mac and sig are nil when absent.
+type envelopeMembers struct{ header, payload, mac, sig []byte }
 
-// editHeader rewrites the decoded header text, as a broker that knows the
-// format can, keeping payload and tags.
-func editHeader(t *testing.T, env []byte, old, new string) []byte {
+// rebuild parses env, lets change edit its members, and writes them back in
+// env's own version (SPEC.md §2 and §13), as a broker that knows the format
+// can.
+func rebuild(t *testing.T, env []byte, change func(m *envelopeMembers)) []byte {
 	t.Helper()
 	e, err := envelope.Parse(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(e.Header, []byte(old)) {
-		t.Fatalf("header has no %q", old)
+	m := &envelopeMembers{header: e.Header, payload: e.Payload, mac: e.MAC, sig: e.Signature}
+	change(m)
+	if e.Version == envelope.Version2 {
+		out := []byte{envelope.Version2}
+		for _, f := range [][]byte{m.header, m.payload, m.mac, m.sig} {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
+			out = append(out, f...)
+		}
+		return out
 	}
-	h := bytes.Replace(e.Header, []byte(old), []byte(new), 1)
-	enc := base64.RawURLEncoding
-	return bytes.Replace(env, []byte(enc.EncodeToString(e.Header)), []byte(enc.EncodeToString(h)), 1)
+	enc := base64.RawURLEncoding.EncodeToString
+	out := `{"v":1,"h":"` + enc(m.header) + `","p":"` + enc(m.payload)
+	if m.mac != nil {
+		out += `","mac":"` + enc(m.mac)
+	}
+	if m.sig != nil {
+		out += `","sig":"` + enc(m.sig)
+	}
+	return []byte(out + `"}`)
+}
+
+// flipPayload changes one bit of the payload: the envelope stays well
+// formed.
+func flipPayload(t *testing.T, env []byte) []byte {
+	return rebuild(t, env, func(m *envelopeMembers) { m.payload[0] ^= 1 })
+}
+
+// editHeader rewrites the decoded header text, keeping payload and tags.
+func editHeader(t *testing.T, env []byte, old, new string) []byte {
+	t.Helper()
+	return rebuild(t, env, func(m *envelopeMembers) {
+		if !bytes.Contains(m.header, []byte(old)) {
+			t.Fatalf("header has no %q", old)
+		}
+		m.header = bytes.Replace(m.header, []byte(old), []byte(new), 1)
+	})
 }
 
 func stat(s interface{ Stats() map[string]uint64 }, name string) uint64 { return s.Stats()[name] }
@@ -149,11 +194,13 @@ func stat(s interface{ Stats() map[string]uint64 }, name string) uint64 { return
 // traffic working afterwards.
 func TestHostileBroker(t *testing.T) {
 	for _, proto := range protocols {
-		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) { hostileAttacks(t, proto) })
+		for _, version := range []int{envelope.Version1, envelope.Version2} {
+			t.Run(fmt.Sprintf("v%d/envelope-v%d", proto, version), func(t *testing.T) { hostileAttacks(t, proto, version) })
+		}
 	}
 }
 
-func hostileAttacks(t *testing.T, proto int) {
+func hostileAttacks(t *testing.T, proto, version int) {
 	short := 700 * time.Millisecond
 	refusedOnce := func(t *testing.T, w *hostileWorld, s interface{ Stats() map[string]uint64 }, name string) {
 		t.Helper()
@@ -170,7 +217,7 @@ func hostileAttacks(t *testing.T, proto int) {
 				if m.Topic != reqTopic {
 					return hostile.Verdict{}
 				}
-				m.Payload = flipPayload(m.Payload)
+				m.Payload = flipPayload(t, m.Payload)
 				return hostile.Verdict{Replace: &m}
 			})
 			if _, err := w.call("x", short); !errors.Is(err, context.DeadlineExceeded) {
@@ -311,9 +358,7 @@ func hostileAttacks(t *testing.T, proto int) {
 		{name: "signature stripped", run: func(t *testing.T, w *hostileWorld) {
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
 				if m.Topic == reqTopic {
-					i := bytes.Index(m.Payload, []byte(`,"sig":"`))
-					m.Payload = append(bytes.Clone(m.Payload[:i]), `"}`...)
-					m.Payload = bytes.Replace(m.Payload, []byte(`""}`), []byte(`"}`), 1)
+					m.Payload = rebuild(t, m.Payload, func(m *envelopeMembers) { m.sig = nil })
 					return hostile.Verdict{Replace: &m}
 				}
 				return hostile.Verdict{}
@@ -324,9 +369,7 @@ func hostileAttacks(t *testing.T, proto int) {
 		{name: "HMAC stripped", run: func(t *testing.T, w *hostileWorld) {
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
 				if m.Topic == reqTopic {
-					i := bytes.Index(m.Payload, []byte(`","mac":"`))
-					j := bytes.Index(m.Payload, []byte(`","sig":"`))
-					m.Payload = append(bytes.Clone(m.Payload[:i]), m.Payload[j:]...)
+					m.Payload = rebuild(t, m.Payload, func(m *envelopeMembers) { m.mac = nil })
 					return hostile.Verdict{Replace: &m}
 				}
 				return hostile.Verdict{}
@@ -385,7 +428,7 @@ func hostileAttacks(t *testing.T, proto int) {
 			s := &envelope.Sealer{ID: "mallory", Counter: envelope.NewClockCounter()}
 			key := mustT(envelope.NewHMACKey(bytes.Repeat([]byte{7}, 32)))
 			forged := mustT(s.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "delete-card",
-				ReplyTo: "mqttsec/mallory/reply", HMAC: key}, nil))
+				ReplyTo: "mqttsec/mallory/reply", HMAC: key, Version: version}, nil))
 			w.b.Inject(hostile.Message{Topic: "mqttsec/gateway/req/delete-card", Payload: forged.Bytes})
 			refusedOnce(t, w, w.gw, mqttsec.StatUnknownKey)
 			if w.deletes.Load() != 0 {
@@ -411,7 +454,8 @@ func hostileAttacks(t *testing.T, proto int) {
 		}
 		t.Run(a.name, func(t *testing.T) {
 			checkNoLeaks(t)
-			w := newHostileWorld(t, proto)
+			w := newHostileWorld(t, proto, version)
+			defer w.checkVersion(t, version)
 			a.run(t, w)
 			w.stillWorks(t)
 		})
