@@ -17,7 +17,7 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 	steps := [][]string{
 		{"init", "--dir", gw, "--id", "gateway"},
 		{"init", "--dir", cl, "--id", "client"},
-		{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--send", "hmac sig"},
+		{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--send", "hmac sig", "--envelope", "2"},
 		{"export", "--dir", gw, "--to", filepath.Join(cl, "peers", "gateway")},
 		{"export", "--dir", cl, "--to", filepath.Join(gw, "peers", "client")},
 		{"show", "--dir", gw},
@@ -34,6 +34,14 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 		if _, err := keydir.Load(d); err != nil {
 			t.Fatalf("Load(%s): %v", d, err)
 		}
+	}
+	for _, conf := range []string{filepath.Join(gw, "peers", "client", "peer.conf"), filepath.Join(cl, "peers", "gateway", "peer.conf")} {
+		if data, _ := os.ReadFile(conf); string(data) != "send hmac sig\nenvelope 2\n" {
+			t.Fatalf("%s: %q", conf, data)
+		}
+	}
+	if err := run([]string{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--envelope", "3", "--force"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "envelope 1|2") {
+		t.Fatalf("pair --envelope 3: %v", err)
 	}
 	// Nothing is overwritten without --force.
 	key, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key"))
