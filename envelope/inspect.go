@@ -38,9 +38,9 @@ type Header struct {
 // header structure of data, the cheap steps 1 to 3 of Open, and returns the
 // unverified header. Its errors are those of Open's first steps. It decodes
 // only the header member; the payload, MAC and signature members are
-// checked to be strict base64url (version 1) and left for Opener.OpenInspected, which
-// opens the envelope from here. Inspect keeps its own copy of data for
-// that, so the caller may reuse data at once.
+// checked (in version 1, to be strict base64url) and left for
+// Opener.OpenInspected, which opens the envelope from here. Inspect keeps
+// its own copy of data for that, so the caller may reuse data at once.
 func Inspect(data []byte, maxSize int) (*Header, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
