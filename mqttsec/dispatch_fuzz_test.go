@@ -62,9 +62,18 @@ func FuzzServerDispatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add("mqttsec/gateway/req/get-card", genuine.Bytes)
-	f.Add("mqttsec/gateway/req/delete-card", genuine.Bytes)
-	f.Add("mqttsec/client/reply", genuine.Bytes)
+	// The same request in the binary form, on a counter of its own.
+	binary, err := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+		ReplyTo: "mqttsec/client/reply", CorrelationID: []byte("fixed-correlation"), HMAC: key, Signer: signer,
+		Version: envelope.Version2}, []byte("42"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, g := range [][]byte{genuine.Bytes, binary.Bytes} {
+		f.Add("mqttsec/gateway/req/get-card", g)
+		f.Add("mqttsec/gateway/req/delete-card", g)
+		f.Add("mqttsec/client/reply", g)
+	}
 	f.Add("mqttsec/gateway/req/get-card", []byte(`{"v":1,"h":"e30","p":""}`))
 	f.Add("mqttsec/other/evt/x", []byte("junk"))
 
@@ -88,13 +97,17 @@ func FuzzServerDispatch(f *testing.F) {
 		in := Inbound{Topic: topic, Payload: payload}
 		s.route(in)
 		s.route(in) // a duplicate delivery
-		isGenuine := topic == "mqttsec/gateway/req/get-card" && bytes.Equal(payload, genuine.Bytes)
+		onTopic := topic == "mqttsec/gateway/req/get-card"
+		isGenuine := onTopic && (bytes.Equal(payload, genuine.Bytes) || bytes.Equal(payload, binary.Bytes))
 		if n := runs.Load(); (isGenuine && n != 1) || (!isGenuine && n != 0) {
 			t.Fatalf("handler ran %d times for %q on %q", n, payload, topic)
 		}
 		for _, p := range tr.published {
 			if p.Topic != "mqttsec/client/reply" {
 				t.Fatalf("published to %q", p.Topic)
+			}
+			if (p.Payload[0] == envelope.Version2) != (payload[0] == envelope.Version2) {
+				t.Fatalf("reply %q to a request that begins %#x", p.Payload, payload[0])
 			}
 		}
 	})
