@@ -81,23 +81,28 @@ func (k *HMACKey) String() string { return "HMACKey(" + k.id + ")" }
 // GoString describes the key by id only, for %#v.
 func (k *HMACKey) GoString() string { return k.String() }
 
-// tag returns HMAC-SHA-256 of msg under the key.
-func (k *HMACKey) tag(msg []byte) [sha256.Size]byte {
+// tag returns HMAC-SHA-256 of the authenticated block a under the key. The
+// block is copied into the pooled state, so that the caller's stays on its
+// stack.
+func (k *HMACKey) tag(a authBlock) [sha256.Size]byte {
 	m, _ := k.pool.Get().(*macState)
 	if m == nil {
 		m = &macState{h: hmac.New(sha256.New, k.secret)}
 	}
+	m.block = a
 	m.h.Reset()
-	m.h.Write(msg)
+	m.h.Write(m.block[:])
 	out := [sha256.Size]byte(m.h.Sum(m.sum[:0]))
 	k.pool.Put(m)
 	return out
 }
 
-// macState is a keyed HMAC and room for its output, reused through a pool.
+// macState is a keyed HMAC and room for its input and output, reused
+// through a pool.
 type macState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
+	h     hash.Hash
+	block authBlock
+	sum   [sha256.Size]byte
 }
 
 // HOTPKey is a per-peer RFC 4226 secret. Its String method never prints the

@@ -116,7 +116,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	auth := authBlockOf(env.Version, digest)
 	// 8. Symmetric checks: HMAC, then the HOTP code.
 	if keys.mac != nil {
-		tag := keys.mac.tag(auth[:])
+		tag := keys.mac.tag(auth)
 		if len(env.MAC) != len(tag) || !hmac.Equal(tag[:], env.MAC) {
 			return nil, ErrAuthentication
 		}
@@ -139,7 +139,8 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	}
 	// 10. Public-key signature.
 	if keys.verifier != nil {
-		if env.Signature == nil || keys.verifier.Verify(auth[:], env.Signature) != nil {
+		signed := auth // a copy for the interface call: auth stays on the stack
+		if env.Signature == nil || keys.verifier.Verify(signed[:], env.Signature) != nil {
 			return nil, ErrAuthentication
 		}
 	}

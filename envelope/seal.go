@@ -276,11 +276,12 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	auth := authBlockOf(version, digest)
 	var tag, sig []byte
 	if p.HMAC != nil {
-		t := p.HMAC.tag(auth[:])
+		t := p.HMAC.tag(auth)
 		tag = t[:]
 	}
 	if p.Signer != nil {
-		if sig, err = p.Signer.Sign(auth[:]); err != nil {
+		signed := auth // a copy for the interface call: auth stays on the stack
+		if sig, err = p.Signer.Sign(signed[:]); err != nil {
 			return nil, err
 		}
 	}

@@ -344,9 +344,11 @@ var (
 	signingInputDot          = []byte{'.'}
 )
 
-func (si signingInput) writeTo(w io.Writer) {
+// writeTo writes the signing input to w; scratch (kept by the caller, as w
+// may keep what it is given) holds the binary form's version and lengths.
+func (si signingInput) writeTo(w io.Writer, scratch *[1 + 4]byte) {
 	if si.v == Version2 {
-		var n [1 + 4]byte
+		n := scratch
 		n[0] = Version2
 		binary.BigEndian.PutUint32(n[1:], uint32(len(si.h)))
 		w.Write(signingInputPrefix2Bytes)
@@ -366,7 +368,7 @@ func (si signingInput) writeTo(w io.Writer) {
 func (si signingInput) bytes() []byte {
 	var b bytes.Buffer
 	b.Grow(len(signingInputPrefix) + 9 + len(si.h) + len(si.p))
-	si.writeTo(&b)
+	si.writeTo(&b, new([1 + 4]byte))
 	return b.Bytes()
 }
 
@@ -378,7 +380,7 @@ func (si signingInput) digest() [32]byte {
 		st = &digestState{h: sha256.New()}
 	}
 	st.h.Reset()
-	si.writeTo(st.h)
+	si.writeTo(st.h, &st.scratch)
 	d := [32]byte(st.h.Sum(st.sum[:0]))
 	digestPool.Put(st)
 	return d
@@ -387,8 +389,9 @@ func (si signingInput) digest() [32]byte {
 // digestState is a SHA-256 and room for its output, reused through
 // digestPool.
 type digestState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
+	h       hash.Hash
+	sum     [sha256.Size]byte
+	scratch [1 + 4]byte // see signingInput.writeTo
 }
 
 var digestPool sync.Pool
