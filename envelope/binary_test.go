@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// sealV2 seals a get-card request in the binary form with the protections
-// given (default HMAC + Ed25519).
-func sealV2(t *testing.T, w *world, params func(*world, *Params), payload []byte) *Sealed {
+// sealRequest seals a get-card request in envelope version with the
+// protections params sets (nil: HMAC + Ed25519).
+func sealRequest(t *testing.T, w *world, version int, params func(*world, *Params), payload []byte) *Sealed {
 	t.Helper()
 	p := w.request("get-card")
-	p.Version = Version2
+	p.Version = version
 	if params == nil {
 		params = func(w *world, p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }
 	}
@@ -25,22 +25,11 @@ func sealV2(t *testing.T, w *world, params func(*world, *Params), payload []byte
 	return s
 }
 
-// frameMembers splits a binary envelope into its four members, for tests
-// that rebuild one.
-func frameMembers(t *testing.T, b []byte) (h, p, mac, sig []byte) {
-	t.Helper()
-	e, err := Parse(b)
-	if err != nil || e.Version != Version2 {
-		t.Fatalf("Parse = %v, version %d", err, e.Version)
-	}
-	return e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig
-}
-
 // TestBinaryFrame checks the layout of SPEC.md §13 byte by byte.
 func TestBinaryFrame(t *testing.T) {
 	w := newWorld(t)
 	payload := []byte("\x00\x01binary \xff payload")
-	s := sealV2(t, w, nil, payload)
+	s := sealRequest(t, w, Version2, nil, payload)
 	b := s.Bytes
 	if b[0] != 0x02 {
 		t.Fatalf("first byte %#x", b[0])
@@ -80,22 +69,10 @@ func TestBinaryFrame(t *testing.T) {
 	if DigestOf(b) != s.Digest {
 		t.Fatal("DigestOf differs from Sealed.Digest")
 	}
-	v1 := sealed(t, w, func(p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }, payload)
+	v1 := sealRequest(t, w, Version1, nil, payload)
 	if len(b) >= len(v1.Bytes) {
 		t.Fatalf("binary envelope %d bytes, text %d", len(b), len(v1.Bytes))
 	}
-}
-
-// sealed seals a version-1 request with p's protections set by params.
-func sealed(t *testing.T, w *world, params func(*Params), payload []byte) *Sealed {
-	t.Helper()
-	p := w.request("get-card")
-	params(p)
-	s, err := w.sealer().Seal(p, payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // TestBinaryFrameRejects mutates a binary envelope the ways the broker can.
@@ -109,67 +86,53 @@ func TestBinaryFrameRejects(t *testing.T) {
 		binary.BigEndian.PutUint32(out[off:], n)
 		return out
 	}
+	// whole takes the envelope's members as they are, for the cases that
+	// write a header no reencode would.
+	whole := func(w *world, b []byte) *Envelope { return must[*Envelope](w.t)(Parse(b)) }
 	tests := []struct {
 		name   string
 		params func(*world, *Params)
-		mutate func(t *testing.T, w *world, b []byte) []byte
+		mutate func(w *world, b []byte) []byte
 		expect *Expect
 		want   error
 	}{
-		{name: "only the version byte", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:1] }, want: ErrMalformed},
-		{name: "cut inside a length", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:3] }, want: ErrMalformed},
-		{name: "last byte cut", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return b[:len(b)-1] }, want: ErrMalformed},
-		{name: "a byte appended", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append(bytes.Clone(b), 0) }, want: ErrMalformed},
-		{name: "header length past the end", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return withLen(b, 0, uint32(len(b))) }, want: ErrMalformed},
-		{name: "payload length 2^32-1", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return withLen(b, 1, 1<<32-1) }, want: ErrMalformed},
-		{name: "empty header", mutate: func(_ *testing.T, _ *world, b []byte) []byte {
-			_, p, mac, sig := frameMembers(t, b)
-			return appendFrame(nil, nil, p, mac, sig)
+		{name: "only the version byte", mutate: func(_ *world, b []byte) []byte { return b[:1] }, want: ErrMalformed},
+		{name: "cut inside a length", mutate: func(_ *world, b []byte) []byte { return b[:3] }, want: ErrMalformed},
+		{name: "last byte cut", mutate: func(_ *world, b []byte) []byte { return b[:len(b)-1] }, want: ErrMalformed},
+		{name: "a byte appended", mutate: func(_ *world, b []byte) []byte { return append(bytes.Clone(b), 0) }, want: ErrMalformed},
+		{name: "header length past the end", mutate: func(_ *world, b []byte) []byte { return withLen(b, 0, uint32(len(b))) }, want: ErrMalformed},
+		{name: "payload length 2^32-1", mutate: func(_ *world, b []byte) []byte { return withLen(b, 1, 1<<32-1) }, want: ErrMalformed},
+		{name: "empty header", mutate: func(w *world, b []byte) []byte {
+			e := whole(w, b)
+			return appendFrame(nil, nil, e.Payload, e.MAC, e.Signature)
 		}, want: ErrMalformed},
-		{name: "version byte 0x03", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{3}, b[1:]...) }, want: ErrUnsupportedVersion},
-		{name: "version byte 0x1f", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{0x1f}, b[1:]...) }, want: ErrUnsupportedVersion},
-		{name: "version byte 0x01", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{1}, b[1:]...) }, want: ErrMalformed},
-		{name: "version byte 0x00", mutate: func(_ *testing.T, _ *world, b []byte) []byte { return append([]byte{0}, b[1:]...) }, want: ErrMalformed},
-		{name: "header says version 1", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.V = Version1 }), want: ErrMalformed},
-		{name: "header as base64url text", mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, mac, sig := frameMembers(t, b)
-			return appendFrame(nil, []byte(b64.EncodeToString(h)), p, mac, sig)
+		{name: "version byte 0x03", mutate: func(_ *world, b []byte) []byte { return append([]byte{3}, b[1:]...) }, want: ErrUnsupportedVersion},
+		{name: "version byte 0x1f", mutate: func(_ *world, b []byte) []byte { return append([]byte{0x1f}, b[1:]...) }, want: ErrUnsupportedVersion},
+		{name: "version byte 0x01", mutate: func(_ *world, b []byte) []byte { return append([]byte{1}, b[1:]...) }, want: ErrMalformed},
+		{name: "version byte 0x00", mutate: func(_ *world, b []byte) []byte { return append([]byte{0}, b[1:]...) }, want: ErrMalformed},
+		{name: "header says version 1", mutate: rewriteHeader(func(h *wireHeader) { h.V = Version1 }), want: ErrMalformed},
+		{name: "header as base64url text", mutate: func(w *world, b []byte) []byte {
+			e := whole(w, b)
+			return appendFrame(nil, []byte(b64.EncodeToString(e.Header)), e.Payload, e.MAC, e.Signature)
 		}, want: ErrMalformed},
-		{name: "topic rewritten", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.Topic = "delete-card" }),
+		{name: "topic rewritten", mutate: rewriteHeader(func(h *wireHeader) { h.Topic = "delete-card" }),
 			expect: &Expect{Kinds: Request, Topic: "delete-card"}, want: ErrAuthentication},
-		{name: "counter rewritten", mutate: binaryHeaderRewrite(func(h *wireHeader) { h.Ctr += 1000 }), want: ErrAuthentication},
-		{name: "payload byte changed", mutate: flipPayloadByte(0), want: ErrAuthentication},
-		{name: "payload byte appended, length fixed", mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, mac, sig := frameMembers(t, b)
-			return appendFrame(nil, h, append(bytes.Clone(p), 'x'), mac, sig)
-		}, want: ErrAuthentication},
-		{name: "ciphertext byte changed", params: func(w *world, p *Params) { p.PSK = w.psk }, mutate: flipPayloadByte(20), want: ErrDecryption},
-		{name: "mac stripped", mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, _, sig := frameMembers(t, b)
-			return appendFrame(nil, h, p, nil, sig)
-		}, want: ErrAuthentication},
-		{name: "mac cut to 31 bytes", mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, mac, sig := frameMembers(t, b)
-			return appendFrame(nil, h, p, mac[:31], sig)
-		}, want: ErrAuthentication},
-		{name: "signature stripped", mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, mac, _ := frameMembers(t, b)
-			return appendFrame(nil, h, p, mac, nil)
-		}, want: ErrAuthentication},
-		{name: "mac not declared", params: sigOnly, mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, _, sig := frameMembers(t, b)
-			return appendFrame(nil, h, p, make([]byte, 32), sig)
-		}, want: ErrMalformed},
-		{name: "signature not declared", params: hmacOnly, mutate: func(t *testing.T, _ *world, b []byte) []byte {
-			h, p, mac, _ := frameMembers(t, b)
-			return appendFrame(nil, h, p, mac, make([]byte, 64))
-		}, want: ErrMalformed},
+		{name: "counter rewritten", mutate: rewriteHeader(func(h *wireHeader) { h.Ctr += 1000 }), want: ErrAuthentication},
+		{name: "payload byte changed", mutate: editMembers(func(m *envelopeMembers) { m.payload[0] ^= 1 }), want: ErrAuthentication},
+		{name: "payload byte appended, length fixed", mutate: editMembers(func(m *envelopeMembers) { m.payload = append(m.payload, 'x') }), want: ErrAuthentication},
+		{name: "ciphertext byte changed", params: func(w *world, p *Params) { p.PSK = w.psk },
+			mutate: editMembers(func(m *envelopeMembers) { m.payload[20] ^= 1 }), want: ErrDecryption},
+		{name: "mac stripped", mutate: editMembers(func(m *envelopeMembers) { m.mac = nil }), want: ErrAuthentication},
+		{name: "mac cut to 31 bytes", mutate: editMembers(func(m *envelopeMembers) { m.mac = m.mac[:31] }), want: ErrAuthentication},
+		{name: "signature stripped", mutate: editMembers(func(m *envelopeMembers) { m.sig = nil }), want: ErrAuthentication},
+		{name: "mac not declared", params: sigOnly, mutate: editMembers(func(m *envelopeMembers) { m.mac = make([]byte, 32) }), want: ErrMalformed},
+		{name: "signature not declared", params: hmacOnly, mutate: editMembers(func(m *envelopeMembers) { m.sig = make([]byte, 64) }), want: ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
-			s := sealV2(t, w, tt.params, []byte(`{"card":8165538}`))
-			bad := tt.mutate(t, w, s.Bytes)
+			s := sealRequest(t, w, Version2, tt.params, []byte(`{"card":8165538}`))
+			bad := tt.mutate(w, s.Bytes)
 			o := w.opener()
 			want := tt.expect
 			if want == nil {
@@ -189,34 +152,6 @@ func TestBinaryFrameRejects(t *testing.T) {
 	}
 }
 
-// flipPayloadByte changes byte i of a binary envelope's payload member.
-func flipPayloadByte(i int) func(*testing.T, *world, []byte) []byte {
-	return func(t *testing.T, _ *world, b []byte) []byte {
-		h, p, mac, sig := frameMembers(t, b)
-		p = bytes.Clone(p)
-		p[i] ^= 1
-		return appendFrame(nil, h, p, mac, sig)
-	}
-}
-
-// binaryHeaderRewrite re-encodes a binary envelope's header with a change,
-// keeping payload and tags.
-func binaryHeaderRewrite(change func(*wireHeader)) func(*testing.T, *world, []byte) []byte {
-	return func(t *testing.T, _ *world, b []byte) []byte {
-		h, p, mac, sig := frameMembers(t, b)
-		wh, err := decodeHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		change(wh)
-		hj, err := encodeHeader(wh)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return appendFrame(nil, hj, p, mac, sig)
-	}
-}
-
 // TestVersionsDoNotCross: a message sealed in one form and re-framed in the
 // other, with the header's version changed to match, keeps its MAC or
 // signature but opens in neither form.
@@ -228,37 +163,9 @@ func TestVersionsDoNotCross(t *testing.T) {
 		}{{"hmac", hmacOnly}, {"ed25519", sigOnly}} {
 			t.Run(fmt.Sprintf("from v%d/%s", from, prot.name), func(t *testing.T) {
 				w := newWorld(t)
-				p := w.request("get-card")
-				p.Version = from
-				prot.apply(w, p)
-				s, err := w.sealer().Seal(p, []byte(`{"card":8165538}`))
-				if err != nil {
-					t.Fatal(err)
-				}
-				e, err := Parse(s.Bytes)
-				if err != nil {
-					t.Fatal(err)
-				}
-				wh, err := decodeHeader(e.Header)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var crossed []byte
-				if from == Version1 {
-					wh.V = Version2
-					hj := must[[]byte](t)(encodeHeader(wh))
-					crossed = appendFrame(nil, hj, e.Payload, e.MAC, e.Signature)
-				} else {
-					wh.V = Version1
-					hj := must[[]byte](t)(encodeHeader(wh))
-					enc := func(b []byte) []byte {
-						if b == nil {
-							return nil
-						}
-						return []byte(b64.EncodeToString(b))
-					}
-					crossed = appendOuter(nil, enc(hj), enc(e.Payload), enc(e.MAC), enc(e.Signature))
-				}
+				s := sealRequest(t, w, from, prot.apply, []byte(`{"card":8165538}`))
+				other := Version1 + Version2 - from
+				crossed := reencode(t, s.Bytes, other, func(h *wireHeader, _ *envelopeMembers) { h.V = other })
 				// Well formed in the other version: only the tags refuse it.
 				if _, err := Inspect(crossed, 0); err != nil {
 					t.Fatalf("Inspect: %v", err)
@@ -327,7 +234,7 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 	w := newWorld(t)
 	payload := []byte("secret payload")
-	s := sealV2(t, w, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }, payload)
+	s := sealRequest(t, w, Version2, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }, payload)
 	data := bytes.Clone(s.Bytes)
 	m, err := w.opener().Open(ctx, data, expectRequest)
 	if err != nil {
@@ -350,7 +257,7 @@ func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 		t.Fatal("Parse's members share the caller's bytes")
 	}
 	// Two OpenInspected calls on one Header decrypt into buffers of their own.
-	s2 := sealV2(t, w, func(w *world, p *Params) { p.PSK = w.psk }, payload)
+	s2 := sealRequest(t, w, Version2, func(w *world, p *Params) { p.PSK = w.psk }, payload)
 	h, err := Inspect(s2.Bytes, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -229,24 +229,58 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
+// envelopeMembers are an envelope's decoded payload and tags; mac and sig
+// are nil when absent.
+type envelopeMembers struct{ payload, mac, sig []byte }
+
+// reencode parses b (either version), lets edit change its decoded header
+// and members, and writes them as an envelope of version (0: b's own): what
+// a broker that understands the format can do. The payload is Parse's copy,
+// so edit may change it in place.
+func reencode(t testing.TB, b []byte, version int, edit func(h *wireHeader, m *envelopeMembers)) []byte {
+	t.Helper()
+	e, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := decodeHeader(e.Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &envelopeMembers{payload: e.Payload, mac: e.MAC, sig: e.Signature}
+	edit(h, m)
+	hj, err := encodeHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version == 0 {
+		version = e.Version
+	}
+	if version == Version2 {
+		return appendFrame(nil, hj, m.payload, m.mac, m.sig)
+	}
+	enc := func(x []byte) []byte {
+		if x == nil {
+			return nil
+		}
+		return []byte(b64.EncodeToString(x))
+	}
+	return appendOuter(nil, enc(hj), enc(m.payload), enc(m.mac), enc(m.sig))
+}
+
 // rewriteHeader re-encodes the header with a change, keeping the payload
-// and tags: what a broker that understands the format can do.
+// and tags, in the envelope's own version.
 func rewriteHeader(change func(*wireHeader)) func(*world, []byte) []byte {
 	return func(w *world, b []byte) []byte {
-		e, err := Parse(b)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		h, err := decodeHeader(e.Header)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		change(h)
-		hj, err := encodeHeader(h)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		return appendOuter(nil, []byte(b64.EncodeToString(hj)), e.rawPayload, e.rawMAC, e.rawSig)
+		return reencode(w.t, b, 0, func(h *wireHeader, _ *envelopeMembers) { change(h) })
+	}
+}
+
+// editMembers changes an envelope's payload or tags, keeping its header, in
+// the envelope's own version.
+func editMembers(change func(m *envelopeMembers)) func(*world, []byte) []byte {
+	return func(w *world, b []byte) []byte {
+		return reencode(w.t, b, 0, func(_ *wireHeader, m *envelopeMembers) { change(m) })
 	}
 }
 
