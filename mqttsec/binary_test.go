@@ -111,9 +111,13 @@ func TestBinaryEvents(t *testing.T) {
 		if m := eve.captured(topic)[0]; m[0] != envelope.Version2 {
 			t.Fatalf("event begins with %#x", m[0])
 		}
-		err := p.server.PublishEvent(ctx, "doors/3/opened", nil, mqttsec.EventOptions{To: []string{"client"}, Version: 3})
-		if !errors.Is(err, mqttsec.ErrInvalidEvent) {
-			t.Fatalf("PublishEvent with version 3 = %v, want ErrInvalidEvent", err)
+		// Options Seal refuses are the caller's: ErrInvalidEvent, wrapping
+		// Seal's own class.
+		for _, opt := range []mqttsec.EventOptions{{To: []string{"client"}, Version: 3}, {To: []string{"client"}, TTL: time.Nanosecond}} {
+			err := p.server.PublishEvent(ctx, "doors/3/opened", nil, opt)
+			if !errors.Is(err, mqttsec.ErrInvalidEvent) || !errors.Is(err, envelope.ErrInvalidParams) {
+				t.Fatalf("PublishEvent with %+v = %v, want ErrInvalidEvent and envelope.ErrInvalidParams", opt, err)
+			}
 		}
 	})
 }

@@ -58,9 +58,11 @@ var (
 	// PUBACK reason code (its ACL, a quota): it was not delivered. MQTT
 	// 3.1.1 cannot say so; a broker drops the message or the connection.
 	ErrPublishRefused = errors.New("mqttsec: publish refused by the broker")
-	// ErrInvalidEvent: PublishEvent's options do not fit the keyring: an
+	// ErrInvalidEvent: PublishEvent's options do not fit the keyring (an
 	// encrypted event without recipients, or an event for other than
-	// exactly one peer without Own.Signer.
+	// exactly one peer without Own.Signer), or are not what Seal takes (a
+	// version or TTL it refuses; the error then wraps
+	// envelope.ErrInvalidParams too).
 	ErrInvalidEvent = errors.New("mqttsec: invalid event options")
 	// ErrClosed: the Client or Server was closed.
 	ErrClosed = errors.New("mqttsec: closed")

@@ -345,9 +345,6 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 	if err := n.live(); err != nil {
 		return err
 	}
-	if !knownVersion(opt.Version) {
-		return fmt.Errorf("%w: version %d is not an envelope version", ErrInvalidEvent, opt.Version)
-	}
 	kr := n.cfg.Keyring
 	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL, Version: opt.Version}
 	if p.Signer == nil {
@@ -380,6 +377,10 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 		}
 	}
 	sealed, err := n.sealer.Seal(p, payload)
+	if errors.Is(err, envelope.ErrInvalidParams) {
+		// Options Seal does not take (a version, a TTL): the caller's.
+		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
 	if err != nil {
 		return err
 	}
