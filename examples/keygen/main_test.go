@@ -36,7 +36,11 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 		}
 	}
 	for _, conf := range []string{filepath.Join(gw, "peers", "client", "peer.conf"), filepath.Join(cl, "peers", "gateway", "peer.conf")} {
-		if data, _ := os.ReadFile(conf); string(data) != "send hmac sig\nenvelope 2\n" {
+		data, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) != "send hmac sig\nenvelope 2\n" {
 			t.Fatalf("%s: %q", conf, data)
 		}
 	}

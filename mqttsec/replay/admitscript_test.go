@@ -27,7 +27,10 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ref, _ := envelope.NewWindow(width)
+				ref, err := envelope.NewWindow(width)
+				if err != nil {
+					t.Fatal(err)
+				}
 				newest := int64(math.MinInt64)
 				accepted, refused := 0, 0
 				w := uint64(width)
@@ -67,7 +70,7 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 						t.Fatalf("op %d: %v", i, err)
 					}
 					if newest != math.MinInt64 {
-						wantState := encodeState(ref, newest)
+						wantState := encodeState(t, ref, newest)
 						if !bytes.Equal(stored, wantState) {
 							t.Fatalf("op %d, counter %d: stored\n%x\nwant\n%x", i, c, stored, wantState)
 						}
@@ -83,7 +86,11 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 
 // encodeState is what a sender's key holds for window w and newest issue
 // time newest (ms): [i64 newest][window's MarshalBinary].
-func encodeState(w *envelope.Window, newest int64) []byte {
-	b, _ := w.MarshalBinary()
+func encodeState(t *testing.T, w *envelope.Window, newest int64) []byte {
+	t.Helper()
+	b, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return append(binary.BigEndian.AppendUint64(nil, uint64(newest)), b...)
 }
