@@ -1,6 +1,6 @@
 -- Atomic check-and-update of one sender's replay window (SPEC.md §7.2),
 -- run by Redis so that replicas never race each other. The key holds what
--- RedisStore writes from Go:
+-- this script writes (RedisStore.window reads it in Go, for Check):
 --
 --   [8 bytes newest issue time, ms, big endian]
 --   [8 bytes highest counter, big endian][bitmap: 8 bytes per 64 counters]

@@ -12,8 +12,8 @@ import (
 )
 
 // admitSource is the check-and-update of a sender's window that Redis runs
-// atomically (see the script's comments for the key's layout, which is
-// the one state.encode writes).
+// atomically. The script's comments give the key's layout: the script
+// writes it, and RedisStore.window reads it for Check.
 //
 //go:embed admit.lua
 var admitSource string

@@ -101,7 +101,7 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 // [window encoding] (admit.lua writes it), into its window; b nil (no key)
 // is an empty window.
 func (s *RedisStore) window(b []byte) (*envelope.Window, error) {
-	w, _ := envelope.NewWindow(s.width)
+	w, _ := envelope.NewWindow(s.width) // NewRedisStore checked the width
 	if b == nil {
 		return w, nil
 	}
