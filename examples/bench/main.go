@@ -78,7 +78,7 @@ func main() {
 	filter := flag.String("filter", "", "only rows whose name matches this regular expression")
 	asJSON := flag.Bool("json", false, "print the rows as JSON")
 	broker := flag.String("broker", "", "MQTT broker URL for the round-trip rows; empty starts an embedded broker")
-	redisAddr := flag.String("redis", "", "Redis address (host:port) for the Redis replay-store row")
+	redisAddr := flag.String("redis", "", "Redis for the Redis replay-store rows: host:port, or a redis:// or rediss:// (TLS) URL")
 	inFlight := flag.Int("in-flight", 64, "requests in flight for the throughput rows")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per row, each taking duration/rounds; rows report the median round")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")

@@ -395,7 +395,11 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 	if opt.redis == "" {
 		return rows, nil
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: opt.redis})
+	ropt, err := cli.RedisOptions(opt.redis)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
 	prefix := fmt.Sprintf("mqttsec-bench:%d:", time.Now().UnixNano())
 	if want("replay/redis") {

@@ -40,7 +40,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -136,11 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		cfg.Replay, cfg.Counter = store, counter
 	}
 	if *redisAddr != "" {
-		ropt := &redis.Options{Addr: *redisAddr}
-		if strings.Contains(*redisAddr, "://") {
-			if ropt, err = redis.ParseURL(*redisAddr); err != nil {
-				return fmt.Errorf("--redis: %w", err)
-			}
+		ropt, err := cli.RedisOptions(*redisAddr)
+		if err != nil {
+			return err
 		}
 		rdb := redis.NewClient(ropt)
 		defer rdb.Close()

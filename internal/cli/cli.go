@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/keyfile"
@@ -171,4 +173,17 @@ func Generate(hmacPath, ed25519Base string) (bool, error) {
 		did = true
 	}
 	return did, nil
+}
+
+// RedisOptions reads a --redis flag: host:port, or a redis:// or rediss://
+// (TLS) URL.
+func RedisOptions(addr string) (*redis.Options, error) {
+	if !strings.Contains(addr, "://") {
+		return &redis.Options{Addr: addr}, nil
+	}
+	opt, err := redis.ParseURL(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	return opt, nil
 }
