@@ -15,18 +15,14 @@ import (
 // benchsuite.Primitives). seal/seal-primitives and open/open-primitives is
 // the envelope's overhead. examples/bench prints the same rows as a table.
 func BenchmarkEnvelope(b *testing.B) {
-	from, err := benchsuite.NewKeys(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	to, err := benchsuite.NewKeys(from)
+	to, from, err := benchsuite.NewKeyPair()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, size := range []int{256, 4096} {
 		payload := make([]byte, size)
 		rand.Read(payload)
-		for _, s := range append(benchsuite.Suites(), benchsuite.BinarySuites()...) {
+		for _, s := range benchsuite.AllSuites() {
 			c, err := benchsuite.NewCase(s, from, to, payload)
 			if err != nil {
 				b.Fatal(err)

@@ -31,18 +31,11 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer broker.Close()
-	gwKeys, err := benchsuite.NewKeys(nil)
+	gwKeys, clKeys, err := benchsuite.NewKeyPair()
 	if err != nil {
 		b.Fatal(err)
 	}
-	clKeys, err := benchsuite.NewKeys(gwKeys)
-	if err != nil {
-		b.Fatal(err)
-	}
-	suites := map[string]benchsuite.Suite{}
-	for _, s := range append(benchsuite.Suites(), benchsuite.BinarySuites()...) {
-		suites[s.Name] = s
-	}
+	suites := benchsuite.SuitesByName()
 	payload := make([]byte, 256)
 	ctx := context.Background()
 	for _, proto := range []int{3, 5} {

@@ -28,18 +28,14 @@ import (
 func run(ctx context.Context, opt options) ([]Row, error) {
 	var rows []Row
 	want := func(name string) bool { return opt.filter.MatchString(name) }
-	gwKeys, err := benchsuite.NewKeys(nil)
-	if err != nil {
-		return nil, err
-	}
-	clKeys, err := benchsuite.NewKeys(gwKeys)
+	gwKeys, clKeys, err := benchsuite.NewKeyPair()
 	if err != nil {
 		return nil, err
 	}
 	// primCost remembers the primitive cost (seal + open, 256 bytes) per
 	// suite, to compare round-trip latency with.
 	primCost := map[string]float64{}
-	for _, s := range allSuites() {
+	for _, s := range benchsuite.AllSuites() {
 		for _, size := range []int{256, 4096} {
 			base := fmt.Sprintf("envelope/%s/%d", s.Name, size)
 			if !want(base+"/seal") && !want(base+"/open") {
@@ -123,9 +119,6 @@ var roundTripSuites = []string{
 	"hmac" + benchsuite.BinarySuffix, "psk" + benchsuite.BinarySuffix, "hmac+psk" + benchsuite.BinarySuffix,
 	"ed25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.BinarySuffix,
 }
-
-// allSuites are the suites in both envelope versions.
-func allSuites() []benchsuite.Suite { return append(benchsuite.Suites(), benchsuite.BinarySuites()...) }
 
 // binarySuffix is what ends a name of the binary form: the suffix or "".
 func binarySuffix(name string) string {
@@ -269,7 +262,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 
 func suiteNamed(name string) benchsuite.Suite {
-	for _, s := range allSuites() {
+	for _, s := range benchsuite.AllSuites() {
 		if s.Name == name {
 			return s
 		}

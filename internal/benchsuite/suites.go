@@ -44,6 +44,18 @@ type Keys struct {
 	Identities        []envelope.Identity
 }
 
+// NewKeyPair generates the key sets of two parties that share their
+// pairwise secrets: a gateway's and a client's.
+func NewKeyPair() (gateway, client *Keys, err error) {
+	if gateway, err = NewKeys(nil); err != nil {
+		return nil, nil, err
+	}
+	if client, err = NewKeys(gateway); err != nil {
+		return nil, nil, err
+	}
+	return gateway, client, nil
+}
+
 // NewKeys generates a key set; pairwise secrets are copied from shared if
 // it is not nil.
 func NewKeys(shared *Keys) (*Keys, error) {
@@ -165,6 +177,18 @@ func BinarySuites() []Suite {
 		out = append(out, s)
 	}
 	return out
+}
+
+// AllSuites returns Suites and then BinarySuites: every suite in both forms.
+func AllSuites() []Suite { return append(Suites(), BinarySuites()...) }
+
+// SuitesByName returns AllSuites by name.
+func SuitesByName() map[string]Suite {
+	m := map[string]Suite{}
+	for _, s := range AllSuites() {
+		m[s.Name] = s
+	}
+	return m
 }
 
 // Suites returns every suite, the seed system's design ("seed-rs256-oaep":
