@@ -219,10 +219,9 @@ func (r *headerReader) str() string {
 	return ""
 }
 
-// strArray reads a non-empty array of strings.
-func (r *headerReader) strArray() []string {
+// strArray reads a non-empty array of strings, appending them to out.
+func (r *headerReader) strArray(out []string) []string {
 	r.lit("[")
-	out := make([]string, 0, 4)
 	for !r.bad {
 		out = append(out, r.str())
 		if r.peek("]") {
@@ -260,8 +259,20 @@ func (r *headerReader) uint(max uint64) uint64 {
 
 // readHeader parses the canonical header; ok is false for anything else.
 func readHeader(b []byte) (h *wireHeader, ok bool) {
+	blk, ok := readHeaderBlock(b)
+	if !ok {
+		return nil, false
+	}
+	return &blk.wire, true
+}
+
+// readHeaderBlock is readHeader into a headerBlock: the header, its
+// members and its arrays take one allocation, and its strings share one
+// copy of b.
+func readHeaderBlock(b []byte) (blk *headerBlock, ok bool) {
 	r := &headerReader{b: string(b)}
-	h = &wireHeader{}
+	blk = &headerBlock{}
+	h := &blk.wire
 	r.lit(`{"v":`)
 	h.V = int(r.uint(1<<31 - 1))
 	r.lit(`,"kind":`)
@@ -270,7 +281,7 @@ func readHeader(b []byte) (h *wireHeader, ok bool) {
 	h.From = r.str()
 	if r.peek(`,"to":`) {
 		r.lit(`,"to":`)
-		h.To = r.strArray()
+		h.To = r.strArray(blk.to[:0])
 	}
 	r.lit(`,"topic":`)
 	h.Topic = r.str()
@@ -306,10 +317,10 @@ func readHeader(b []byte) (h *wireHeader, ok bool) {
 		r.lit("[]")
 		h.Prot = []string{}
 	default:
-		h.Prot = r.strArray()
+		h.Prot = r.strArray(blk.prot[:0])
 	}
 	if r.peek(`,"mac":`) {
-		h.MAC = &macParams{}
+		h.MAC = &blk.mac
 		r.lit(`,"mac":{"alg":`)
 		h.MAC.Alg = Algorithm(r.str())
 		r.lit(`,"kid":`)
@@ -325,7 +336,7 @@ func readHeader(b []byte) (h *wireHeader, ok bool) {
 		r.lit("}")
 	}
 	if r.peek(`,"sig":`) {
-		h.Sig = &sigParams{}
+		h.Sig = &blk.sig
 		r.lit(`,"sig":{"alg":`)
 		h.Sig.Alg = Algorithm(r.str())
 		r.lit(`,"kid":`)
@@ -370,5 +381,5 @@ func readHeader(b []byte) (h *wireHeader, ok bool) {
 	if r.bad || r.i != len(b) {
 		return nil, false
 	}
-	return h, true
+	return blk, true
 }

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"crypto/sha256"
 	"time"
 	"unicode/utf8"
 
@@ -77,11 +78,20 @@ func encodeHeader(h *wireHeader) ([]byte, error) {
 // or case-variant members. Exactly the bytes encodeHeader would write for
 // the parsed value are accepted (see codec.go).
 func decodeHeader(data []byte) (*wireHeader, error) {
-	h, ok := readHeader(data)
+	b, err := decodeHeaderBlock(data)
+	if err != nil {
+		return nil, err
+	}
+	return &b.wire, nil
+}
+
+// decodeHeaderBlock is decodeHeader into a headerBlock, for validate.
+func decodeHeaderBlock(data []byte) (*headerBlock, error) {
+	b, ok := readHeaderBlock(data)
 	if !ok {
 		return nil, errorf(ErrMalformed, "header is not canonical JSON")
 	}
-	return h, nil
+	return b, nil
 }
 
 // ValidID reports whether s may be a party id (a sender or recipient id).
@@ -139,10 +149,34 @@ type header struct {
 	wire      *wireHeader
 	kind      Kind
 	prot      Protection
-	corr      []byte
-	re        []byte
+	corr      []byte // decoded into ids
+	re        []byte // decoded into ids, after corr
 	issuedAt  time.Time
 	expiresAt time.Time
+	// Room for the usual correlation id and, after it, a request digest;
+	// a longer correlation id takes an allocation of its own.
+	ids [correlationSize + sha256.Size]byte
+}
+
+// headerBlock holds a wire header, the members and arrays it points to in
+// the common case, and its checked form, so that a header usually costs one
+// allocation (of 512 bytes). More recipients than fit grow their slice as
+// usual; the HOTP and encryption members are allocated when present.
+type headerBlock struct {
+	wire    wireHeader
+	checked header
+	mac     macParams
+	sig     sigParams
+	to      [1]string
+	prot    [len(protectionNames)]string
+}
+
+// validate checks b.wire (see validateHeader) into b.checked.
+func (b *headerBlock) validate(version int) (*header, error) {
+	if err := checkHeader(&b.wire, version, &b.checked); err != nil {
+		return nil, err
+	}
+	return &b.checked, nil
 }
 
 // validateHeader checks the structure of a decoded header (SPEC.md §3.2):
@@ -151,8 +185,17 @@ type header struct {
 // members present. Unknown algorithms are ErrPolicy; everything else is
 // ErrMalformed.
 func validateHeader(w *wireHeader, version int) (*header, error) {
-	bad := func(why string) (*header, error) { return nil, errorf(ErrMalformed, why) }
-	h := &header{wire: w}
+	h := new(header)
+	if err := checkHeader(w, version, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// checkHeader is validateHeader into h, which it overwrites.
+func checkHeader(w *wireHeader, version int, h *header) error {
+	bad := func(why string) error { return errorf(ErrMalformed, why) }
+	*h = header{wire: w}
 	if w.V != version {
 		return bad("header version differs from envelope version")
 	}
@@ -196,7 +239,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	var err error
 	switch kind {
 	case Request, Reply, ErrorReply:
-		if h.corr, err = decodeMember(w.Corr); err != nil || len(h.corr) == 0 || len(h.corr) > MaxCorrelation {
+		if h.corr, err = decodeInto(h.ids[:0:correlationSize], w.Corr, MaxCorrelation); err != nil || len(h.corr) == 0 {
 			return bad("bad correlation id")
 		}
 	default:
@@ -206,7 +249,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	}
 	switch kind {
 	case Reply, ErrorReply:
-		if h.re, err = decodeMember(w.Re); err != nil || len(h.re) != 32 {
+		if h.re, err = decodeInto(h.ids[correlationSize:correlationSize], w.Re, sha256.Size); err != nil || len(h.re) != sha256.Size {
 			return bad("reply without a valid request digest")
 		}
 	default:
@@ -258,7 +301,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	pairwise := false
 	if w.MAC != nil {
 		if w.MAC.Alg != HS256 {
-			return nil, errorf(ErrPolicy, "unknown MAC algorithm")
+			return errorf(ErrPolicy, "unknown MAC algorithm")
 		}
 		if !validKid(w.MAC.Kid) {
 			return bad("bad key id")
@@ -278,7 +321,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	}
 	if w.Sig != nil {
 		if !signatureAlgorithm(w.Sig.Alg) {
-			return nil, errorf(ErrPolicy, "unknown signature algorithm")
+			return errorf(ErrPolicy, "unknown signature algorithm")
 		}
 		if !validKid(w.Sig.Kid) {
 			return bad("bad key id")
@@ -286,7 +329,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	}
 	if w.Enc != nil {
 		if w.Enc.Alg != A256GCM {
-			return nil, errorf(ErrPolicy, "unknown content encryption algorithm")
+			return errorf(ErrPolicy, "unknown content encryption algorithm")
 		}
 		switch {
 		case w.Enc.Kid != "" && len(w.Enc.Rcpt) == 0:
@@ -300,7 +343,7 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 			}
 			for i, r := range w.Enc.Rcpt {
 				if !wrapAlgorithm(r.Alg) {
-					return nil, errorf(ErrPolicy, "unknown key wrap algorithm")
+					return errorf(ErrPolicy, "unknown key wrap algorithm")
 				}
 				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) || !b64url.Valid(r.WK) {
 					return bad("bad wrapped key")
@@ -318,5 +361,5 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 	if pairwise && len(w.To) != 1 {
 		return bad("pairwise keys need exactly one recipient")
 	}
-	return h, nil
+	return nil
 }

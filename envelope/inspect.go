@@ -55,9 +55,19 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 	w := h.wire
 	out := &Header{
 		Version: env.Version, Kind: h.kind, From: w.From, To: append([]string(nil), w.To...), Topic: w.Topic, ReplyTo: w.ReplyTo,
-		CorrelationID: bytes.Clone(h.corr), InReplyTo: bytes.Clone(h.re), Counter: w.Ctr,
-		IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
+		Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
 		env: env, parsed: h,
+	}
+	// The correlation id and request digest are copied into one buffer,
+	// each capped at its length.
+	if ids := append(append(make([]byte, 0, len(h.corr)+len(h.re)), h.corr...), h.re...); len(ids) > 0 {
+		n := len(h.corr)
+		if n > 0 {
+			out.CorrelationID = ids[:n:n]
+		}
+		if len(h.re) > 0 {
+			out.InReplyTo = ids[n:]
+		}
 	}
 	add := func(alg Algorithm, kid string) {
 		out.Algorithms = append(out.Algorithms, alg)

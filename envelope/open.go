@@ -210,11 +210,11 @@ func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, erro
 			return nil, nil, err
 		}
 	}
-	w, err := decodeHeader(env.Header)
+	b, err := decodeHeaderBlock(env.Header)
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := validateHeader(w, env.Version)
+	h, err := b.validate(env.Version)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -907,5 +908,56 @@ func TestReplayStoreConsultedAfterHMACBeforeSignature(t *testing.T) {
 				t.Errorf("%d signatures verified, want %d", verifier.verified, tt.verify)
 			}
 		})
+	}
+}
+
+// TestCorrelationIDLengths: every correlation id length a request may carry
+// comes back intact in the request, in its reply and in Inspect's header,
+// and the decoded correlation id and request digest are slices of their own
+// length: appending to one never writes into the other.
+func TestCorrelationIDLengths(t *testing.T) {
+	for _, n := range []int{1, correlationSize - 1, correlationSize, correlationSize + 1, MaxCorrelation} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			w := newWorld(t)
+			corr := bytes.Repeat([]byte{0xc0}, n)
+			p := w.request("get-card")
+			p.HMAC, p.CorrelationID = w.hmac, corr
+			req, err := w.sealer().Seal(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
+			if err != nil || !bytes.Equal(in.CorrelationID, corr) {
+				t.Fatalf("request: %v, correlation id %x", err, in.CorrelationID)
+			}
+			gw := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
+			rep, err := gw.Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac}, []byte("ok"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := Inspect(rep.Bytes, 0)
+			if err != nil || !bytes.Equal(h.CorrelationID, corr) || !bytes.Equal(h.InReplyTo, req.Digest[:]) {
+				t.Fatalf("Inspect: %v, %x, %x", err, h.CorrelationID, h.InReplyTo)
+			}
+			clientKeys := must[*Keys](t)(NewKeys(nil, &Peer{ID: "gateway", HMACKeys: []*HMACKey{w.hmac}}))
+			client := &Opener{ID: "client", Keys: clientKeys, Replay: must[*MemoryStore](t)(NewMemoryStore(0)), Now: w.clock}
+			want := &Expect{Kinds: Reply, From: "gateway", InReplyTo: req.Digest[:], CorrelationID: corr}
+			m, err := client.OpenInspected(ctx, h, want)
+			if err != nil || !bytes.Equal(m.CorrelationID, corr) || !bytes.Equal(m.InReplyTo, req.Digest[:]) {
+				t.Fatalf("reply: %v", err)
+			}
+			for _, ids := range [][2][]byte{{m.CorrelationID, m.InReplyTo}, {h.CorrelationID, h.InReplyTo}} {
+				_ = append(ids[0], bytes.Repeat([]byte{0xff}, sha256.Size)...)
+				if !bytes.Equal(ids[1], req.Digest[:]) {
+					t.Fatal("appending to the correlation id changed the request digest")
+				}
+			}
+		})
+	}
+	w := newWorld(t)
+	p := w.request("get-card")
+	p.HMAC, p.CorrelationID = w.hmac, make([]byte, MaxCorrelation+1)
+	if _, err := w.sealer().Seal(p, nil); !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("correlation id of %d bytes: Seal = %v, want ErrInvalidParams", MaxCorrelation+1, err)
 	}
 }

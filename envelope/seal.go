@@ -124,7 +124,10 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if version != Version1 && version != Version2 {
 		return nil, invalid("unknown envelope version")
 	}
-	w := &wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
+	// The header, its members and its checked form take one allocation.
+	blk := &headerBlock{}
+	w := &blk.wire
+	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
 	switch p.Kind {
 	case Request, Event:
@@ -150,7 +153,8 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		if len(p.To) > 0 || p.Topic != "" || p.CorrelationID != nil {
 			return nil, invalid("a reply takes its context from InReplyTo")
 		}
-		w.To = []string{req.From}
+		blk.to[0] = req.From
+		w.To = blk.to[:]
 		w.Topic = req.Topic
 		corr = req.CorrelationID
 		w.Corr = b64.EncodeToString(corr)
@@ -191,7 +195,8 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	}
 	if p.HMAC != nil {
 		prot |= HMAC
-		w.MAC = &macParams{Alg: HS256, Kid: p.HMAC.id}
+		blk.mac = macParams{Alg: HS256, Kid: p.HMAC.id}
+		w.MAC = &blk.mac
 	}
 	if p.HOTP != nil {
 		prot |= HOTPCode
@@ -199,16 +204,20 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	}
 	if p.Signer != nil {
 		prot |= Signature
-		w.Sig = &sigParams{Alg: p.Signer.Algorithm(), Kid: p.Signer.KeyID()}
+		blk.sig = sigParams{Alg: p.Signer.Algorithm(), Kid: p.Signer.KeyID()}
+		w.Sig = &blk.sig
 	}
-	for _, n := range protectionNames {
-		if prot&n.p != 0 {
-			w.Prot = append(w.Prot, n.wire)
+	if prot != 0 {
+		w.Prot = blk.prot[:0]
+		for _, n := range protectionNames {
+			if prot&n.p != 0 {
+				w.Prot = append(w.Prot, n.wire)
+			}
 		}
 	}
 	if edit != nil {
 		edit(w)
-	} else if _, err := validateHeader(w, version); err != nil {
+	} else if _, err := blk.validate(version); err != nil {
 		// The header must pass the receiver's structural checks.
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}

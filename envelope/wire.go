@@ -158,6 +158,24 @@ func decodeMember(s string) ([]byte, error) {
 	return b, nil
 }
 
+// decodeInto decodes the base64url header member s, strictly, into dst's
+// spare capacity when it fits (a new buffer otherwise), and returns the
+// decoded bytes alone, capped at their length. A member that would decode to
+// more than max bytes is malformed, and is not decoded.
+func decodeInto(dst []byte, s string, max int) ([]byte, error) {
+	if b64.DecodedLen(len(s)) > max {
+		return nil, errorf(ErrMalformed, "member too long")
+	}
+	if b64.DecodedLen(len(s)) > cap(dst)-len(dst) {
+		dst = nil
+	}
+	out, err := b64url.AppendDecodeString(dst[len(dst):], s)
+	if err != nil {
+		return nil, errorf(ErrMalformed, "bad base64url")
+	}
+	return out[:len(out):len(out)], nil
+}
+
 // decodeMembers decodes the header member and, with body, the payload, MAC
 // and signature members too, all into one buffer.
 func (e *Envelope) decodeMembers(body bool) error {

@@ -58,3 +58,21 @@ func DecodeString(s string) ([]byte, error) {
 	}
 	return base64.RawURLEncoding.DecodeString(s)
 }
+
+// AppendDecodeString appends the bytes s encodes to dst, growing it as
+// needed; s must be strict unpadded base64url (see Valid), or ErrInvalid is
+// returned. Up to 128 characters are decoded without an allocation of
+// their own.
+func AppendDecodeString(dst []byte, s string) ([]byte, error) {
+	if !Valid(s) {
+		return dst, ErrInvalid
+	}
+	var buf [128]byte
+	var src []byte
+	if len(s) <= len(buf) {
+		src = buf[:copy(buf[:], s)]
+	} else {
+		src = []byte(s)
+	}
+	return base64.RawURLEncoding.AppendDecode(dst, src)
+}

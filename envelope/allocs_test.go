@@ -1,0 +1,72 @@
+//go:build !race
+
+package envelope_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/benchsuite"
+)
+
+// TestAllocations holds Seal and Open of the symmetric suites, in both
+// forms, to the allocations they make per message (a 256-byte payload): an
+// allocation added to the hot path fails here instead of going unnoticed in
+// a benchmark. The race detector changes allocation counts, so this file
+// is left out of race builds.
+func TestAllocations(t *testing.T) {
+	gwKeys, clKeys, err := benchsuite.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suites := benchsuite.SuitesByName()
+	for _, tt := range []struct {
+		suite      string
+		seal, open float64
+	}{
+		{"hmac", 5, 5},
+		{"psk", 7, 6},
+		{"hmac+psk", 7, 6},
+		{"hmac+hotp", 17, 17}, // 12 of them in the HOTP code's computation
+		{"hmac@v2", 5, 5},
+		{"psk@v2", 6, 6},
+		{"hmac+psk@v2", 6, 6},
+		{"hmac+hotp@v2", 17, 17},
+	} {
+		t.Run(tt.suite, func(t *testing.T) {
+			s, ok := suites[tt.suite]
+			if !ok {
+				t.Fatalf("no suite %q", tt.suite)
+			}
+			sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+			p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply"}
+			s.Apply(clKeys, gwKeys, p)
+			keys, err := envelope.NewKeys(gwKeys.Identities, s.Peer("client", clKeys))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: benchsuite.AdmitAll{}}
+			payload := make([]byte, 256)
+			var sealed *envelope.Sealed
+			var failed error
+			seal := testing.AllocsPerRun(100, func() {
+				var err error
+				if sealed, err = sealer.Seal(p, payload); err != nil {
+					failed = err
+				}
+			})
+			open := testing.AllocsPerRun(100, func() {
+				if _, err := opener.Open(context.Background(), sealed.Bytes, &envelope.Expect{Kinds: envelope.Request}); err != nil {
+					failed = err
+				}
+			})
+			if failed != nil {
+				t.Fatal(failed)
+			}
+			if seal > tt.seal || open > tt.open {
+				t.Errorf("allocations per message: seal %v, open %v; want at most %v and %v", seal, open, tt.seal, tt.open)
+			}
+		})
+	}
+}
