@@ -16,6 +16,10 @@ const DefaultTTL = 60 * time.Second
 // base64url at once.
 var headerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// sealBlocks holds the header blocks Seal builds its header in: nothing
+// Seal returns points into one, so each goes back when Seal does.
+var sealBlocks = sync.Pool{New: func() any { return new(headerBlock) }}
+
 // Sealer seals messages on behalf of one sender.
 type Sealer struct {
 	// ID is the sender's id, as receivers know it.
@@ -124,8 +128,13 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if version != Version1 && version != Version2 {
 		return nil, invalid("unknown envelope version")
 	}
-	// The header, its members and its checked form take one allocation.
-	blk := &headerBlock{}
+	// The header, its members and its checked form are built in a pooled
+	// block, cleared when Seal returns.
+	blk := sealBlocks.Get().(*headerBlock)
+	defer func() {
+		*blk = headerBlock{}
+		sealBlocks.Put(blk)
+	}()
 	w := &blk.wire
 	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
