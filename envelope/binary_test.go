@@ -234,27 +234,36 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 	w := newWorld(t)
 	payload := []byte("secret payload")
-	s := sealRequest(t, w, Version2, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }, payload)
-	data := bytes.Clone(s.Bytes)
-	m, err := w.opener().Open(ctx, data, expectRequest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(data, s.Bytes) {
-		t.Fatal("Open changed the caller's bytes")
-	}
-	clear(data)
-	if !bytes.Equal(m.Payload, payload) {
-		t.Fatal("the message's payload shares the caller's bytes")
-	}
-	data = bytes.Clone(s.Bytes)
-	e, err := Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clear(data)
-	if e.Header[0] != '{' || len(e.MAC) != 32 || bytes.Equal(e.MAC, make([]byte, 32)) {
-		t.Fatal("Parse's members share the caller's bytes")
+	for _, tt := range []struct {
+		name   string
+		params func(*world, *Params)
+	}{
+		{"hmac", func(w *world, p *Params) { p.HMAC = w.hmac }},
+		{"hmac+psk", func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }},
+	} {
+		s := sealRequest(t, w, Version2, tt.params, payload)
+		data := bytes.Clone(s.Bytes)
+		m, err := w.opener().Open(ctx, data, expectRequest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, s.Bytes) {
+			t.Fatalf("%s: Open changed the caller's bytes", tt.name)
+		}
+		clear(data)
+		if !bytes.Equal(m.Payload, payload) {
+			t.Fatalf("%s: the message's payload shares the caller's bytes", tt.name)
+		}
+		data = bytes.Clone(s.Bytes)
+		e, err := Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPayload := bytes.Clone(e.Payload)
+		clear(data)
+		if e.Header[0] != '{' || len(e.MAC) != 32 || bytes.Equal(e.MAC, make([]byte, 32)) || !bytes.Equal(e.Payload, wantPayload) {
+			t.Fatalf("%s: Parse's members share the caller's bytes", tt.name)
+		}
 	}
 	// Two OpenInspected calls on one Header decrypt into buffers of their own.
 	s2 := sealRequest(t, w, Version2, func(w *world, p *Params) { p.PSK = w.psk }, payload)

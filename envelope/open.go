@@ -145,7 +145,10 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 		}
 	}
 	// 11. Decryption.
+	// Version 1 decoded the payload into this call's own buffer; version
+	// 2's is the caller's bytes, which the message must not share.
 	payload := env.Payload
+	owned := env.Version == Version1
 	if w.Enc != nil {
 		key := keys.psk
 		if key == nil {
@@ -153,15 +156,24 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 				return nil, err
 			}
 		}
-		// Decrypted in place: env.Payload is this call's own buffer.
-		if payload, err = key.Open(env.Payload[:0], env.Payload, env.rawHeader); err != nil {
+		// Decrypted in place when the buffer is this call's own, into a
+		// new one otherwise.
+		dst := env.Payload[:0]
+		if !owned {
+			dst = make([]byte, 0, max(0, len(env.Payload)-aesgcm.Overhead))
+		}
+		if payload, err = key.Open(dst, env.Payload, env.rawHeader); err != nil {
 			return nil, ErrDecryption
 		}
+		owned = true
 	}
 	// 12. Record the counter; the atomic Admit settles races between
 	// duplicates that passed Check together.
 	if err := o.Replay.Admit(ctx, seen); err != nil {
 		return nil, replayError(err)
+	}
+	if !owned {
+		payload = bytes.Clone(payload)
 	}
 	m := &Message{
 		Version:       env.Version,

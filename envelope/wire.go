@@ -65,8 +65,9 @@ func Parse(data []byte) (*Envelope, error) {
 		return nil, err
 	}
 	if e.Version == Version2 {
-		// decodeMembers copied only the payload (see there).
-		e.Header, e.MAC, e.Signature = bytes.Clone(e.Header), bytes.Clone(e.MAC), bytes.Clone(e.Signature)
+		// decodeMembers left the members where they are (see decodeBody).
+		e.Header, e.Payload = bytes.Clone(e.Header), bytes.Clone(e.Payload)
+		e.MAC, e.Signature = bytes.Clone(e.MAC), bytes.Clone(e.Signature)
 	}
 	return e, nil
 }
@@ -211,10 +212,11 @@ func (e *Envelope) bodyDecodedLen() int {
 // has room for them (nil: a buffer of its own).
 func (e *Envelope) decodeBody(buf []byte) error {
 	if e.Version == Version2 {
-		// The payload is copied: Open decrypts it in place and hands it
-		// out, and the caller keeps its bytes. The tags are only read.
-		e.Payload = bytes.Clone(e.rawPayload)
-		e.MAC, e.Signature = e.rawMAC, e.rawSig
+		// The members are bytes already and are read where they are, in
+		// the caller's bytes: Open copies the payload, or decrypts it,
+		// into a buffer of its own once every check has passed, and
+		// Parse copies every member.
+		e.Payload, e.MAC, e.Signature = e.rawPayload, e.rawMAC, e.rawSig
 		return nil
 	}
 	if buf == nil {
