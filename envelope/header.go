@@ -149,8 +149,8 @@ type header struct {
 	wire      *wireHeader
 	kind      Kind
 	prot      Protection
-	corr      []byte // decoded into ids
-	re        []byte // decoded into ids, after corr
+	corr      []byte // in ids when it fits
+	re        []byte // in ids, after the room for corr
 	issuedAt  time.Time
 	expiresAt time.Time
 	// Room for the usual correlation id and, after it, a request digest;

@@ -58,16 +58,15 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 		Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
 		env: env, parsed: h,
 	}
-	// The correlation id and request digest are copied into one buffer,
-	// each capped at its length.
-	if ids := append(append(make([]byte, 0, len(h.corr)+len(h.re)), h.corr...), h.re...); len(ids) > 0 {
-		n := len(h.corr)
-		if n > 0 {
-			out.CorrelationID = ids[:n:n]
-		}
-		if len(h.re) > 0 {
-			out.InReplyTo = ids[n:]
-		}
+	// The correlation id and request digest share one copy; the first is
+	// capped at its length, so that appending to it never writes into the
+	// second.
+	ids := append(append(make([]byte, 0, len(h.corr)+len(h.re)), h.corr...), h.re...)
+	if len(h.corr) > 0 {
+		out.CorrelationID = ids[:len(h.corr):len(h.corr)]
+	}
+	if len(h.re) > 0 {
+		out.InReplyTo = ids[len(h.corr):]
 	}
 	add := func(alg Algorithm, kid string) {
 		out.Algorithms = append(out.Algorithms, alg)

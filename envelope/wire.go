@@ -162,9 +162,9 @@ func decodeMember(s string) ([]byte, error) {
 // decodeInto decodes the base64url header member s, strictly, into dst's
 // spare capacity when it fits (a new buffer otherwise), and returns the
 // decoded bytes alone, capped at their length. A member that would decode to
-// more than max bytes is malformed, and is not decoded.
-func decodeInto(dst []byte, s string, max int) ([]byte, error) {
-	if b64.DecodedLen(len(s)) > max {
+// more than limit bytes is malformed, and is not decoded.
+func decodeInto(dst []byte, s string, limit int) ([]byte, error) {
+	if b64.DecodedLen(len(s)) > limit {
 		return nil, errorf(ErrMalformed, "member too long")
 	}
 	if b64.DecodedLen(len(s)) > cap(dst)-len(dst) {
