@@ -257,18 +257,9 @@ func (r *headerReader) uint(max uint64) uint64 {
 	return n
 }
 
-// readHeader parses the canonical header; ok is false for anything else.
-func readHeader(b []byte) (h *wireHeader, ok bool) {
-	blk, ok := readHeaderBlock(b)
-	if !ok {
-		return nil, false
-	}
-	return &blk.wire, true
-}
-
-// readHeaderBlock is readHeader into a headerBlock: the header, its
-// members and its arrays take one allocation, and its strings share one
-// copy of b.
+// readHeaderBlock parses the canonical header into a headerBlock (ok is
+// false for anything else): the header, its members and its arrays take one
+// allocation, and its strings share one copy of b.
 func readHeaderBlock(b []byte) (blk *headerBlock, ok bool) {
 	r := &headerReader{b: string(b)}
 	blk = &headerBlock{}

@@ -73,19 +73,10 @@ func encodeHeader(h *wireHeader) ([]byte, error) {
 	return appendHeader(make([]byte, 0, 512), h), nil
 }
 
-// decodeHeader accepts the header only in canonical form: one fixed member
-// order, no whitespace, no escapes, minimal integers, no duplicate, unknown
-// or case-variant members. Exactly the bytes encodeHeader would write for
-// the parsed value are accepted (see codec.go).
-func decodeHeader(data []byte) (*wireHeader, error) {
-	b, err := decodeHeaderBlock(data)
-	if err != nil {
-		return nil, err
-	}
-	return &b.wire, nil
-}
-
-// decodeHeaderBlock is decodeHeader into a headerBlock, for validate.
+// decodeHeaderBlock accepts the header only in canonical form: one fixed
+// member order, no whitespace, no escapes, minimal integers, no duplicate,
+// unknown or case-variant members. Exactly the bytes encodeHeader would
+// write for the parsed value are accepted (see codec.go).
 func decodeHeaderBlock(data []byte) (*headerBlock, error) {
 	b, ok := readHeaderBlock(data)
 	if !ok {
@@ -171,7 +162,7 @@ type headerBlock struct {
 	prot    [len(protectionNames)]string
 }
 
-// validate checks b.wire (see validateHeader) into b.checked.
+// validate checks b.wire (see checkHeader) into b.checked.
 func (b *headerBlock) validate(version int) (*header, error) {
 	if err := checkHeader(&b.wire, version, &b.checked); err != nil {
 		return nil, err
@@ -179,20 +170,11 @@ func (b *headerBlock) validate(version int) (*header, error) {
 	return &b.checked, nil
 }
 
-// validateHeader checks the structure of a decoded header (SPEC.md §3.2):
-// the version of the envelope that carries it, required and forbidden
-// members per kind, formats, and that "prot" lists exactly the parameter
-// members present. Unknown algorithms are ErrPolicy; everything else is
-// ErrMalformed.
-func validateHeader(w *wireHeader, version int) (*header, error) {
-	h := new(header)
-	if err := checkHeader(w, version, h); err != nil {
-		return nil, err
-	}
-	return h, nil
-}
-
-// checkHeader is validateHeader into h, which it overwrites.
+// checkHeader checks the structure of a decoded header (SPEC.md §3.2) into
+// h, which it overwrites: the version of the envelope that carries it,
+// required and forbidden members per kind, formats, and that "prot" lists
+// exactly the parameter members present. Unknown algorithms are ErrPolicy;
+// everything else is ErrMalformed.
 func checkHeader(w *wireHeader, version int, h *header) error {
 	bad := func(why string) error { return errorf(ErrMalformed, why) }
 	*h = header{wire: w}

@@ -236,7 +236,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 			return nil, err
 		}
 	} else {
-		// validateHeader accepted every string, and so none needs an escape.
+		// validate accepted every string, and so none needs an escape.
 		// The JSON is only read to encode it, so its buffer is reused.
 		buf := headerBuffers.Get().(*[]byte)
 		hjson = appendHeader((*buf)[:0], w)
