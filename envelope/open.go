@@ -326,7 +326,7 @@ func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 				if id == nil || id.Algorithm() != r.Alg {
 					continue
 				}
-				wk, err := decodeMember(r.WK)
+				wk, err := decodeInto(nil, r.WK, maxWrappedSize)
 				if err != nil {
 					return resolvedKeys{}, errorf(ErrMalformed, "bad wrapped key")
 				}

@@ -150,15 +150,6 @@ func (e *Envelope) checkBody() error {
 	return nil
 }
 
-// decodeMember decodes a base64url header member, strictly (b64url).
-func decodeMember(s string) ([]byte, error) {
-	b, err := b64url.DecodeString(s)
-	if err != nil {
-		return nil, errorf(ErrMalformed, "bad base64url")
-	}
-	return b, nil
-}
-
 // decodeInto decodes the base64url header member s, strictly, into dst's
 // spare capacity when it fits (a new buffer otherwise), and returns the
 // decoded bytes alone, capped at their length. A member that would decode to

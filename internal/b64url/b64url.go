@@ -52,12 +52,7 @@ func Valid[T string | []byte](text T) bool {
 
 // DecodeString decodes s if it is Valid; otherwise the error is ErrInvalid,
 // which never quotes s.
-func DecodeString(s string) ([]byte, error) {
-	if !Valid(s) {
-		return nil, ErrInvalid
-	}
-	return base64.RawURLEncoding.DecodeString(s)
-}
+func DecodeString(s string) ([]byte, error) { return AppendDecodeString(nil, s) }
 
 // AppendDecodeString appends the bytes s encodes to dst, growing it as
 // needed; s must be strict unpadded base64url (see Valid), or ErrInvalid is
