@@ -12,13 +12,16 @@ import (
 // DefaultTTL is the lifetime Seal gives a message when Params.TTL is zero.
 const DefaultTTL = 60 * time.Second
 
-// headerBuffers holds buffers for the header JSON, which Seal encodes to
-// base64url at once.
-var headerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+// sealScratch is what Seal builds a header in: the header block and the
+// buffer its JSON is written to (which Seal copies into the envelope at
+// once). Nothing Seal returns points into either, so each goes back to
+// sealScratches, cleared, when Seal returns.
+type sealScratch struct {
+	blk  headerBlock
+	json []byte
+}
 
-// sealBlocks holds the header blocks Seal builds its header in: nothing
-// Seal returns points into one, so each goes back when Seal does.
-var sealBlocks = sync.Pool{New: func() any { return new(headerBlock) }}
+var sealScratches = sync.Pool{New: func() any { return &sealScratch{json: make([]byte, 0, 512)} }}
 
 // Sealer seals messages on behalf of one sender.
 type Sealer struct {
@@ -128,13 +131,13 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if version != Version1 && version != Version2 {
 		return nil, invalid("unknown envelope version")
 	}
-	// The header, its members and its checked form are built in a pooled
-	// block, cleared when Seal returns.
-	blk := sealBlocks.Get().(*headerBlock)
+	scratch := sealScratches.Get().(*sealScratch)
 	defer func() {
-		*blk = headerBlock{}
-		sealBlocks.Put(blk)
+		scratch.blk = headerBlock{}
+		scratch.json = scratch.json[:0]
+		sealScratches.Put(scratch)
 	}()
+	blk := &scratch.blk
 	w := &blk.wire
 	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
@@ -237,13 +240,8 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		}
 	} else {
 		// validate accepted every string, and so none needs an escape.
-		// The JSON is only read to encode it, so its buffer is reused.
-		buf := headerBuffers.Get().(*[]byte)
-		hjson = appendHeader((*buf)[:0], w)
-		defer func() {
-			*buf = hjson[:0]
-			headerBuffers.Put(buf)
-		}()
+		hjson = appendHeader(scratch.json[:0], w)
+		scratch.json = hjson // kept, grown or not, for the next Seal
 	}
 	maxSize := s.MaxSize
 	if maxSize <= 0 {
