@@ -192,12 +192,7 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("request v%d, asked %d", tt.request, tt.asked), func(t *testing.T) {
 			w := newWorld(t)
-			p := w.request("get-card")
-			p.Version, p.HMAC = tt.request, w.hmac
-			req, err := w.sealer().Seal(p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := sealRequest(t, w, tt.request, func(w *world, p *Params) { p.HMAC = w.hmac }, nil)
 			in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
 			if err != nil {
 				t.Fatal(err)
@@ -205,8 +200,7 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 			if in.Version != tt.request {
 				t.Fatalf("request opened as version %d", in.Version)
 			}
-			gw := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
-			rep, err := gw.Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac, Version: tt.asked}, []byte("ok"))
+			rep, err := w.gatewaySealer().Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac, Version: tt.asked}, []byte("ok"))
 			if err != nil {
 				t.Fatal(err)
 			}

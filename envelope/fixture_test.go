@@ -150,6 +150,18 @@ func (w *world) opener() *Opener {
 	return &Opener{ID: "gateway", Keys: keys, Replay: w.replay, Now: w.clock}
 }
 
+// gatewaySealer seals as the gateway, which answers the client's requests.
+func (w *world) gatewaySealer() *Sealer {
+	return &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
+}
+
+// clientOpener opens, as the client, what the gateway sends under the
+// world's HMAC key.
+func (w *world) clientOpener() *Opener {
+	keys := must[*Keys](w.t)(NewKeys(nil, &Peer{ID: "gateway", HMACKeys: []*HMACKey{w.hmac}}))
+	return &Opener{ID: "client", Keys: keys, Replay: must[*MemoryStore](w.t)(NewMemoryStore(0)), Now: w.clock}
+}
+
 func (w *world) request(method string) *Params {
 	return &Params{Kind: Request, To: []string{"gateway"}, Topic: method, ReplyTo: "mqttsec/client/reply"}
 }

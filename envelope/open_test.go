@@ -333,10 +333,7 @@ func TestRefusalDoesNotTouchReplayState(t *testing.T) {
 
 func TestReplyBinding(t *testing.T) {
 	w := newWorld(t)
-	gwSealer := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
-	clientKeys := must[*Keys](t)(NewKeys(nil, &Peer{ID: "gateway", HMACKeys: []*HMACKey{w.hmac}}))
-	client := &Opener{ID: "client", Keys: clientKeys, Replay: must[*MemoryStore](t)(NewMemoryStore(0)), Now: w.clock}
-	gateway := w.opener()
+	gwSealer, client, gateway := w.gatewaySealer(), w.clientOpener(), w.opener()
 
 	send := func(method string) (*Sealed, *Message) {
 		p := w.request(method)
@@ -920,18 +917,12 @@ func TestCorrelationIDLengths(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			w := newWorld(t)
 			corr := bytes.Repeat([]byte{0xc0}, n)
-			p := w.request("get-card")
-			p.HMAC, p.CorrelationID = w.hmac, corr
-			req, err := w.sealer().Seal(p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			req := sealRequest(t, w, Version1, func(w *world, p *Params) { p.HMAC, p.CorrelationID = w.hmac, corr }, nil)
 			in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
 			if err != nil || !bytes.Equal(in.CorrelationID, corr) {
 				t.Fatalf("request: %v, correlation id %x", err, in.CorrelationID)
 			}
-			gw := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
-			rep, err := gw.Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac}, []byte("ok"))
+			rep, err := w.gatewaySealer().Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac}, []byte("ok"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -939,14 +930,13 @@ func TestCorrelationIDLengths(t *testing.T) {
 			if err != nil || !bytes.Equal(h.CorrelationID, corr) || !bytes.Equal(h.InReplyTo, req.Digest[:]) {
 				t.Fatalf("Inspect: %v, %x, %x", err, h.CorrelationID, h.InReplyTo)
 			}
-			clientKeys := must[*Keys](t)(NewKeys(nil, &Peer{ID: "gateway", HMACKeys: []*HMACKey{w.hmac}}))
-			client := &Opener{ID: "client", Keys: clientKeys, Replay: must[*MemoryStore](t)(NewMemoryStore(0)), Now: w.clock}
 			want := &Expect{Kinds: Reply, From: "gateway", InReplyTo: req.Digest[:], CorrelationID: corr}
-			m, err := client.OpenInspected(ctx, h, want)
+			m, err := w.clientOpener().OpenInspected(ctx, h, want)
 			if err != nil || !bytes.Equal(m.CorrelationID, corr) || !bytes.Equal(m.InReplyTo, req.Digest[:]) {
 				t.Fatalf("reply: %v", err)
 			}
 			for _, ids := range [][2][]byte{{m.CorrelationID, m.InReplyTo}, {h.CorrelationID, h.InReplyTo}} {
+				// An append with room in the slice would write over what follows.
 				_ = append(ids[0], bytes.Repeat([]byte{0xff}, sha256.Size)...)
 				if !bytes.Equal(ids[1], req.Digest[:]) {
 					t.Fatal("appending to the correlation id changed the request digest")

@@ -13,15 +13,12 @@ import (
 // own fields, never one left from an earlier seal.
 func TestSealsShareNothing(t *testing.T) {
 	w := newWorld(t)
-	req, err := w.sealer().Seal(&Params{Kind: Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: w.hmac}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := sealRequest(t, w, Version1, func(w *world, p *Params) { p.HMAC = w.hmac }, nil)
 	in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := &Sealer{ID: "gateway", Counter: NewMemoryCounter(0), Now: w.clock}
+	gw := w.gatewaySealer()
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
