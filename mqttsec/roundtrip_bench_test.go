@@ -19,7 +19,10 @@ import (
 // carrying as many bytes as an HMAC request envelope of that payload: the
 // cost of the envelope's size alone. Names ending in @v2 seal binary
 // envelopes (envelope.Version2), and "plain-envelope-size@v2" carries a
-// binary HMAC envelope's length. "sequential" is one request at a time
+// binary HMAC envelope's length. "hmac-floor" and "hmac-floor@v2" carry
+// the same bytes and run HMAC's bare primitives where a round trip runs
+// them, with no envelope or SDK: the least the format costs (see
+// benchsuite.FloorPair). "sequential" is one request at a time
 // (ns/op is the latency); "inflight64" keeps 64 requests outstanding (ns/op
 // is the inverse of the throughput). Allocations count the whole process:
 // broker, responder and requester.
@@ -40,8 +43,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: broker.URL(), Protocol: proto}
-		for _, name := range []string{"plain", "plain-envelope-size", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519",
-			"plain-envelope-size@v2", "hmac@v2", "psk@v2", "hmac+psk@v2"} {
+		for _, name := range []string{"plain", "plain-envelope-size", "hmac-floor", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519",
+			"plain-envelope-size@v2", "hmac-floor@v2", "hmac@v2", "psk@v2", "hmac+psk@v2"} {
 			b.Run(fmt.Sprintf("v%d/%s", proto, name), func(b *testing.B) {
 				var pair *benchsuite.Pair
 				var err error
@@ -53,6 +56,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 						hmac := suites["hmac"+strings.TrimPrefix(name, "plain-envelope-size")]
 						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, hmac, clKeys, gwKeys, payload)
 					}
+				case "hmac-floor", "hmac-floor@v2":
+					pair, _, err = benchsuite.FloorPair(ctx, conn, suites["hmac"+strings.TrimPrefix(name, "hmac-floor")], clKeys, gwKeys, payload)
 				default:
 					pair, err = benchsuite.SecuredPair(ctx, conn, suites[name], gwKeys, clKeys)
 				}

@@ -16,7 +16,11 @@ import (
 func sizeOf(t *testing.T, r Row) int {
 	t.Helper()
 	var n int
-	if _, err := fmt.Sscanf(r.Extra, "plain Paho with %d-byte requests", &n); err != nil {
+	format := "plain Paho with %d-byte requests"
+	if strings.Contains(r.Name, "floor") {
+		format = "plain Paho with %d-byte messages"
+	}
+	if _, err := fmt.Sscanf(r.Extra, format, &n); err != nil {
 		t.Fatalf("%s: no size in %q: %v", r.Name, r.Extra, err)
 	}
 	return n
@@ -35,7 +39,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac)(@v2)?$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor)(@v2)?$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -50,6 +54,7 @@ func TestBenchRows(t *testing.T) {
 		"envelope/hmac@v2/256/seal", "envelope/hmac@v2/256/open",
 		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
 		"roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/plain-envelope-size@v2", "roundtrip/v5/plain-envelope-size@v2",
+		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/hmac-floor@v2", "roundtrip/v5/hmac-floor@v2",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -76,6 +81,23 @@ func TestBenchRows(t *testing.T) {
 		text, bin := sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]), sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v2"])
 		if bin <= 0 || bin >= text {
 			t.Errorf("binary HMAC envelope %d bytes, text %d", bin, text)
+		}
+	}
+	// The floor rows carry their form's envelope length and run HMAC's
+	// primitives; the HMAC rows of that form are compared with them.
+	for _, v := range []string{"3", "5"} {
+		for _, form := range []string{"", "@v2"} {
+			floor := byName["roundtrip/v"+v+"/hmac-floor"+form]
+			if sizeOf(t, floor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"+form]) {
+				t.Errorf("floor and sized plain rows differ in size: %+v", floor)
+			}
+			hmacRow := byName["roundtrip/v"+v+"/hmac"+form]
+			if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != hmacRow.PrimitivesUs || floor.P50Us <= 0 {
+				t.Errorf("floor row lacks HMAC's primitives or its latency: %+v", floor)
+			}
+			if hmacRow.RatioFloor <= 0 || !strings.Contains(hmacRow.Extra, "slower than hmac-floor"+form) {
+				t.Errorf("%s is not compared with its floor: %+v", hmacRow.Name, hmacRow)
+			}
 		}
 	}
 	// The sized plain rows carry more bytes than plain, and say how many.

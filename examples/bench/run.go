@@ -113,6 +113,12 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 // benchsuite.BinarySuffix, as long as a binary one.
 const sizedPlain = "plain-envelope-size"
 
+// floorOf names the floor rows: plain Paho carrying an HMAC request
+// envelope's length and running HMAC's bare primitives where a round trip
+// runs them (see benchsuite.FloorPair); with benchsuite.BinarySuffix, the
+// binary envelope's length.
+const floorOf = "hmac-floor"
+
 // roundTripSuites are the suites measured over the broker.
 var roundTripSuites = []string{
 	"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep",
@@ -149,16 +155,25 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			// suite's request envelope, names that suite; size is the length.
 			sizedAs string
 			size    int
+			// floorOf, for plain Paho carrying a suite's envelope length
+			// and running its primitives, names that suite.
+			floorOf string
 		}
 		plain := &entry{name: prefix + "plain", suite: "plain"}
 		entries := []*entry{plain}
 		// Plain Paho carrying an HMAC request envelope's length, one per
 		// envelope form ("" and BinarySuffix).
-		sized := map[string]*entry{}
+		sized, floors := map[string]*entry{}, map[string]*entry{}
 		for _, suffix := range []string{"", benchsuite.BinarySuffix} {
 			if want(prefix + sizedPlain + suffix) {
 				sized[suffix] = &entry{name: prefix + sizedPlain + suffix, suite: sizedPlain + suffix, sizedAs: "hmac" + suffix}
 				entries = append(entries, sized[suffix])
+			}
+		}
+		for _, suffix := range []string{"", benchsuite.BinarySuffix} {
+			if want(prefix + floorOf + suffix) {
+				floors["hmac"+suffix] = &entry{name: prefix + floorOf + suffix, suite: floorOf + suffix, floorOf: "hmac" + suffix}
+				entries = append(entries, floors["hmac"+suffix])
 			}
 		}
 		for _, name := range roundTripSuites {
@@ -174,6 +189,8 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			switch {
 			case e == plain:
 				e.pair, err = benchsuite.PlainPair(ctx, conn)
+			case e.floorOf != "":
+				e.pair, e.size, err = benchsuite.FloorPair(ctx, conn, suiteNamed(e.floorOf), clKeys, gwKeys, payload)
 			case e.sizedAs != "":
 				if e.pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
 					e.pair.Request, e.size, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed(e.sizedAs), clKeys, gwKeys, payload)
@@ -236,23 +253,36 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				rows = append(rows, r)
 				continue
 			}
-			sameSize := ""
-			if sz := sized[binarySuffix(e.suite)]; sz != nil {
-				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
-				sameSize = fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sz.suite)
+			suite := e.suite
+			if e.floorOf != "" {
+				suite = e.floorOf
 			}
 			// A round trip seals and opens twice: the request and the reply.
-			prim, ok := primCost[e.suite]
+			prim, ok := primCost[suite]
 			if !ok {
 				var err error
-				if prim, err = primitiveCost(suiteNamed(e.suite), clKeys, gwKeys); err != nil {
+				if prim, err = primitiveCost(suiteNamed(suite), clKeys, gwKeys); err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
 				}
 			}
 			r.PrimitivesUs = 2 * prim / 1000
 			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
-			r.Extra = fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip%s",
-				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs, sameSize)
+			latency := fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip",
+				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs)
+			if e.floorOf != "" {
+				r.Extra = fmt.Sprintf("plain Paho with %d-byte messages running %s's primitives, no envelope or SDK: %s", e.size, e.floorOf, latency)
+				rows = append(rows, r)
+				continue
+			}
+			r.Extra = latency
+			if sz := sized[binarySuffix(e.suite)]; sz != nil {
+				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
+				r.Extra += fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sz.suite)
+			}
+			if fl := floors[e.suite]; fl != nil {
+				r.RatioFloor = median(fl.tput) / r.OpsPerSec
+				r.Extra += fmt.Sprintf("; %.2f× slower than %s", r.RatioFloor, fl.suite)
+			}
 			rows = append(rows, r)
 		}
 	}

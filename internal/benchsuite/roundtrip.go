@@ -95,6 +95,12 @@ func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Ke
 // the reply topic and the requester matches replies by an 8-byte id that
 // prefixes the payload.
 func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
+	return plainPair(ctx, conn, nil)
+}
+
+// plainPair is PlainPair whose responder, when respond is not nil, calls
+// it for each request before it publishes the reply.
+func plainPair(ctx context.Context, conn cli.Conn, respond func()) (*Pair, error) {
 	n := seq.Add(1)
 	reqTopic, replyTopic := fmt.Sprintf("bench/plain-%d/req", n), fmt.Sprintf("bench/plain-%d/reply", n)
 	srv, err := conn.Transport(clientID("plain-gw"))
@@ -109,6 +115,20 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 	work := make(chan []byte, 1024)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	closeAll := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cl.Close(cctx)
+		srv.Close(cctx)
+		close(stop)
+		wg.Wait()
+	}
+	started := false
+	defer func() {
+		if !started {
+			closeAll()
+		}
+	}()
 	for range 8 {
 		wg.Go(func() {
 			for {
@@ -116,6 +136,9 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 				case <-stop:
 					return
 				case p := <-work:
+					if respond != nil {
+						respond()
+					}
 					srv.Publish(context.Background(), mqttsec.Outbound{Topic: replyTopic, Payload: p})
 				}
 			}
@@ -127,7 +150,6 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 		default:
 		}
 	}); err != nil {
-		close(stop)
 		return nil, err
 	}
 	if err := srv.Subscribe(ctx, reqTopic); err != nil {
@@ -154,6 +176,7 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 		return nil, err
 	}
 	var ids atomic.Uint64
+	started = true
 	return &Pair{
 		Request: func(ctx context.Context, payload []byte) error {
 			id := ids.Add(1)
@@ -174,14 +197,7 @@ func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
 				return ctx.Err()
 			}
 		},
-		Close: func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			cl.Close(cctx)
-			srv.Close(cctx)
-			close(stop)
-			wg.Wait()
-		},
+		Close: closeAll,
 	}, nil
 }
 
@@ -244,6 +260,38 @@ func Throughput(ctx context.Context, req Requester, payload []byte, inFlight int
 		return 0, errors.New("no request completed")
 	}
 	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+// FloorPair starts a plain pair (see PlainPair) that does the work no
+// implementation of suite s can avoid, and nothing else: its requests and
+// replies are as long as s's request envelope carrying payload (the pair's
+// 8-byte id included), and s's bare primitives (see Primitives) run where a
+// round trip of s runs them. The requester seals before it publishes and
+// opens the reply; the responder opens the request and seals the reply
+// before it answers. There is no header to write or read, no replay window
+// and no SDK: the pair is the floor under s over this broker and client,
+// and its distance from plain Paho is the cost of s's format. The length
+// is returned too.
+func FloorPair(ctx context.Context, conn cli.Conn, s Suite, from, to *Keys, payload []byte) (*Pair, int, error) {
+	c, err := NewCase(s, from, to, payload)
+	if err != nil {
+		return nil, 0, err
+	}
+	pair, err := plainPair(ctx, conn, func() { c.PrimOpen(); c.PrimSeal() })
+	if err != nil {
+		return nil, 0, err
+	}
+	sized := make([]byte, c.EnvelopeSize-8)
+	plain := pair.Request
+	pair.Request = func(ctx context.Context, _ []byte) error {
+		c.PrimSeal()
+		if err := plain(ctx, sized); err != nil {
+			return err
+		}
+		c.PrimOpen()
+		return nil
+	}
+	return pair, c.EnvelopeSize, nil
 }
 
 // EnvelopeSized returns a requester for a plain pair (see PlainPair) that
