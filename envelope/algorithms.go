@@ -1,7 +1,8 @@
 package envelope
 
-// The envelope format versions this package reads and writes. Both carry
-// the same header, protections and checks; they differ in framing only.
+// The envelope format versions this package reads and writes. All carry
+// the same header value, protections and checks; they differ in how the
+// members and the header are written.
 const (
 	// Version1 is the text envelope: a JSON template whose members are
 	// base64url (SPEC.md §2).
@@ -10,6 +11,10 @@ const (
 	// after its length (SPEC.md §13). It is smaller, and neither side
 	// base64url-codes the payload.
 	Version2 = 2
+	// Version3 is the compact envelope: version 2's frame around a header
+	// written as bytes instead of JSON (SPEC.md §14). It is the smallest
+	// and the quickest to read, and a receiver needs no JSON parser.
+	Version3 = 3
 	// Version is the version Seal writes when Params.Version is zero and
 	// the message is not a reply.
 	Version = Version1

@@ -104,16 +104,16 @@ func TestBinaryFrameRejects(t *testing.T) {
 		{name: "payload length 2^32-1", mutate: func(_ *world, b []byte) []byte { return withLen(b, 1, 1<<32-1) }, want: ErrMalformed},
 		{name: "empty header", mutate: func(w *world, b []byte) []byte {
 			e := whole(w, b)
-			return appendFrame(nil, nil, e.Payload, e.MAC, e.Signature)
+			return appendFrame(nil, Version2, nil, e.Payload, e.MAC, e.Signature)
 		}, want: ErrMalformed},
-		{name: "version byte 0x03", mutate: func(_ *world, b []byte) []byte { return append([]byte{3}, b[1:]...) }, want: ErrUnsupportedVersion},
+		{name: "version byte 0x04", mutate: func(_ *world, b []byte) []byte { return append([]byte{4}, b[1:]...) }, want: ErrUnsupportedVersion},
 		{name: "version byte 0x1f", mutate: func(_ *world, b []byte) []byte { return append([]byte{0x1f}, b[1:]...) }, want: ErrUnsupportedVersion},
 		{name: "version byte 0x01", mutate: func(_ *world, b []byte) []byte { return append([]byte{1}, b[1:]...) }, want: ErrMalformed},
 		{name: "version byte 0x00", mutate: func(_ *world, b []byte) []byte { return append([]byte{0}, b[1:]...) }, want: ErrMalformed},
 		{name: "header says version 1", mutate: rewriteHeader(func(h *wireHeader) { h.V = Version1 }), want: ErrMalformed},
 		{name: "header as base64url text", mutate: func(w *world, b []byte) []byte {
 			e := whole(w, b)
-			return appendFrame(nil, []byte(b64.EncodeToString(e.Header)), e.Payload, e.MAC, e.Signature)
+			return appendFrame(nil, Version2, []byte(b64.EncodeToString(e.Header)), e.Payload, e.MAC, e.Signature)
 		}, want: ErrMalformed},
 		{name: "topic rewritten", mutate: rewriteHeader(func(h *wireHeader) { h.Topic = "delete-card" }),
 			expect: &Expect{Kinds: Request, Topic: "delete-card"}, want: ErrAuthentication},
@@ -152,32 +152,37 @@ func TestBinaryFrameRejects(t *testing.T) {
 	}
 }
 
-// TestVersionsDoNotCross: a message sealed in one form and re-framed in the
-// other, with the header's version changed to match, keeps its MAC or
-// signature but opens in neither form.
+// TestVersionsDoNotCross: a message sealed in one form and re-framed in
+// another, with the header's version changed to match, keeps its MAC or
+// signature but opens in no other form.
 func TestVersionsDoNotCross(t *testing.T) {
-	for _, from := range []int{Version1, Version2} {
-		for _, prot := range []struct {
-			name  string
-			apply func(*world, *Params)
-		}{{"hmac", hmacOnly}, {"ed25519", sigOnly}} {
-			t.Run(fmt.Sprintf("from v%d/%s", from, prot.name), func(t *testing.T) {
-				w := newWorld(t)
-				s := sealRequest(t, w, from, prot.apply, []byte(`{"card":8165538}`))
-				other := Version1 + Version2 - from
-				crossed := reencode(t, s.Bytes, other, func(h *wireHeader, _ *envelopeMembers) { h.V = other })
-				// Well formed in the other version: only the tags refuse it.
-				if _, err := Inspect(crossed, 0); err != nil {
-					t.Fatalf("Inspect: %v", err)
-				}
-				if _, err := w.opener().Open(ctx, crossed, expectRequest); !errors.Is(err, ErrAuthentication) {
-					t.Fatalf("Open = %v, want ErrAuthentication", err)
-				}
-				// The genuine message still opens.
-				if _, err := w.opener().Open(ctx, s.Bytes, expectRequest); err != nil {
-					t.Fatalf("genuine: %v", err)
-				}
-			})
+	versions := []int{Version1, Version2, Version3}
+	for _, from := range versions {
+		for _, other := range versions {
+			if other == from {
+				continue
+			}
+			for _, prot := range []struct {
+				name  string
+				apply func(*world, *Params)
+			}{{"hmac", hmacOnly}, {"ed25519", sigOnly}} {
+				t.Run(fmt.Sprintf("from v%d to v%d/%s", from, other, prot.name), func(t *testing.T) {
+					w := newWorld(t)
+					s := sealRequest(t, w, from, prot.apply, []byte(`{"card":8165538}`))
+					crossed := reencode(t, s.Bytes, other, func(h *wireHeader, _ *envelopeMembers) { h.V = other })
+					// Well formed in the other version: only the tags refuse it.
+					if _, err := Inspect(crossed, 0); err != nil {
+						t.Fatalf("Inspect: %v", err)
+					}
+					if _, err := w.opener().Open(ctx, crossed, expectRequest); !errors.Is(err, ErrAuthentication) {
+						t.Fatalf("Open = %v, want ErrAuthentication", err)
+					}
+					// The genuine message still opens.
+					if _, err := w.opener().Open(ctx, s.Bytes, expectRequest); err != nil {
+						t.Fatalf("genuine: %v", err)
+					}
+				})
+			}
 		}
 	}
 }
@@ -189,6 +194,7 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 		request, asked, want int
 	}{
 		{Version1, 0, Version1}, {Version2, 0, Version2}, {Version2, Version1, Version1}, {Version1, Version2, Version2},
+		{Version3, 0, Version3}, {Version3, Version2, Version2}, {Version1, Version3, Version3},
 	} {
 		t.Run(fmt.Sprintf("request v%d, asked %d", tt.request, tt.asked), func(t *testing.T) {
 			w := newWorld(t)
@@ -214,7 +220,7 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 		})
 	}
 	w := newWorld(t)
-	for _, v := range []int{-1, 3} {
+	for _, v := range []int{-1, 4} {
 		p := w.request("get-card")
 		p.Version, p.HMAC = v, w.hmac
 		if _, err := w.sealer().Seal(p, nil); !errors.Is(err, ErrInvalidParams) {

@@ -48,7 +48,7 @@ func FuzzHeader(f *testing.F) {
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("accepted a non-canonical header %q", data)
 		}
-		for _, version := range []int{Version1, Version2} {
+		for _, version := range []int{Version1, Version2, Version3} {
 			if _, err := validateHeader(w, version); err != nil && Class(err) == nil {
 				t.Fatalf("error without a class: %v", err)
 			}

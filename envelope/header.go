@@ -73,11 +73,20 @@ func encodeHeader(h *wireHeader) ([]byte, error) {
 	return appendHeader(make([]byte, 0, 512), h), nil
 }
 
-// decodeHeaderBlock accepts the header only in canonical form: one fixed
-// member order, no whitespace, no escapes, minimal integers, no duplicate,
-// unknown or case-variant members. Exactly the bytes encodeHeader would
-// write for the parsed value are accepted (see codec.go).
-func decodeHeaderBlock(data []byte) (*headerBlock, error) {
+// decodeHeaderBlock reads the header of an envelope of the given version
+// and accepts it only in canonical form. For versions 1 and 2 that is JSON
+// with one fixed member order, no whitespace, no escapes, minimal integers,
+// no duplicate, unknown or case-variant members: exactly the bytes
+// encodeHeader would write for the parsed value (see codec.go). For version
+// 3 it is the compact form, which has one encoding per value (compact.go).
+func decodeHeaderBlock(version int, data []byte) (*headerBlock, error) {
+	if version == Version3 {
+		b, ok := readCompactHeader(data)
+		if !ok {
+			return nil, errorf(ErrMalformed, "header is not a compact header")
+		}
+		return b, nil
+	}
 	b, ok := readHeaderBlock(data)
 	if !ok {
 		return nil, errorf(ErrMalformed, "header is not canonical JSON")
@@ -111,7 +120,23 @@ func validID(s string) bool {
 // bytes of UTF-8 with no control characters, no '"' or '\', no U+2028/U+2029
 // (so JSON never escapes it) and no MQTT wildcard '+' or '#'.
 func validTopic(s string) bool {
-	if len(s) == 0 || len(s) > MaxTopicLength || !utf8.ValidString(s) {
+	if len(s) == 0 || len(s) > MaxTopicLength {
+		return false
+	}
+	// ASCII, the usual case, byte by byte; from the first other byte on,
+	// rune by rune.
+	i := 0
+	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == 0x7f, c == '"', c == '\\', c == '+', c == '#':
+			return false
+		}
+	}
+	if i == len(s) {
+		return true
+	}
+	s = s[i:]
+	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
@@ -133,6 +158,24 @@ func validKid(s string) bool {
 		}
 	}
 	return true
+}
+
+// members is the set of protections whose parameter members w has.
+func (w *wireHeader) members() Protection {
+	var p Protection
+	if w.Enc != nil {
+		p |= Encryption
+	}
+	if w.MAC != nil {
+		p |= HMAC
+	}
+	if w.HOTP != nil {
+		p |= HOTPCode
+	}
+	if w.Sig != nil {
+		p |= Signature
+	}
+	return p
 }
 
 // header is the decoded, structurally valid header.
@@ -252,19 +295,7 @@ func checkHeader(w *wireHeader, version int, h *header) error {
 	if len(w.Prot) == 0 {
 		return bad("empty protection list")
 	}
-	present := Protection(0)
-	if w.Enc != nil {
-		present |= Encryption
-	}
-	if w.MAC != nil {
-		present |= HMAC
-	}
-	if w.HOTP != nil {
-		present |= HOTPCode
-	}
-	if w.Sig != nil {
-		present |= Signature
-	}
+	present := w.members()
 	i := 0
 	for _, n := range protectionNames {
 		if present&n.p == 0 {

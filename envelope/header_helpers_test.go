@@ -12,9 +12,13 @@ func readHeader(b []byte) (*wireHeader, bool) {
 	return &blk.wire, true
 }
 
-// decodeHeader is decodeHeaderBlock's wire header.
-func decodeHeader(data []byte) (*wireHeader, error) {
-	b, err := decodeHeaderBlock(data)
+// decodeHeader is decodeHeaderBlock's wire header, for a JSON header.
+func decodeHeader(data []byte) (*wireHeader, error) { return decodeVersionHeader(Version1, data) }
+
+// decodeVersionHeader is decodeHeaderBlock's wire header, for a header of
+// the given envelope version.
+func decodeVersionHeader(version int, data []byte) (*wireHeader, error) {
+	b, err := decodeHeaderBlock(version, data)
 	if err != nil {
 		return nil, err
 	}
@@ -28,4 +32,13 @@ func validateHeader(w *wireHeader, version int) (*header, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// encodeVersionHeader writes a header in the form of the given envelope
+// version: compact for version 3, canonical JSON otherwise.
+func encodeVersionHeader(version int, h *wireHeader) ([]byte, error) {
+	if version == Version3 {
+		return appendCompactHeader(nil, h)
+	}
+	return encodeHeader(h)
 }

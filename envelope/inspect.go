@@ -11,7 +11,7 @@ import (
 // request a reply claims to answer) or to show an envelope to a person;
 // never to decide anything.
 type Header struct {
-	Version       int // envelope format: Version1 or Version2
+	Version       int // envelope format: Version1, Version2 or Version3
 	Kind          Kind
 	From          string
 	To            []string

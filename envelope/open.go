@@ -13,7 +13,7 @@ import (
 
 // Message is an opened, verified message.
 type Message struct {
-	Version       int // envelope format: Version1 or Version2
+	Version       int // envelope format: Version1, Version2 or Version3
 	Kind          Kind
 	From          string   // authenticated sender id
 	To            []string // recipient ids (empty: an event to any subscriber)
@@ -222,7 +222,7 @@ func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, erro
 			return nil, nil, err
 		}
 	}
-	b, err := decodeHeaderBlock(env.Header)
+	b, err := decodeHeaderBlock(env.Version, env.Header)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -56,7 +56,7 @@ type Params struct {
 	InReplyTo *Message
 	// TTL is how long the message stays valid; zero means DefaultTTL.
 	TTL time.Duration
-	// Version is the envelope format, Version1 or Version2. Zero means
+	// Version is the envelope format: Version1, Version2 or Version3. Zero means
 	// the version of the request for a Reply or ErrorReply (so a reply
 	// reaches its requester in the form it speaks), and Version otherwise.
 	Version int
@@ -128,7 +128,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 			version = req.Version
 		}
 	}
-	if version != Version1 && version != Version2 {
+	if version != Version1 && !framed(version) {
 		return nil, invalid("unknown envelope version")
 	}
 	scratch := sealScratches.Get().(*sealScratch)
@@ -234,11 +234,18 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
 	var hjson []byte
-	if edit != nil {
+	switch {
+	case version == Version3:
+		// Compact: validate accepted every field, so it fits the form.
+		if hjson, err = appendCompactHeader(scratch.json[:0], w); err != nil {
+			return nil, err
+		}
+		scratch.json = hjson
+	case edit != nil:
 		if hjson, err = encodeHeader(w); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		// validate accepted every string, and so none needs an escape.
 		hjson = appendHeader(scratch.json[:0], w)
 		scratch.json = hjson // kept, grown or not, for the next Seal
@@ -271,7 +278,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if contentKey != nil {
 		// The header as sent is the associated data: it binds every header
 		// field, including the wrapped keys, to the ciphertext.
-		if version == Version2 {
+		if framed(version) {
 			// Encrypted straight into the envelope.
 			if out, err = contentKey.Seal(out, payload, h); err != nil {
 				return nil, err

@@ -2,7 +2,7 @@ package envelope
 
 // This file imports nothing but the standard library and uses no code of
 // the package: it is an independent reading of SPEC.md §4, the checks a
-// port to another language makes first.
+// port to another language makes first, and of the compact header of §14.
 
 import (
 	"crypto"
@@ -98,7 +98,18 @@ func (k *specKeys) check(envelope []byte) (d [32]byte, verified []string, err er
 		Sig *struct{ Alg string }
 		Enc *struct{ Kid string }
 	}
-	if err := json.Unmarshal(m.header, &h); err != nil {
+	header := m.header
+	if m.version == 3 {
+		// The compact header read into the JSON value it stands for.
+		value, err := readCompactSpec(m.header)
+		if err != nil {
+			return d, nil, err
+		}
+		if header, err = json.Marshal(value); err != nil {
+			return d, nil, err
+		}
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
 		return d, nil, err
 	}
 	if h.V != m.version {
@@ -177,10 +188,10 @@ type specMembers struct {
 }
 
 // members reads a version-1 envelope with encoding/json and strict
-// base64url, or a version-2 one with encoding/binary.
+// base64url, or a version-2 or 3 one with encoding/binary.
 func (k *specKeys) members(envelope []byte) (*specMembers, error) {
-	if len(envelope) > 0 && envelope[0] == 2 {
-		m := &specMembers{version: 2}
+	if len(envelope) > 0 && (envelope[0] == 2 || envelope[0] == 3) {
+		m := &specMembers{version: int(envelope[0])}
 		rest := envelope[1:]
 		var fields [4][]byte
 		for i := range fields {
@@ -231,4 +242,138 @@ func (k *specKeys) members(envelope []byte) (*specMembers, error) {
 		}
 	}
 	return m, nil
+}
+
+// readCompactSpec reads a compact header (SPEC.md §14.2) into the JSON
+// value of §3.1 it carries, as encoding/json would decode that JSON: the
+// two must be equal. It checks the form only, not the rules of §3.2.
+func readCompactSpec(b []byte) (map[string]any, error) {
+	truncated := errors.New("compact header: truncated")
+	take := func(n int) ([]byte, error) {
+		if len(b) < n {
+			return nil, truncated
+		}
+		v := b[:n]
+		b = b[n:]
+		return v, nil
+	}
+	u8 := func() (int, error) {
+		v, err := take(1)
+		if err != nil {
+			return 0, err
+		}
+		return int(v[0]), nil
+	}
+	str8 := func() ([]byte, error) {
+		n, err := u8()
+		if err != nil {
+			return nil, err
+		}
+		return take(n)
+	}
+	str16 := func() ([]byte, error) {
+		n, err := take(2)
+		if err != nil {
+			return nil, err
+		}
+		return take(int(binary.BigEndian.Uint16(n)))
+	}
+	u64 := func() (uint64, error) {
+		v, err := take(8)
+		if err != nil {
+			return 0, err
+		}
+		return binary.BigEndian.Uint64(v), nil
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	algs := map[int]string{1: "HS256", 2: "Ed25519", 3: "ES256", 4: "PS256", 5: "RS256",
+		6: "A256GCM", 7: "HPKE-X25519", 8: "HPKE-MLKEM768X25519", 9: "RSA-OAEP-256"}
+	alg := func() (string, error) {
+		c, err := u8()
+		if err != nil {
+			return "", err
+		}
+		if algs[c] == "" {
+			return "", fmt.Errorf("compact header: algorithm code %d", c)
+		}
+		return algs[c], nil
+	}
+	kid := func() (string, error) {
+		v, err := take(12)
+		return b64(v), err
+	}
+	var errs []error
+	must := func(v any, err error) any {
+		errs = append(errs, err)
+		return v
+	}
+	h := map[string]any{}
+	v, _ := u8()
+	h["v"] = float64(v)
+	kind, _ := u8()
+	h["kind"] = map[int]string{1: "req", 2: "rep", 4: "evt", 8: "err"}[kind]
+	prot, err := u8()
+	if err != nil || prot&^0x0F != 0 || h["kind"] == "" {
+		return nil, errors.New("compact header: bad version, kind or protection bits")
+	}
+	h["from"] = string(must(str8()).([]byte))
+	if n := must(u8()).(int); n > 0 {
+		var to []any
+		for range n {
+			to = append(to, string(must(str8()).([]byte)))
+		}
+		h["to"] = to
+	}
+	h["topic"] = string(must(str16()).([]byte))
+	if r := must(str16()).([]byte); len(r) > 0 {
+		h["replyTo"] = string(r)
+	}
+	if c := must(str8()).([]byte); len(c) > 0 {
+		h["corr"] = b64(c)
+	}
+	if r := must(str8()).([]byte); len(r) > 0 {
+		h["re"] = b64(r)
+	}
+	h["ctr"] = fmt.Sprint(must(u64()).(uint64))
+	h["iat"] = float64(must(u64()).(uint64))
+	h["exp"] = float64(must(u64()).(uint64))
+	var names []any
+	for _, p := range []struct {
+		bit  int
+		name string
+	}{{1, "enc"}, {2, "hmac"}, {4, "hotp"}, {8, "sig"}} {
+		if prot&p.bit != 0 {
+			names = append(names, p.name)
+		}
+	}
+	h["prot"] = names
+	if prot&2 != 0 {
+		h["mac"] = map[string]any{"alg": must(alg()), "kid": must(kid())}
+	}
+	if prot&4 != 0 {
+		h["hotp"] = map[string]any{"kid": must(kid()), "code": string(must(str8()).([]byte))}
+	}
+	if prot&8 != 0 {
+		h["sig"] = map[string]any{"alg": must(alg()), "kid": must(kid())}
+	}
+	if prot&1 != 0 {
+		enc := map[string]any{"alg": must(alg())}
+		if n := must(u8()).(int); n == 0 {
+			enc["kid"] = must(kid())
+		} else {
+			var rcpt []any
+			for range n {
+				rcpt = append(rcpt, map[string]any{"alg": must(alg()), "kid": must(kid()), "wk": b64(must(str16()).([]byte))})
+			}
+			enc["rcpt"] = rcpt
+		}
+		h["enc"] = enc
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(b) != 0 {
+		return nil, errors.New("compact header: bytes after the last field")
+	}
+	return h, nil
 }

@@ -38,7 +38,8 @@ const (
 // their bytes): these bytes, never a re-encoding, are what the MAC, the
 // signature and the AEAD cover.
 type Envelope struct {
-	// Version is the format: Version1 (text) or Version2 (binary).
+	// Version is the format: Version1 (text), Version2 (binary) or
+	// Version3 (compact).
 	Version int
 
 	rawHeader  []byte
@@ -52,9 +53,9 @@ type Envelope struct {
 	Signature []byte // decoded signature, nil when absent
 }
 
-// Parse checks that data is a canonical envelope of version 1 or 2 and
+// Parse checks that data is a canonical envelope of version 1, 2 or 3 and
 // decodes its members into buffers of their own. It does not parse the
-// header JSON or verify anything. Errors are ErrMalformed or
+// header or verify anything. Errors are ErrMalformed or
 // ErrUnsupportedVersion.
 func Parse(data []byte) (*Envelope, error) {
 	e, err := parseOuter(data)
@@ -64,7 +65,7 @@ func Parse(data []byte) (*Envelope, error) {
 	if err := e.decodeMembers(true); err != nil {
 		return nil, err
 	}
-	if e.Version == Version2 {
+	if framed(e.Version) {
 		// decodeMembers left the members where they are (see decodeBody).
 		e.Header, e.Payload = bytes.Clone(e.Header), bytes.Clone(e.Payload)
 		e.MAC, e.Signature = bytes.Clone(e.MAC), bytes.Clone(e.Signature)
@@ -76,12 +77,12 @@ func Parse(data []byte) (*Envelope, error) {
 // text, without decoding it.
 func parseOuter(data []byte) (*Envelope, error) {
 	if len(data) > 0 && data[0] < ' ' {
-		// A first byte below 0x20 marks a binary envelope; 0x02 is the only
-		// one defined, 0x03 to 0x1F are reserved for later versions.
+		// A first byte below 0x20 marks a binary envelope: 0x02 and 0x03
+		// are defined, 0x04 to 0x1F are reserved for later versions.
 		switch {
-		case data[0] == Version2:
+		case framed(int(data[0])):
 			return parseFrame(data)
-		case data[0] > Version2:
+		case data[0] > Version3:
 			return nil, ErrUnsupportedVersion
 		}
 		return nil, errorf(ErrMalformed, "not an envelope")
@@ -139,7 +140,7 @@ func parseOuter(data []byte) (*Envelope, error) {
 // checkBody checks, without decoding them, that the payload, MAC and
 // signature members are strict base64url: what decodeBody would accept.
 func (e *Envelope) checkBody() error {
-	if e.Version == Version2 {
+	if framed(e.Version) {
 		return nil // bytes, nothing to check
 	}
 	for _, text := range [][]byte{e.rawPayload, e.rawMAC, e.rawSig} {
@@ -171,7 +172,7 @@ func decodeInto(dst []byte, s string, limit int) ([]byte, error) {
 // decodeMembers decodes the header member and, with body, the payload, MAC
 // and signature members too, all into one buffer.
 func (e *Envelope) decodeMembers(body bool) error {
-	if e.Version == Version2 {
+	if framed(e.Version) {
 		// The members are bytes already. The header is read where it is
 		// (its parse copies what it keeps); see decodeBody for the rest.
 		e.Header = e.rawHeader
@@ -202,7 +203,7 @@ func (e *Envelope) bodyDecodedLen() int {
 // decodeBody decodes the payload, MAC and signature members into buf, which
 // has room for them (nil: a buffer of its own).
 func (e *Envelope) decodeBody(buf []byte) error {
-	if e.Version == Version2 {
+	if framed(e.Version) {
 		// The members are bytes already and are read where they are, in
 		// the caller's bytes: Open copies the payload, or decrypts it,
 		// into a buffer of its own once every check has passed, and
@@ -263,8 +264,8 @@ func decodeB64(buf, text []byte) (value, rest []byte, err error) {
 // Marshal returns the envelope's encoding: for a parsed envelope, exactly the
 // bytes it was parsed from.
 func (e *Envelope) Marshal() []byte {
-	if e.Version == Version2 {
-		return appendFrame(nil, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
+	if framed(e.Version) {
+		return appendFrame(nil, e.Version, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
 	}
 	return appendOuter(nil, e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig)
 }
@@ -273,11 +274,15 @@ func (e *Envelope) Marshal() []byte {
 // version byte and the four member lengths.
 const frameFixed = 1 + 4*4
 
-// parseFrame reads a version-2 envelope: four members, each after its
+// framed reports whether envelopes of version v are binary frames (SPEC.md
+// §13.1): versions 2 and 3, which differ in their headers only.
+func framed(v int) bool { return v == Version2 || v == Version3 }
+
+// parseFrame reads a version-2 or 3 envelope: four members, each after its
 // length as 4 bytes big-endian, and nothing after the last. The header is
 // not empty; an empty mac or sig member is an absent one.
 func parseFrame(data []byte) (*Envelope, error) {
-	e := &Envelope{Version: Version2}
+	e := &Envelope{Version: int(data[0])}
 	rest := data[1:]
 	var members [4][]byte
 	for i := range members {
@@ -307,10 +312,10 @@ func parseFrame(data []byte) (*Envelope, error) {
 	return e, nil
 }
 
-// appendFrame writes a version-2 envelope; nil and empty members are
-// written as absent.
-func appendFrame(dst, h, p, mac, sig []byte) []byte {
-	f := framing(Version2)
+// appendFrame writes an envelope of version 2 or 3; nil and empty members
+// are written as absent.
+func appendFrame(dst []byte, version int, h, p, mac, sig []byte) []byte {
+	f := framing(version)
 	dst = f.start(dst, h)
 	dst = f.payloadStart(dst, len(p))
 	return f.finish(append(dst, p...), mac, sig)
@@ -338,12 +343,14 @@ func appendOuter(dst, h, p, mac, sig []byte) []byte {
 const (
 	signingInputPrefix  = "mqttsec.v1."
 	signingInputPrefix2 = "mqttsec.v2."
+	signingInputPrefix3 = "mqttsec.v3."
 )
 
 // signingInput is, for version 1, "mqttsec.v1." || h || "." || p, with h and
 // p the base64url text of the header and payload members exactly as sent;
 // for version 2, "mqttsec.v2." || 0x02 || u32(len h) || h || u32(len p) || p,
-// that is the envelope's bytes up to the end of the payload.
+// that is the envelope's bytes up to the end of the payload; version 3 is
+// the same with "mqttsec.v3." and 0x03.
 type signingInput struct {
 	v    int
 	h, p []byte
@@ -352,17 +359,22 @@ type signingInput struct {
 var (
 	signingInputPrefixBytes  = []byte(signingInputPrefix)
 	signingInputPrefix2Bytes = []byte(signingInputPrefix2)
+	signingInputPrefix3Bytes = []byte(signingInputPrefix3)
 	signingInputDot          = []byte{'.'}
 )
 
 // writeTo writes the signing input to w; scratch (kept by the caller, as w
 // may keep what it is given) holds the binary form's version and lengths.
 func (si signingInput) writeTo(w io.Writer, scratch *[1 + 4]byte) {
-	if si.v == Version2 {
+	if framed(si.v) {
 		n := scratch
-		n[0] = Version2
+		n[0] = byte(si.v)
 		binary.BigEndian.PutUint32(n[1:], uint32(len(si.h)))
-		w.Write(signingInputPrefix2Bytes)
+		if si.v == Version3 {
+			w.Write(signingInputPrefix3Bytes)
+		} else {
+			w.Write(signingInputPrefix2Bytes)
+		}
 		w.Write(n[:])
 		w.Write(si.h)
 		binary.BigEndian.PutUint32(n[1:], uint32(len(si.p)))
@@ -411,6 +423,7 @@ var digestPool sync.Pool
 const (
 	authPrefix  = "mqttsec.v1.digest."
 	authPrefix2 = "mqttsec.v2.digest."
+	authPrefix3 = "mqttsec.v3.digest."
 )
 
 // authBlock is what every MAC and signature covers (SPEC.md §4.1):
@@ -420,9 +433,12 @@ type authBlock [len(authPrefix) + sha256.Size]byte
 
 func authBlockOf(version int, digest [32]byte) authBlock {
 	var a authBlock
-	if version == Version2 {
+	switch version {
+	case Version2:
 		copy(a[:], authPrefix2)
-	} else {
+	case Version3:
+		copy(a[:], authPrefix3)
+	default:
 		copy(a[:], authPrefix)
 	}
 	copy(a[len(authPrefix):], digest[:])
@@ -439,7 +455,8 @@ func (e *Envelope) signingInput() signingInput {
 func (e *Envelope) SigningInput() []byte { return e.signingInput().bytes() }
 
 // HeaderText returns the header member exactly as sent (version 1: its
-// base64url text; version 2: the header JSON): the AEAD's associated data.
+// base64url text; version 2: the header JSON; version 3: the compact
+// header): the AEAD's associated data.
 func (e *Envelope) HeaderText() []byte { return append([]byte(nil), e.rawHeader...) }
 
 // framing writes one version's outer form around the members Seal produces
@@ -448,7 +465,7 @@ type framing int
 
 // encodedLen is how long a member of n bytes is in the envelope.
 func (f framing) encodedLen(n int) int {
-	if f == Version2 {
+	if framed(int(f)) {
 		return n
 	}
 	return b64.EncodedLen(n)
@@ -457,7 +474,7 @@ func (f framing) encodedLen(n int) int {
 // size is the length of an envelope with a header of h bytes, a payload of
 // p bytes and neither MAC nor signature.
 func (f framing) size(h, p int) int {
-	if f == Version2 {
+	if framed(int(f)) {
 		return frameFixed + h + p
 	}
 	return len(outerPrefix) + 1 + len(memberH) + b64.EncodedLen(h) + len(memberP) + b64.EncodedLen(p) + len(outerSuffix)
@@ -465,7 +482,7 @@ func (f framing) size(h, p int) int {
 
 // member is what a MAC or signature of n bytes adds to the size.
 func (f framing) member(n int) int {
-	if f == Version2 {
+	if framed(int(f)) {
 		return n
 	}
 	return len(memberMAC) + b64.EncodedLen(n) // memberSig is as long
@@ -473,8 +490,8 @@ func (f framing) member(n int) int {
 
 // start writes the envelope up to the end of the header member.
 func (f framing) start(dst, header []byte) []byte {
-	if f == Version2 {
-		dst = append(dst, Version2)
+	if framed(int(f)) {
+		dst = append(dst, byte(f))
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(header)))
 		return append(dst, header...)
 	}
@@ -486,7 +503,7 @@ func (f framing) start(dst, header []byte) []byte {
 
 // payloadStart writes what comes before a payload member of n bytes.
 func (f framing) payloadStart(dst []byte, n int) []byte {
-	if f == Version2 {
+	if framed(int(f)) {
 		return binary.BigEndian.AppendUint32(dst, uint32(n))
 	}
 	return append(dst, memberP...)
@@ -494,7 +511,7 @@ func (f framing) payloadStart(dst []byte, n int) []byte {
 
 // appendMember writes a member's value.
 func (f framing) appendMember(dst, m []byte) []byte {
-	if f == Version2 {
+	if framed(int(f)) {
 		return append(dst, m...)
 	}
 	return b64.AppendEncode(dst, m)
@@ -502,7 +519,7 @@ func (f framing) appendMember(dst, m []byte) []byte {
 
 // finish writes the MAC and signature members (nil: absent) and the end.
 func (f framing) finish(dst, tag, sig []byte) []byte {
-	if f == Version2 {
+	if framed(int(f)) {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(tag)))
 		dst = append(dst, tag...)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(sig)))
