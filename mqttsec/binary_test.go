@@ -48,6 +48,8 @@ func TestBinaryEnvelopes(t *testing.T) {
 			for _, v := range []struct{ client, gateway, want int }{
 				{envelope.Version2, 0, envelope.Version2},
 				{0, envelope.Version2, envelope.Version1},
+				{envelope.Version3, 0, envelope.Version3},
+				{envelope.Version3, envelope.Version2, envelope.Version3},
 			} {
 				t.Run(fmt.Sprintf("%s/client-v%d-gateway-v%d", name, v.client, v.gateway), func(t *testing.T) {
 					checkNoLeaks(t)
@@ -72,7 +74,7 @@ func TestBinaryEnvelopes(t *testing.T) {
 						if h.Version != v.want {
 							t.Fatalf("%s in version %d, want %d", h.Kind, h.Version, v.want)
 						}
-						if (m[0] == envelope.Version2) != (v.want == envelope.Version2) {
+						if v.want != envelope.Version1 && int(m[0]) != v.want {
 							t.Fatalf("%s begins with %#x", h.Kind, m[0])
 						}
 					}
@@ -82,8 +84,8 @@ func TestBinaryEnvelopes(t *testing.T) {
 	})
 }
 
-// TestBinaryEvents: an event published with EventOptions.Version 2 is
-// binary on the broker and reaches its subscriber.
+// TestBinaryEvents: an event published with EventOptions.Version 2 or 3 is
+// in that form on the broker and reaches its subscriber.
 func TestBinaryEvents(t *testing.T) {
 	forEach(t, func(t *testing.T, b *broker, proto int) {
 		checkNoLeaks(t)
@@ -96,24 +98,26 @@ func TestBinaryEvents(t *testing.T) {
 		}
 		topic := mqttsec.Topics{}.Event("gateway", "doors/3/opened")
 		eve := newAttacker(t, b, topic)
-		if err := p.server.PublishEvent(ctx, "doors/3/opened", []byte(`{"door":3}`), mqttsec.EventOptions{To: []string{"client"}, Version: envelope.Version2}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ev := <-events:
-			if string(ev.Payload) != `{"door":3}` || ev.From != "gateway" {
-				t.Fatalf("event %+v", ev)
+		for i, version := range []int{envelope.Version2, envelope.Version3} {
+			if err := p.server.PublishEvent(ctx, "doors/3/opened", []byte(`{"door":3}`), mqttsec.EventOptions{To: []string{"client"}, Version: version}); err != nil {
+				t.Fatal(err)
 			}
-		case <-ctx.Done():
-			t.Fatal("no event")
-		}
-		waitFor(t, "event captured", func() bool { return len(eve.captured(topic)) == 1 })
-		if m := eve.captured(topic)[0]; m[0] != envelope.Version2 {
-			t.Fatalf("event begins with %#x", m[0])
+			select {
+			case ev := <-events:
+				if string(ev.Payload) != `{"door":3}` || ev.From != "gateway" {
+					t.Fatalf("event %+v", ev)
+				}
+			case <-ctx.Done():
+				t.Fatal("no event")
+			}
+			waitFor(t, "event captured", func() bool { return len(eve.captured(topic)) == i+1 })
+			if m := eve.captured(topic)[i]; int(m[0]) != version {
+				t.Fatalf("version %d event begins with %#x", version, m[0])
+			}
 		}
 		// Options Seal refuses are the caller's: ErrInvalidEvent, wrapping
 		// Seal's own class.
-		for _, opt := range []mqttsec.EventOptions{{To: []string{"client"}, Version: 3}, {To: []string{"client"}, TTL: time.Nanosecond}} {
+		for _, opt := range []mqttsec.EventOptions{{To: []string{"client"}, Version: 4}, {To: []string{"client"}, TTL: time.Nanosecond}} {
 			err := p.server.PublishEvent(ctx, "doors/3/opened", nil, opt)
 			if !errors.Is(err, mqttsec.ErrInvalidEvent) || !errors.Is(err, envelope.ErrInvalidParams) {
 				t.Fatalf("PublishEvent with %+v = %v, want ErrInvalidEvent and envelope.ErrInvalidParams", opt, err)
@@ -125,7 +129,7 @@ func TestBinaryEvents(t *testing.T) {
 // A keyring refuses a Send.Version that is not an envelope version.
 func TestKeyringRefusesUnknownVersion(t *testing.T) {
 	k := getKeys()
-	for _, v := range []int{-1, 3} {
+	for _, v := range []int{-1, 4} {
 		_, err := mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac, Version: v}))
 		if !errors.Is(err, mqttsec.ErrInvalidConfig) {
 			t.Fatalf("Send.Version %d: NewKeyring = %v, want ErrInvalidConfig", v, err)

@@ -139,8 +139,8 @@ func (w *hostileWorld) stillWorks(t *testing.T) {
 type envelopeMembers struct{ header, payload, mac, sig []byte }
 
 // rebuild parses env, lets change edit its members, and writes them back in
-// env's own version (SPEC.md §2 and §13), as a broker that knows the format
-// can.
+// env's own version (SPEC.md §2, §13 and §14), as a broker that knows the
+// format can.
 func rebuild(t *testing.T, env []byte, change func(m *envelopeMembers)) []byte {
 	t.Helper()
 	e, err := envelope.Parse(env)
@@ -149,8 +149,8 @@ func rebuild(t *testing.T, env []byte, change func(m *envelopeMembers)) []byte {
 	}
 	m := &envelopeMembers{header: e.Header, payload: e.Payload, mac: e.MAC, sig: e.Signature}
 	change(m)
-	if e.Version == envelope.Version2 {
-		out := []byte{envelope.Version2}
+	if e.Version != envelope.Version1 {
+		out := []byte{byte(e.Version)}
 		for _, f := range [][]byte{m.header, m.payload, m.mac, m.sig} {
 			out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
 			out = append(out, f...)
@@ -174,14 +174,21 @@ func flipPayload(t *testing.T, env []byte) []byte {
 	return rebuild(t, env, func(m *envelopeMembers) { m.payload[0] ^= 1 })
 }
 
-// editHeader rewrites the decoded header text, keeping payload and tags.
-func editHeader(t *testing.T, env []byte, old, new string) []byte {
+// editHeader replaces the value of a binary header field (an id, a digest,
+// a key id), keeping payload and tags: as base64url text in a JSON header,
+// as bytes in a compact one.
+func editHeader(t *testing.T, env []byte, old, new []byte) []byte {
 	t.Helper()
+	compact := env[0] == envelope.Version3
 	return rebuild(t, env, func(m *envelopeMembers) {
-		if !bytes.Contains(m.header, []byte(old)) {
-			t.Fatalf("header has no %q", old)
+		o, n := old, new
+		if !compact {
+			o, n = []byte(base64.RawURLEncoding.EncodeToString(old)), []byte(base64.RawURLEncoding.EncodeToString(new))
 		}
-		m.header = bytes.Replace(m.header, []byte(old), []byte(new), 1)
+		if !bytes.Contains(m.header, o) {
+			t.Fatalf("header has no %q", o)
+		}
+		m.header = bytes.Replace(m.header, o, n, 1)
 	})
 }
 
@@ -194,7 +201,7 @@ func stat(s interface{ Stats() map[string]uint64 }, name string) uint64 { return
 // traffic working afterwards.
 func TestHostileBroker(t *testing.T) {
 	for _, proto := range protocols {
-		for _, version := range []int{envelope.Version1, envelope.Version2} {
+		for _, version := range []int{envelope.Version1, envelope.Version2, envelope.Version3} {
 			t.Run(fmt.Sprintf("v%d/envelope-v%d", proto, version), func(t *testing.T) { hostileAttacks(t, proto, version) })
 		}
 	}
@@ -345,9 +352,8 @@ func hostileAttacks(t *testing.T, proto, version int) {
 			req2 := w.b.Seen(reqTopic)[1].Payload
 			h2, _ := envelope.Inspect(req2, 0)
 			d2 := envelope.DigestOf(req2)
-			enc := base64.RawURLEncoding.EncodeToString
-			forged := editHeader(t, replies[0].Payload, `"re":"`+enc(h1.InReplyTo)+`"`, `"re":"`+enc(d2[:])+`"`)
-			forged = editHeader(t, forged, `"corr":"`+enc(h1.CorrelationID)+`"`, `"corr":"`+enc(h2.CorrelationID)+`"`)
+			forged := editHeader(t, replies[0].Payload, h1.InReplyTo, d2[:])
+			forged = editHeader(t, forged, h1.CorrelationID, h2.CorrelationID)
 			w.b.Inject(hostile.Message{Topic: replyTopic, Payload: forged})
 			waitFor(t, "forged binding refused", func() bool { return stat(w.client, mqttsec.StatAuthentication) == 1 })
 			w.b.Inject(replies[1])
@@ -401,7 +407,11 @@ func hostileAttacks(t *testing.T, proto, version int) {
 			w.b.SetRule(func(m hostile.Message) hostile.Verdict {
 				if m.Topic == reqTopic {
 					h, _ := envelope.Inspect(m.Payload, 0)
-					m.Payload = editHeader(t, m.Payload, h.KeyIDs[0], "AAAAAAAAAAAAAAAA")
+					kid, err := base64.RawURLEncoding.DecodeString(h.KeyIDs[0])
+					if err != nil {
+						t.Error(err)
+					}
+					m.Payload = editHeader(t, m.Payload, kid, make([]byte, len(kid)))
 					return hostile.Verdict{Replace: &m}
 				}
 				return hostile.Verdict{}

@@ -23,9 +23,9 @@ type Protection struct {
 	// envelope.DefaultTTL.
 	TTL time.Duration
 	// Version is the envelope format of requests to the peer:
-	// envelope.Version1 (the default, zero) or envelope.Version2, the
-	// binary form, smaller and cheaper, for peers that speak it. Replies
-	// always take the version of their request.
+	// envelope.Version1 (the default, zero), envelope.Version2 (binary) or
+	// envelope.Version3 (compact, the smallest and cheapest), for peers
+	// that speak it. Replies always take the version of their request.
 	Version int
 }
 
@@ -151,5 +151,5 @@ func (k *Keyring) sendTo(id string) (*Protection, error) {
 // knownVersion reports whether v is zero (the default) or an envelope
 // version this package seals.
 func knownVersion(v int) bool {
-	return v == 0 || v == envelope.Version1 || v == envelope.Version2
+	return v == 0 || v == envelope.Version1 || v == envelope.Version2 || v == envelope.Version3
 }

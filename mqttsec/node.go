@@ -336,8 +336,8 @@ type EventOptions struct {
 	// TTL is how long the event stays valid; zero means envelope.DefaultTTL.
 	TTL time.Duration
 	// Version is the envelope format: envelope.Version1 (the default,
-	// zero) or envelope.Version2, the binary form, where every subscriber
-	// speaks it.
+	// zero), envelope.Version2 (binary) or envelope.Version3 (compact),
+	// where every subscriber speaks it.
 	Version int
 }
 

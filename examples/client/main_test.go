@@ -60,7 +60,7 @@ func TestClientRequestWithKeysFromFiles(t *testing.T) {
 		if err != nil || out.String() != "hello\n" {
 			t.Fatalf("v%s: echo printed %q, %v", proto, out.String(), err)
 		}
-		for _, v := range []string{"1", "2"} {
+		for _, v := range []string{"1", "2", "3"} {
 			out.Reset()
 			err := run(ctx, []string{"--broker", b.URL(), "--protocol", proto, "--hmac-key", hmac, "--envelope", v, "version"}, &out, &errOut)
 			if want := "envelope " + v + "\n"; err != nil || out.String() != want {
@@ -68,8 +68,8 @@ func TestClientRequestWithKeysFromFiles(t *testing.T) {
 			}
 		}
 	}
-	if err := run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--envelope", "3", "echo"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--envelope") {
-		t.Fatalf("--envelope 3: %v", err)
+	if err := run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "--envelope", "4", "echo"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--envelope") {
+		t.Fatalf("--envelope 4: %v", err)
 	}
 	err = run(ctx, []string{"--broker", b.URL(), "--hmac-key", hmac, "delete-everything"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "not-found") {

@@ -162,16 +162,17 @@ func run(ctx context.Context, w io.Writer, brokerURL string, proto int) error {
 		}
 		rep.check(ok, s.name, detail)
 	}
-	// The same HMAC request in both envelope versions, as the broker saw
+	// The same HMAC request in every envelope version, as the broker saw
 	// them.
 	sizes := map[string]int{}
 	for _, env := range eve.wait("mqttsec/gateway/req/get-card", len(suites())) {
-		if h, err := envelope.Inspect(env, 0); err == nil && (h.From == "c-hmac" || h.From == "c-hmac-bin") {
+		if h, err := envelope.Inspect(env, 0); err == nil && strings.HasPrefix(h.From, "c-hmac") {
 			sizes[fmt.Sprintf("%s v%d", h.From, h.Version)] = len(env)
 		}
 	}
-	text, bin := sizes["c-hmac v1"], sizes["c-hmac-bin v2"]
+	text, bin, compact := sizes["c-hmac v1"], sizes["c-hmac-bin v2"], sizes["c-hmac-compact v3"]
 	rep.check(bin > 0 && text > bin, "binary envelope smaller than text", fmt.Sprintf("%d bytes where the text one took %d", bin, text))
+	rep.check(compact > 0 && bin > compact, "compact envelope smaller than binary", fmt.Sprintf("%d bytes where the binary one took %d", compact, bin))
 
 	rep.section("event from the gateway to two recipients (Ed25519, encrypted with HPKE X25519 and MLKEM768X25519):")
 	auditRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: auditKeys.identities},

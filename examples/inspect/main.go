@@ -161,10 +161,7 @@ func (r report) line(name, value string) {
 }
 
 func (r report) header(size int, h *envelope.Header) {
-	form := "JSON text"
-	if h.Version == envelope.Version2 {
-		form = "binary"
-	}
+	form := map[int]string{envelope.Version1: "JSON text", envelope.Version2: "binary", envelope.Version3: "compact"}[h.Version]
 	r.line("envelope", fmt.Sprintf("%d bytes, version %d (%s)", size, h.Version, form))
 	r.line("kind", fmt.Sprintf("%s (%s)", kindNames[h.Kind], h.Kind))
 	r.line("from", show(h.From))

@@ -89,6 +89,8 @@ func TestInspect(t *testing.T) {
 	badPayload[bytes.Index(badPayload, []byte(`"p":"`))+5] = '!'
 	binary := func(p *envelope.Params) *envelope.Params { p.Version = envelope.Version2; return p }
 	plain2 := seal(binary(request(false)), "card 42", now)
+	compact := func(p *envelope.Params) *envelope.Params { p.Version = envelope.Version3; return p }
+	plain3 := seal(compact(request(false)), "card 42", now)
 	// A binary envelope may end with a line feed: its signature's last
 	// byte (Ed25519 signatures differ by message; the counter moves).
 	_, edKey, err := ed25519.GenerateKey(nil)
@@ -140,6 +142,8 @@ func TestInspect(t *testing.T) {
 			[]string{"kind        request", "from        client", "to          gateway", "topic       get-card", "reply-to    mqttsec/client/reply", "protection  hmac", "key         HS256 ", "UNVERIFIED: no --keys", "payload     7 bytes: card 42"}, nil},
 		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{"UNVERIFIED", "version 1 (JSON text)"}, nil},
 		{"binary", []string{"--keys", gw}, plain2, false, []string{fmt.Sprintf("%d bytes, version 2 (binary)", len(plain2)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
+		{"compact", []string{"--keys", gw}, plain3, false, []string{fmt.Sprintf("%d bytes, version 3 (compact)", len(plain3)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
+		{"compact, cut short", nil, plain3[:len(plain3)-1], true, []string{"not an envelope", "malformed"}, nil},
 		{"binary, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain2), '\n'), false, []string{"version 2 (binary)", "ACCEPTED"}, nil},
 		{"binary ending in a line feed", nil, endsInLF, false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
 		{"binary ending in a line feed, trailing newline", nil, append(bytes.Clone(endsInLF), '\n'), false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},

@@ -44,8 +44,8 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 			t.Fatalf("%s: %q", conf, data)
 		}
 	}
-	if err := run([]string{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--envelope", "3", "--force"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "envelope 1|2") {
-		t.Fatalf("pair --envelope 3: %v", err)
+	if err := run([]string{"pair", "--dir", gw, "--peer-dir", cl, "--hmac", "--envelope", "4", "--force"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "envelope 1|2|3") {
+		t.Fatalf("pair --envelope 4: %v", err)
 	}
 	// Nothing is overwritten without --force.
 	key, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key"))

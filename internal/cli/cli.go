@@ -91,8 +91,8 @@ func (k *Keys) Register(fs *flag.FlagSet) {
 // Keyring builds a keyring with one peer: messages to it carry an HMAC
 // and/or an Ed25519 signature, and the same is required of its messages.
 func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
-	if k.Envelope != 0 && k.Envelope != envelope.Version1 && k.Envelope != envelope.Version2 {
-		return nil, errors.New("--envelope must be 1 or 2")
+	if k.Envelope != 0 && k.Envelope != envelope.Version1 && k.Envelope != envelope.Version2 && k.Envelope != envelope.Version3 {
+		return nil, errors.New("--envelope must be 1, 2 or 3")
 	}
 	if k.Dir != "" {
 		if k.HMAC != "" || k.SignKey != "" || k.PeerPub != "" {

@@ -198,7 +198,7 @@ type PairOptions struct {
 	// Send is the peer.conf send line for both sides, e.g. "hmac sig";
 	// empty means "hmac".
 	Send string
-	// Envelope, when set (1 or 2), adds an envelope line to both sides'
+	// Envelope, when set (1, 2 or 3), adds an envelope line to both sides'
 	// peer.conf: the envelope version of requests to the other.
 	Envelope int
 	Force    bool

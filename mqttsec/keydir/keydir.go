@@ -29,8 +29,8 @@
 //	sign ed25519          own key that signs for it (default: the first present)
 //	hotp-digits 8         HOTP code length (default 6)
 //	ttl 30s               lifetime of messages to it (default 60s)
-//	envelope 2            envelope version of requests to it: 1 (default),
-//	                      or 2, the binary form, if it speaks it
+//	envelope 3            envelope version of requests to it: 1 (default),
+//	                      2 (binary) or 3 (compact), if it speaks it
 //	legacy-rs256          accept RS256 signatures from it
 //
 // # Rotation
@@ -419,8 +419,8 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 			}
 			c.ttl = d
 		case "envelope":
-			if len(f) != 2 || (f[1] != "1" && f[1] != "2") {
-				return nil, bad("want: envelope 1|2")
+			if len(f) != 2 || (f[1] != "1" && f[1] != "2" && f[1] != "3") {
+				return nil, bad("want: envelope 1|2|3")
 			}
 			c.version = int(f[1][0] - '0')
 		case "legacy-rs256":

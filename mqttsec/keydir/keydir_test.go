@@ -138,7 +138,7 @@ func TestPeerConfEnvelopeVersion(t *testing.T) {
 	for _, tt := range []struct {
 		line string
 		want int
-	}{{"", 0}, {"envelope 1\n", envelope.Version1}, {"envelope 2\n", envelope.Version2}} {
+	}{{"", 0}, {"envelope 1\n", envelope.Version1}, {"envelope 2\n", envelope.Version2}, {"envelope 3\n", envelope.Version3}} {
 		t.Run(strings.TrimSpace(tt.line), func(t *testing.T) {
 			gw, _ := setup(t, "hmac", PairOptions{HMAC: true})
 			peer := filepath.Join(gw, "peers", "client")
@@ -208,8 +208,8 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 		{"unknown directive", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"))
 		}, "peer.conf", 2, nil},
-		{"envelope version 3", func(t *testing.T, gw, peer string) {
-			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nenvelope 3\n"))
+		{"envelope version 4", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nenvelope 4\n"))
 		}, "peer.conf", 2, nil},
 		{"envelope without a version", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\n\nenvelope\n"))
