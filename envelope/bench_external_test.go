@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkEnvelope measures, for each suite with 256-byte and 4 KiB payloads, in
-// both envelope versions (the binary ones named with benchsuite.BinarySuffix), Seal
+// every envelope version (the binary and compact ones named with
+// benchsuite.BinarySuffix and benchsuite.CompactSuffix), Seal
 // and Open next to the bare primitives that suite cannot avoid (the same
 // operations on the same sizes, with no envelope around them; see
 // benchsuite.Primitives). seal/seal-primitives and open/open-primitives is

@@ -139,7 +139,11 @@ func main() {
 // wantsRoundTrips reports whether the filter selects any round-trip row.
 func wantsRoundTrips(re *regexp.Regexp) bool {
 	for _, proto := range []string{"3", "5"} {
-		for _, name := range append([]string{"plain", sizedPlain, sizedPlain + benchsuite.BinarySuffix, floorOf, floorOf + benchsuite.BinarySuffix}, roundTripSuites...) {
+		names := []string{"plain"}
+		for _, suffix := range benchsuite.FormSuffixes {
+			names = append(names, sizedPlain+suffix, floorOf+suffix)
+		}
+		for _, name := range append(names, roundTripSuites...) {
 			if re.MatchString("roundtrip/v" + proto + "/" + name) {
 				return true
 			}

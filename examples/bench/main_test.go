@@ -39,7 +39,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor)(@v2)?$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2|hmac@v3)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor)(@v[23])?$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -51,10 +51,12 @@ func TestBenchRows(t *testing.T) {
 	}
 	for _, name := range []string{
 		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
-		"envelope/hmac@v2/256/seal", "envelope/hmac@v2/256/open",
+		"envelope/hmac@v2/256/seal", "envelope/hmac@v2/256/open", "envelope/hmac@v3/256/seal", "envelope/hmac@v3/256/open",
 		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
 		"roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/plain-envelope-size@v2", "roundtrip/v5/plain-envelope-size@v2",
 		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/hmac-floor@v2", "roundtrip/v5/hmac-floor@v2",
+		"roundtrip/v3/hmac@v3", "roundtrip/v5/hmac@v3", "roundtrip/v3/plain-envelope-size@v3", "roundtrip/v5/plain-envelope-size@v3",
+		"roundtrip/v3/hmac-floor@v3", "roundtrip/v5/hmac-floor@v3",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -67,26 +69,29 @@ func TestBenchRows(t *testing.T) {
 			t.Errorf("%s refers to a missing row %s", name, r.Ref)
 		}
 	}
-	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2"} {
+	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/hmac@v3", "roundtrip/v5/hmac@v3"} {
 		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 {
 			t.Errorf("%s lacks its latency or same-size comparison: %+v", name, r)
 		}
 	}
-	// The binary rows are compared with plain Paho of their own, shorter,
-	// envelope's length.
+	// The binary and compact rows are compared with plain Paho of their
+	// own, shorter, envelope's length.
 	for _, v := range []string{"3", "5"} {
-		if r := byName["roundtrip/v"+v+"/hmac@v2"]; !strings.Contains(r.Extra, "slower than plain-envelope-size@v2") {
-			t.Errorf("binary row compared with the wrong plain row: %+v", r)
+		for _, form := range []string{"@v2", "@v3"} {
+			if r := byName["roundtrip/v"+v+"/hmac"+form]; !strings.Contains(r.Extra, "slower than plain-envelope-size"+form) {
+				t.Errorf("%s compared with the wrong plain row: %+v", r.Name, r)
+			}
 		}
-		text, bin := sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]), sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v2"])
-		if bin <= 0 || bin >= text {
-			t.Errorf("binary HMAC envelope %d bytes, text %d", bin, text)
+		text, bin, compact := sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]),
+			sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v2"]), sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v3"])
+		if compact <= 0 || compact >= bin || bin >= text {
+			t.Errorf("HMAC envelope %d bytes compact, %d binary, %d text", compact, bin, text)
 		}
 	}
 	// The floor rows carry their form's envelope length and run HMAC's
 	// primitives; the HMAC rows of that form are compared with them.
 	for _, v := range []string{"3", "5"} {
-		for _, form := range []string{"", "@v2"} {
+		for _, form := range []string{"", "@v2", "@v3"} {
 			floor := byName["roundtrip/v"+v+"/hmac-floor"+form]
 			if sizeOf(t, floor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"+form]) {
 				t.Errorf("floor and sized plain rows differ in size: %+v", floor)

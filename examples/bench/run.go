@@ -110,13 +110,14 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 
 // sizedPlain names the plain rows whose requests are as long as an HMAC
 // request envelope (see benchsuite.EnvelopeSized); with
-// benchsuite.BinarySuffix, as long as a binary one.
+// benchsuite.BinarySuffix or CompactSuffix, as long as a binary or compact
+// one.
 const sizedPlain = "plain-envelope-size"
 
 // floorOf names the floor rows: plain Paho carrying an HMAC request
 // envelope's length and running HMAC's bare primitives where a round trip
-// runs them (see benchsuite.FloorPair); with benchsuite.BinarySuffix, the
-// binary envelope's length.
+// runs them (see benchsuite.FloorPair); with benchsuite.BinarySuffix or
+// CompactSuffix, the binary or compact envelope's length.
 const floorOf = "hmac-floor"
 
 // roundTripSuites are the suites measured over the broker.
@@ -124,12 +125,17 @@ var roundTripSuites = []string{
 	"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep",
 	"hmac" + benchsuite.BinarySuffix, "psk" + benchsuite.BinarySuffix, "hmac+psk" + benchsuite.BinarySuffix,
 	"ed25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.BinarySuffix,
+	"hmac" + benchsuite.CompactSuffix, "psk" + benchsuite.CompactSuffix, "hmac+psk" + benchsuite.CompactSuffix,
+	"ed25519" + benchsuite.CompactSuffix, "ed25519+hpke-x25519" + benchsuite.CompactSuffix,
 }
 
-// binarySuffix is what ends a name of the binary form: the suffix or "".
-func binarySuffix(name string) string {
-	if strings.HasSuffix(name, benchsuite.BinarySuffix) {
-		return benchsuite.BinarySuffix
+// formSuffix is what ends a name of the binary or compact form: its
+// suffix, or "" for the text form.
+func formSuffix(name string) string {
+	for _, suffix := range benchsuite.FormSuffixes[1:] {
+		if strings.HasSuffix(name, suffix) {
+			return suffix
+		}
 	}
 	return ""
 }
@@ -162,15 +168,15 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		plain := &entry{name: prefix + "plain", suite: "plain"}
 		entries := []*entry{plain}
 		// Plain Paho carrying an HMAC request envelope's length, one per
-		// envelope form ("" and BinarySuffix).
+		// envelope form (benchsuite.FormSuffixes), and the floors.
 		sized, floors := map[string]*entry{}, map[string]*entry{}
-		for _, suffix := range []string{"", benchsuite.BinarySuffix} {
+		for _, suffix := range benchsuite.FormSuffixes {
 			if want(prefix + sizedPlain + suffix) {
 				sized[suffix] = &entry{name: prefix + sizedPlain + suffix, suite: sizedPlain + suffix, sizedAs: "hmac" + suffix}
 				entries = append(entries, sized[suffix])
 			}
 		}
-		for _, suffix := range []string{"", benchsuite.BinarySuffix} {
+		for _, suffix := range benchsuite.FormSuffixes {
 			if want(prefix + floorOf + suffix) {
 				floors["hmac"+suffix] = &entry{name: prefix + floorOf + suffix, suite: floorOf + suffix, floorOf: "hmac" + suffix}
 				entries = append(entries, floors["hmac"+suffix])
@@ -245,10 +251,11 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
 				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
 			if e.sizedAs != "" {
-				form := "an HMAC request envelope's length"
-				if binarySuffix(e.sizedAs) != "" {
-					form = "a binary HMAC request envelope's length"
-				}
+				form := map[string]string{
+					"":                       "an HMAC request envelope's length",
+					benchsuite.BinarySuffix:  "a binary HMAC request envelope's length",
+					benchsuite.CompactSuffix: "a compact HMAC request envelope's length",
+				}[formSuffix(e.sizedAs)]
 				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, %s: p50 %+.1f µs over plain (in turns)", e.size, form, r.AddedP50Us)
 				rows = append(rows, r)
 				continue
@@ -275,7 +282,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				continue
 			}
 			r.Extra = latency
-			if sz := sized[binarySuffix(e.suite)]; sz != nil {
+			if sz := sized[formSuffix(e.suite)]; sz != nil {
 				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
 				r.Extra += fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sz.suite)
 			}

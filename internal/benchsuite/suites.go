@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
+	"slices"
 	"sync"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
@@ -162,27 +163,42 @@ type Suite struct {
 	Apply     func(from, to *Keys, p *envelope.Params)
 }
 
-// BinarySuffix ends the name of a suite sealed as a binary envelope.
-const BinarySuffix = "@v2"
+// BinarySuffix ends the name of a suite sealed as a binary envelope
+// (envelope.Version2), CompactSuffix as a compact one (envelope.Version3).
+const (
+	BinarySuffix  = "@v2"
+	CompactSuffix = "@v3"
+)
 
-// BinarySuites returns every suite of Suites sealed as a binary envelope
-// (envelope.Version2), each named with BinarySuffix.
-func BinarySuites() []Suite {
+// FormSuffixes end the names of the suites of each envelope form: text
+// (version 1, no suffix), binary and compact.
+var FormSuffixes = []string{"", BinarySuffix, CompactSuffix}
+
+// BinarySuites returns every suite of Suites sealed as a binary envelope,
+// each named with BinarySuffix.
+func BinarySuites() []Suite { return suitesIn(envelope.Version2, BinarySuffix) }
+
+// CompactSuites returns every suite of Suites sealed as a compact
+// envelope, each named with CompactSuffix.
+func CompactSuites() []Suite { return suitesIn(envelope.Version3, CompactSuffix) }
+
+func suitesIn(version int, suffix string) []Suite {
 	var out []Suite
 	for _, s := range Suites() {
 		apply := s.Apply
-		s.Name += BinarySuffix
+		s.Name += suffix
 		s.Apply = func(from, to *Keys, p *envelope.Params) {
 			apply(from, to, p)
-			p.Version = envelope.Version2
+			p.Version = version
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-// AllSuites returns Suites and then BinarySuites: every suite in both forms.
-func AllSuites() []Suite { return append(Suites(), BinarySuites()...) }
+// AllSuites returns Suites, BinarySuites and CompactSuites: every suite in
+// every form.
+func AllSuites() []Suite { return slices.Concat(Suites(), BinarySuites(), CompactSuites()) }
 
 // SuitesByName returns AllSuites by name.
 func SuitesByName() map[string]Suite {
