@@ -43,6 +43,10 @@ func algorithmOf(c byte) Algorithm {
 	return ""
 }
 
+// minRecipientSize is the fewest bytes a recipient takes in the compact
+// header: its algorithm, key id, and a wrapped key of one byte.
+const minRecipientSize = 1 + kidSize + 2 + 1
+
 // Limits the compact form's length prefixes impose; §3.2 sets tighter ones
 // for every field but the wrapped key (maxWrappedSize).
 const (
@@ -270,6 +274,9 @@ func readCompactHeader(b []byte) (*headerBlock, bool) {
 		h.Enc = &encParams{Alg: algorithmOf(r.u8())}
 		if n := int(r.u8()); n == 0 {
 			encode(&h.Enc.Kid, r.fixed(kidSize))
+		} else if n > MaxRecipients || n*minRecipientSize > len(r.s) {
+			// Refused before room for n recipients is allocated.
+			r.bad = true
 		} else {
 			h.Enc.Rcpt = make([]wrappedKey, n)
 			for i := range h.Enc.Rcpt {

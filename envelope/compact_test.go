@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -101,17 +102,18 @@ func TestCompactHeaderRefusals(t *testing.T) {
 		p.HMAC, p.HOTP, p.Signer, p.Recipients = w.hmac, w.hotp, w.es, []Recipient{w.x25519}
 	})
 	// offsets of base: v kind prot | from | to | topic | replyTo | corr | re | ctr iat exp | mac
-	from := 3
-	to := from + 1 + int(base[from])
-	topic := to + 1 + 1 + int(base[to+1])
-	replyTo := topic + 2 + int(binary.BigEndian.Uint16(base[topic:]))
-	corr := replyTo + 2 + int(binary.BigEndian.Uint16(base[replyTo:]))
-	re := corr + 1 + int(base[corr])
-	ctr := re + 1
+	from, to, topic, replyTo, corr, re, ctr := compactOffsets(base)
 	iat, exp := ctr+8, ctr+16
 	mac := ctr + 24
 	if len(base) != mac+1+kidSize {
 		t.Fatalf("layout: header of %d bytes, mac at %d", len(base), mac)
+	}
+	// A signed request encrypted to one recipient: sig where base has mac,
+	// then enc's algorithm and its recipient count.
+	sealed := seal(Version3, func(w *world, p *Params) { p.Signer, p.Recipients = w.ed, []Recipient{w.x25519} })
+	rcptCount := mac + 1 + kidSize + 1
+	if sealed[rcptCount] != 1 {
+		t.Fatalf("layout: recipient count %d", sealed[rcptCount])
 	}
 	set := func(h []byte, at int, b ...byte) []byte {
 		out := bytes.Clone(h)
@@ -148,6 +150,11 @@ func TestCompactHeaderRefusals(t *testing.T) {
 		{"mac algorithm Ed25519", set(base, mac, 2), ErrPolicy},
 		{"mac key id cut", base[:len(base)-1], ErrMalformed},
 		{"a byte after the last field", append(bytes.Clone(base), 0), ErrMalformed},
+		{"65 recipients", set(sealed, rcptCount, 65), ErrMalformed},
+		{"255 recipients", set(sealed, rcptCount, 255), ErrMalformed},
+		{"2 recipients, 1 present", set(sealed, rcptCount, 2), ErrMalformed},
+		{"unknown wrap algorithm", set(sealed, rcptCount+1, 0xEE), ErrPolicy},
+		{"empty wrapped key", append(set(sealed[:rcptCount+1+1+kidSize], rcptCount, 1), 0, 0), ErrMalformed},
 		{"every protection, cut at the last byte", every[:len(every)-1], ErrMalformed},
 		{"every protection, a byte after", append(bytes.Clone(every), 0), ErrMalformed},
 	} {
@@ -229,4 +236,50 @@ func TestSpecCompactExample(t *testing.T) {
 		return
 	}
 	t.Fatal("no vector v3-hmac")
+}
+
+// TestCompactHeaderBoundsRecipients: a header that claims more recipients
+// than it carries, or than §3.2 allows, is refused before room for them is
+// allocated: a few bytes from a hostile broker cost no more than any other
+// refused header.
+func TestCompactHeaderBoundsRecipients(t *testing.T) {
+	w := newWorld(t)
+	e, err := Parse(sealRequest(t, w, Version3, func(w *world, p *Params) { p.Signer, p.Recipients = w.ed, []Recipient{w.x25519} }, nil).Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The recipient count follows enc's algorithm, which follows sig.
+	_, _, _, _, _, _, ctr := compactOffsets(e.Header)
+	i := ctr + 24 + 1 + kidSize + 1
+	if e.Header[i] != 1 {
+		t.Fatalf("layout: recipient count %d", e.Header[i])
+	}
+	claims := bytes.Clone(e.Header[:i+1])
+	claims[i] = 255
+	claims = append(claims, make([]byte, 64)...) // room for 4 recipients, not 255
+	const runs = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		if _, ok := readCompactHeader(claims); ok {
+			t.Fatal("a header claiming 255 recipients read")
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 2048 {
+		t.Fatalf("%d bytes allocated per refused header", per)
+	}
+}
+
+// compactOffsets finds, in a compact header with one recipient id, where
+// each field up to the counter begins.
+func compactOffsets(h []byte) (from, to, topic, replyTo, corr, re, ctr int) {
+	from = 3
+	to = from + 1 + int(h[from])
+	topic = to + 1 + 1 + int(h[to+1])
+	replyTo = topic + 2 + int(binary.BigEndian.Uint16(h[topic:]))
+	corr = replyTo + 2 + int(binary.BigEndian.Uint16(h[replyTo:]))
+	re = corr + 1 + int(h[corr])
+	ctr = re + 1 + int(h[re])
+	return
 }
