@@ -234,7 +234,7 @@ func TestOpenRejects(t *testing.T) {
 // are nil when absent.
 type envelopeMembers struct{ payload, mac, sig []byte }
 
-// reencode parses b (either version), lets edit change its decoded header
+// reencode parses b (any version), lets edit change its decoded header
 // and members, and writes them as an envelope of version (0: b's own): what
 // a broker that understands the format can do. The payload is Parse's copy,
 // so edit may change it in place.

@@ -26,7 +26,7 @@ func binaryVectorSpecs() []vectorSpec {
 	out := acceptedIn(Version2, "binary form: ")
 	withHMAC := func(g *gen, p *Params) { p.HMAC = g.w.hmac }
 	withHMACEd := func(g *gen, p *Params) { p.HMAC = g.w.hmac; p.Signer = g.w.ed }
-	// asBinary writes an envelope of either version as a binary one after
+	// asBinary writes an envelope of any version as a binary one after
 	// edit changes its header or members (see reencode).
 	asBinary := func(edit func(h *wireHeader, m *envelopeMembers)) func(*gen, []byte) []byte {
 		return func(g *gen, b []byte) []byte { return reencode(g.t, b, Version2, edit) }
@@ -76,7 +76,7 @@ func compactVectorSpecs() []vectorSpec {
 	out := acceptedIn(Version3, "compact form: ")
 	withHMAC := func(g *gen, p *Params) { p.HMAC = g.w.hmac }
 	withHMACEd := func(g *gen, p *Params) { p.HMAC = g.w.hmac; p.Signer = g.w.ed }
-	// reframed writes an envelope of either version as a compact one after
+	// reframed writes an envelope of any version as a compact one after
 	// edit changes its header (see reencode).
 	reframed := func(edit func(h *wireHeader)) func(*gen, []byte) []byte {
 		return func(g *gen, b []byte) []byte {

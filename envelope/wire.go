@@ -47,7 +47,7 @@ type Envelope struct {
 	rawMAC     []byte
 	rawSig     []byte
 
-	Header    []byte // decoded header JSON
+	Header    []byte // decoded header: JSON, or in version 3 the compact header
 	Payload   []byte // decoded payload; ciphertext when encrypted
 	MAC       []byte // decoded HMAC tag, nil when absent
 	Signature []byte // decoded signature, nil when absent
