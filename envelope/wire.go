@@ -339,12 +339,12 @@ func appendOuter(dst, h, p, mac, sig []byte) []byte {
 	return append(dst, outerSuffix...)
 }
 
-// The signing inputs' prefixes; their SHA-256 is the digest.
-const (
-	signingInputPrefix  = "mqttsec.v1."
-	signingInputPrefix2 = "mqttsec.v2."
-	signingInputPrefix3 = "mqttsec.v3."
-)
+// signingInputPrefixes are the signing inputs' prefixes, by version.
+var signingInputPrefixes = [...][]byte{
+	Version1: []byte("mqttsec.v1."),
+	Version2: []byte("mqttsec.v2."),
+	Version3: []byte("mqttsec.v3."),
+}
 
 // signingInput is, for version 1, "mqttsec.v1." || h || "." || p, with h and
 // p the base64url text of the header and payload members exactly as sent;
@@ -356,25 +356,16 @@ type signingInput struct {
 	h, p []byte
 }
 
-var (
-	signingInputPrefixBytes  = []byte(signingInputPrefix)
-	signingInputPrefix2Bytes = []byte(signingInputPrefix2)
-	signingInputPrefix3Bytes = []byte(signingInputPrefix3)
-	signingInputDot          = []byte{'.'}
-)
+var signingInputDot = []byte{'.'}
 
 // writeTo writes the signing input to w; scratch (kept by the caller, as w
 // may keep what it is given) holds the binary form's version and lengths.
 func (si signingInput) writeTo(w io.Writer, scratch *[1 + 4]byte) {
+	w.Write(signingInputPrefixes[si.v])
 	if framed(si.v) {
 		n := scratch
 		n[0] = byte(si.v)
 		binary.BigEndian.PutUint32(n[1:], uint32(len(si.h)))
-		if si.v == Version3 {
-			w.Write(signingInputPrefix3Bytes)
-		} else {
-			w.Write(signingInputPrefix2Bytes)
-		}
 		w.Write(n[:])
 		w.Write(si.h)
 		binary.BigEndian.PutUint32(n[1:], uint32(len(si.p)))
@@ -382,7 +373,6 @@ func (si signingInput) writeTo(w io.Writer, scratch *[1 + 4]byte) {
 		w.Write(si.p)
 		return
 	}
-	w.Write(signingInputPrefixBytes)
 	w.Write(si.h)
 	w.Write(signingInputDot)
 	w.Write(si.p)
@@ -390,7 +380,7 @@ func (si signingInput) writeTo(w io.Writer, scratch *[1 + 4]byte) {
 
 func (si signingInput) bytes() []byte {
 	var b bytes.Buffer
-	b.Grow(len(signingInputPrefix) + 9 + len(si.h) + len(si.p))
+	b.Grow(len(signingInputPrefixes[si.v]) + 9 + len(si.h) + len(si.p))
 	si.writeTo(&b, new([1 + 4]byte))
 	return b.Bytes()
 }
@@ -419,29 +409,25 @@ type digestState struct {
 
 var digestPool sync.Pool
 
-// The authenticated blocks' prefixes, one per version, of equal length.
-const (
-	authPrefix  = "mqttsec.v1.digest."
-	authPrefix2 = "mqttsec.v2.digest."
-	authPrefix3 = "mqttsec.v3.digest."
-)
+// authPrefixes are the authenticated blocks' prefixes, by version; all are
+// as long.
+var authPrefixes = [...]string{
+	Version1: "mqttsec.v1.digest.",
+	Version2: "mqttsec.v2.digest.",
+	Version3: "mqttsec.v3.digest.",
+}
+
+const authPrefixLen = len("mqttsec.v1.digest.")
 
 // authBlock is what every MAC and signature covers (SPEC.md §4.1):
 // "mqttsec.vN.digest." || SHA-256(SI), 50 bytes. The message is hashed once,
 // whatever its protections; the MAC and signature work on a short block.
-type authBlock [len(authPrefix) + sha256.Size]byte
+type authBlock [authPrefixLen + sha256.Size]byte
 
 func authBlockOf(version int, digest [32]byte) authBlock {
 	var a authBlock
-	switch version {
-	case Version2:
-		copy(a[:], authPrefix2)
-	case Version3:
-		copy(a[:], authPrefix3)
-	default:
-		copy(a[:], authPrefix)
-	}
-	copy(a[len(authPrefix):], digest[:])
+	copy(a[:], authPrefixes[version])
+	copy(a[authPrefixLen:], digest[:])
 	return a
 }
 
