@@ -229,19 +229,23 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 	}
 }
 
-// TestBinaryOpenLeavesInputAlone: the binary form carries the payload as
-// bytes, so Open and Parse must copy what they hand out or decrypt.
+// TestBinaryOpenLeavesInputAlone: the binary and compact forms carry the
+// payload as bytes, so Open and Parse must copy what they hand out or
+// decrypt.
 func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 	w := newWorld(t)
 	payload := []byte("secret payload")
 	for _, tt := range []struct {
-		name   string
-		params func(*world, *Params)
+		name    string
+		version int
+		params  func(*world, *Params)
 	}{
-		{"hmac", func(w *world, p *Params) { p.HMAC = w.hmac }},
-		{"hmac+psk", func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }},
+		{"hmac", Version2, func(w *world, p *Params) { p.HMAC = w.hmac }},
+		{"hmac+psk", Version2, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }},
+		{"hmac, compact", Version3, func(w *world, p *Params) { p.HMAC = w.hmac }},
+		{"hmac+psk, compact", Version3, func(w *world, p *Params) { p.HMAC, p.PSK = w.hmac, w.psk }},
 	} {
-		s := sealRequest(t, w, Version2, tt.params, payload)
+		s := sealRequest(t, w, tt.version, tt.params, payload)
 		data := bytes.Clone(s.Bytes)
 		m, err := w.opener().Open(ctx, data, expectRequest)
 		if err != nil {
@@ -259,9 +263,9 @@ func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantPayload := bytes.Clone(e.Payload)
+		wantHeader, wantPayload := bytes.Clone(e.Header), bytes.Clone(e.Payload)
 		clear(data)
-		if e.Header[0] != '{' || len(e.MAC) != 32 || bytes.Equal(e.MAC, make([]byte, 32)) || !bytes.Equal(e.Payload, wantPayload) {
+		if !bytes.Equal(e.Header, wantHeader) || len(e.MAC) != 32 || bytes.Equal(e.MAC, make([]byte, 32)) || !bytes.Equal(e.Payload, wantPayload) {
 			t.Fatalf("%s: Parse's members share the caller's bytes", tt.name)
 		}
 	}
@@ -275,8 +279,11 @@ func TestBinaryOpenLeavesInputAlone(t *testing.T) {
 	o.Replay = admitAll{}
 	for range 2 {
 		m, err := o.OpenInspected(ctx, h, expectRequest)
-		if err != nil || !bytes.Equal(m.Payload, payload) {
-			t.Fatalf("OpenInspected = %v, payload %q", err, m.Payload)
+		if err != nil {
+			t.Fatalf("OpenInspected: %v", err)
+		}
+		if !bytes.Equal(m.Payload, payload) {
+			t.Fatalf("OpenInspected: payload %q", m.Payload)
 		}
 	}
 }
