@@ -281,11 +281,10 @@ func FloorPair(ctx context.Context, conn cli.Conn, s Suite, from, to *Keys, payl
 	if err != nil {
 		return nil, 0, err
 	}
-	sized := make([]byte, c.EnvelopeSize-8)
-	plain := pair.Request
-	pair.Request = func(ctx context.Context, _ []byte) error {
+	sized := sizedRequests(pair.Request, c.EnvelopeSize)
+	pair.Request = func(ctx context.Context, payload []byte) error {
 		c.PrimSeal()
-		if err := plain(ctx, sized); err != nil {
+		if err := sized(ctx, payload); err != nil {
 			return err
 		}
 		c.PrimOpen()
@@ -304,6 +303,13 @@ func EnvelopeSized(plain Requester, s Suite, from, to *Keys, payload []byte) (Re
 	if err != nil {
 		return nil, 0, err
 	}
-	sized := make([]byte, c.EnvelopeSize-8)
-	return func(ctx context.Context, _ []byte) error { return plain(ctx, sized) }, c.EnvelopeSize, nil
+	return sizedRequests(plain, c.EnvelopeSize), c.EnvelopeSize, nil
+}
+
+// sizedRequests returns a requester for a plain pair that sends, whatever
+// payload it is given, requests of size bytes, the pair's 8-byte id
+// included.
+func sizedRequests(plain Requester, size int) Requester {
+	body := make([]byte, size-8)
+	return func(ctx context.Context, _ []byte) error { return plain(ctx, body) }
 }
