@@ -13,15 +13,15 @@ import (
 const DefaultTTL = 60 * time.Second
 
 // sealScratch is what Seal builds a header in: the header block and the
-// buffer its JSON is written to (which Seal copies into the envelope at
-// once). Nothing Seal returns points into either, so each goes back to
-// sealScratches, cleared, when Seal returns.
+// buffer the header is written to (JSON, or compact in version 3), which
+// Seal copies into the envelope at once. Nothing Seal returns points into
+// either, so each goes back to sealScratches, cleared, when Seal returns.
 type sealScratch struct {
-	blk  headerBlock
-	json []byte
+	blk    headerBlock
+	header []byte
 }
 
-var sealScratches = sync.Pool{New: func() any { return &sealScratch{json: make([]byte, 0, 512)} }}
+var sealScratches = sync.Pool{New: func() any { return &sealScratch{header: make([]byte, 0, 512)} }}
 
 // Sealer seals messages on behalf of one sender.
 type Sealer struct {
@@ -134,7 +134,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	scratch := sealScratches.Get().(*sealScratch)
 	defer func() {
 		scratch.blk = headerBlock{}
-		scratch.json = scratch.json[:0]
+		scratch.header = scratch.header[:0]
 		sealScratches.Put(scratch)
 	}()
 	blk := &scratch.blk
@@ -233,22 +233,22 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		// The header must pass the receiver's structural checks.
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
-	var hjson []byte
+	var hdr []byte
 	switch {
 	case version == Version3:
 		// Compact: validate accepted every field, so it fits the form.
-		if hjson, err = appendCompactHeader(scratch.json[:0], w); err != nil {
+		if hdr, err = appendCompactHeader(scratch.header[:0], w); err != nil {
 			return nil, err
 		}
-		scratch.json = hjson
+		scratch.header = hdr
 	case edit != nil:
-		if hjson, err = encodeHeader(w); err != nil {
+		if hdr, err = encodeHeader(w); err != nil {
 			return nil, err
 		}
 	default:
 		// validate accepted every string, and so none needs an escape.
-		hjson = appendHeader(scratch.json[:0], w)
-		scratch.json = hjson // kept, grown or not, for the next Seal
+		hdr = appendHeader(scratch.header[:0], w)
+		scratch.header = hdr // kept, grown or not, for the next Seal
 	}
 	maxSize := s.MaxSize
 	if maxSize <= 0 {
@@ -262,7 +262,7 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		bodyLen += aesgcm.Overhead
 	}
 	f := framing(version)
-	size := f.size(len(hjson), bodyLen)
+	size := f.size(len(hdr), bodyLen)
 	if p.HMAC != nil {
 		size += f.member(sha256.Size)
 	}
@@ -272,8 +272,8 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if size > maxSize {
 		return nil, ErrTooLarge
 	}
-	out := f.start(make([]byte, 0, size), hjson)
-	h := out[len(out)-f.encodedLen(len(hjson)):]
+	out := f.start(make([]byte, 0, size), hdr)
+	h := out[len(out)-f.encodedLen(len(hdr)):]
 	out = f.payloadStart(out, bodyLen)
 	if contentKey != nil {
 		// The header as sent is the associated data: it binds every header
