@@ -257,12 +257,12 @@ func (r *headerReader) uint(max uint64) uint64 {
 	return n
 }
 
-// readHeaderBlock parses the canonical header into a headerBlock (ok is
-// false for anything else): the header, its members and its arrays take one
-// allocation, and its strings share one copy of b.
-func readHeaderBlock(b []byte) (blk *headerBlock, ok bool) {
+// readHeaderBlock parses the canonical header into blk (ok is false for
+// anything else): the header, its members and its arrays live in the block,
+// and its strings share one copy of b.
+func readHeaderBlock(blk *headerBlock, b []byte) (ok bool) {
 	r := &headerReader{b: string(b)}
-	blk = &headerBlock{}
+	*blk = headerBlock{}
 	h := &blk.wire
 	r.lit(`{"v":`)
 	h.V = int(r.uint(1<<31 - 1))
@@ -370,7 +370,7 @@ func readHeaderBlock(b []byte) (blk *headerBlock, ok bool) {
 	}
 	r.lit("}")
 	if r.bad || r.i != len(b) {
-		return nil, false
+		return false
 	}
-	return blk, true
+	return true
 }

@@ -201,21 +201,21 @@ func (w *compactWriter) decoded(text string) {
 	w.b = out
 }
 
-// readCompactHeader reads a compact header into a new block. It checks the
+// readCompactHeader reads a compact header into blk. It checks the
 // form only — lengths, the protection bits, nothing left over — and leaves
 // every rule of §3.2 to checkHeader. The strings point into one copy of b;
 // the members that version 1 and 2 carry as base64url (key ids, the
 // correlation id, the request digest, wrapped keys) are given to
 // checkHeader in that form, written into one more string.
-func readCompactHeader(b []byte) (*headerBlock, bool) {
+func readCompactHeader(blk *headerBlock, b []byte) bool {
 	r := compactReader{s: string(b)}
-	blk := &headerBlock{}
+	*blk = headerBlock{}
 	h := &blk.wire
 	h.V = int(r.u8())
 	h.Kind = Kind(r.u8()).wire() // "" for no kind: checkHeader refuses it
 	prot := Protection(r.u8())
 	if prot&^(Encryption|HMAC|HOTPCode|Signature) != 0 {
-		return nil, false
+		return false
 	}
 	h.From = r.str8()
 	if n := int(r.u8()); n > 0 {
@@ -244,7 +244,7 @@ func readCompactHeader(b []byte) (*headerBlock, bool) {
 	h.Ctr = r.u64()
 	iat, exp := r.u64(), r.u64()
 	if iat > math.MaxInt64 || exp > math.MaxInt64 {
-		return nil, false
+		return false
 	}
 	h.Iat, h.Exp = int64(iat), int64(exp)
 	if prot != 0 {
@@ -292,13 +292,13 @@ func readCompactHeader(b []byte) (*headerBlock, bool) {
 		}
 	}
 	if r.bad || r.s != "" {
-		return nil, false
+		return false
 	}
 	all := string(text)
 	for _, sp := range spans {
 		*sp.dst = all[sp.start:sp.end]
 	}
-	return blk, true
+	return true
 }
 
 // textSpan is where in the shared text one field's base64url lies.

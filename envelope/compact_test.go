@@ -30,7 +30,7 @@ func FuzzCompactHeader(f *testing.F) {
 		f.Add(h)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		blk, ok := readCompactHeader(data)
+		blk, ok := compactBlock(data)
 		if !ok {
 			return
 		}
@@ -59,7 +59,7 @@ func TestCompactHeaderRoundTrip(t *testing.T) {
 		t.Fatalf("%d compact headers among the vectors", len(seeds))
 	}
 	for _, h := range seeds {
-		blk, ok := readCompactHeader(h)
+		blk, ok := compactBlock(h)
 		if !ok {
 			continue // the refusals of the form among the vectors
 		}
@@ -159,7 +159,7 @@ func TestCompactHeaderRefusals(t *testing.T) {
 		{"every protection, a byte after", append(bytes.Clone(every), 0), ErrMalformed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			blk, err := decodeHeaderBlock(Version3, tt.header)
+			blk, err := headerBlockOf(Version3, tt.header)
 			if err == nil {
 				_, err = blk.validate(Version3)
 			}
@@ -171,11 +171,11 @@ func TestCompactHeaderRefusals(t *testing.T) {
 	// Every prefix of a valid header is refused, and none panics.
 	for _, h := range [][]byte{base, every} {
 		for n := range len(h) {
-			if _, ok := readCompactHeader(h[:n]); ok {
+			if _, ok := compactBlock(h[:n]); ok {
 				t.Fatalf("the first %d of %d bytes read as a header", n, len(h))
 			}
 		}
-		if blk, ok := readCompactHeader(h); !ok {
+		if blk, ok := compactBlock(h); !ok {
 			t.Fatal("the whole header does not read")
 		} else if _, err := blk.validate(Version3); err != nil {
 			t.Fatal(err)
@@ -261,7 +261,7 @@ func TestCompactHeaderBoundsRecipients(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range runs {
-		if _, ok := readCompactHeader(claims); ok {
+		if _, ok := compactBlock(claims); ok {
 			t.Fatal("a header claiming 255 recipients read")
 		}
 	}

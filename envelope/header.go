@@ -74,24 +74,22 @@ func encodeHeader(h *wireHeader) ([]byte, error) {
 }
 
 // decodeHeaderBlock reads the header of an envelope of the given version
-// and accepts it only in canonical form. For versions 1 and 2 that is JSON
+// into blk and accepts it only in canonical form. For versions 1 and 2 that is JSON
 // with one fixed member order, no whitespace, no escapes, minimal integers,
 // no duplicate, unknown or case-variant members: exactly the bytes
 // encodeHeader would write for the parsed value (see codec.go). For version
 // 3 it is the compact form, which has one encoding per value (compact.go).
-func decodeHeaderBlock(version int, data []byte) (*headerBlock, error) {
+func decodeHeaderBlock(blk *headerBlock, version int, data []byte) error {
 	if version == Version3 {
-		b, ok := readCompactHeader(data)
-		if !ok {
-			return nil, errorf(ErrMalformed, "header is not a compact header")
+		if !readCompactHeader(blk, data) {
+			return errorf(ErrMalformed, "header is not a compact header")
 		}
-		return b, nil
+		return nil
 	}
-	b, ok := readHeaderBlock(data)
-	if !ok {
-		return nil, errorf(ErrMalformed, "header is not canonical JSON")
+	if !readHeaderBlock(blk, data) {
+		return errorf(ErrMalformed, "header is not canonical JSON")
 	}
-	return b, nil
+	return nil
 }
 
 // ValidID reports whether s may be a party id (a sender or recipient id).
@@ -193,9 +191,10 @@ type header struct {
 }
 
 // headerBlock holds a wire header, the members and arrays it points to in
-// the common case, and its checked form, so that a header usually costs one
-// allocation (of 512 bytes). More recipients than fit grow their slice as
-// usual; the HOTP and encryption members are allocated when present.
+// the common case, and its checked form, so that a header usually lives in
+// one block of 512 bytes, which Open and Seal take from pools. More
+// recipients than fit grow their slice as usual; the HOTP and encryption
+// members are allocated when present.
 type headerBlock struct {
 	wire    wireHeader
 	checked header

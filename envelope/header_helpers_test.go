@@ -5,11 +5,29 @@ package envelope
 
 // readHeader parses the canonical header; ok is false for anything else.
 func readHeader(b []byte) (*wireHeader, bool) {
-	blk, ok := readHeaderBlock(b)
-	if !ok {
+	blk := new(headerBlock)
+	if !readHeaderBlock(blk, b) {
 		return nil, false
 	}
 	return &blk.wire, true
+}
+
+// compactBlock is readCompactHeader into a block of its own.
+func compactBlock(b []byte) (*headerBlock, bool) {
+	blk := new(headerBlock)
+	if !readCompactHeader(blk, b) {
+		return nil, false
+	}
+	return blk, true
+}
+
+// headerBlockOf is decodeHeaderBlock into a block of its own.
+func headerBlockOf(version int, data []byte) (*headerBlock, error) {
+	blk := new(headerBlock)
+	if err := decodeHeaderBlock(blk, version, data); err != nil {
+		return nil, err
+	}
+	return blk, nil
 }
 
 // decodeHeader is decodeHeaderBlock's wire header, for a JSON header.
@@ -18,7 +36,7 @@ func decodeHeader(data []byte) (*wireHeader, error) { return decodeVersionHeader
 // decodeVersionHeader is decodeHeaderBlock's wire header, for a header of
 // the given envelope version.
 func decodeVersionHeader(version int, data []byte) (*wireHeader, error) {
-	b, err := decodeHeaderBlock(version, data)
+	b, err := headerBlockOf(version, data)
 	if err != nil {
 		return nil, err
 	}

@@ -48,10 +48,12 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 	if len(data) > maxSize {
 		return nil, ErrTooLarge
 	}
-	env, h, err := parseChecked(bytes.Clone(data), maxSize, false)
+	p := new(parsed)
+	h, err := parseChecked(p, bytes.Clone(data), maxSize, false)
 	if err != nil {
 		return nil, err
 	}
+	env := &p.env
 	w := h.wire
 	out := &Header{
 		Version: env.Version, Kind: h.kind, From: w.From, To: append([]string(nil), w.To...), Topic: w.Topic, ReplyTo: w.ReplyTo,

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
@@ -29,6 +31,32 @@ type Message struct {
 	// Digest identifies a request (it is zero for other kinds); Seal of a
 	// reply copies it into the reply's header.
 	Digest [32]byte
+
+	// Room for the usual recipient list, correlation id and request digest,
+	// so that a message owns them without allocations of their own.
+	to  [1]string
+	ids [correlationSize + sha256.Size]byte
+}
+
+// keep copies the recipients, correlation id and request digest into m,
+// which until then point into the parse state of Open. The correlation id
+// is capped at its length, so that appending to it never writes into the
+// digest.
+func (m *Message) keep(to []string, corr, re []byte) {
+	if len(to) > 0 {
+		m.To = append(m.to[:0:len(m.to)], to...)
+	}
+	ids := m.ids[:0]
+	if len(corr)+len(re) > len(m.ids) {
+		ids = make([]byte, 0, len(corr)+len(re))
+	}
+	ids = append(append(ids, corr...), re...)
+	if len(corr) > 0 {
+		m.CorrelationID = ids[:len(corr):len(corr)]
+	}
+	if len(re) > 0 {
+		m.InReplyTo = ids[len(corr) : len(corr)+len(re) : len(corr)+len(re)]
+	}
 }
 
 // Opener opens messages on behalf of one receiver.
@@ -53,11 +81,16 @@ type Opener struct {
 // class failed, and nothing about the failure should be sent to the peer.
 func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message, error) {
 	// 1-3. Size, outer form and version, header.
-	env, h, err := parseChecked(data, o.MaxSize, true)
+	p := parsedPool.Get().(*parsed)
+	defer func() {
+		*p = parsed{}
+		parsedPool.Put(p)
+	}()
+	h, err := parseChecked(p, data, o.MaxSize, true)
 	if err != nil {
 		return nil, err
 	}
-	return o.open(ctx, env, h, want)
+	return o.open(ctx, &p.env, h, want)
 }
 
 // OpenInspected opens the envelope Inspect returned h for, running Open's
@@ -176,20 +209,18 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 		payload = bytes.Clone(payload)
 	}
 	m := &Message{
-		Version:       env.Version,
-		Kind:          h.kind,
-		From:          w.From,
-		To:            w.To,
-		Topic:         w.Topic,
-		ReplyTo:       w.ReplyTo,
-		CorrelationID: h.corr,
-		InReplyTo:     h.re,
-		Counter:       w.Ctr,
-		IssuedAt:      h.issuedAt,
-		ExpiresAt:     h.expiresAt,
-		Protections:   h.prot,
-		Payload:       payload,
+		Version:     env.Version,
+		Kind:        h.kind,
+		From:        w.From,
+		Topic:       w.Topic,
+		ReplyTo:     w.ReplyTo,
+		Counter:     w.Ctr,
+		IssuedAt:    h.issuedAt,
+		ExpiresAt:   h.expiresAt,
+		Protections: h.prot,
+		Payload:     payload,
 	}
+	m.keep(w.To, h.corr, h.re)
 	if h.kind == Request {
 		m.Digest = digest
 	}
@@ -201,43 +232,55 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 // the canonical, structurally valid header with exactly the tags it
 // declares. A declared tag that is missing (stripped) is left for the
 // authentication steps to refuse. Without body, the payload, MAC and
-// signature members are found but not yet decoded (see decodeBody).
-func parseChecked(data []byte, maxSize int, body bool) (*Envelope, *header, error) {
+// signature members are found but not yet decoded (see decodeBody). It
+// fills p, and the header it returns lives in p.
+func parseChecked(p *parsed, data []byte, maxSize int, body bool) (*header, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
 	if len(data) > maxSize {
-		return nil, nil, ErrTooLarge
+		return nil, ErrTooLarge
 	}
-	env, err := parseOuter(data)
-	if err != nil {
-		return nil, nil, err
+	env := &p.env
+	if err := parseOuter(env, data); err != nil {
+		return nil, err
 	}
 	if err := env.decodeMembers(body); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !body {
 		// Step 2 covers every member, decoded now or later.
 		if err := env.checkBody(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	b, err := decodeHeaderBlock(env.Version, env.Header)
-	if err != nil {
-		return nil, nil, err
+	if err := decodeHeaderBlock(&p.blk, env.Version, env.Header); err != nil {
+		return nil, err
 	}
-	h, err := b.validate(env.Version)
+	h, err := p.blk.validate(env.Version)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if env.rawMAC != nil && h.prot&HMAC == 0 {
-		return nil, nil, errorf(ErrMalformed, "mac member not declared in the header")
+		return nil, errorf(ErrMalformed, "mac member not declared in the header")
 	}
 	if env.rawSig != nil && h.prot&Signature == 0 {
-		return nil, nil, errorf(ErrMalformed, "sig member not declared in the header")
+		return nil, errorf(ErrMalformed, "sig member not declared in the header")
 	}
-	return env, h, nil
+	return h, nil
 }
+
+// parsed is what parseChecked fills: an envelope and the block of its
+// header.
+type parsed struct {
+	env Envelope
+	blk headerBlock
+}
+
+// parsedPool keeps Open's parse state between calls: nothing a Message
+// holds points into it (see Opener.open), and it is cleared before it goes
+// back.
+var parsedPool = sync.Pool{New: func() any { return new(parsed) }}
 
 // replayError keeps a context error a context error and a replay a
 // replay; any other store failure refuses the message as ErrReplayStore,

@@ -58,8 +58,8 @@ type Envelope struct {
 // header or verify anything. Errors are ErrMalformed or
 // ErrUnsupportedVersion.
 func Parse(data []byte) (*Envelope, error) {
-	e, err := parseOuter(data)
-	if err != nil {
+	e := new(Envelope)
+	if err := parseOuter(e, data); err != nil {
 		return nil, err
 	}
 	if err := e.decodeMembers(true); err != nil {
@@ -74,21 +74,21 @@ func Parse(data []byte) (*Envelope, error) {
 }
 
 // parseOuter checks the template and the version and finds the members'
-// text, without decoding it.
-func parseOuter(data []byte) (*Envelope, error) {
+// text, without decoding it, filling e.
+func parseOuter(e *Envelope, data []byte) error {
 	if len(data) > 0 && data[0] < ' ' {
 		// A first byte below 0x20 marks a binary envelope: 0x02 and 0x03
 		// are defined, 0x04 to 0x1F are reserved for later versions.
 		switch {
 		case framed(int(data[0])):
-			return parseFrame(data)
+			return parseFrame(e, data)
 		case data[0] > Version3:
-			return nil, ErrUnsupportedVersion
+			return ErrUnsupportedVersion
 		}
-		return nil, errorf(ErrMalformed, "not an envelope")
+		return errorf(ErrMalformed, "not an envelope")
 	}
 	if !bytes.HasPrefix(data, []byte(outerPrefix)) {
-		return nil, errorf(ErrMalformed, "not an envelope")
+		return errorf(ErrMalformed, "not an envelope")
 	}
 	rest := data[len(outerPrefix):]
 	n := 0
@@ -96,7 +96,7 @@ func parseOuter(data []byte) (*Envelope, error) {
 		n++
 	}
 	if n == 0 || n > 9 || (rest[0] == '0' && n > 1) {
-		return nil, errorf(ErrMalformed, "bad version number")
+		return errorf(ErrMalformed, "bad version number")
 	}
 	v := 0
 	for _, c := range rest[:n] {
@@ -104,37 +104,37 @@ func parseOuter(data []byte) (*Envelope, error) {
 	}
 	// Version 2 has no text form.
 	if v != Version1 {
-		return nil, ErrUnsupportedVersion
+		return ErrUnsupportedVersion
 	}
 	rest = rest[n:]
-	e := &Envelope{Version: v}
+	*e = Envelope{Version: v}
 	var ok bool
 	if e.rawHeader, rest, ok = member(rest, memberH); !ok || len(e.rawHeader) == 0 {
-		return nil, errorf(ErrMalformed, "bad header member")
+		return errorf(ErrMalformed, "bad header member")
 	}
 	// The closing quote of each member is the opening of the next literal.
 	if e.rawPayload, rest, ok = member(rest, memberP); !ok {
-		return nil, errorf(ErrMalformed, "bad payload member")
+		return errorf(ErrMalformed, "bad payload member")
 	}
 	if bytes.HasPrefix(rest, []byte(memberMAC)) {
 		if e.rawMAC, rest, ok = member(rest, memberMAC); !ok || len(e.rawMAC) == 0 {
-			return nil, errorf(ErrMalformed, "bad mac member")
+			return errorf(ErrMalformed, "bad mac member")
 		}
 	}
 	if bytes.HasPrefix(rest, []byte(memberSig)) {
 		if e.rawSig, rest, ok = member(rest, memberSig); !ok || len(e.rawSig) == 0 {
-			return nil, errorf(ErrMalformed, "bad sig member")
+			return errorf(ErrMalformed, "bad sig member")
 		}
 	}
 	if string(rest) != outerSuffix {
-		return nil, errorf(ErrMalformed, "trailing data")
+		return errorf(ErrMalformed, "trailing data")
 	}
 	// Go's decoder skips CR and LF even in strict mode; the format has no
 	// room for either anywhere.
 	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
-		return nil, errorf(ErrMalformed, "line break in the envelope")
+		return errorf(ErrMalformed, "line break in the envelope")
 	}
-	return e, nil
+	return nil
 }
 
 // checkBody checks, without decoding them, that the payload, MAC and
@@ -280,19 +280,19 @@ func framed(v int) bool { return v == Version2 || v == Version3 }
 
 // parseFrame reads a version-2 or 3 envelope: four members, each after its
 // length as 4 bytes big-endian, and nothing after the last. The header is
-// not empty; an empty mac or sig member is an absent one.
-func parseFrame(data []byte) (*Envelope, error) {
-	e := &Envelope{Version: int(data[0])}
+// not empty; an empty mac or sig member is an absent one. It fills e.
+func parseFrame(e *Envelope, data []byte) error {
+	*e = Envelope{Version: int(data[0])}
 	rest := data[1:]
 	var members [4][]byte
 	for i := range members {
 		if len(rest) < 4 {
-			return nil, errorf(ErrMalformed, "truncated envelope")
+			return errorf(ErrMalformed, "truncated envelope")
 		}
 		n := binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
 		if uint64(n) > uint64(len(rest)) {
-			return nil, errorf(ErrMalformed, "member longer than the envelope")
+			return errorf(ErrMalformed, "member longer than the envelope")
 		}
 		if n > 0 {
 			members[i] = rest[:n:n]
@@ -300,16 +300,16 @@ func parseFrame(data []byte) (*Envelope, error) {
 		rest = rest[n:]
 	}
 	if len(rest) != 0 {
-		return nil, errorf(ErrMalformed, "trailing data")
+		return errorf(ErrMalformed, "trailing data")
 	}
 	if members[0] == nil {
-		return nil, errorf(ErrMalformed, "bad header member")
+		return errorf(ErrMalformed, "bad header member")
 	}
 	e.rawHeader, e.rawPayload, e.rawMAC, e.rawSig = members[0], members[1], members[2], members[3]
 	if e.rawPayload == nil {
 		e.rawPayload = []byte{}
 	}
-	return e, nil
+	return nil
 }
 
 // appendFrame writes an envelope of version 2 or 3; nil and empty members
