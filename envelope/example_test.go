@@ -247,3 +247,25 @@ func ExampleSealer_Seal_compact() {
 	// version 3: 398 bytes
 	// request version 3, reply version 3, first byte 0x3
 }
+
+// A sender that publishes one message at a time seals into one buffer,
+// reused once the publish is done with it.
+func ExampleSealer_SealInto() {
+	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
+	copy(secret, "an example key, never use it!!!")
+	key, _ := envelope.NewHMACKey(secret)
+	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+	buf := make([]byte, 0, 1024)
+	for _, reading := range []string{"21.5", "21.7"} {
+		s, err := client.SealInto(buf, &envelope.Params{Kind: envelope.Event, Topic: "temperature", HMAC: key,
+			To: []string{"gateway"}, Version: envelope.Version3}, []byte(reading))
+		if err != nil {
+			panic(err)
+		}
+		// Publish s.Bytes here; buf is free again once the publish returned.
+		fmt.Printf("%d bytes, in buf: %v\n", len(s.Bytes), &s.Bytes[0] == &buf[:1][0])
+	}
+	// Output:
+	// 126 bytes, in buf: true
+	// 126 bytes, in buf: true
+}

@@ -611,7 +611,7 @@ func TestHOTP(t *testing.T) {
 	if _, err := o.Open(ctx, wrong, expectRequest); !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("code for another counter: %v", err)
 	}
-	s, err := w.sealer().seal(&Params{Kind: Request, To: []string{"gateway"}, Topic: "open-door", ReplyTo: "r", HMAC: w.hmac, HOTP: w.hotp},
+	s, err := w.sealer().seal(nil, &Params{Kind: Request, To: []string{"gateway"}, Topic: "open-door", ReplyTo: "r", HMAC: w.hmac, HOTP: w.hotp},
 		nil, func(h *wireHeader) { h.HOTP.Code = w.hotp.key.Code(h.Ctr - 1) })
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
 )
@@ -91,13 +92,24 @@ func invalid(why string) error { return errorf(ErrInvalidParams, why) }
 
 // Seal builds the header, encrypts, then MACs and signs, per SPEC.md §4.
 func (s *Sealer) Seal(p *Params, payload []byte) (*Sealed, error) {
-	return s.seal(p, payload, nil)
+	return s.seal(nil, p, payload, nil)
 }
 
-// seal is Seal with a hook for tests: when edit is set, it may change the
-// header before it is encoded, and the parameter and header checks that
-// would refuse the result are skipped.
-func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Sealed, error) {
+// SealInto is Seal writing the envelope into buf, from its start, when
+// buf's capacity holds it, and into a new buffer otherwise; Sealed.Bytes is
+// the envelope either way. A sender that publishes one message at a time
+// can reuse one buffer and allocate no envelope: buf must then stay
+// untouched until whatever reads Sealed.Bytes (a publish, a queue, a
+// retransmission) is done with it. buf must not share memory with
+// payload: that is ErrInvalidParams.
+func (s *Sealer) SealInto(buf []byte, p *Params, payload []byte) (*Sealed, error) {
+	return s.seal(buf, p, payload, nil)
+}
+
+// seal is SealInto with a hook for tests: when edit is set, it may change
+// the header before it is encoded, and the parameter and header checks
+// that would refuse the result are skipped.
+func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHeader)) (*Sealed, error) {
 	if !validID(s.ID) {
 		return nil, invalid("bad sender id")
 	}
@@ -272,7 +284,13 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 	if size > maxSize {
 		return nil, ErrTooLarge
 	}
-	out := f.start(make([]byte, 0, size), hdr)
+	if overlap(buf[:cap(buf)], payload) {
+		return nil, invalid("the buffer overlaps the payload")
+	}
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	out := f.start(buf[:0], hdr)
 	h := out[len(out)-f.encodedLen(len(hdr)):]
 	out = f.payloadStart(out, bodyLen)
 	if contentKey != nil {
@@ -314,4 +332,13 @@ func (s *Sealer) seal(p *Params, payload []byte, edit func(*wireHeader)) (*Seale
 		return nil, ErrTooLarge
 	}
 	return &Sealed{Bytes: out, Digest: digest, CorrelationID: corr, Counter: ctr}, nil
+}
+
+// overlap reports whether a and b share any byte of memory.
+func overlap(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	aStart, bStart := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return aStart <= bStart+uintptr(len(b)-1) && bStart <= aStart+uintptr(len(a)-1)
 }

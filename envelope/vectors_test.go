@@ -508,7 +508,7 @@ func edited(mod func(g *gen, p *Params), edit func(*wireHeader)) func(*gen, []by
 		if edit == nil {
 			edit = func(*wireHeader) {} // seal unchecked, as an attacker would
 		}
-		s, err := g.w.sealer().seal(p, g.payload(), edit)
+		s, err := g.w.sealer().seal(nil, p, g.payload(), edit)
 		if err != nil {
 			g.t.Fatal(err)
 		}
