@@ -46,7 +46,9 @@
 // ([ErrReplayStore] also carries the replay store's own error, which is
 // about the receiver). A receiver that must route
 // by the unverified header first uses [Inspect], then
-// [Opener.OpenInspected], which does not parse the envelope again.
+// [Opener.OpenInspected], which does not parse the envelope again; or
+// [Peek], which reads only the kind and request digest and keeps nothing,
+// then [Opener.Open] wherever the message was routed.
 //
 // # Request and reply
 //

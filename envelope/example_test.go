@@ -269,3 +269,42 @@ func ExampleSealer_SealInto() {
 	// 126 bytes, in buf: true
 	// 126 bytes, in buf: true
 }
+
+// A requester routes each reply to the request it claims to answer with
+// Peek, and opens it there against that request.
+func ExamplePeek() {
+	ctx := context.Background()
+	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
+	copy(secret, "an example key, never use it!!!")
+	key, _ := envelope.NewHMACKey(secret)
+	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+	req, _ := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+		ReplyTo: "mqttsec/client/reply", HMAC: key}, []byte(`{"card":42}`))
+	waiting := map[[32]byte]string{req.Digest: "get-card #1"}
+
+	// The gateway's side: open the request, answer it.
+	store, _ := envelope.NewMemoryStore(0)
+	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
+	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}
+	in, _ := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
+	reply, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Ada"}`))
+
+	// The client's side: route the reply, then open it against its request.
+	kind, digest, err := envelope.Peek(reply.Bytes, 0)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(kind == envelope.Reply, waiting[digest])
+	clStore, _ := envelope.NewMemoryStore(0)
+	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
+	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
+	m, err := opener.Open(ctx, reply.Bytes, &envelope.Expect{Kinds: envelope.Reply, From: "gateway", InReplyTo: req.Digest[:], CorrelationID: req.CorrelationID})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s\n", m.Payload)
+	// Output:
+	// true get-card #1
+	// {"name":"Ada"}
+}

@@ -57,7 +57,7 @@ func FuzzHeader(f *testing.F) {
 }
 
 // FuzzOpen: Open never panics, every refusal has a class, Inspect with
-// OpenInspected agrees with Open, and every envelope a fully trusting
+// OpenInspected agrees with Open, Peek agrees with Inspect, and every envelope a fully trusting
 // receiver opens carries a MAC, signature or pre-shared-key ciphertext that
 // the independent reading of the spec (specref_test.go) verifies with the
 // vector keys: mutation never makes an acceptable message the key holders
@@ -95,6 +95,14 @@ func FuzzOpen(f *testing.F) {
 		o2 := receiver(t)
 		var m2 *Message
 		h, err2 := Inspect(data, o2.MaxSize)
+		// Peek runs Inspect's checks and reads the same kind and digest.
+		kind, re, err3 := Peek(data, o2.MaxSize)
+		if Class(err2) != Class(err3) || (err2 == nil) != (err3 == nil) {
+			t.Fatalf("Inspect: %v; Peek: %v", err2, err3)
+		}
+		if err2 == nil && (kind != h.Kind || (h.InReplyTo == nil) != (re == [32]byte{}) || (h.InReplyTo != nil && !bytes.Equal(h.InReplyTo, re[:]))) {
+			t.Fatalf("Inspect read %v and %x; Peek %v and %x", h.Kind, h.InReplyTo, kind, re)
+		}
 		if err2 == nil {
 			m2, err2 = o2.OpenInspected(ctx, h, everything)
 		}

@@ -94,6 +94,27 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 	return out, nil
 }
 
+// Peek runs Inspect's checks on data and returns its kind and, for a reply
+// or an error reply, the digest of the request it claims to answer (zero
+// for other kinds). It keeps nothing of data. It is for routing: a receiver
+// finds with it whatever waits for that request and hands data over, to be
+// checked in full by Opener.Open there. Nothing Peek returns is
+// authenticated.
+func Peek(data []byte, maxSize int) (kind Kind, inReplyTo [32]byte, err error) {
+	p := parsedPool.Get().(*parsed)
+	defer func() {
+		*p = parsed{}
+		parsedPool.Put(p)
+	}()
+	h, err := parseChecked(p, data, maxSize, false)
+	if err != nil {
+		return 0, inReplyTo, err
+	}
+	// checkHeader holds a reply's digest to its length.
+	copy(inReplyTo[:], h.re)
+	return h.kind, inReplyTo, nil
+}
+
 // DigestOf returns the digest that identifies an envelope (SPEC.md §8):
 // SHA-256 of its signing input. It is computed from public bytes and proves
 // nothing; Sealed.Digest and Message.Digest give the same value.
