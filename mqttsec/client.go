@@ -96,7 +96,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	replyTo := c.replyTopic
 	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
 	prot.apply(params)
-	sealed, err := c.sealer.Seal(params, payload)
+	sealed, err := c.seal(params, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +130,10 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if c.cfg.ResponseProperties {
 		out.ResponseTopic, out.CorrelationData = replyTo, sealed.CorrelationID
 	}
-	err = c.cfg.Transport.Publish(ctx, out)
-	if err != nil {
+	if err := c.cfg.Transport.Publish(ctx, out); err != nil {
 		return nil, err
 	}
+	sealed.published()
 	expect := &envelope.Expect{
 		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: sealed.Digest[:], CorrelationID: sealed.CorrelationID,
 	}

@@ -376,7 +376,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 			}
 		}
 	}
-	sealed, err := n.sealer.Seal(p, payload)
+	sealed, err := n.seal(p, payload)
 	if errors.Is(err, envelope.ErrInvalidParams) {
 		// Options Seal does not take (a version, a TTL): the caller's.
 		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
@@ -384,7 +384,11 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 	if err != nil {
 		return err
 	}
-	return n.cfg.Transport.Publish(ctx, Outbound{Topic: n.topics.Event(n.cfg.ID, topic), Payload: sealed.Bytes})
+	if err := n.cfg.Transport.Publish(ctx, Outbound{Topic: n.topics.Event(n.cfg.ID, topic), Payload: sealed.Bytes}); err != nil {
+		return err
+	}
+	sealed.published()
+	return nil
 }
 
 func (n *node) subscribeEvents(ctx context.Context, sender string, h EventHandler) error {

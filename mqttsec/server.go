@@ -191,7 +191,9 @@ func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string,
 		if s.cfg.ResponseProperties {
 			out.CorrelationData = req.CorrelationID
 		}
-		err = s.cfg.Transport.Publish(ctx, out)
+		if err = s.cfg.Transport.Publish(ctx, out); err == nil {
+			sealed.published()
+		}
 	}
 	if err != nil {
 		s.stats.add(StatPublishError)
@@ -200,14 +202,14 @@ func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string,
 }
 
 // sealReply seals payload as the reply to req, or e as its error reply.
-func (s *Server) sealReply(req *envelope.Message, prot *Protection, payload []byte, e *Error) (*envelope.Sealed, error) {
+func (s *Server) sealReply(req *envelope.Message, prot *Protection, payload []byte, e *Error) (sealedMessage, error) {
 	p := &envelope.Params{Kind: envelope.Reply, InReplyTo: req}
 	if e != nil {
 		p.Kind = envelope.ErrorReply
 		payload, _ = json.Marshal(e)
 	}
 	prot.apply(p)
-	return s.sealer.Seal(p, payload)
+	return s.seal(p, payload)
 }
 
 // PublishEvent seals and publishes an event (see Client.PublishEvent).
