@@ -26,9 +26,11 @@ type pending struct {
 	candidates chan candidate
 }
 
+// candidate is a reply as it arrived; its payload is the transport's to
+// give (see Transport), and nothing reads it before Open.
 type candidate struct {
-	topic string // for the log of a refusal
-	hdr   *envelope.Header
+	topic   string // for the log of a refusal
+	payload []byte
 }
 
 // candidateBuffer is how many replies naming one request may wait to be
@@ -140,7 +142,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	for {
 		select {
 		case cand := <-p.candidates:
-			m, err := c.opener.OpenInspected(ctx, cand.hdr, expect)
+			m, err := c.opener.Open(ctx, cand.payload, expect)
 			if err != nil {
 				c.reject(Inbound{Topic: cand.topic}, err)
 				if errors.Is(err, envelope.ErrReplayStore) {
@@ -167,34 +169,31 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 
 // routeReply runs on the transport's goroutine. It finds the pending
 // request a reply claims to answer (from the unverified header, which
-// Inspect checks cheaply) and hands it to that request's Request call,
+// envelope.Peek checks cheaply) and hands it to that request's Request call,
 // which opens it against exactly that request. Nothing is trusted before
 // that Open.
 func (c *Client) routeReply(ctx context.Context, in Inbound) {
-	h, err := envelope.Inspect(in.Payload, c.cfg.MaxSize)
+	kind, inReplyTo, err := envelope.Peek(in.Payload, c.cfg.MaxSize)
 	if err != nil {
 		c.reject(in, err)
 		return
 	}
-	if h.Kind != envelope.Reply && h.Kind != envelope.ErrorReply {
+	if kind != envelope.Reply && kind != envelope.ErrorReply {
 		// A request or event on the reply topic: a reflection.
 		c.reject(in, envelope.ErrContext)
 		return
 	}
-	// Inspect checked the digest's length; only OpenInspected trusts it.
-	var p *pending
-	if len(h.InReplyTo) == 32 {
-		c.mu.Lock()
-		p = c.pending[[32]byte(h.InReplyTo)]
-		c.mu.Unlock()
-	}
+	// Nothing trusts the digest before Open.
+	c.mu.Lock()
+	p := c.pending[inReplyTo]
+	c.mu.Unlock()
 	if p == nil {
 		c.stats.add(StatUnmatchedReply)
 		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", StatUnmatchedReply, "topic", in.Topic)
 		return
 	}
 	select {
-	case p.candidates <- candidate{topic: in.Topic, hdr: h}:
+	case p.candidates <- candidate{topic: in.Topic, payload: in.Payload}:
 	default:
 		c.stats.add(StatOverload)
 		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", StatOverload, "topic", in.Topic)

@@ -38,7 +38,9 @@ type Outbound struct {
 type Transport interface {
 	// Start connects (retrying in the background as configured) and hands
 	// every message received on any subscribed filter to deliver. deliver is
-	// called on the transport's own goroutine and returns quickly.
+	// called on the transport's own goroutine and returns quickly. It takes
+	// the message: the transport must not change or reuse its Payload
+	// afterwards, which is read later, on another goroutine.
 	Start(ctx context.Context, deliver func(Inbound)) error
 	// Subscribe adds a topic filter at QoS 1, kept across reconnects.
 	Subscribe(ctx context.Context, filter string) error
