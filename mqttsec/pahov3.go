@@ -17,7 +17,9 @@ import (
 // The transport turns on automatic reconnection, renews every subscription
 // on each connect, and turns OrderMatters off so that no callback can
 // serialise the connection (messages go to the Client's or Server's worker
-// pool at once).
+// pool at once). Every message the connection receives goes to the Client
+// or Server, through the options' DefaultPublishHandler, which the
+// transport sets.
 type PahoV3 struct {
 	opts *mqtt.ClientOptions
 
@@ -70,6 +72,7 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 	userOnConnect := o.OnConnect
 	o.SetOrderMatters(false)
 	o.SetAutoReconnect(true)
+	o.SetDefaultPublishHandler(t.handler)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		t.resubscribe(c)
 		if userOnConnect != nil {
@@ -101,7 +104,7 @@ func (t *PahoV3) resubscribe(c mqtt.Client) {
 	renew(filters, closed, func(f string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 		defer cancel()
-		return subscribeV3(ctx, c, f, t.handler)
+		return subscribeV3(ctx, c, f)
 	}, func(error) bool { return c.IsConnectionOpen() }, report)
 }
 
@@ -120,14 +123,17 @@ func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
 	if client == nil || !client.IsConnectionOpen() {
 		return nil // subscribed on connection
 	}
-	return subscribeV3(ctx, client, filter, t.handler)
+	return subscribeV3(ctx, client, filter)
 }
 
 // subscribeV3 subscribes to filter and waits for the SUBACK, which must
 // grant it: MQTT 3.1.1 refuses a subscription with return code 0x80, which
 // Paho does not turn into an error.
-func subscribeV3(ctx context.Context, c mqtt.Client, filter string, h mqtt.MessageHandler) error {
-	tok := c.Subscribe(filter, 1, h)
+func subscribeV3(ctx context.Context, c mqtt.Client, filter string) error {
+	// No handler of its own: every message goes to the default handler
+	// (see Start), once, however many filters it matches, and Paho need
+	// not match each message against each filter.
+	tok := c.Subscribe(filter, 1, nil)
 	if err := wait(ctx, tok); err != nil {
 		return fmt.Errorf("mqttsec: subscribe %q: %w", filter, err)
 	}

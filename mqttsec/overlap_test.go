@@ -1,0 +1,71 @@
+package mqttsec_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/mqttsec"
+)
+
+// TestOverlappingFiltersDeliverOnce subscribes one transport to two
+// filters that both match a topic: each message on it reaches deliver
+// once. (A message then the broker's later messages: every delivery of the
+// first is handed over before the last of the later ones arrives.)
+func TestOverlappingFiltersDeliverOnce(t *testing.T) {
+	for _, proto := range []int{3, 5} {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			b := embeddedBroker(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := make(chan string, 64)
+			sub := transport(t, proto, b.url, "overlap-sub", nil)
+			if err := sub.Start(ctx, func(in mqttsec.Inbound) { got <- string(in.Payload) }); err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close(context.Background())
+			for _, f := range []string{"overlap/#", "overlap/a"} {
+				if err := sub.Subscribe(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pub := transport(t, proto, b.url, "overlap-pub", nil)
+			if err := pub.Start(ctx, func(mqttsec.Inbound) {}); err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close(context.Background())
+			const later = 20
+			if err := pub.Publish(ctx, mqttsec.Outbound{Topic: "overlap/a", Payload: []byte("both")}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range later {
+				if err := pub.Publish(ctx, mqttsec.Outbound{Topic: "overlap/z", Payload: fmt.Appendf(nil, "later %d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			both, seen := 0, 0
+			for seen < later {
+				select {
+				case p := <-got:
+					if p == "both" {
+						both++
+					} else {
+						seen++
+					}
+				case <-ctx.Done():
+					t.Fatalf("%d of %d later messages arrived", seen, later)
+				}
+			}
+			// Anything still queued was handed over too.
+			for len(got) > 0 {
+				if <-got == "both" {
+					both++
+				}
+			}
+			if both != 1 {
+				t.Fatalf("the message on both filters arrived %d times", both)
+			}
+		})
+	}
+}
