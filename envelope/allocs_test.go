@@ -33,12 +33,10 @@ func TestAllocations(t *testing.T) {
 		{"psk@v2", 5, 4},
 		{"hmac+psk@v2", 5, 4},
 		{"hmac+hotp@v2", 16, 15},
-		// The compact header's reader writes its binary fields' base64url
-		// text into one more string, for the checks all versions share.
-		{"hmac@v3", 4, 4},
-		{"psk@v3", 5, 5},
-		{"hmac+psk@v3", 5, 5},
-		{"hmac+hotp@v3", 16, 16},
+		{"hmac@v3", 4, 3},
+		{"psk@v3", 5, 4},
+		{"hmac+psk@v3", 5, 4},
+		{"hmac+hotp@v3", 16, 15},
 	} {
 		t.Run(tt.suite, func(t *testing.T) {
 			s, ok := suites[tt.suite]

@@ -259,9 +259,10 @@ func (r *headerReader) uint(max uint64) uint64 {
 
 // readHeaderBlock parses the canonical header into blk (ok is false for
 // anything else): the header, its members and its arrays live in the block,
-// and its strings share one copy of b.
+// and its strings point into b, which is not copied: whatever keeps one
+// beyond the life of b copies it (see Opener.open).
 func readHeaderBlock(blk *headerBlock, b []byte) (ok bool) {
-	r := &headerReader{b: string(b)}
+	r := &headerReader{b: borrow(b)}
 	*blk = headerBlock{}
 	h := &blk.wire
 	r.lit(`{"v":`)

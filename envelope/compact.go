@@ -203,12 +203,14 @@ func (w *compactWriter) decoded(text string) {
 
 // readCompactHeader reads a compact header into blk. It checks the
 // form only — lengths, the protection bits, nothing left over — and leaves
-// every rule of §3.2 to checkHeader. The strings point into one copy of b;
-// the members that version 1 and 2 carry as base64url (key ids, the
-// correlation id, the request digest, wrapped keys) are given to
-// checkHeader in that form, written into one more string.
+// every rule of §3.2 to checkHeader. The strings point into b, which is
+// not copied: whatever keeps one beyond the life of b copies it (see
+// Opener.open). The members that version 1 and 2 carry as base64url (key
+// ids, the correlation id, the request digest, wrapped keys) are given to
+// checkHeader in that form, written into blk.text (and strings pointing
+// into it) or, when they do not fit, into a buffer of their own.
 func readCompactHeader(blk *headerBlock, b []byte) bool {
-	r := compactReader{s: string(b)}
+	r := compactReader{s: borrow(b)}
 	*blk = headerBlock{}
 	h := &blk.wire
 	h.V = int(r.u8())
@@ -226,11 +228,10 @@ func readCompactHeader(blk *headerBlock, b []byte) bool {
 	}
 	h.Topic = r.str16()
 	h.ReplyTo = r.str16()
-	// The base64url text of every binary field is written into one buffer
-	// and becomes one string; each field is then a slice of it.
-	var textRoom [192]byte // the usual correlation id, request digest and key ids
+	// The base64url text of every binary field is written into one buffer;
+	// each field is then a string in it.
 	var spanRoom [6]textSpan
-	text, spans := textRoom[:0], spanRoom[:0]
+	text, spans := blk.text[:0], spanRoom[:0]
 	encode := func(dst *string, raw string) {
 		if r.bad || raw == "" {
 			return
@@ -294,7 +295,7 @@ func readCompactHeader(blk *headerBlock, b []byte) bool {
 	if r.bad || r.s != "" {
 		return false
 	}
-	all := string(text)
+	all := borrow(text)
 	for _, sp := range spans {
 		*sp.dst = all[sp.start:sp.end]
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/mqttsec/mqttsec/internal/b64url"
 )
@@ -192,7 +193,7 @@ type header struct {
 
 // headerBlock holds a wire header, the members and arrays it points to in
 // the common case, and its checked form, so that a header usually lives in
-// one block of 512 bytes, which Open and Seal take from pools. More
+// one block of 704 bytes, which Open and Seal take from pools. More
 // recipients than fit grow their slice as usual; the HOTP and encryption
 // members are allocated when present.
 type headerBlock struct {
@@ -202,7 +203,15 @@ type headerBlock struct {
 	sig     sigParams
 	to      [1]string
 	prot    [len(protectionNames)]string
+	// text holds the base64url text a compact header's binary fields are
+	// checked in (see readCompactHeader): the usual correlation id,
+	// request digest and key ids fit.
+	text [192]byte
 }
+
+// borrow returns b as a string without copying it: b must not change while
+// the string, or any string cut from it, is in use.
+func borrow(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // validate checks b.wire (see checkHeader) into b.checked.
 func (b *headerBlock) validate(version int) (*header, error) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,10 +39,36 @@ type Message struct {
 	ids [correlationSize + sha256.Size]byte
 }
 
-// keep copies the recipients, correlation id and request digest into m,
-// which until then point into the parse state of Open. The correlation id
-// is capped at its length, so that appending to it never writes into the
-// digest.
+// ownedStrings copies the strings of w that a message keeps out of the
+// message's bytes, into one new allocation; the recipients are appended to
+// to.
+func ownedStrings(w *wireHeader, to []string) (from, topic, replyTo string, recipients []string) {
+	n := len(w.From) + len(w.Topic) + len(w.ReplyTo)
+	for _, r := range w.To {
+		n += len(r)
+	}
+	text := make([]byte, 0, n)
+	text = append(append(append(text, w.From...), w.Topic...), w.ReplyTo...)
+	for _, r := range w.To {
+		text = append(text, r...)
+	}
+	all := borrow(text) // text is the message's own, and never changes
+	take := func(s string) string {
+		out := all[:len(s)]
+		all = all[len(s):]
+		return out
+	}
+	from, topic, replyTo = take(w.From), take(w.Topic), take(w.ReplyTo)
+	for _, r := range w.To {
+		to = append(to, take(r))
+	}
+	return from, topic, replyTo, to
+}
+
+// keep copies the recipients, correlation id and request digest into m:
+// the recipients from ownedStrings, the ids out of the parse state of Open.
+// The correlation id is capped at its length, so that appending to it
+// never writes into the digest.
 func (m *Message) keep(to []string, corr, re []byte) {
 	if len(to) > 0 {
 		m.To = append(m.to[:0:len(m.to)], to...)
@@ -121,7 +148,13 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	if o.Keys == nil {
 		return nil, errorf(ErrUnknownKey, "no keyring")
 	}
-	peer := o.Keys.Peer(w.From)
+	// The header's strings point into the message's bytes (see
+	// readCompactHeader), which are the caller's: what leaves this call is
+	// copied, here, before the keyring and the replay store (which may keep
+	// the sender id) see any of it.
+	var toRoom [1]string
+	from, topic, replyTo, to := ownedStrings(w, toRoom[:0])
+	peer := o.Keys.Peer(from)
 	if peer == nil {
 		return nil, errorf(ErrUnknownKey, "unknown sender")
 	}
@@ -164,7 +197,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	// refuses never reach the store (which may be a network service).
 	// Without a signature or encryption nothing is left to shed: Admit
 	// (step 12) refuses a replay with the same class, one request sooner.
-	seen := Seen{Sender: w.From, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(peer.Policy.skew())}
+	seen := Seen{Sender: from, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(peer.Policy.skew())}
 	if keys.verifier != nil || w.Enc != nil {
 		if err := o.Replay.Check(ctx, seen); err != nil {
 			return nil, replayError(err)
@@ -211,16 +244,16 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	m := &Message{
 		Version:     env.Version,
 		Kind:        h.kind,
-		From:        w.From,
-		Topic:       w.Topic,
-		ReplyTo:     w.ReplyTo,
+		From:        from,
+		Topic:       topic,
+		ReplyTo:     replyTo,
 		Counter:     w.Ctr,
 		IssuedAt:    h.issuedAt,
 		ExpiresAt:   h.expiresAt,
 		Protections: h.prot,
 		Payload:     payload,
 	}
-	m.keep(w.To, h.corr, h.re)
+	m.keep(to, h.corr, h.re)
 	if h.kind == Request {
 		m.Digest = digest
 	}
@@ -365,7 +398,7 @@ func (o *Opener) resolveKeys(peer *Peer, w *wireHeader) (resolvedKeys, error) {
 			k.psk = a.key
 		} else {
 			for _, r := range w.Enc.Rcpt {
-				id := o.Keys.Identity(r.Kid)
+				id := o.Keys.Identity(strings.Clone(r.Kid)) // a copy: see open
 				if id == nil || id.Algorithm() != r.Alg {
 					continue
 				}
