@@ -151,6 +151,14 @@ func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHead
 	}()
 	blk := &scratch.blk
 	w := &blk.wire
+	// The header's base64url members are written into the block, which
+	// nothing outside Seal sees.
+	text := blk.text[:0]
+	encode := func(b []byte) string {
+		start := len(text)
+		text = b64.AppendEncode(text, b)
+		return borrow(text[start:])
+	}
 	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
 	switch p.Kind {
@@ -167,7 +175,7 @@ func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHead
 				corr = make([]byte, correlationSize)
 				rand.Read(corr)
 			}
-			w.Corr = b64.EncodeToString(corr)
+			w.Corr = encode(corr)
 		}
 	case Reply, ErrorReply:
 		req := p.InReplyTo
@@ -181,8 +189,8 @@ func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHead
 		w.To = blk.to[:]
 		w.Topic = req.Topic
 		corr = req.CorrelationID
-		w.Corr = b64.EncodeToString(corr)
-		w.Re = b64.EncodeToString(req.Digest[:])
+		w.Corr = encode(corr)
+		w.Re = encode(req.Digest[:])
 	default:
 		return nil, invalid("unknown kind")
 	}
