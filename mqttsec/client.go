@@ -22,15 +22,10 @@ type Client struct {
 type pending struct {
 	// candidates are replies whose header names this request, still to be
 	// opened by the waiting Request; buffered, so the transport's goroutine
-	// never waits.
-	candidates chan candidate
-}
-
-// candidate is a reply as it arrived; its payload is the transport's to
-// give (see Transport), and nothing reads it before Open.
-type candidate struct {
-	topic   string // for the log of a refusal
-	payload []byte
+	// never waits. Each is a payload as it arrived on the reply topic,
+	// which the transport gave up (see Transport); nothing reads it before
+	// Open.
+	candidates chan []byte
 }
 
 // candidateBuffer is how many replies naming one request may wait to be
@@ -111,7 +106,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
 	}
-	p := &pending{candidates: make(chan candidate, candidateBuffer)}
+	p := &pending{candidates: make(chan []byte, candidateBuffer)}
 	// Registered before publishing, so that even an immediate reply finds
 	// it; removed on every way out.
 	c.mu.Lock()
@@ -142,9 +137,9 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	for {
 		select {
 		case cand := <-p.candidates:
-			m, err := c.opener.Open(ctx, cand.payload, expect)
+			m, err := c.opener.Open(ctx, cand, expect)
 			if err != nil {
-				c.reject(Inbound{Topic: cand.topic}, err)
+				c.reject(Inbound{Topic: c.replyTopic}, err)
 				if errors.Is(err, envelope.ErrReplayStore) {
 					// The client's own replay store failed: no reply,
 					// genuine or not, can be accepted now.
@@ -193,7 +188,7 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 		return
 	}
 	select {
-	case p.candidates <- candidate{topic: in.Topic, payload: in.Payload}:
+	case p.candidates <- in.Payload:
 	default:
 		c.stats.add(StatOverload)
 		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", StatOverload, "topic", in.Topic)
