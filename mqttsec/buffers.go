@@ -8,20 +8,20 @@ import (
 
 // payloadFree is implemented by transports whose Publish keeps no
 // reference to a message's payload once it returned nil, so that the
-// buffer may be reused at once. Both Paho transports qualify: their
-// stores keep copies for retransmission. A Transport of the caller's own
-// is not assumed to: its envelopes are sealed into buffers of their own.
+// buffer may be reused at once. PahoV5 qualifies: paho.golang writes a
+// publish before Publish returns and keeps a serialized copy for
+// retransmission. PahoV3 does not: across a reconnect, paho.mqtt.golang
+// can still be writing a resent copy of a publish (its store shares the
+// payload) after the publish was acknowledged and Publish returned. Nor is
+// a Transport of the caller's own assumed to: those envelopes are sealed
+// into buffers of their own.
 type payloadFree interface {
 	keepsNoPayload()
 }
 
-func (*PahoV3) keepsNoPayload() {}
 func (*PahoV5) keepsNoPayload() {}
 
-var (
-	_ payloadFree = (*PahoV3)(nil)
-	_ payloadFree = (*PahoV5)(nil)
-)
+var _ payloadFree = (*PahoV5)(nil)
 
 // envelopeBuffers recycles the buffers envelopes are sealed into (see
 // node.seal): a buffer goes back only after the publish of its envelope

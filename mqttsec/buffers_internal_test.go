@@ -49,15 +49,15 @@ func (r *keepingTransport) changed() int {
 	return n
 }
 
-// payloadFreeTransport is a keepingTransport that claims what the Paho
-// transports promise: it keeps nothing of a payload once Publish returned.
+// payloadFreeTransport is a keepingTransport that claims what PahoV5
+// promises: it keeps nothing of a payload once Publish returned.
 type payloadFreeTransport struct{ keepingTransport }
 
 func (*payloadFreeTransport) keepsNoPayload() {}
 
 // TestEnvelopeBuffersAreReusedOnlyWhereSafe publishes events one after
 // another: the buffers envelopes are sealed into are reused for a transport
-// that keeps nothing of a payload after Publish (the Paho transports) once
+// that keeps nothing of a payload after Publish (PahoV5) once
 // the publish succeeded, and never for any other transport or after a
 // failed publish: kept payloads must stay as published.
 func TestEnvelopeBuffersAreReusedOnlyWhereSafe(t *testing.T) {
