@@ -1,12 +1,15 @@
 package mqttsec_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
@@ -55,6 +58,73 @@ func TestJunkFloodLogsFewLines(t *testing.T) {
 				}
 				if n, line := refused(), fmt.Sprintf("suppressed=%d", junk-1); n != 2 || !strings.Contains(log.String(), line) {
 					t.Fatalf("after Close: %d lines, want 2, the second with %s:\n%s", n, line, log)
+				}
+			})
+		}
+	}
+}
+
+// A flood of refused requests from a caller that holds valid keys is
+// logged like junk: a request for a method Authorize refuses, and one
+// asking for its reply on another party's topic, are each logged once and
+// then counted (or, with a negative interval, logged every time).
+func TestAuthenticatedRefusalsLogFewLines(t *testing.T) {
+	const flood = 20
+	for _, tt := range []struct {
+		name, msg, stat string
+		// send sends one request; a genuine client's sealer is given for
+		// requests the SDK would not send.
+		send func(t *testing.T, p *pair, eve *attacker, sealer *envelope.Sealer)
+	}{
+		{"forbidden", "mqttsec: forbidden", mqttsec.StatForbidden, func(t *testing.T, p *pair, _ *attacker, _ *envelope.Sealer) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var e *mqttsec.Error
+			if _, err := p.client.Request(ctx, "gateway", "admin/reset", nil); !errors.As(err, &e) || e.Code != mqttsec.CodeForbidden {
+				t.Fatalf("Request: %v, want CodeForbidden", err)
+			}
+		}},
+		{"reply-to refused", "mqttsec: reply-to refused", mqttsec.StatBadReplyTo, func(t *testing.T, _ *pair, eve *attacker, sealer *envelope.Sealer) {
+			req, err := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "echo",
+				ReplyTo: "factory/valve/7/set", HMAC: getKeys().hmac}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eve.publish(t, "mqttsec/gateway/req/echo", req.Bytes)
+		}},
+	} {
+		for _, interval := range []time.Duration{0, -1} {
+			t.Run(fmt.Sprintf("%s/interval=%v", tt.name, interval), func(t *testing.T) {
+				b := embeddedBroker(t)
+				log := &testwait.Log{}
+				still := time.Now()
+				p := newPair(t, b, pairOptions{proto: 5, noCleanup: true, handlers: map[string]mqttsec.HandlerFunc{"admin/reset": echo},
+					configure: func(c *mqttsec.ServerConfig) {
+						c.Logger = slog.New(slog.NewTextHandler(log, nil))
+						c.RejectLogInterval = interval
+						c.Now = func() time.Time { return still }
+						c.Authorize = func(caller, method string) bool { return method != "admin/reset" }
+					}})
+				eve := newAttacker(t, b)
+				sealer := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+				for range flood {
+					tt.send(t, p, eve, sealer)
+				}
+				waitFor(t, "every request refused", func() bool { return p.server.Stats()[tt.stat] == flood })
+				lines := func() int { return strings.Count(log.String(), fmt.Sprintf("msg=%q", tt.msg)) }
+				want := 1
+				if interval < 0 {
+					want = flood
+				}
+				// A refusal is counted just before it is logged: wait for
+				// the lines, then no more may come.
+				waitFor(t, fmt.Sprintf("%d log lines", want), func() bool { return lines() >= want })
+				if n := lines(); n != want {
+					t.Fatalf("%d log lines for %d refused requests, want %d:\n%s", n, flood, want, log)
+				}
+				p.close(t)
+				if interval >= 0 && !strings.Contains(log.String(), fmt.Sprintf("suppressed=%d", flood-1)) {
+					t.Fatalf("after Close, no line says suppressed=%d:\n%s", flood-1, log)
 				}
 			})
 		}
