@@ -60,16 +60,7 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 		Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt, Protections: h.prot,
 		env: env, parsed: h,
 	}
-	// The correlation id and request digest share one copy; the first is
-	// capped at its length, so that appending to it never writes into the
-	// second.
-	ids := append(append(make([]byte, 0, len(h.corr)+len(h.re)), h.corr...), h.re...)
-	if len(h.corr) > 0 {
-		out.CorrelationID = ids[:len(h.corr):len(h.corr)]
-	}
-	if len(h.re) > 0 {
-		out.InReplyTo = ids[len(h.corr):]
-	}
+	out.CorrelationID, out.InReplyTo = copyIDs(nil, h.corr, h.re)
 	add := func(alg Algorithm, kid string) {
 		out.Algorithms = append(out.Algorithms, alg)
 		out.KeyIDs = append(out.KeyIDs, kid)

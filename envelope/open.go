@@ -67,23 +67,30 @@ func ownedStrings(w *wireHeader, to []string) (from, topic, replyTo string, reci
 
 // keep copies the recipients, correlation id and request digest into m:
 // the recipients from ownedStrings, the ids out of the parse state of Open.
-// The correlation id is capped at its length, so that appending to it
-// never writes into the digest.
 func (m *Message) keep(to []string, corr, re []byte) {
 	if len(to) > 0 {
 		m.To = append(m.to[:0:len(m.to)], to...)
 	}
-	ids := m.ids[:0]
-	if len(corr)+len(re) > len(m.ids) {
-		ids = make([]byte, 0, len(corr)+len(re))
+	m.CorrelationID, m.InReplyTo = copyIDs(m.ids[:0], corr, re)
+}
+
+// copyIDs copies a correlation id and a request digest into buf, or into
+// a new buffer when they do not fit, and returns the copies (nil for an
+// empty one). The correlation id is capped at its length, so that
+// appending to it never writes into the digest.
+func copyIDs(buf, corr, re []byte) (corrCopy, reCopy []byte) {
+	n := len(corr) + len(re)
+	if n > cap(buf) {
+		buf = make([]byte, 0, n)
 	}
-	ids = append(append(ids, corr...), re...)
+	ids := append(append(buf[:0], corr...), re...)
 	if len(corr) > 0 {
-		m.CorrelationID = ids[:len(corr):len(corr)]
+		corrCopy = ids[:len(corr):len(corr)]
 	}
 	if len(re) > 0 {
-		m.InReplyTo = ids[len(corr) : len(corr)+len(re) : len(corr)+len(re)]
+		reCopy = ids[len(corr):n:n]
 	}
+	return corrCopy, reCopy
 }
 
 // Opener opens messages on behalf of one receiver.
