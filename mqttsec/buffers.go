@@ -45,7 +45,7 @@ type sealedMessage struct {
 // seal seals payload, into a pooled buffer when the transport lets the
 // buffer be reused after the publish.
 func (n *node) seal(p *envelope.Params, payload []byte) (sealedMessage, error) {
-	if _, ok := n.cfg.Transport.(payloadFree); !ok {
+	if !n.reuseBuffers {
 		s, err := n.sealer.Seal(p, payload)
 		return sealedMessage{Sealed: s}, err
 	}

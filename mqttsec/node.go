@@ -93,6 +93,9 @@ type node struct {
 	stats  stats
 	// rejects logs refused messages, a flood of them in few lines.
 	rejects *rejectLog
+	// reuseBuffers is whether envelopes are sealed into pooled buffers
+	// (see payloadFree), decided once for the transport.
+	reuseBuffers bool
 
 	// Topics this node routes on, computed once rather than per message.
 	replyTopic string
@@ -144,6 +147,7 @@ func newNode(cfg Config) (*node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.rejects = newRejectLog(n.log, cfg.RejectLogInterval, cfg.Now)
+	_, n.reuseBuffers = cfg.Transport.(payloadFree)
 	n.replyTopic = n.topics.Reply(cfg.ID)
 	n.reqPrefix = n.topics.requestPrefix(cfg.ID)
 	if err := validID(cfg.ID); err != nil {
