@@ -228,17 +228,13 @@ func readCompactHeader(blk *headerBlock, b []byte) bool {
 	}
 	h.Topic = r.str16()
 	h.ReplyTo = r.str16()
-	// The base64url text of every binary field is written into one buffer;
-	// each field is then a string in it.
-	var spanRoom [6]textSpan
-	text, spans := blk.text[:0], spanRoom[:0]
+	// The base64url text of every binary field is written into the block.
+	text := blk.text[:0]
 	encode := func(dst *string, raw string) {
 		if r.bad || raw == "" {
 			return
 		}
-		start := len(text)
-		text = b64.AppendEncode(text, []byte(raw))
-		spans = append(spans, textSpan{dst, start, len(text)})
+		*dst = appendText(&text, []byte(raw))
 	}
 	encode(&h.Corr, r.str8())
 	encode(&h.Re, r.str8())
@@ -292,20 +288,7 @@ func readCompactHeader(blk *headerBlock, b []byte) bool {
 			}
 		}
 	}
-	if r.bad || r.s != "" {
-		return false
-	}
-	all := borrow(text)
-	for _, sp := range spans {
-		*sp.dst = all[sp.start:sp.end]
-	}
-	return true
-}
-
-// textSpan is where in the shared text one field's base64url lies.
-type textSpan struct {
-	dst        *string
-	start, end int
+	return !r.bad && r.s == ""
 }
 
 // compactReader reads the compact header front to back. Reading past the

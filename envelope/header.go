@@ -213,6 +213,16 @@ type headerBlock struct {
 // the string, or any string cut from it, is in use.
 func borrow(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
+// appendText appends the base64url of raw to *text and returns it as a
+// string in *text (see borrow). Strings returned earlier stay valid when
+// the buffer grows: they keep pointing into the old one, which nothing
+// writes again.
+func appendText(text *[]byte, raw []byte) string {
+	start := len(*text)
+	*text = b64.AppendEncode(*text, raw)
+	return borrow((*text)[start:])
+}
+
 // validate checks b.wire (see checkHeader) into b.checked.
 func (b *headerBlock) validate(version int) (*header, error) {
 	if err := checkHeader(&b.wire, version, &b.checked); err != nil {

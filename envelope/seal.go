@@ -154,11 +154,7 @@ func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHead
 	// The header's base64url members are written into the block, which
 	// nothing outside Seal sees.
 	text := blk.text[:0]
-	encode := func(b []byte) string {
-		start := len(text)
-		text = b64.AppendEncode(text, b)
-		return borrow(text[start:])
-	}
+	encode := func(b []byte) string { return appendText(&text, b) }
 	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
 	var corr []byte
 	switch p.Kind {
