@@ -42,13 +42,8 @@ func TestJunkFloodLogsFewLines(t *testing.T) {
 				if interval < 0 {
 					want = junk
 				}
-				// A refusal is counted just before it is logged: wait for
-				// the lines, then no more may come (Close below also finds
-				// exactly the lines expected).
-				waitFor(t, fmt.Sprintf("%d log lines", want), func() bool { return refused() >= want })
-				if n := refused(); n != want {
-					t.Fatalf("%d log lines for %d junk messages, want %d:\n%s", n, junk, want, log)
-				}
+				// Close below also finds exactly the lines expected.
+				expectLines(t, log, `msg="mqttsec: message refused" class=malformed`, want)
 				p.close(t)
 				if interval < 0 {
 					if n := refused(); n != junk {
@@ -111,22 +106,28 @@ func TestAuthenticatedRefusalsLogFewLines(t *testing.T) {
 					tt.send(t, p, eve, sealer)
 				}
 				waitFor(t, "every request refused", func() bool { return p.server.Stats()[tt.stat] == flood })
-				lines := func() int { return strings.Count(log.String(), fmt.Sprintf("msg=%q", tt.msg)) }
 				want := 1
 				if interval < 0 {
 					want = flood
 				}
-				// A refusal is counted just before it is logged: wait for
-				// the lines, then no more may come.
-				waitFor(t, fmt.Sprintf("%d log lines", want), func() bool { return lines() >= want })
-				if n := lines(); n != want {
-					t.Fatalf("%d log lines for %d refused requests, want %d:\n%s", n, flood, want, log)
-				}
+				expectLines(t, log, fmt.Sprintf("msg=%q", tt.msg), want)
 				p.close(t)
 				if interval >= 0 && !strings.Contains(log.String(), fmt.Sprintf("suppressed=%d", flood-1)) {
 					t.Fatalf("after Close, no line says suppressed=%d:\n%s", flood-1, log)
 				}
 			})
 		}
+	}
+}
+
+// expectLines holds log to want lines holding pattern. A refusal is
+// counted just before it is logged, so it waits for the lines first; then
+// no more may have come.
+func expectLines(t *testing.T, log *testwait.Log, pattern string, want int) {
+	t.Helper()
+	count := func() int { return strings.Count(log.String(), pattern) }
+	waitFor(t, fmt.Sprintf("%d log lines", want), func() bool { return count() >= want })
+	if n := count(); n != want {
+		t.Fatalf("%d log lines with %s, want %d:\n%s", n, pattern, want, log)
 	}
 }
