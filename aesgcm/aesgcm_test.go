@@ -48,13 +48,22 @@ func TestRoundTrip(t *testing.T) {
 // implementation (a firmware port) can open it.
 func TestWireFormatIsPlainGCM(t *testing.T) {
 	raw := bytes.Repeat([]byte{7}, KeySize)
-	k, _ := NewKey(raw)
+	k, err := NewKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ct, err := k.Seal(nil, []byte("hello"), []byte("hdr"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := aes.NewCipher(raw)
-	gcm, _ := cipher.NewGCM(block)
+	block, err := aes.NewCipher(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pt, err := gcm.Open(nil, ct[:NonceSize], ct[NonceSize:], []byte("hdr"))
 	if err != nil || string(pt) != "hello" {
 		t.Fatalf("plain GCM open = %q, %v", pt, err)
@@ -65,7 +74,10 @@ func TestNoncesDiffer(t *testing.T) {
 	k := testKey(t)
 	seen := map[string]bool{}
 	for range 1000 {
-		ct, _ := k.Seal(nil, nil, nil)
+		ct, err := k.Seal(nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		n := string(ct[:NonceSize])
 		if seen[n] {
 			t.Fatal("nonce repeated")
@@ -76,8 +88,14 @@ func TestNoncesDiffer(t *testing.T) {
 
 func TestOpenRejects(t *testing.T) {
 	k := testKey(t)
-	other, _ := NewKey(bytes.Repeat([]byte{8}, KeySize))
-	ct, _ := k.Seal(nil, []byte("payload"), []byte("aad"))
+	other, err := NewKey(bytes.Repeat([]byte{8}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := k.Seal(nil, []byte("payload"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	flip := func(i int) []byte {
 		c := bytes.Clone(ct)
 		c[i] ^= 1
@@ -133,7 +151,10 @@ func ExampleKey() {
 	if err != nil {
 		panic(err)
 	}
-	sealed, _ := key.Seal(nil, []byte("open the door"), []byte("header"))
+	sealed, err := key.Seal(nil, []byte("open the door"), []byte("header"))
+	if err != nil {
+		panic(err)
+	}
 	plain, err := key.Open(nil, sealed, []byte("header"))
 	fmt.Println(string(plain), err, len(sealed)-len(plain) == Overhead)
 	// Output: open the door <nil> true

@@ -19,7 +19,7 @@ func (admitAll) Check(context.Context, Seen) error { return nil }
 func (admitAll) Admit(context.Context, Seen) error { return nil }
 
 func BenchmarkMemoryStoreAdmit(b *testing.B) {
-	s, _ := NewMemoryStore(0)
+	s := must[*MemoryStore](b)(NewMemoryStore(0))
 	var n uint64
 	for b.Loop() {
 		n++
@@ -31,7 +31,7 @@ func BenchmarkParse(b *testing.B) {
 	w := newWorld(b)
 	p := w.request("get-card")
 	p.HMAC = w.hmac
-	s, _ := w.sealer().Seal(p, make([]byte, 256))
+	s := must[*Sealed](b)(w.sealer().Seal(p, make([]byte, 256)))
 	b.ReportAllocs()
 	for b.Loop() {
 		Parse(s.Bytes)
@@ -63,7 +63,7 @@ func BenchmarkInspect(b *testing.B) {
 }
 
 func BenchmarkMemoryStoreAdmitParallel(b *testing.B) {
-	s, _ := NewMemoryStore(0)
+	s := must[*MemoryStore](b)(NewMemoryStore(0))
 	var n atomic.Uint64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -94,7 +94,7 @@ func BenchmarkMemoryStoreBytesPerSender(b *testing.B) {
 				runtime.GC()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
-				s, _ := NewBoundedMemoryStore(width, senders)
+				s := must[*MemoryStore](b)(NewBoundedMemoryStore(width, senders))
 				for i := range senders {
 					s.Admit(ctx, Seen{Sender: "sender-" + strconv.Itoa(i), Counter: 1, IssuedAt: testNow})
 				}

@@ -119,8 +119,8 @@ func BenchmarkHeaderCodec(b *testing.B) {
 	w := newWorld(b)
 	p := w.request("get-card")
 	p.HMAC = w.hmac
-	s, _ := w.sealer().Seal(p, nil)
-	e, _ := Parse(s.Bytes)
+	s := must[*Sealed](b)(w.sealer().Seal(p, nil))
+	e := must[*Envelope](b)(Parse(s.Bytes))
 	b.Run("read", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

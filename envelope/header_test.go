@@ -179,7 +179,7 @@ func TestKeyIDs(t *testing.T) {
 		ids[id] = name
 	}
 	// Same secret, same id; a sender's and a receiver's view agree.
-	again, _ := NewHMACKey(w.sec.HMAC)
+	again := must[*HMACKey](t)(NewHMACKey(w.sec.HMAC))
 	if again.KeyID() != w.hmac.KeyID() {
 		t.Error("HMAC key id is not deterministic")
 	}

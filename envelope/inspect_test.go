@@ -42,7 +42,7 @@ func TestEnvelopeSigningInput(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("m")
 	p.HMAC = w.hmac
-	s, _ := w.sealer().Seal(p, []byte("x"))
+	s := must[*Sealed](t)(w.sealer().Seal(p, []byte("x")))
 	e, err := Parse(s.Bytes)
 	if err != nil {
 		t.Fatal(err)

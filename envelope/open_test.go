@@ -321,7 +321,7 @@ func TestRefusalDoesNotTouchReplayState(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("get-card")
 	p.HMAC = w.hmac
-	sealed, _ := w.sealer().Seal(p, []byte("x"))
+	sealed := must[*Sealed](t)(w.sealer().Seal(p, []byte("x")))
 	o := w.opener()
 	if _, err := o.Open(ctx, flipInMember(sealed.Bytes, memberP, 0), expectRequest); !errors.Is(err, ErrAuthentication) {
 		t.Fatalf("tampered: %v", err)
@@ -474,7 +474,7 @@ func TestConcurrentDuplicatesAdmitOnce(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("open-door")
 	p.HMAC = w.hmac
-	sealed, _ := w.sealer().Seal(p, nil)
+	sealed := must[*Sealed](t)(w.sealer().Seal(p, nil))
 	o := w.opener()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -504,7 +504,7 @@ func TestQoS1DuplicatesAndReordering(t *testing.T) {
 	for range 5 {
 		p := w.request("m")
 		p.HMAC = w.hmac
-		s, _ := w.sealer().Seal(p, nil)
+		s := must[*Sealed](t)(w.sealer().Seal(p, nil))
 		msgs = append(msgs, s.Bytes)
 	}
 	o := w.opener()
@@ -535,7 +535,7 @@ func TestClockSkewBoundaries(t *testing.T) {
 			w := newWorld(t)
 			p := w.request("m")
 			p.HMAC = w.hmac
-			s, _ := w.sealer().Seal(p, nil)
+			s := must[*Sealed](t)(w.sealer().Seal(p, nil))
 			w.now = w.now.Add(tt.shift)
 			_, err := w.opener().Open(ctx, s.Bytes, expectRequest)
 			if !errors.Is(err, tt.want) {
@@ -549,7 +549,7 @@ func TestContextCancelled(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("m")
 	p.HMAC = w.hmac
-	s, _ := w.sealer().Seal(p, nil)
+	s := must[*Sealed](t)(w.sealer().Seal(p, nil))
 	c, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := w.opener().Open(c, s.Bytes, expectRequest); !errors.Is(err, context.Canceled) {
@@ -561,7 +561,7 @@ func TestErrorsNameNoKeys(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("m")
 	p.HMAC = &HMACKey{id: w.hmac.id, secret: w.sec.OtherHMAC}
-	s, _ := w.sealer().Seal(p, nil)
+	s := must[*Sealed](t)(w.sealer().Seal(p, nil))
 	_, err := w.opener().Open(ctx, s.Bytes, expectRequest)
 	if err == nil || strings.Contains(err.Error(), w.hmac.id) || err.Error() != string(ErrAuthentication) {
 		t.Fatalf("error = %q", err)
@@ -632,7 +632,7 @@ func TestLostStateBoundedByTimestamps(t *testing.T) {
 	w := newWorld(t)
 	p := w.request("open-door")
 	p.HMAC, p.TTL = w.hmac, DefaultMaxLifetime
-	captured, _ := w.sealer().Seal(p, nil)
+	captured := must[*Sealed](t)(w.sealer().Seal(p, nil))
 	if _, err := w.opener().Open(ctx, captured.Bytes, expectRequest); err != nil {
 		t.Fatal(err)
 	}

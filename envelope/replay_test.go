@@ -85,7 +85,7 @@ func TestNewWindowWidth(t *testing.T) {
 func TestWindowMatchesModel(t *testing.T) {
 	for _, width := range []int{64, 128, 192} {
 		r := rand.New(rand.NewPCG(uint64(width), 1))
-		w, _ := NewWindow(width)
+		w := must[*Window](t)(NewWindow(width))
 		seen := map[uint64]bool{}
 		var highest uint64
 		started := false
@@ -116,7 +116,7 @@ func TestWindowMatchesModel(t *testing.T) {
 }
 
 func TestMemoryStoreConcurrentAdmit(t *testing.T) {
-	s, _ := NewMemoryStore(128)
+	s := must[*MemoryStore](t)(NewMemoryStore(128))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	admitted := map[uint64]int{}
@@ -246,7 +246,7 @@ func TestMemoryStoreEvictionNeverReadmits(t *testing.T) {
 
 // Memory stays bounded however many senders arrive.
 func TestMemoryStoreBounded(t *testing.T) {
-	s, _ := NewBoundedMemoryStore(64, 100)
+	s := must[*MemoryStore](t)(NewBoundedMemoryStore(64, 100))
 	for i := range 10000 {
 		s.Admit(ctx, Seen{Sender: fmt.Sprint("sender-", i), Counter: 1, IssuedAt: testNow.Add(time.Duration(i) * time.Millisecond)})
 	}
@@ -256,7 +256,7 @@ func TestMemoryStoreBounded(t *testing.T) {
 }
 
 func TestMemoryStoreRestore(t *testing.T) {
-	s, _ := NewBoundedMemoryStore(64, 10)
+	s := must[*MemoryStore](t)(NewBoundedMemoryStore(64, 10))
 	s.Restore("a", 100, testNow)
 	for _, c := range []uint64{1, 37, 99, 100} {
 		if err := s.Check(ctx, Seen{Sender: "a", Counter: c, IssuedAt: testNow.Add(time.Hour)}); !errors.Is(err, ErrReplayed) {
@@ -282,13 +282,13 @@ func TestMemoryStoreRestore(t *testing.T) {
 }
 
 func TestWindowBinaryRoundTrip(t *testing.T) {
-	w, _ := NewWindow(128)
-	empty, _ := w.MarshalBinary()
+	w := must[*Window](t)(NewWindow(128))
+	empty := must[[]byte](t)(w.MarshalBinary())
 	for _, c := range []uint64{5, 90, 91, 40} {
 		w.Accept(c)
 	}
-	b, _ := w.MarshalBinary()
-	v, _ := NewWindow(128)
+	b := must[[]byte](t)(w.MarshalBinary())
+	v := must[*Window](t)(NewWindow(128))
 	if err := v.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestWindowBinaryRoundTrip(t *testing.T) {
 	if err := v.UnmarshalBinary(empty); err != nil || !v.Fresh(5) {
 		t.Fatalf("empty encoding: %v", err)
 	}
-	short, _ := NewWindow(64)
+	short := must[*Window](t)(NewWindow(64))
 	if err := short.UnmarshalBinary(b); err == nil {
 		t.Fatal("a 128-wide encoding decoded into a 64-wide window")
 	}

@@ -52,17 +52,32 @@ func TestSignVerify(t *testing.T) {
 
 func TestVerifyRejects(t *testing.T) {
 	key := loadKey(t, "rsa2048.pem")
-	s, _ := NewSigner(key)
-	v, _ := NewVerifier(s.Public())
-	legacy, _ := NewLegacyPKCS1v15Verifier(s.Public())
+	s, err := NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := NewLegacyPKCS1v15Verifier(s.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 	msg := []byte("message")
-	sig, _ := s.Sign(msg)
+	sig, err := s.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pkcs1, err := SignLegacyPKCS1v15(key, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256(msg)
-	otherSalt, _ := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: 20})
+	otherSalt, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
 	flipped := append([]byte(nil), sig...)
 	flipped[10] ^= 0x80
 
