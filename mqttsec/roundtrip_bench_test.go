@@ -23,7 +23,8 @@ import (
 // envelope's length. The "hmac-floor" rows carry the same bytes as the
 // sized rows of their form and run HMAC's bare primitives where a round
 // trip runs them, with no envelope or SDK: the least the format costs (see
-// benchsuite.FloorPair). "sequential" is one request at a time
+// benchsuite.FloorPair). "ed25519-floor" and "ed25519-floor@v3" do the
+// same for Ed25519's envelope and primitives. "sequential" is one request at a time
 // (ns/op is the latency); "inflight64" keeps 64 requests outstanding (ns/op
 // is the inverse of the throughput). Allocations count the whole process:
 // broker, responder and requester.
@@ -44,9 +45,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 	ctx := context.Background()
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: broker.URL(), Protocol: proto}
-		for _, name := range []string{"plain", "plain-envelope-size", "hmac-floor", "hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519",
+		for _, name := range []string{"plain", "plain-envelope-size", "hmac-floor", "hmac", "psk", "hmac+psk", "ed25519-floor", "ed25519", "ed25519+hpke-x25519",
 			"plain-envelope-size@v2", "hmac-floor@v2", "hmac@v2", "psk@v2", "hmac+psk@v2",
-			"plain-envelope-size@v3", "hmac-floor@v3", "hmac@v3", "psk@v3", "hmac+psk@v3"} {
+			"plain-envelope-size@v3", "hmac-floor@v3", "hmac@v3", "psk@v3", "hmac+psk@v3", "ed25519-floor@v3", "ed25519@v3"} {
 			b.Run(fmt.Sprintf("v%d/%s", proto, name), func(b *testing.B) {
 				var pair *benchsuite.Pair
 				var err error
@@ -58,8 +59,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 						hmac := suites["hmac"+strings.TrimPrefix(name, "plain-envelope-size")]
 						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, hmac, clKeys, gwKeys, payload)
 					}
-				case "hmac-floor", "hmac-floor@v2", "hmac-floor@v3":
-					pair, _, err = benchsuite.FloorPair(ctx, conn, suites["hmac"+strings.TrimPrefix(name, "hmac-floor")], clKeys, gwKeys, payload)
+				case "hmac-floor", "hmac-floor@v2", "hmac-floor@v3", "ed25519-floor", "ed25519-floor@v3":
+					base, form, _ := strings.Cut(name, "-floor")
+					pair, _, err = benchsuite.FloorPair(ctx, conn, suites[base+form], clKeys, gwKeys, payload)
 				default:
 					pair, err = benchsuite.SecuredPair(ctx, conn, suites[name], gwKeys, clKeys)
 				}

@@ -14,10 +14,11 @@
 // Paho, measured request by request in turns with it, next to the time the
 // bare primitives take per round trip. The plain-envelope-size rows are
 // plain Paho with requests as long as an HMAC request envelope, so that the
-// cost of the envelope's size can be told from the rest. The hmac-floor
-// rows add HMAC's bare primitives where a round trip runs them, and nothing
-// else: the least any implementation of the format can cost, which the
-// HMAC rows are compared with too.
+// cost of the envelope's size can be told from the rest. The floor rows
+// (hmac-floor, ed25519-floor, ed25519+hpke-x25519-floor, each in every
+// form) carry a suite's envelope length and add its bare primitives where a
+// round trip runs them, and nothing else: the least any implementation of
+// the format can cost, which that suite's rows are compared with too.
 package main
 
 import (
@@ -64,9 +65,10 @@ type Row struct {
 	// its throughput over this row's, the cost of everything but the
 	// envelope's size.
 	RatioSameSize float64 `json:"ratio_same_size,omitempty"`
-	// HMAC round trips, when the hmac-floor row of their form was
-	// measured: its throughput over this row's, the cost of the envelope
-	// code and the SDK above what the format's bytes and primitives cost.
+	// Round trips of a suite with a floor row (hmac-floor@v3 for hmac@v3,
+	// and so on), when it was measured: its throughput over this row's, the
+	// cost of the envelope code and the SDK above what the format's bytes
+	// and primitives cost.
 	RatioFloor float64 `json:"ratio_floor,omitempty"`
 }
 
@@ -141,7 +143,10 @@ func wantsRoundTrips(re *regexp.Regexp) bool {
 	for _, proto := range []string{"3", "5"} {
 		names := []string{"plain"}
 		for _, suffix := range benchsuite.FormSuffixes {
-			names = append(names, sizedPlain+suffix, floorOf+suffix)
+			names = append(names, sizedPlain+suffix)
+		}
+		for _, suite := range floorSuites {
+			names = append(names, floorName(suite))
 		}
 		for _, name := range append(names, roundTripSuites...) {
 			if re.MatchString("roundtrip/v" + proto + "/" + name) {

@@ -39,7 +39,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2|hmac@v3)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor)(@v[23])?$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2|hmac@v3)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor|ed25519|ed25519-floor)(@v[23])?$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -88,20 +88,32 @@ func TestBenchRows(t *testing.T) {
 			t.Errorf("HMAC envelope %d bytes compact, %d binary, %d text", compact, bin, text)
 		}
 	}
-	// The floor rows carry their form's envelope length and run HMAC's
-	// primitives; the HMAC rows of that form are compared with them.
+	// The floor rows carry their form's envelope length and run their
+	// suite's primitives; that suite's rows of the form are compared with
+	// them.
 	for _, v := range []string{"3", "5"} {
 		for _, form := range []string{"", "@v2", "@v3"} {
-			floor := byName["roundtrip/v"+v+"/hmac-floor"+form]
-			if sizeOf(t, floor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"+form]) {
-				t.Errorf("floor and sized plain rows differ in size: %+v", floor)
+			for _, suite := range []string{"hmac", "ed25519"} {
+				floor, ok := byName["roundtrip/v"+v+"/"+suite+"-floor"+form]
+				if !ok {
+					t.Fatalf("no %s-floor%s row over MQTT v%s", suite, form, v)
+				}
+				row := byName["roundtrip/v"+v+"/"+suite+form]
+				if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != row.PrimitivesUs || floor.P50Us <= 0 {
+					t.Errorf("floor row lacks %s's primitives or its latency: %+v", suite, floor)
+				}
+				if row.RatioFloor <= 0 || !strings.Contains(row.Extra, "slower than "+suite+"-floor"+form) {
+					t.Errorf("%s is not compared with its floor: %+v", row.Name, row)
+				}
 			}
-			hmacRow := byName["roundtrip/v"+v+"/hmac"+form]
-			if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != hmacRow.PrimitivesUs || floor.P50Us <= 0 {
-				t.Errorf("floor row lacks HMAC's primitives or its latency: %+v", floor)
+			hmacFloor, edFloor := byName["roundtrip/v"+v+"/hmac-floor"+form], byName["roundtrip/v"+v+"/ed25519-floor"+form]
+			if sizeOf(t, hmacFloor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"+form]) {
+				t.Errorf("floor and sized plain rows differ in size: %+v", hmacFloor)
 			}
-			if hmacRow.RatioFloor <= 0 || !strings.Contains(hmacRow.Extra, "slower than hmac-floor"+form) {
-				t.Errorf("%s is not compared with its floor: %+v", hmacRow.Name, hmacRow)
+			// An Ed25519 signature is 64 bytes, an HMAC tag 32: each floor
+			// carries its own suite's envelope.
+			if sizeOf(t, edFloor) <= sizeOf(t, hmacFloor) {
+				t.Errorf("ed25519 floor %d bytes, HMAC floor %d", sizeOf(t, edFloor), sizeOf(t, hmacFloor))
 			}
 		}
 	}

@@ -114,11 +114,24 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 // one.
 const sizedPlain = "plain-envelope-size"
 
-// floorOf names the floor rows: plain Paho carrying an HMAC request
-// envelope's length and running HMAC's bare primitives where a round trip
-// runs them (see benchsuite.FloorPair); with benchsuite.BinarySuffix or
-// CompactSuffix, the binary or compact envelope's length.
-const floorOf = "hmac-floor"
+// floorSuites are the suites with a floor row: plain Paho carrying the
+// suite's request envelope length and running its bare primitives where a
+// round trip runs them (see benchsuite.FloorPair), and nothing else. The
+// public-key suites have one too: their primitives take long enough that
+// the process's other threads go to sleep while they run, so a floor
+// shows what that costs a round trip before any envelope code runs.
+var floorSuites = []string{
+	"hmac", "hmac" + benchsuite.BinarySuffix, "hmac" + benchsuite.CompactSuffix,
+	"ed25519", "ed25519" + benchsuite.BinarySuffix, "ed25519" + benchsuite.CompactSuffix,
+	"ed25519+hpke-x25519", "ed25519+hpke-x25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.CompactSuffix,
+}
+
+// floorName is the name of suite's floor row: "hmac-floor", "hmac-floor@v3",
+// "ed25519-floor@v2" and so on (the form's suffix stays last).
+func floorName(suite string) string {
+	suffix := formSuffix(suite)
+	return strings.TrimSuffix(suite, suffix) + "-floor" + suffix
+}
 
 // roundTripSuites are the suites measured over the broker.
 var roundTripSuites = []string{
@@ -176,10 +189,10 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				entries = append(entries, sized[suffix])
 			}
 		}
-		for _, suffix := range benchsuite.FormSuffixes {
-			if want(prefix + floorOf + suffix) {
-				floors["hmac"+suffix] = &entry{name: prefix + floorOf + suffix, suite: floorOf + suffix, floorOf: "hmac" + suffix}
-				entries = append(entries, floors["hmac"+suffix])
+		for _, suite := range floorSuites {
+			if name := floorName(suite); want(prefix + name) {
+				floors[suite] = &entry{name: prefix + name, suite: name, floorOf: suite}
+				entries = append(entries, floors[suite])
 			}
 		}
 		for _, name := range roundTripSuites {
@@ -271,6 +284,8 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				if prim, err = primitiveCost(suiteNamed(suite), clKeys, gwKeys); err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
 				}
+				// A suite and its floor are held to the same measure.
+				primCost[suite] = prim
 			}
 			r.PrimitivesUs = 2 * prim / 1000
 			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
