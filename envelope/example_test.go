@@ -47,7 +47,10 @@ func Example() {
 
 	// The reply names the request it answers.
 	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	rep, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Dana"}`))
+	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Dana"}`))
+	if err != nil {
+		panic(err)
+	}
 
 	clStore, _ := envelope.NewMemoryStore(0)
 	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
@@ -140,16 +143,25 @@ func ExampleOpener_OpenInspected() {
 	pending := map[[32]byte]string{}
 	var last *envelope.Sealed
 	for _, method := range []string{"get-card", "get-door"} {
-		req, _ := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: method,
+		req, err := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: method,
 			ReplyTo: "mqttsec/client/reply", HMAC: key}, nil)
+		if err != nil {
+			panic(err)
+		}
 		pending[req.Digest] = method
 		last = req
 	}
 	// The gateway answers the second (its Open is in the package example).
 	store, _ := envelope.NewMemoryStore(0)
 	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
-	in, _ := (&envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}).Open(ctx, last.Bytes, &envelope.Expect{Kinds: envelope.Request})
-	rep, _ := gateway.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte("door 3"))
+	in, err := (&envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}).Open(ctx, last.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	if err != nil {
+		panic(err)
+	}
+	rep, err := gateway.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte("door 3"))
+	if err != nil {
+		panic(err)
+	}
 
 	// The client routes by the unverified header, then opens.
 	h, err := envelope.Inspect(rep.Bytes, 0)
@@ -189,8 +201,14 @@ func ExampleSealer_Seal_binary() {
 			ReplyTo: "mqttsec/client/reply", HMAC: key, CorrelationID: []byte("one"), Version: version}
 	}
 	payload := make([]byte, 256)
-	text, _ := client.Seal(params(envelope.Version1), payload)
-	binary, _ := client.Seal(params(envelope.Version2), payload)
+	text, err := client.Seal(params(envelope.Version1), payload)
+	if err != nil {
+		panic(err)
+	}
+	binary, err := client.Seal(params(envelope.Version2), payload)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Printf("text %d bytes, starts %q; binary %d bytes, starts %#x\n", len(text.Bytes), text.Bytes[:5], len(binary.Bytes), binary.Bytes[0])
 
 	// A receiver opens either; a reply takes its request's version.
@@ -202,8 +220,14 @@ func ExampleSealer_Seal_binary() {
 		panic(err)
 	}
 	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	rep, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
-	h, _ := envelope.Inspect(rep.Bytes, 0)
+	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
+	if err != nil {
+		panic(err)
+	}
+	h, err := envelope.Inspect(rep.Bytes, 0)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Printf("request version %d, reply version %d\n", in.Version, h.Version)
 	// Output:
 	// text 725 bytes, starts "{\"v\":"; binary 537 bytes, starts 0x2
@@ -225,11 +249,17 @@ func ExampleSealer_Seal_compact() {
 	}
 	payload := make([]byte, 256)
 	for _, v := range []int{envelope.Version1, envelope.Version2, envelope.Version3} {
-		s, _ := client.Seal(params(v), payload)
+		s, err := client.Seal(params(v), payload)
+		if err != nil {
+			panic(err)
+		}
 		fmt.Printf("version %d: %d bytes\n", v, len(s.Bytes))
 	}
 
-	compact, _ := client.Seal(params(envelope.Version3), payload)
+	compact, err := client.Seal(params(envelope.Version3), payload)
+	if err != nil {
+		panic(err)
+	}
 	store, _ := envelope.NewMemoryStore(0)
 	keys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
 	gateway := &envelope.Opener{ID: "gateway", Keys: keys, Replay: store}
@@ -238,8 +268,14 @@ func ExampleSealer_Seal_compact() {
 		panic(err)
 	}
 	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	rep, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
-	h, _ := envelope.Inspect(rep.Bytes, 0)
+	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
+	if err != nil {
+		panic(err)
+	}
+	h, err := envelope.Inspect(rep.Bytes, 0)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Printf("request version %d, reply version %d, first byte %#x\n", in.Version, h.Version, rep.Bytes[0])
 	// Output:
 	// version 1: 725 bytes
@@ -278,17 +314,26 @@ func ExamplePeek() {
 	copy(secret, "an example key, never use it!!!")
 	key, _ := envelope.NewHMACKey(secret)
 	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
-	req, _ := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+	req, err := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
 		ReplyTo: "mqttsec/client/reply", HMAC: key}, []byte(`{"card":42}`))
+	if err != nil {
+		panic(err)
+	}
 	waiting := map[[32]byte]string{req.Digest: "get-card #1"}
 
 	// The gateway's side: open the request, answer it.
 	store, _ := envelope.NewMemoryStore(0)
 	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
 	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}
-	in, _ := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	in, err := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	if err != nil {
+		panic(err)
+	}
 	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	reply, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Ada"}`))
+	reply, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Ada"}`))
+	if err != nil {
+		panic(err)
+	}
 
 	// The client's side: route the reply, then open it against its request.
 	kind, digest, err := envelope.Peek(reply.Bytes, 0)

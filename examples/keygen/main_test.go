@@ -48,12 +48,15 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 		t.Fatalf("pair --envelope 4: %v", err)
 	}
 	// Nothing is overwritten without --force.
-	key, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key"))
+	key, err := os.ReadFile(filepath.Join(gw, "self", "ed25519.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := run([]string{"init", "--dir", gw, "--id", "gateway"}, &out, &errOut); err == nil {
 		t.Fatal("init overwrote an existing directory")
 	}
-	if again, _ := os.ReadFile(filepath.Join(gw, "self", "ed25519.key")); !bytes.Equal(key, again) {
-		t.Fatal("a key changed")
+	if again, err := os.ReadFile(filepath.Join(gw, "self", "ed25519.key")); err != nil || !bytes.Equal(key, again) {
+		t.Fatalf("a key changed: %v", err)
 	}
 	for _, args := range [][]string{{}, {"frobnicate"}, {"init"}, {"pair", "--dir", gw}, {"export", "--dir", gw}} {
 		if err := run(args, &out, &errOut); err == nil {
