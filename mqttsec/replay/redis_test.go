@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,18 @@ func TestRedisStoreRetention(t *testing.T) {
 	}
 	if v, err := rdb.Get(ctx, s.prefix+"broken").Result(); err != nil || v != "xx" {
 		t.Fatalf("the damaged value became %q, %v", v, err)
+	}
+	// A value of the ring layout's length with another first byte too.
+	odd := "\x07" + strings.Repeat("\x00", 16+envelope.DefaultWindow/8)
+	rdb.Set(ctx, s.prefix+"odd", odd, time.Minute)
+	if err := s.Admit(ctx, seen("odd", 1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a value of another layout: Admit = %v", err)
+	}
+	if err := s.Check(ctx, seen("odd", 1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a value of another layout: Check = %v", err)
+	}
+	if v, err := rdb.Get(ctx, s.prefix+"odd").Result(); err != nil || v != odd {
+		t.Fatalf("the value of another layout became %q, %v", v, err)
 	}
 	wider, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: s.prefix, Width: 128})
 	if err != nil {
