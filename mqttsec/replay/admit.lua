@@ -96,7 +96,11 @@ elseif len == 8 or len == 16 + nbytes then
     for k = 1, nbytes do
       chars[k] = string.char(ring[k])
     end
-    redis.call('SET', key, '\2' .. newest .. highest .. table.concat(chars), 'KEEPTTL')
+    local left = redis.call('PTTL', key)
+    redis.call('SET', key, '\2' .. newest .. highest .. table.concat(chars))
+    if left > 0 then
+      redis.call('PEXPIRE', key, left)
+    end
   end
 elseif len ~= 0 then
   return -1
@@ -125,7 +129,9 @@ local function clear(start, count)
 end
 
 if not highest then
-  redis.call('SET', key, '\2' .. (newest or ARGV[2]) .. ctr .. string.rep('\0', nbytes), 'KEEPTTL')
+  -- A new key, or one of the newest issue time alone: its time to live is
+  -- set below in either case.
+  redis.call('SET', key, '\2' .. (newest or ARGV[2]) .. ctr .. string.rep('\0', nbytes))
 else
   local hhi, hlo = u32(highest, 1), u32(highest, 5)
   if chi > hhi or (chi == hhi and clo > hlo) then

@@ -28,9 +28,9 @@ const DefaultRetention = 10 * time.Minute
 // envelope.Window accepts (a test runs both side by side), and keeps the
 // window as a ring of bits that it updates in place, so an Admit costs
 // Redis about the same at every width. The server must allow scripting
-// (EVALSHA, and EVAL the first time) and be Redis 6.0 or later (SET's
-// KEEPTTL); the commands a store uses are GET, GETRANGE, GETBIT, SETBIT,
-// SETRANGE, SET, STRLEN, PTTL, PEXPIRE and those.
+// (EVALSHA, and EVAL the first time); the commands a store uses are GET,
+// GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL, PEXPIRE and
+// those.
 //
 // # Memory
 //
