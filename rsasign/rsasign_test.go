@@ -25,8 +25,10 @@ func loadKey(t testing.TB, name string) *rsa.PrivateKey {
 	return k
 }
 
-func TestSignVerify(t *testing.T) {
-	key := loadKey(t, "rsa2048.pem")
+// signerAndVerifier returns a PSS signer for key and a verifier of its
+// public key.
+func signerAndVerifier(t *testing.T, key *rsa.PrivateKey) (*Signer, *Verifier) {
+	t.Helper()
 	s, err := NewSigner(key)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +37,12 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, v
+}
+
+func TestSignVerify(t *testing.T) {
+	key := loadKey(t, "rsa2048.pem")
+	s, v := signerAndVerifier(t, key)
 	msg := []byte("get-card 8165538")
 	sig, err := s.Sign(msg)
 	if err != nil {
@@ -52,14 +60,7 @@ func TestSignVerify(t *testing.T) {
 
 func TestVerifyRejects(t *testing.T) {
 	key := loadKey(t, "rsa2048.pem")
-	s, err := NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := NewVerifier(s.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, v := signerAndVerifier(t, key)
 	legacy, err := NewLegacyPKCS1v15Verifier(s.Public())
 	if err != nil {
 		t.Fatal(err)

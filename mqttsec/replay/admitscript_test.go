@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mqttsec/mqttsec/envelope"
 )
 
@@ -31,6 +33,21 @@ func nextCounter(rng *rand.Rand, ref *envelope.Window, c, base uint64) uint64 {
 		c = base
 	}
 	return c
+}
+
+// storeAndWindow returns a RedisStore of the given width under a prefix of
+// its own, and an empty envelope.Window of that width to hold it to.
+func storeAndWindow(t *testing.T, rdb *redis.Client, name string, width int) (*RedisStore, *envelope.Window) {
+	t.Helper()
+	s, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:%s:%d:", name, time.Now().UnixNano()), Width: width})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := envelope.NewWindow(width)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ref
 }
 
 // checkRing holds a sender's key, as the script stores it, to window ref
@@ -74,14 +91,7 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 	for _, width := range []int{64, 128, 192, 1024, MaxRedisWidth} {
 		for _, base := range []uint64{1, 1<<32 - 70, 1<<53 - 100, math.MaxUint64 - 5000} {
 			t.Run(fmt.Sprintf("width=%d/base=%d", width, base), func(t *testing.T) {
-				s, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:script:%d:", time.Now().UnixNano()), Width: width})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ref, err := envelope.NewWindow(width)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s, ref := storeAndWindow(t, rdb, "script", width)
 				newest := int64(math.MinInt64)
 				accepted, refused := 0, 0
 				c := base
@@ -133,14 +143,7 @@ func TestAdmitScriptReadsEarlierLayout(t *testing.T) {
 	for _, width := range []int{64, 192, 1024, MaxRedisWidth} {
 		for _, base := range []uint64{1, 1<<32 - 70, math.MaxUint64 - 5000} {
 			t.Run(fmt.Sprintf("width=%d/base=%d", width, base), func(t *testing.T) {
-				s, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:earlier:%d:", time.Now().UnixNano()), Width: width})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ref, err := envelope.NewWindow(width)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s, ref := storeAndWindow(t, rdb, "earlier", width)
 				c := base
 				for range 300 {
 					c = nextCounter(rng, ref, c, base)
