@@ -32,6 +32,14 @@ const DefaultRetention = 10 * time.Minute
 // GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL, PEXPIRE and
 // those.
 //
+// # Upgrading
+//
+// Keys written before the ring layout (a shifted bitmap) are read as they
+// are and rewritten as rings by their next Admit. A replica still running
+// the earlier code reads a ring as a damaged value: it refuses that
+// sender's messages (ErrCorrupt) rather than admit any, until it is
+// upgraded too. Upgrade the replicas of one store together.
+//
 // # Memory
 //
 // Each key is kept until Retention after the last moment any message it
