@@ -53,17 +53,17 @@ func BenchmarkRoundTrip(b *testing.B) {
 				var err error
 				switch name {
 				case "plain":
-					pair, err = benchsuite.PlainPair(ctx, conn)
+					pair, err = benchsuite.PlainPair(ctx, conn.Transport)
 				case "plain-envelope-size", "plain-envelope-size@v2", "plain-envelope-size@v3":
-					if pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
+					if pair, err = benchsuite.PlainPair(ctx, conn.Transport); err == nil {
 						hmac := suites["hmac"+strings.TrimPrefix(name, "plain-envelope-size")]
 						pair.Request, _, err = benchsuite.EnvelopeSized(pair.Request, hmac, clKeys, gwKeys, payload)
 					}
 				case "hmac-floor", "hmac-floor@v2", "hmac-floor@v3", "ed25519-floor", "ed25519-floor@v3":
 					base, form, _ := strings.Cut(name, "-floor")
-					pair, _, err = benchsuite.FloorPair(ctx, conn, suites[base+form], clKeys, gwKeys, payload)
+					pair, _, err = benchsuite.FloorPair(ctx, conn.Transport, suites[base+form], clKeys, gwKeys, payload)
 				default:
-					pair, err = benchsuite.SecuredPair(ctx, conn, suites[name], gwKeys, clKeys)
+					pair, err = benchsuite.SecuredPair(ctx, conn.Transport, suites[name], gwKeys, clKeys)
 				}
 				if err != nil {
 					b.Fatal(err)

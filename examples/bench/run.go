@@ -207,15 +207,15 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			var err error
 			switch {
 			case e == plain:
-				e.pair, err = benchsuite.PlainPair(ctx, conn)
+				e.pair, err = benchsuite.PlainPair(ctx, conn.Transport)
 			case e.floorOf != "":
-				e.pair, e.size, err = benchsuite.FloorPair(ctx, conn, suiteNamed(e.floorOf), clKeys, gwKeys, payload)
+				e.pair, e.size, err = benchsuite.FloorPair(ctx, conn.Transport, suiteNamed(e.floorOf), clKeys, gwKeys, payload)
 			case e.sizedAs != "":
-				if e.pair, err = benchsuite.PlainPair(ctx, conn); err == nil {
+				if e.pair, err = benchsuite.PlainPair(ctx, conn.Transport); err == nil {
 					e.pair.Request, e.size, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed(e.sizedAs), clKeys, gwKeys, payload)
 				}
 			default:
-				e.pair, err = benchsuite.SecuredPair(ctx, conn, suiteNamed(e.suite), gwKeys, clKeys)
+				e.pair, err = benchsuite.SecuredPair(ctx, conn.Transport, suiteNamed(e.suite), gwKeys, clKeys)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e.name, err)

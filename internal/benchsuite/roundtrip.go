@@ -11,9 +11,13 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
-	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
+
+// Dial returns a transport, not yet started, for a client id: how a pair
+// reaches its broker (cli.Conn.Transport for a real one, MemoryBus.Dial
+// for none).
+type Dial func(clientID string) (mqttsec.Transport, error)
 
 // Requester sends one request and returns once its reply arrived.
 type Requester func(ctx context.Context, payload []byte) error
@@ -32,7 +36,7 @@ func clientID(role string) string {
 
 // SecuredPair starts an mqttsec gateway that echoes and a client, both
 // sealing with suite s.
-func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Keys) (*Pair, error) {
+func SecuredPair(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys) (*Pair, error) {
 	// Unique ids per pair, so that pairs never read each other's topics.
 	n := seq.Add(1)
 	gwID, clID := fmt.Sprintf("bench-gw-%d", n), fmt.Sprintf("bench-cl-%d", n)
@@ -51,11 +55,11 @@ func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Ke
 	if err != nil {
 		return nil, err
 	}
-	gwTr, err := conn.Transport(clientID("gw"))
+	gwTr, err := dial(clientID("gw"))
 	if err != nil {
 		return nil, err
 	}
-	clTr, err := conn.Transport(clientID("cl"))
+	clTr, err := dial(clientID("cl"))
 	if err != nil {
 		return nil, err
 	}
@@ -94,20 +98,20 @@ func SecuredPair(ctx context.Context, conn cli.Conn, s Suite, gwKeys, clKeys *Ke
 // client, QoS 1, topics and payload; the responder echoes each request to
 // the reply topic and the requester matches replies by an 8-byte id that
 // prefixes the payload.
-func PlainPair(ctx context.Context, conn cli.Conn) (*Pair, error) {
-	return plainPair(ctx, conn, nil)
+func PlainPair(ctx context.Context, dial Dial) (*Pair, error) {
+	return plainPair(ctx, dial, nil)
 }
 
 // plainPair is PlainPair whose responder, when respond is not nil, calls
 // it for each request before it publishes the reply.
-func plainPair(ctx context.Context, conn cli.Conn, respond func()) (*Pair, error) {
+func plainPair(ctx context.Context, dial Dial, respond func()) (*Pair, error) {
 	n := seq.Add(1)
 	reqTopic, replyTopic := fmt.Sprintf("bench/plain-%d/req", n), fmt.Sprintf("bench/plain-%d/reply", n)
-	srv, err := conn.Transport(clientID("plain-gw"))
+	srv, err := dial(clientID("plain-gw"))
 	if err != nil {
 		return nil, err
 	}
-	cl, err := conn.Transport(clientID("plain-cl"))
+	cl, err := dial(clientID("plain-cl"))
 	if err != nil {
 		return nil, err
 	}
@@ -272,12 +276,12 @@ func Throughput(ctx context.Context, req Requester, payload []byte, inFlight int
 // and no SDK: the pair is the floor under s over this broker and client,
 // and its distance from plain Paho is the cost of s's format. The length
 // is returned too.
-func FloorPair(ctx context.Context, conn cli.Conn, s Suite, from, to *Keys, payload []byte) (*Pair, int, error) {
+func FloorPair(ctx context.Context, dial Dial, s Suite, from, to *Keys, payload []byte) (*Pair, int, error) {
 	c, err := NewCase(s, from, to, payload)
 	if err != nil {
 		return nil, 0, err
 	}
-	pair, err := plainPair(ctx, conn, func() { c.PrimOpen(); c.PrimSeal() })
+	pair, err := plainPair(ctx, dial, func() { c.PrimOpen(); c.PrimSeal() })
 	if err != nil {
 		return nil, 0, err
 	}
