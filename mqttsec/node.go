@@ -259,13 +259,25 @@ func (n *node) enqueue(in Inbound) {
 		n.replies(n.ctx, in)
 		return
 	}
+	// One case and a default: a non-blocking send, which needs far less
+	// of the delivering goroutine's stack than a select of three cases
+	// (transports may deliver each message on a goroutine of its own, whose
+	// stack would otherwise grow, by copying, for every message).
 	select {
 	case n.queue <- in:
-	case <-n.ctx.Done():
 	default:
-		n.stats.add(StatOverload)
-		n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", StatOverload, "topic", in.Topic)
+		n.overloaded(in.Topic)
 	}
+}
+
+// overloaded counts and logs a message dropped because the queue was full,
+// unless the node is closing and its workers are gone.
+func (n *node) overloaded(topic string) {
+	if n.ctx.Err() != nil {
+		return
+	}
+	n.stats.add(StatOverload)
+	n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", StatOverload, "topic", topic)
 }
 
 func (n *node) work() {
