@@ -183,15 +183,13 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 	p := c.pending[inReplyTo]
 	c.mu.Unlock()
 	if p == nil {
-		c.stats.add(StatUnmatchedReply)
-		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: reply for no pending request", StatUnmatchedReply, "topic", in.Topic)
+		c.refuse(ctx, StatUnmatchedReply, "mqttsec: reply for no pending request", "topic", in.Topic)
 		return
 	}
 	select {
 	case p.candidates <- in.Payload:
 	default:
-		c.stats.add(StatOverload)
-		c.rejects.Log(ctx, c.cfg.RejectLevel, "mqttsec: too many replies for one request, dropped", StatOverload, "topic", in.Topic)
+		c.refuse(ctx, StatOverload, "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
 	}
 }
 

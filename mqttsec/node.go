@@ -229,8 +229,7 @@ func maxSize(configured int) int {
 // (see guard): over MaxSize, it could never open.
 func (n *node) droppedUnread(topic string, size int) {
 	n.unread.Add(1)
-	n.stats.add(StatTooLarge)
-	n.rejects.Log(context.Background(), n.cfg.RejectLevel, "mqttsec: message refused unread", StatTooLarge, "topic", topic, "bytes", size)
+	n.refuse(context.Background(), StatTooLarge, "mqttsec: message refused unread", "topic", topic, "bytes", size)
 }
 
 // takeUnread counts off one message refused unread, if there is one left
@@ -276,8 +275,7 @@ func (n *node) overloaded(topic string) {
 	if n.ctx.Err() != nil {
 		return
 	}
-	n.stats.add(StatOverload)
-	n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: queue full, message dropped", StatOverload, "topic", topic)
+	n.refuse(n.ctx, StatOverload, "mqttsec: queue full, message dropped", "topic", topic)
 }
 
 func (n *node) work() {
@@ -321,15 +319,23 @@ func (n *node) reject(in Inbound, err error) {
 			return
 		}
 	}
-	n.stats.add(name)
 	if class == envelope.ErrReplayStore {
 		// This party's own state failed, not the message: every message is
 		// refused until it is back, so it is an error whatever RejectLevel
 		// says. The store's error names no secret.
+		n.stats.add(name)
 		n.rejects.Log(n.ctx, slog.LevelError, "mqttsec: replay store unavailable, message refused", "", "topic", in.Topic, "err", err)
 		return
 	}
-	n.rejects.Log(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", name, "topic", in.Topic)
+	n.refuse(n.ctx, name, "mqttsec: message refused", "topic", in.Topic)
+}
+
+// refuse counts a refused or dropped message under the Stats name stat,
+// and logs msg with attrs through the reject log at RejectLevel, where a
+// flood of one kind (msg and stat) comes out in few lines.
+func (n *node) refuse(ctx context.Context, stat, msg string, attrs ...any) {
+	n.stats.add(stat)
+	n.rejects.Log(ctx, n.cfg.RejectLevel, msg, stat, attrs...)
 }
 
 func (n *node) handleEvent(in Inbound, sender, topic string, h EventHandler) {

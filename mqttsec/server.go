@@ -131,15 +131,13 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 		return
 	}
 	if !s.replyToAllowed(m.From, m.ReplyTo) {
-		s.stats.add(StatBadReplyTo)
-		s.rejects.Log(ctx, s.cfg.RejectLevel, "mqttsec: reply-to refused", StatBadReplyTo, "caller", m.From, "method", method)
+		s.refuse(ctx, StatBadReplyTo, "mqttsec: reply-to refused", "caller", m.From, "method", method)
 		// Answer on the caller's own reply topic, never on the one asked for.
 		s.reply(ctx, m, s.topics.Reply(m.From), nil, &Error{Code: CodeBadReplyTo})
 		return
 	}
 	if s.scfg.Authorize != nil && !s.scfg.Authorize(m.From, method) {
-		s.stats.add(StatForbidden)
-		s.rejects.Log(ctx, s.cfg.RejectLevel, "mqttsec: forbidden", StatForbidden, "caller", m.From, "method", method)
+		s.refuse(ctx, StatForbidden, "mqttsec: forbidden", "caller", m.From, "method", method)
 		s.reply(ctx, m, m.ReplyTo, nil, &Error{Code: CodeForbidden})
 		return
 	}
