@@ -268,8 +268,9 @@ func (s Suite) Peer(id string, from *Keys) *envelope.Peer {
 // signature verified over and over trains the CPU's branch predictors to
 // it, which no stream of real messages does (on this project's benchmark
 // machine, crypto/ed25519 verified one signature over and over 5–10%
-// faster than 64 in turn). Every signature open verifies is valid.
-func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open func()) {
+// faster than 64 in turn). Every signature open verifies is valid. An
+// error means the keys cannot run the suite.
+func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open func(), err error) {
 	p := &envelope.Params{}
 	s.Apply(from, to, p)
 	var seals, opens []func()
@@ -298,7 +299,10 @@ func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open fu
 		opens = append(opens, func() { tag(t) })
 	}
 	if p.HOTP != nil {
-		k, _ := hotp.NewKey(from.HOTPSecret, 6)
+		k, err := hotp.NewKey(from.HOTPSecret, 6)
+		if err != nil {
+			return nil, nil, err
+		}
 		seals = append(seals, func() { k.Code(12345) })
 		opens = append(opens, func() { k.Verify("123456", 12345) })
 	}
@@ -309,6 +313,9 @@ func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open fu
 				v = c
 			}
 		}
+		if v == nil {
+			return nil, nil, fmt.Errorf("%s: no verifier for the signer's key", s.Name)
+		}
 		inputs, sigs := make([][]byte, Variants), make([][]byte, Variants)
 		for i := range Variants {
 			inputs[i] = bytes.Clone(si)
@@ -318,27 +325,41 @@ func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open fu
 			var n [8]byte
 			binary.BigEndian.PutUint64(n[:], uint64(i))
 			subtle.XORBytes(tail, tail, n[8-len(tail):])
-			sigs[i], _ = p.Signer.Sign(inputs[i])
+			if sigs[i], err = p.Signer.Sign(inputs[i]); err != nil {
+				return nil, nil, err
+			}
 		}
 		next := turns(Variants)
 		seals = append(seals, func() { p.Signer.Sign(si) })
 		opens = append(opens, func() { i := next(); v.Verify(inputs[i], sigs[i]) })
 	}
 	if p.PSK != nil || len(p.Recipients) > 0 {
-		k, _ := aesgcm.NewKey(from.PSKSecret)
-		ct, _ := k.Seal(nil, payload, aad)
+		k, err := aesgcm.NewKey(from.PSKSecret)
+		if err != nil {
+			return nil, nil, err
+		}
+		ct, err := k.Seal(nil, payload, aad)
+		if err != nil {
+			return nil, nil, err
+		}
 		seals = append(seals, func() { k.Seal(nil, payload, aad) })
 		opens = append(opens, func() { k.Open(nil, ct, aad) })
 	}
 	if len(p.Recipients) > 0 {
 		r := p.Recipients[0]
 		cek := make([]byte, 32)
-		wk, _ := r.Wrap(cek)
+		wk, err := r.Wrap(cek)
+		if err != nil {
+			return nil, nil, err
+		}
 		var id envelope.Identity
 		for _, c := range to.Identities {
 			if c.KeyID() == r.KeyID() {
 				id = c
 			}
+		}
+		if id == nil {
+			return nil, nil, fmt.Errorf("%s: no identity for the recipient's key", s.Name)
 		}
 		seals = append(seals, func() { r.Wrap(cek) })
 		opens = append(opens, func() { id.Unwrap(wk) })
@@ -351,7 +372,7 @@ func Primitives(s Suite, from, to *Keys, si, payload, aad []byte) (seal, open fu
 			for _, f := range opens {
 				f()
 			}
-		}
+		}, nil
 }
 
 // Variants is how many different signatures Primitives' open, and
@@ -419,7 +440,9 @@ func NewCase(s Suite, from, to *Keys, payload []byte) (*Case, error) {
 		Open:         func() { opener.Open(ctx, envelopes[next()], expect) },
 		EnvelopeSize: len(envelopes[0]),
 	}
-	c.PrimSeal, c.PrimOpen = Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText())
+	if c.PrimSeal, c.PrimOpen, err = Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText()); err != nil {
+		return nil, fmt.Errorf("%s: primitives: %w", s.Name, err)
+	}
 	return c, nil
 }
 

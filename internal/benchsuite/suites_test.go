@@ -78,3 +78,26 @@ func TestOpenVerifiesVariedSignatures(t *testing.T) {
 		})
 	}
 }
+
+// Keys that cannot run a suite are an error from Primitives, not a panic
+// when the primitives run.
+func TestPrimitivesRefuseMissingKeys(t *testing.T) {
+	gw, cl, err := NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suites := SuitesByName()
+	noVerifiers, noIdentities := *cl, *gw
+	noVerifiers.Verifiers, noIdentities.Identities = nil, nil
+	for _, tt := range []struct {
+		suite    string
+		from, to *Keys
+	}{
+		{"ed25519", &noVerifiers, gw},
+		{"ed25519+hpke-x25519@v3", cl, &noIdentities},
+	} {
+		if _, _, err := Primitives(suites[tt.suite], tt.from, tt.to, []byte("signing input"), nil, nil); err == nil {
+			t.Errorf("%s with a key missing: no error", tt.suite)
+		}
+	}
+}
