@@ -35,20 +35,28 @@ func TestMemoryBusDelivers(t *testing.T) {
 	ctx := context.Background()
 	bus := NewMemoryBus()
 	got := map[string]chan mqttsec.Inbound{}
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	subscribe := func(name string, filters ...string) mqttsec.Transport {
-		tr, _ := bus.Dial(name)
+		tr, err := bus.Dial(name)
+		check(err)
 		got[name] = make(chan mqttsec.Inbound, 4)
-		tr.Start(ctx, func(in mqttsec.Inbound) { got[name] <- in })
+		check(tr.Start(ctx, func(in mqttsec.Inbound) { got[name] <- in }))
 		for _, f := range filters {
-			tr.Subscribe(ctx, f)
+			check(tr.Subscribe(ctx, f))
 		}
 		return tr
 	}
 	subscribe("both", "a/+", "a/#") // two matching filters: one copy
 	subscribe("other", "b/#")
 	closed := subscribe("closed", "a/b")
-	closed.Close(ctx)
-	pub, _ := bus.Dial("pub")
+	check(closed.Close(ctx))
+	pub, err := bus.Dial("pub")
+	check(err)
 	payload := []byte("x")
 	if err := pub.Publish(ctx, mqttsec.Outbound{Topic: "a/b", Payload: payload}); err != nil {
 		t.Fatal(err)
