@@ -16,8 +16,9 @@ const (
 	// and the quickest to read, and a receiver needs no JSON parser.
 	Version3 = 3
 	// Version is the version Seal writes when Params.Version is zero and
-	// the message is not a reply.
-	Version = Version1
+	// the message is not a reply: the compact form. Set Params.Version to
+	// Version1 or Version2 for a receiver that reads only those.
+	Version = Version3
 )
 
 // DefaultMaxSize is the largest envelope accepted when no MaxSize is set.

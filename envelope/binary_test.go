@@ -229,6 +229,61 @@ func TestReplyFollowsRequestVersion(t *testing.T) {
 	}
 }
 
+// TestDefaultVersion: with Params.Version zero, requests and events are
+// sealed in the compact form (Version), and a reply to a request in another
+// form follows that request.
+func TestDefaultVersion(t *testing.T) {
+	if Version != Version3 {
+		t.Fatalf("Version = %d, want the compact form (%d)", Version, Version3)
+	}
+	w := newWorld(t)
+	for _, tt := range []struct {
+		name   string
+		params *Params
+	}{
+		{"request", &Params{Kind: Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: w.hmac}},
+		{"event", &Params{Kind: Event, Topic: "status", Signer: w.ed}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := w.sealer().Seal(tt.params, []byte("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Bytes[0] != Version3 {
+				t.Fatalf("first byte %#x, want the compact form's %#x", s.Bytes[0], Version3)
+			}
+			m, err := w.opener().Open(ctx, s.Bytes, &Expect{Kinds: tt.params.Kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Version != Version3 {
+				t.Fatalf("opened as version %d, want %d", m.Version, Version3)
+			}
+		})
+	}
+	for _, v := range []int{Version1, Version2} {
+		t.Run(fmt.Sprintf("reply to a version %d request", v), func(t *testing.T) {
+			w := newWorld(t)
+			req := sealRequest(t, w, v, func(w *world, p *Params) { p.HMAC = w.hmac }, nil)
+			in, err := w.opener().Open(ctx, req.Bytes, expectRequest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := w.gatewaySealer().Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac}, []byte("ok"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := Inspect(rep.Bytes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Version != v {
+				t.Fatalf("reply in version %d, want its request's %d", h.Version, v)
+			}
+		})
+	}
+}
+
 // TestBinaryOpenLeavesInputAlone: the binary and compact forms carry the
 // payload as bytes, so Open and Parse must copy what they hand out or
 // decrypt.

@@ -67,8 +67,9 @@
 // # Backwards compatibility
 //
 // The format is versioned. This package reads versions 1, 2 and 3 and
-// refuses others with [ErrUnsupportedVersion]; it writes version 1 unless
-// Params.Version asks for another, and seals a reply in its request's
-// version, so a peer that speaks only version 1 keeps working. Choose
-// version 3 where every peer speaks it.
+// refuses others with [ErrUnsupportedVersion]. It writes version 3 (the
+// constant [Version]) unless Params.Version asks for another, and seals a
+// reply in its request's version, so a peer that speaks only version 1
+// gets its replies in version 1. Set Params.Version to [Version1] for
+// requests and events to a peer that reads only the text form.
 package envelope

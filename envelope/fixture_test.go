@@ -162,8 +162,11 @@ func (w *world) clientOpener() *Opener {
 	return &Opener{ID: "client", Keys: keys, Replay: must[*MemoryStore](w.t)(NewMemoryStore(0)), Now: w.clock}
 }
 
+// request returns the parameters of a request in the text form, which most
+// of this package's tests read and mutate as JSON; tests of the other forms
+// set Version, and TestDefaultVersion covers a zero one.
 func (w *world) request(method string) *Params {
-	return &Params{Kind: Request, To: []string{"gateway"}, Topic: method, ReplyTo: "mqttsec/client/reply"}
+	return &Params{Kind: Request, To: []string{"gateway"}, Topic: method, ReplyTo: "mqttsec/client/reply", Version: Version1}
 }
 
 var expectRequest = &Expect{Kinds: Request}

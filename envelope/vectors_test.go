@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -433,7 +434,7 @@ type gen struct {
 	t       *testing.T
 	w       *world
 	gw      *Sealer
-	version int // of the envelopes sealed; 0 means Version
+	version int // of the envelopes sealed
 }
 
 func seedFor(name string) uint64 {
@@ -452,7 +453,7 @@ type vectorSpec struct {
 	replayed   []uint64
 	maxSize    int
 	clock      time.Duration // receiver clock minus sender clock
-	version    int           // envelope version sealed; 0 means Version
+	version    int           // envelope version sealed; 0 means Version1, the text form
 	result     string
 	build      func(g *gen, payload []byte) (env *Sealed, request *Sealed)
 }
@@ -682,7 +683,7 @@ func generateVectors(t *testing.T) map[string][]byte {
 		cryptotest.SetGlobalRandom(t, seedFor(spec.name))
 		w := newWorld(t)
 		w.ctr = NewMemoryCounter(1000)
-		g := &gen{t: t, w: w, gw: &Sealer{ID: "gateway", Counter: NewMemoryCounter(5000), Now: w.clock}, version: spec.version}
+		g := &gen{t: t, w: w, gw: &Sealer{ID: "gateway", Counter: NewMemoryCounter(5000), Now: w.clock}, version: cmp.Or(spec.version, Version1)}
 		env, req := spec.build(g, nil)
 		v := &vector{
 			Name: spec.name, Description: spec.desc, Sender: spec.sender, Receiver: spec.receiver,

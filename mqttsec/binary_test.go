@@ -40,14 +40,16 @@ func suiteNamed(t *testing.T, name string) suite {
 
 // TestBinaryEnvelopes: a client whose Send.Version is 2 sends binary
 // requests and gets binary replies, whatever the gateway sends on its own;
-// a client that sends version 1 gets version 1 back from a gateway set to
-// 2. Seen on the broker, byte by byte.
+// a client that leaves it zero sends compact ones (the default), and one
+// that sends version 1 gets version 1 back from a gateway set to 2. Seen on
+// the broker, byte by byte.
 func TestBinaryEnvelopes(t *testing.T) {
 	forEach(t, func(t *testing.T, b *broker, proto int) {
 		for _, name := range []string{"hmac", "psk", "ed25519+hpke-x25519"} {
 			for _, v := range []struct{ client, gateway, want int }{
 				{envelope.Version2, 0, envelope.Version2},
-				{0, envelope.Version2, envelope.Version1},
+				{0, envelope.Version2, envelope.Version3},
+				{envelope.Version1, envelope.Version2, envelope.Version1},
 				{envelope.Version3, 0, envelope.Version3},
 				{envelope.Version3, envelope.Version2, envelope.Version3},
 			} {

@@ -23,9 +23,10 @@ type Protection struct {
 	// envelope.DefaultTTL.
 	TTL time.Duration
 	// Version is the envelope format of requests to the peer:
-	// envelope.Version1 (the default, zero), envelope.Version2 (binary) or
-	// envelope.Version3 (compact, the smallest and cheapest), for peers
-	// that speak it. Replies always take the version of their request.
+	// envelope.Version3 (compact, the smallest and cheapest; the default,
+	// zero), envelope.Version2 (binary) or envelope.Version1 (text), for
+	// peers that read only those. Replies always take the version of their
+	// request.
 	Version int
 }
 

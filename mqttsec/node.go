@@ -357,9 +357,9 @@ type EventOptions struct {
 	Encrypt bool
 	// TTL is how long the event stays valid; zero means envelope.DefaultTTL.
 	TTL time.Duration
-	// Version is the envelope format: envelope.Version1 (the default,
-	// zero), envelope.Version2 (binary) or envelope.Version3 (compact),
-	// where every subscriber speaks it.
+	// Version is the envelope format: envelope.Version3 (compact, the
+	// default, zero), envelope.Version2 (binary) or envelope.Version1
+	// (text), for subscribers that read only those.
 	Version int
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,9 +171,9 @@ func run(ctx context.Context, w io.Writer, brokerURL string, proto int) error {
 			sizes[fmt.Sprintf("%s v%d", h.From, h.Version)] = len(env)
 		}
 	}
-	text, bin, compact := sizes["c-hmac v1"], sizes["c-hmac-bin v2"], sizes["c-hmac-compact v3"]
+	text, bin, compact := sizes["c-hmac-text v1"], sizes["c-hmac-bin v2"], sizes["c-hmac v3"]
 	rep.check(bin > 0 && text > bin, "binary envelope smaller than text", fmt.Sprintf("%d bytes where the text one took %d", bin, text))
-	rep.check(compact > 0 && bin > compact, "compact envelope smaller than binary", fmt.Sprintf("%d bytes where the binary one took %d", compact, bin))
+	rep.check(compact > 0 && bin > compact, "compact (default) smaller than binary", fmt.Sprintf("%d bytes where the binary one took %d", compact, bin))
 
 	rep.section("event from the gateway to two recipients (Ed25519, encrypted with HPKE X25519 and MLKEM768X25519):")
 	auditRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: auditKeys.identities},
@@ -281,12 +282,10 @@ func attacks(ctx context.Context, rep *report, eve *eavesdropper, gateway *mqtts
 	}
 	// A copy is refused as a replay before its signature is checked; so the
 	// broker also moves the counter forward, which the signature covers.
-	tampered, err := bumpCounter(captured)
+	tampered, err := tamper(captured)
 	if err != nil {
 		return err
 	}
-	i := bytes.Index(tampered, []byte(`"p":"`)) + 5
-	tampered[i] ^= 'A' ^ 'B'
 	inject("payload changed, counter moved on", reqTopic, tampered, statOf(gateway, mqttsec.StatAuthentication), mqttsec.StatAuthentication)
 	inject("request replayed", reqTopic, captured, statOf(gateway, mqttsec.StatReplayed), mqttsec.StatReplayed)
 	inject("get-card re-published as delete-card", "mqttsec/gateway/req/delete-card", captured, statOf(gateway, mqttsec.StatContext), mqttsec.StatContext)
@@ -309,22 +308,80 @@ func attacks(ctx context.Context, rep *report, eve *eavesdropper, gateway *mqtts
 	return nil
 }
 
-// bumpCounter rewrites the counter in an envelope's header, as a broker that
-// knows the format can: the header stays well formed, but the signature no
-// longer matches.
-func bumpCounter(env []byte) ([]byte, error) {
-	e, err := envelope.Parse(env)
-	if err != nil {
-		return nil, err
-	}
+// tamper changes one byte of an envelope's payload and moves its counter
+// forward, as a broker that knows the format can: the envelope stays well
+// formed, but its MAC or signature no longer matches. It reads the text form
+// (version 1) and the compact form (version 3, the default).
+func tamper(env []byte) ([]byte, error) {
 	h, err := envelope.Inspect(env, 0)
 	if err != nil {
 		return nil, err
 	}
-	header := bytes.Replace(e.Header, fmt.Appendf(nil, `"ctr":"%d"`, h.Counter), fmt.Appendf(nil, `"ctr":"%d"`, h.Counter+1000), 1)
-	oldH := base64.RawURLEncoding.EncodeToString(e.Header)
-	newH := base64.RawURLEncoding.EncodeToString(header)
-	return bytes.Replace(env, []byte(oldH), []byte(newH), 1), nil
+	switch h.Version {
+	case envelope.Version1:
+		e, err := envelope.Parse(env)
+		if err != nil {
+			return nil, err
+		}
+		header := bytes.Replace(e.Header, fmt.Appendf(nil, `"ctr":"%d"`, h.Counter), fmt.Appendf(nil, `"ctr":"%d"`, h.Counter+1000), 1)
+		oldH := base64.RawURLEncoding.EncodeToString(e.Header)
+		newH := base64.RawURLEncoding.EncodeToString(header)
+		out := bytes.Replace(env, []byte(oldH), []byte(newH), 1)
+		i := bytes.Index(out, []byte(`"p":"`)) + len(`"p":"`)
+		out[i] ^= 'A' ^ 'B' // another base64url character
+		return out, nil
+	case envelope.Version3:
+		// E = 0x03 || len(H) || H || len(P) || P || ... (SPEC.md §14.1)
+		out := bytes.Clone(env)
+		if len(out) < 5 || int(binary.BigEndian.Uint32(out[1:5])) > len(out)-5 {
+			return nil, errors.New("tamper: a compact envelope cut short")
+		}
+		hl := int(binary.BigEndian.Uint32(out[1:5]))
+		at, ok := compactCounterAt(out[5 : 5+hl])
+		if !ok || len(out) <= 5+hl+4 {
+			return nil, errors.New("tamper: a compact envelope without counter or payload")
+		}
+		ctr := out[5+at : 5+at+8]
+		binary.BigEndian.PutUint64(ctr, binary.BigEndian.Uint64(ctr)+1000)
+		out[5+hl+4] ^= 1 // the payload's first byte
+		return out, nil
+	}
+	return nil, fmt.Errorf("tamper: the demo does not rewrite version %d envelopes", h.Version)
+}
+
+// compactCounterAt returns where the counter sits in a compact header
+// (SPEC.md §14.2): after v, kind, prot, from, to, topic, replyTo, corr and
+// re.
+func compactCounterAt(h []byte) (int, bool) {
+	at := 3
+	str8 := func() bool {
+		if at >= len(h) {
+			return false
+		}
+		at += 1 + int(h[at])
+		return true
+	}
+	str16 := func() bool {
+		if at+2 > len(h) {
+			return false
+		}
+		at += 2 + int(binary.BigEndian.Uint16(h[at:]))
+		return true
+	}
+	if !str8() || at >= len(h) {
+		return 0, false
+	}
+	n := int(h[at])
+	at++
+	for range n {
+		if !str8() {
+			return 0, false
+		}
+	}
+	if !str16() || !str16() || !str8() || !str8() || at+8 > len(h) {
+		return 0, false
+	}
+	return at, true
 }
 
 // waitUntil polls cond for up to 10 seconds: the refusal of an injected

@@ -127,8 +127,8 @@ func suites() []suite {
 		{"c-hmac-bin", "HMAC-SHA256, binary envelope", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection {
 			return mqttsec.Protection{HMAC: s.hmac, Version: envelope.Version2}
 		}},
-		{"c-hmac-compact", "HMAC-SHA256, compact envelope", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection {
-			return mqttsec.Protection{HMAC: s.hmac, Version: envelope.Version3}
+		{"c-hmac-text", "HMAC-SHA256, text envelope", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection {
+			return mqttsec.Protection{HMAC: s.hmac, Version: envelope.Version1}
 		}},
 		{"c-hotp", "HMAC + HOTP", envelope.HMAC | envelope.HOTPCode, func(s *pairwise, f, t *keys) mqttsec.Protection {
 			return mqttsec.Protection{HMAC: s.hmac, HOTP: s.hotp}

@@ -65,8 +65,10 @@ func TestInspect(t *testing.T) {
 		}
 		return sealed.Bytes
 	}
+	// Requests in the text form, which the cases below edit as JSON; the
+	// binary and compact ones set their version.
 	request := func(enc bool) *envelope.Params {
-		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: hmacKey}
+		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: hmacKey, Version: envelope.Version1}
 		if enc {
 			p.PSK = psk
 		}

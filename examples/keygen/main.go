@@ -72,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
 		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
 		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
-		version := fs.Int("envelope", 0, "envelope version of requests each side sends the other: 1 (JSON text, the default), 2 (binary) or 3 (compact, the smallest; both must speak it)")
+		version := fs.Int("envelope", 0, "envelope version of requests each side sends the other: 1 (JSON text), 2 (binary) or 3 (compact, the smallest; the default)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}

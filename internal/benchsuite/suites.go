@@ -200,9 +200,13 @@ func suitesIn(version int, suffix string) []Suite {
 	return out
 }
 
-// AllSuites returns Suites, BinarySuites and CompactSuites: every suite in
-// every form.
-func AllSuites() []Suite { return slices.Concat(Suites(), BinarySuites(), CompactSuites()) }
+// TextSuites returns every suite of Suites sealed as a text envelope
+// (envelope.Version1), under the suite's own name.
+func TextSuites() []Suite { return suitesIn(envelope.Version1, "") }
+
+// AllSuites returns TextSuites, BinarySuites and CompactSuites: every suite
+// in every form.
+func AllSuites() []Suite { return slices.Concat(TextSuites(), BinarySuites(), CompactSuites()) }
 
 // SuitesByName returns AllSuites by name.
 func SuitesByName() map[string]Suite {
@@ -213,7 +217,8 @@ func SuitesByName() map[string]Suite {
 	return m
 }
 
-// Suites returns every suite, the seed system's design ("seed-rs256-oaep":
+// Suites returns every suite, with no envelope version set (so Seal writes
+// envelope.Version), the seed system's design ("seed-rs256-oaep":
 // RSA-2048 PKCS#1 v1.5 signatures and an RSA-OAEP-wrapped AES key per
 // message) among them.
 func Suites() []Suite {

@@ -29,8 +29,9 @@
 //	sign ed25519          own key that signs for it (default: the first present)
 //	hotp-digits 8         HOTP code length (default 6)
 //	ttl 30s               lifetime of messages to it (default 60s)
-//	envelope 3            envelope version of requests to it: 1 (default),
-//	                      2 (binary) or 3 (compact), if it speaks it
+//	envelope 1            envelope version of requests to it: 3 (compact,
+//	                      the default), 2 (binary) or 1 (text), for a
+//	                      peer that reads only those
 //	legacy-rs256          accept RS256 signatures from it
 //
 // # Rotation
