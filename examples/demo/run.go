@@ -378,7 +378,12 @@ func compactCounterAt(h []byte) (int, bool) {
 			return 0, false
 		}
 	}
-	if !str16() || !str16() || !str8() || !str8() || at+8 > len(h) {
+	for _, skip := range []func() bool{str16, str16, str8, str8} { // topic, replyTo, corr, re
+		if !skip() {
+			return 0, false
+		}
+	}
+	if at+8 > len(h) {
 		return 0, false
 	}
 	return at, true
