@@ -146,6 +146,7 @@ func TestInspect(t *testing.T) {
 		{"binary", []string{"--keys", gw}, plain2, false, []string{fmt.Sprintf("%d bytes, version 2 (binary)", len(plain2)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
 		{"compact", []string{"--keys", gw}, plain3, false, []string{fmt.Sprintf("%d bytes, version 3 (compact)", len(plain3)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
 		{"compact, cut short", nil, plain3[:len(plain3)-1], true, []string{"not an envelope", "malformed"}, nil},
+		{"compact, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain3), '\n'), false, []string{fmt.Sprintf("%d bytes, version 3 (compact)", len(plain3)), "ACCEPTED"}, nil},
 		{"binary, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain2), '\n'), false, []string{"version 2 (binary)", "ACCEPTED"}, nil},
 		{"binary ending in a line feed", nil, endsInLF, false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
 		{"binary ending in a line feed, trailing newline", nil, append(bytes.Clone(endsInLF), '\n'), false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
