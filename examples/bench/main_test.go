@@ -26,6 +26,24 @@ func sizeOf(t *testing.T, r Row) int {
 	return n
 }
 
+// comparedWith reports whether row r's note compares its throughput with
+// the row named other.
+func comparedWith(r Row, other string) bool {
+	return strings.Contains(r.Extra, "× slower than "+other) || strings.Contains(r.Extra, "× faster than "+other)
+}
+
+// TestRelative: a ratio under 1 is said as faster, by its inverse.
+func TestRelative(t *testing.T) {
+	for _, tt := range []struct {
+		ratio float64
+		want  string
+	}{{1.1, "1.10× slower than x"}, {1, "1.00× slower than x"}, {0.8, "1.25× faster than x"}} {
+		if got := relative(tt.ratio, "x"); got != tt.want {
+			t.Errorf("relative(%v) = %q, want %q", tt.ratio, got, tt.want)
+		}
+	}
+}
+
 // The bench command produces every kind of row, each with its reference,
 // on the embedded broker (short durations: this checks the rows, it does
 // not measure).
@@ -78,7 +96,7 @@ func TestBenchRows(t *testing.T) {
 	// own, shorter, envelope's length.
 	for _, v := range []string{"3", "5"} {
 		for _, form := range []string{"@v2", "@v3"} {
-			if r := byName["roundtrip/v"+v+"/hmac"+form]; !strings.Contains(r.Extra, "slower than plain-envelope-size"+form) {
+			if r := byName["roundtrip/v"+v+"/hmac"+form]; !comparedWith(r, "plain-envelope-size"+form) {
 				t.Errorf("%s compared with the wrong plain row: %+v", r.Name, r)
 			}
 		}
@@ -102,7 +120,7 @@ func TestBenchRows(t *testing.T) {
 				if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != row.PrimitivesUs || floor.P50Us <= 0 {
 					t.Errorf("floor row lacks %s's primitives or its latency: %+v", suite, floor)
 				}
-				if row.RatioFloor <= 0 || !strings.Contains(row.Extra, "slower than "+suite+"-floor"+form) {
+				if row.RatioFloor <= 0 || !comparedWith(row, suite+"-floor"+form) {
 					t.Errorf("%s is not compared with its floor: %+v", row.Name, row)
 				}
 			}

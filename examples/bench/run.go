@@ -299,16 +299,26 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			r.Extra = latency
 			if sz := sized[formSuffix(e.suite)]; sz != nil {
 				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
-				r.Extra += fmt.Sprintf("; %.2f× slower than %s", r.RatioSameSize, sz.suite)
+				r.Extra += "; " + relative(r.RatioSameSize, sz.suite)
 			}
 			if fl := floors[e.suite]; fl != nil {
 				r.RatioFloor = median(fl.tput) / r.OpsPerSec
-				r.Extra += fmt.Sprintf("; %.2f× slower than %s", r.RatioFloor, fl.suite)
+				r.Extra += "; " + relative(r.RatioFloor, fl.suite)
 			}
 			rows = append(rows, r)
 		}
 	}
 	return rows, nil
+}
+
+// relative says how a row's throughput compares with another's, given
+// ratio = the other's throughput ÷ the row's: "1.10× slower than x", or
+// "1.12× faster than x" for a ratio of 0.89.
+func relative(ratio float64, other string) string {
+	if ratio < 1 {
+		return fmt.Sprintf("%.2f× faster than %s", 1/ratio, other)
+	}
+	return fmt.Sprintf("%.2f× slower than %s", ratio, other)
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
