@@ -338,7 +338,7 @@ func tamper(env []byte) ([]byte, error) {
 		}
 		hl := int(binary.BigEndian.Uint32(out[1:5]))
 		at, ok := compactCounterAt(out[5 : 5+hl])
-		if !ok || len(out) <= 5+hl+4 {
+		if !ok || len(out) <= 5+hl+4 || binary.BigEndian.Uint32(out[5+hl:]) == 0 {
 			return nil, errors.New("tamper: a compact envelope without counter or payload")
 		}
 		ctr := out[5+at : 5+at+8]
