@@ -331,62 +331,26 @@ func tamper(env []byte) ([]byte, error) {
 		out[i] ^= 'A' ^ 'B' // another base64url character
 		return out, nil
 	case envelope.Version3:
-		// E = 0x03 || len(H) || H || len(P) || P || ... (SPEC.md §14.1)
+		// E = 0x03 || len(H) || H || len(P) || P || ... (SPEC.md §14.1);
+		// the counter is 8 big-endian bytes of H (§14.2), found by its
+		// value as the text form's is above.
 		out := bytes.Clone(env)
-		if len(out) < 5 || int(binary.BigEndian.Uint32(out[1:5])) > len(out)-5 {
+		if len(out) < 5 {
 			return nil, errors.New("tamper: a compact envelope cut short")
 		}
 		hl := int(binary.BigEndian.Uint32(out[1:5]))
-		at, ok := compactCounterAt(out[5 : 5+hl])
-		if !ok || len(out) <= 5+hl+4 || binary.BigEndian.Uint32(out[5+hl:]) == 0 {
-			return nil, errors.New("tamper: a compact envelope without counter or payload")
+		if 5+hl+4 >= len(out) || binary.BigEndian.Uint32(out[5+hl:]) == 0 {
+			return nil, errors.New("tamper: a compact envelope without payload")
 		}
-		ctr := out[5+at : 5+at+8]
-		binary.BigEndian.PutUint64(ctr, binary.BigEndian.Uint64(ctr)+1000)
+		at := bytes.Index(out[5:5+hl], binary.BigEndian.AppendUint64(nil, h.Counter))
+		if at < 0 {
+			return nil, errors.New("tamper: no counter in the compact header")
+		}
+		binary.BigEndian.PutUint64(out[5+at:], h.Counter+1000)
 		out[5+hl+4] ^= 1 // the payload's first byte
 		return out, nil
 	}
 	return nil, fmt.Errorf("tamper: the demo does not rewrite version %d envelopes", h.Version)
-}
-
-// compactCounterAt returns where the counter sits in a compact header
-// (SPEC.md §14.2): after v, kind, prot, from, to, topic, replyTo, corr and
-// re.
-func compactCounterAt(h []byte) (int, bool) {
-	at := 3
-	str8 := func() bool {
-		if at >= len(h) {
-			return false
-		}
-		at += 1 + int(h[at])
-		return true
-	}
-	str16 := func() bool {
-		if at+2 > len(h) {
-			return false
-		}
-		at += 2 + int(binary.BigEndian.Uint16(h[at:]))
-		return true
-	}
-	if !str8() || at >= len(h) {
-		return 0, false
-	}
-	n := int(h[at])
-	at++
-	for range n {
-		if !str8() {
-			return 0, false
-		}
-	}
-	for _, skip := range []func() bool{str16, str16, str8, str8} { // topic, replyTo, corr, re
-		if !skip() {
-			return 0, false
-		}
-	}
-	if at+8 > len(h) {
-		return 0, false
-	}
-	return at, true
 }
 
 // waitUntil polls cond for up to 10 seconds: the refusal of an injected
