@@ -336,11 +336,11 @@ func ExamplePeek() {
 	}
 
 	// The client's side: route the reply, then open it against its request.
-	kind, digest, err := envelope.Peek(reply.Bytes, 0)
+	route, err := envelope.Peek(reply.Bytes, 0)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(kind == envelope.Reply, waiting[digest])
+	fmt.Println(route.Kind == envelope.Reply, waiting[route.InReplyTo])
 	clStore, _ := envelope.NewMemoryStore(0)
 	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
 	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}

@@ -95,13 +95,18 @@ func FuzzOpen(f *testing.F) {
 		o2 := receiver(t)
 		var m2 *Message
 		h, err2 := Inspect(data, o2.MaxSize)
-		// Peek runs Inspect's checks and reads the same kind and digest.
-		kind, re, err3 := Peek(data, o2.MaxSize)
+		// Peek runs Inspect's checks and reads the same kind, sender,
+		// counter and digest.
+		r, err3 := Peek(data, o2.MaxSize)
+		kind, re := r.Kind, r.InReplyTo
 		if Class(err2) != Class(err3) || (err2 == nil) != (err3 == nil) {
 			t.Fatalf("Inspect: %v; Peek: %v", err2, err3)
 		}
 		if err2 == nil && (kind != h.Kind || (h.InReplyTo == nil) != (re == [32]byte{}) || (h.InReplyTo != nil && !bytes.Equal(h.InReplyTo, re[:]))) {
 			t.Fatalf("Inspect read %v and %x; Peek %v and %x", h.Kind, h.InReplyTo, kind, re)
+		}
+		if err2 == nil && (r.From != h.From || r.Counter != h.Counter) {
+			t.Fatalf("Inspect read %q, %d; Peek %q, %d", h.From, h.Counter, r.From, r.Counter)
 		}
 		if err2 == nil {
 			m2, err2 = o2.OpenInspected(ctx, h, everything)

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"bytes"
+	"strings"
 	"time"
 )
 
@@ -85,13 +86,27 @@ func Inspect(data []byte, maxSize int) (*Header, error) {
 	return out, nil
 }
 
-// Peek runs Inspect's checks on data and returns its kind and, for a reply
-// or an error reply, the digest of the request it claims to answer (zero
-// for other kinds). It keeps nothing of data. It is for routing: a receiver
-// finds with it whatever waits for that request and hands data over, to be
+// Routing is what Peek reads from an envelope's unverified header: enough
+// to route the envelope to where it is opened, nothing to decide on.
+type Routing struct {
+	Kind Kind
+	// From is the sender the header names.
+	From string
+	// Counter is the counter the header carries.
+	Counter uint64
+	// InReplyTo is, for a reply or an error reply, the digest of the
+	// request it claims to answer; zero for other kinds.
+	InReplyTo [32]byte
+}
+
+// Peek runs Inspect's checks on data and returns what routes it: its kind,
+// sender and counter, and the digest of the request a reply claims to
+// answer. It keeps nothing of data. It is for routing: a receiver finds
+// with it whatever waits for that request (or orders one sender's
+// messages, or sheds senders it does not know) and hands data over, to be
 // checked in full by Opener.Open there. Nothing Peek returns is
 // authenticated.
-func Peek(data []byte, maxSize int) (kind Kind, inReplyTo [32]byte, err error) {
+func Peek(data []byte, maxSize int) (Routing, error) {
 	p := parsedPool.Get().(*parsed)
 	defer func() {
 		*p = parsed{}
@@ -99,11 +114,13 @@ func Peek(data []byte, maxSize int) (kind Kind, inReplyTo [32]byte, err error) {
 	}()
 	h, err := parseChecked(p, data, maxSize, false)
 	if err != nil {
-		return 0, inReplyTo, err
+		return Routing{}, err
 	}
+	// The header's strings may point into data: the sender is copied.
+	r := Routing{Kind: h.kind, From: strings.Clone(h.wire.From), Counter: h.wire.Ctr}
 	// checkHeader holds a reply's digest to its length.
-	copy(inReplyTo[:], h.re)
-	return h.kind, inReplyTo, nil
+	copy(r.InReplyTo[:], h.re)
+	return r, nil
 }
 
 // DigestOf returns the digest that identifies an envelope (SPEC.md §8):

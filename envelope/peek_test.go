@@ -10,8 +10,9 @@ import (
 	"github.com/mqttsec/mqttsec/envelope"
 )
 
-// TestPeek holds Peek to the kind and request digest of requests, replies
-// and error replies in every form, and to Inspect's refusals.
+// TestPeek holds Peek to the kind, sender, counter and request digest of
+// requests, replies and error replies in every form, and to Inspect's
+// refusals.
 func TestPeek(t *testing.T) {
 	f := newSealFixture(t)
 	for _, version := range []int{envelope.Version1, envelope.Version2, envelope.Version3} {
@@ -30,22 +31,21 @@ func TestPeek(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, tt := range []struct {
-			name   string
-			data   []byte
-			kind   envelope.Kind
-			digest [32]byte
-			class  error
+			name  string
+			data  []byte
+			want  envelope.Routing
+			class error
 		}{
-			{"request", req.Bytes, envelope.Request, [32]byte{}, nil},
-			{"reply", reply.Bytes, envelope.Reply, req.Digest, nil},
-			{"error reply", errReply.Bytes, envelope.ErrorReply, req.Digest, nil},
-			{"cut short", reply.Bytes[:len(reply.Bytes)-40], 0, [32]byte{}, envelope.ErrMalformed},
-			{"empty", nil, 0, [32]byte{}, envelope.ErrMalformed},
-			{"too large", make([]byte, envelope.DefaultMaxSize+1), 0, [32]byte{}, envelope.ErrTooLarge},
+			{"request", req.Bytes, envelope.Routing{Kind: envelope.Request, From: "client", Counter: req.Counter}, nil},
+			{"reply", reply.Bytes, envelope.Routing{Kind: envelope.Reply, From: "gateway", Counter: reply.Counter, InReplyTo: req.Digest}, nil},
+			{"error reply", errReply.Bytes, envelope.Routing{Kind: envelope.ErrorReply, From: "gateway", Counter: errReply.Counter, InReplyTo: req.Digest}, nil},
+			{"cut short", reply.Bytes[:len(reply.Bytes)-40], envelope.Routing{}, envelope.ErrMalformed},
+			{"empty", nil, envelope.Routing{}, envelope.ErrMalformed},
+			{"too large", make([]byte, envelope.DefaultMaxSize+1), envelope.Routing{}, envelope.ErrTooLarge},
 		} {
 			t.Run(fmt.Sprintf("v%d/%s", version, tt.name), func(t *testing.T) {
 				before := bytes.Clone(tt.data)
-				kind, digest, err := envelope.Peek(tt.data, 0)
+				got, err := envelope.Peek(tt.data, 0)
 				if !bytes.Equal(before, tt.data) {
 					t.Fatal("Peek changed its input")
 				}
@@ -58,8 +58,8 @@ func TestPeek(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if kind != tt.kind || digest != tt.digest {
-					t.Fatalf("Peek: %v %x, want %v %x", kind, digest, tt.kind, tt.digest)
+				if got != tt.want {
+					t.Fatalf("Peek: %+v, want %+v", got, tt.want)
 				}
 			})
 		}

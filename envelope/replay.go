@@ -22,6 +22,20 @@ type Seen struct {
 	// that every message it admitted is refused as expired anyway. Zero
 	// when the caller does not know it.
 	ExpiresAt time.Time
+	// Skew is the receiver's tolerance for the sender's clock
+	// (Policy.MaxClockSkew): a message it accepted may claim an issue time
+	// up to Skew after the moment it was accepted. A store that lost its
+	// records refuses every message issued up to Skew after it noticed
+	// the loss (SPEC.md §7.3). Zero means DefaultMaxClockSkew.
+	Skew time.Duration
+}
+
+// SkewOrDefault returns m.Skew, or DefaultMaxClockSkew when it is zero.
+func (m Seen) SkewOrDefault() time.Duration {
+	if m.Skew > 0 {
+		return m.Skew
+	}
+	return DefaultMaxClockSkew
 }
 
 // A ReplayStore keeps, per sender, the window of counters already accepted
@@ -157,6 +171,10 @@ type senderState struct {
 	w        *Window
 	newest   time.Time // newest IssuedAt accepted
 	lastUsed uint64
+	// since is the floor when the window was made: a window started after
+	// senders were forgotten knows nothing of what this sender sent before,
+	// so a message issued at or before the floor stays refused.
+	since time.Time
 }
 
 var _ ReplayStore = (*MemoryStore)(nil)
@@ -186,7 +204,7 @@ func NewBoundedMemoryStore(width, maxSenders int) (*MemoryStore, error) {
 // fresh reports whether m would be accepted; s.mu is held.
 func (s *MemoryStore) fresh(m Seen) bool {
 	if st := s.win[m.Sender]; st != nil {
-		return st.w.Fresh(m.Counter)
+		return (st.since.IsZero() || m.IssuedAt.After(st.since)) && st.w.Fresh(m.Counter)
 	}
 	return m.IssuedAt.After(s.floor)
 }
@@ -233,7 +251,7 @@ func (s *MemoryStore) track(sender string) *senderState {
 			s.evictOne()
 		}
 		w, _ := NewWindow(s.width)
-		st = &senderState{w: w}
+		st = &senderState{w: w, since: s.floor}
 		s.win[sender] = st
 	}
 	return st

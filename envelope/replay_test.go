@@ -239,6 +239,11 @@ func TestMemoryStoreEvictionNeverReadmits(t *testing.T) {
 	if err := admit(forgotten, 11, 20); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("its replay: %v", err)
 	}
+	// The new window knows nothing of what came before the eviction: the
+	// old message, within its width below the new counter, stays refused.
+	if err := s.Admit(ctx, old); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("Admit(old message after its sender was tracked again) = %v", err)
+	}
 	if _, err := NewBoundedMemoryStore(64, 0); err == nil {
 		t.Fatal("a store for no senders accepted")
 	}

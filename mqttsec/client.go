@@ -168,19 +168,19 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 // which opens it against exactly that request. Nothing is trusted before
 // that Open.
 func (c *Client) routeReply(ctx context.Context, in Inbound) {
-	kind, inReplyTo, err := envelope.Peek(in.Payload, c.cfg.MaxSize)
+	route, err := envelope.Peek(in.Payload, c.cfg.MaxSize)
 	if err != nil {
 		c.reject(in, err)
 		return
 	}
-	if kind != envelope.Reply && kind != envelope.ErrorReply {
+	if route.Kind != envelope.Reply && route.Kind != envelope.ErrorReply {
 		// A request or event on the reply topic: a reflection.
 		c.reject(in, envelope.ErrContext)
 		return
 	}
 	// Nothing trusts the digest before Open.
 	c.mu.Lock()
-	p := c.pending[inReplyTo]
+	p := c.pending[route.InReplyTo]
 	c.mu.Unlock()
 	if p == nil {
 		c.refuse(ctx, StatUnmatchedReply, "mqttsec: reply for no pending request", "topic", in.Topic)
