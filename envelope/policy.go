@@ -78,7 +78,7 @@ func (p *Policy) check(h *header) error {
 	return nil
 }
 
-// checkTime applies the freshness rules (SPEC.md §5.2).
+// checkTime applies the freshness rules (SPEC.md §7.4, §9 step 6).
 func (p *Policy) checkTime(h *header, now time.Time) error {
 	skew := p.skew()
 	if h.expiresAt.Sub(h.issuedAt) > p.lifetime() {

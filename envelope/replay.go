@@ -280,6 +280,9 @@ func (s *MemoryStore) evictOne() {
 	delete(s.win, victim)
 }
 
+// Width returns the width of the store's windows, in counters.
+func (s *MemoryStore) Width() int { return s.width }
+
 // Len returns the number of senders tracked.
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()

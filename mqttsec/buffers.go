@@ -45,12 +45,18 @@ type sealedMessage struct {
 // seal seals payload, into a pooled buffer when the transport lets the
 // buffer be reused after the publish.
 func (n *node) seal(p *envelope.Params, payload []byte) (sealedMessage, error) {
+	return n.sealWith(n.sealer, p, payload)
+}
+
+// sealWith is seal with another sealer (one whose counter was drawn in
+// advance).
+func (n *node) sealWith(sealer *envelope.Sealer, p *envelope.Params, payload []byte) (sealedMessage, error) {
 	if !n.reuseBuffers {
-		s, err := n.sealer.Seal(p, payload)
+		s, err := sealer.Seal(p, payload)
 		return sealedMessage{Sealed: s}, err
 	}
 	buf := envelopeBuffers.Get().(*[]byte)
-	s, err := n.sealer.SealInto(*buf, p, payload)
+	s, err := sealer.SealInto(*buf, p, payload)
 	if err != nil {
 		envelopeBuffers.Put(buf)
 		return sealedMessage{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
 )
@@ -76,12 +77,20 @@ func (c *Client) shut() bool {
 // and returns the payload of the server's reply, opened and checked to be
 // from server and bound to this very request.
 //
+// The request expires with ctx: its envelope's expiry is no later than
+// ctx's deadline, so a server refuses it once the caller has given up
+// (give or take the receiver's clock skew, Policy.MaxClockSkew). If ctx has
+// no deadline, the request's lifetime (the peer's Protection.TTL) is the
+// deadline: after it no valid reply can come.
+//
 // If the server answers with an error reply, Request returns it as an
-// *Error. If the client's replay store fails, Request returns that error
-// (envelope.ErrReplayStore) as soon as a reply arrives, since none can be
-// accepted. If ctx has no deadline, the request's lifetime (the peer's
-// Protection.TTL) is the deadline: after it no valid reply can come. A reply
-// arriving after Request returned is dropped.
+// *Error. If its authentic reply is refused because the two clocks
+// disagree by more than the skew allows, Request returns a
+// *ClockSkewError at once. If the client's replay store fails, Request
+// returns that error (envelope.ErrReplayStore) as soon as a reply
+// arrives, since none can be accepted. A reply that arrives before the
+// broker acknowledged the request counts: the reply shows the request
+// arrived. A reply arriving after Request returned is dropped.
 func (c *Client) Request(ctx context.Context, server, method string, payload []byte) ([]byte, error) {
 	if err := c.live(); err != nil {
 		return nil, err
@@ -90,21 +99,28 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if err != nil {
 		return nil, err
 	}
-	replyTo := c.replyTopic
-	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
-	prot.apply(params)
-	sealed, err := c.seal(params, payload)
-	if err != nil {
-		return nil, err
+	ttl := prot.TTL
+	if ttl == 0 {
+		ttl = envelope.DefaultTTL
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		ttl := prot.TTL
-		if ttl == 0 {
-			ttl = envelope.DefaultTTL
-		}
+	if deadline, ok := ctx.Deadline(); ok {
+		ttl = min(ttl, time.Until(deadline))
+	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
+	}
+	if ttl < time.Millisecond {
+		// An envelope lives at least a millisecond: no time is left.
+		return nil, context.DeadlineExceeded
+	}
+	replyTo := c.replyTopic
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
+	prot.apply(params)
+	params.TTL = ttl
+	sealed, err := c.seal(params, payload)
+	if err != nil {
+		return nil, err
 	}
 	p := &pending{candidates: make(chan []byte, candidateBuffer)}
 	// Registered before publishing, so that even an immediate reply finds
@@ -127,39 +143,83 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if c.cfg.ResponseProperties {
 		out.ResponseTopic, out.CorrelationData = replyTo, sealed.CorrelationID
 	}
-	if err := c.cfg.Transport.Publish(ctx, out); err != nil {
-		return nil, err
-	}
-	sealed.published()
+	// The reply is awaited while the publish waits for its
+	// acknowledgement: a broker that withholds it delays nothing.
+	published := make(chan error, 1)
+	go func() { published <- c.cfg.Transport.Publish(ctx, out) }()
 	expect := &envelope.Expect{
 		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: sealed.Digest[:], CorrelationID: sealed.CorrelationID,
 	}
 	for {
 		select {
+		case err := <-published:
+			published = nil
+			if err == nil {
+				sealed.published()
+			} else if !errors.Is(err, ErrUnacknowledged) {
+				return nil, err // not sent: no reply can come
+			}
 		case cand := <-p.candidates:
-			m, err := c.opener.Open(ctx, cand, expect)
-			if err != nil {
-				c.reject(Inbound{Topic: c.replyTopic}, err)
-				if errors.Is(err, envelope.ErrReplayStore) {
-					// The client's own replay store failed: no reply,
-					// genuine or not, can be accepted now.
-					return nil, err
-				}
-				// A forgery does not end the wait: the genuine reply may
-				// follow.
-				continue
+			payload, done, err := c.openReply(ctx, cand, expect, server)
+			if done {
+				return payload, err
 			}
-			c.stats.add(StatAccepted)
-			if m.Kind == envelope.ErrorReply {
-				return nil, decodeError(m.Payload)
-			}
-			return m.Payload, nil
 		case <-c.closed:
 			return nil, ErrClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// openReply opens a candidate reply to the request expect describes. done
+// is false for a candidate that is refused while the genuine reply may
+// still come (a forgery): the wait goes on.
+func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Expect, server string) (payload []byte, done bool, err error) {
+	m, err := c.opener.Open(ctx, cand, expect)
+	if err != nil {
+		if errors.Is(err, envelope.ErrExpired) {
+			if skew := c.clockSkew(ctx, cand, expect, server, err); skew != nil {
+				c.stats.add(StatClockSkew)
+				c.log.Warn("mqttsec: authentic reply refused, the clocks are too far apart", "server", server, "err", skew)
+				return nil, true, skew
+			}
+		}
+		c.reject(Inbound{Topic: c.replyTopic}, err)
+		if errors.Is(err, envelope.ErrReplayStore) {
+			// The client's own replay store failed: no reply, genuine or
+			// not, can be accepted now.
+			return nil, true, err
+		}
+		return nil, false, nil
+	}
+	c.stats.add(StatAccepted)
+	if m.Kind == envelope.ErrorReply {
+		return nil, true, decodeError(m.Payload)
+	}
+	return m.Payload, true, nil
+}
+
+// clockSkew returns a *ClockSkewError if data, refused for its
+// timestamps, is nonetheless an authentic reply to the request expect
+// describes: opened as of its own issue time, with a replay store of its
+// own (nothing of it is recorded), it passes every other check. A forgery
+// fails that, and the wait for the genuine reply goes on.
+func (c *Client) clockSkew(ctx context.Context, data []byte, expect *envelope.Expect, server string, refusal error) error {
+	h, err := envelope.Inspect(data, c.cfg.MaxSize)
+	if err != nil {
+		return nil
+	}
+	scratch, err := envelope.NewBoundedMemoryStore(0, 1)
+	if err != nil {
+		return nil
+	}
+	at := h.IssuedAt
+	o := &envelope.Opener{ID: c.cfg.ID, Keys: c.cfg.Keyring, Replay: scratch, Now: func() time.Time { return at }, MaxSize: c.cfg.MaxSize}
+	if _, err := o.OpenInspected(ctx, h, expect); err != nil {
+		return nil
+	}
+	return &ClockSkewError{Server: server, Offset: at.Sub(c.now()), Err: refusal}
 }
 
 // routeReply runs on the transport's goroutine. It finds the pending

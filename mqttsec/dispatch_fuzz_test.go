@@ -104,6 +104,7 @@ func FuzzServerDispatch(f *testing.F) {
 		in := Inbound{Topic: topic, Payload: payload}
 		s.route(in)
 		s.route(in) // a duplicate delivery
+		s.sends.Wait() // the replies' publishes
 		onTopic := topic == "mqttsec/gateway/req/get-card"
 		isGenuine := onTopic && (bytes.Equal(payload, genuine.Bytes) || bytes.Equal(payload, binary.Bytes) || bytes.Equal(payload, compact.Bytes))
 		if n := runs.Load(); (isGenuine && n != 1) || (!isGenuine && n != 0) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes a server sends in sealed error replies.
@@ -54,6 +55,16 @@ var (
 	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
 	// a filter it does not support): nothing would arrive on it.
 	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
+	// ErrUnacknowledged: a message was handed to the connection, but the
+	// broker's acknowledgement did not come before the deadline (or the
+	// connection closed first). It may or may not have been delivered;
+	// MQTT's session may still deliver it after a reconnect.
+	ErrUnacknowledged = errors.New("mqttsec: publish not acknowledged by the broker in time")
+	// ErrClockSkew is wrapped by the *ClockSkewError Request returns when
+	// the server's authentic reply is refused as not yet valid or expired:
+	// the two clocks disagree by more than the receiver's
+	// Policy.MaxClockSkew (SPEC.md §7.4).
+	ErrClockSkew = errors.New("mqttsec: clocks too far apart")
 	// ErrPublishRefused: the broker refused a message with an MQTT 5
 	// PUBACK reason code (its ACL, a quota): it was not delivered. MQTT
 	// 3.1.1 cannot say so; a broker drops the message or the connection.
@@ -84,6 +95,37 @@ var (
 	// It wraps ErrInvalidConfig.
 	ErrReplicaState = fmt.Errorf("%w: ShareGroup replicas need a Counter and a Replay store shared by all of them", ErrInvalidConfig)
 )
+
+// ClockSkewError is Request's error for an authentic reply refused for
+// its timestamps: the server answered, but its clock and this one are
+// further apart than the allowed skew, so the reply cannot be accepted.
+// The request may well have run. errors.Is finds ErrClockSkew and
+// envelope.ErrExpired in it.
+type ClockSkewError struct {
+	// Server is the server that answered.
+	Server string
+	// Offset is how far the server's clock is ahead of this one, as far as
+	// the reply shows (its issue time against the local clock when it was
+	// refused); negative when it is behind.
+	Offset time.Duration
+	// Err is the refusal (envelope.ErrExpired with its reason).
+	Err error
+}
+
+func (e *ClockSkewError) Error() string {
+	return fmt.Sprintf("mqttsec: reply from %s refused, the clocks are %v apart (server %s): %v",
+		e.Server, e.Offset.Abs().Round(time.Millisecond), aheadOrBehind(e.Offset), e.Err)
+}
+
+// Unwrap returns ErrClockSkew and the refusal.
+func (e *ClockSkewError) Unwrap() []error { return []error{ErrClockSkew, e.Err} }
+
+func aheadOrBehind(d time.Duration) string {
+	if d < 0 {
+		return "behind"
+	}
+	return "ahead"
+}
 
 func decodeError(payload []byte) error {
 	var e Error

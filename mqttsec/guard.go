@@ -38,6 +38,34 @@ type guard struct {
 	// refused is told why the guard failed a connection (a packet other
 	// than PUBLISH over packetLimit, or a malformed one).
 	refused func(error)
+	// connection is told of the connection's life: up, lost, an attempt
+	// that failed, subscriptions renewed.
+	connection func(connectionEvent)
+}
+
+// connectionEvent is one change in a transport's connection.
+type connectionEvent struct {
+	kind connectionKind
+	// err is why a connection was lost or an attempt failed (may be nil).
+	err error
+	// filters is how many subscriptions were renewed (connRenewed).
+	filters int
+}
+
+type connectionKind int
+
+const (
+	connUp      connectionKind = iota + 1 // connected, or connected again
+	connLost                              // an established connection ended
+	connFailed                            // an attempt to connect failed
+	connRenewed                           // every subscription was renewed after connecting again
+)
+
+// tell reports ev to the node, if it listens.
+func (g guard) tell(ev connectionEvent) {
+	if g.connection != nil {
+		g.connection(ev)
+	}
 }
 
 // guarded is a Transport that takes a guard.

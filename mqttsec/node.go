@@ -22,7 +22,11 @@ type Config struct {
 	// Keyring holds this party's keys and its peers.
 	Keyring *Keyring
 	// Replay keeps the per-sender replay windows; nil means an in-memory
-	// store with DefaultReplayWindow.
+	// store with DefaultReplayWindow. A store that notices the loss of its
+	// own records (the durable stores of mqttsec/replay, through a
+	// NotifyLoss(func(error)) method) has each loss logged as an error and
+	// counted as StatStateLost; it then refuses what may have been
+	// accepted before the loss, by itself.
 	Replay envelope.ReplayStore
 	// Counter numbers the messages this party seals; nil means
 	// envelope.NewClockCounter().
@@ -44,12 +48,22 @@ type Config struct {
 	// logs every refusal.
 	RejectLogInterval time.Duration
 	// Workers is the number of goroutines that open and handle messages;
-	// zero means 4 × GOMAXPROCS.
+	// zero means 4 × GOMAXPROCS. One sender's messages are admitted to
+	// the replay window in the order they arrived whenever a later one
+	// would otherwise push an earlier one out of it.
 	Workers int
 	// QueueSize bounds the messages waiting for a worker; zero means 1024.
-	// A message that finds the queue full is dropped and counted as
-	// "overload": the connection is never stalled.
+	// Only messages from senders in the keyring are queued: junk and
+	// unknown senders are refused before the queue, at once. A message
+	// that finds the queue full is dropped and counted as "overload": the
+	// connection is never stalled.
 	QueueSize int
+	// PublishTimeout bounds how long a reply, or an event published with
+	// a context that has no deadline, waits for the broker's
+	// acknowledgement; zero means DefaultPublishTimeout. A reply waits
+	// apart from the worker that sealed it, so a broker that withholds
+	// acknowledgements does not hold the workers.
+	PublishTimeout time.Duration
 	// MaxSize is the largest envelope accepted or produced; zero means
 	// envelope.DefaultMaxSize.
 	MaxSize int
@@ -70,6 +84,9 @@ type Config struct {
 // publishes reach the broker in any order, and a request that falls more
 // than a window behind the newest one from its sender is refused.
 const DefaultReplayWindow = 1024
+
+// DefaultPublishTimeout is Config.PublishTimeout's default.
+const DefaultPublishTimeout = 10 * time.Second
 
 // Event is a verified event.
 type Event struct {
@@ -101,15 +118,30 @@ type node struct {
 	replyTopic string
 	reqPrefix  string
 
+	// connectedBefore is whether the transport connected once already.
+	connectedBefore atomic.Bool
+
 	// unread counts oversize messages whose payload the transport dropped
 	// unread (see guard): each still arrives, empty, and is not counted
 	// again.
 	unread atomic.Int64
 
-	queue  chan Inbound
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// arrivals orders the admission of each sender's queued messages
+	// (see orderedStore).
+	arrivals *arrivals
+	queue    chan queued
+	// intake ends when the node starts closing: queued messages are no
+	// longer opened, handlers already running finish.
+	intake     context.Context
+	stopIntake context.CancelFunc
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	// sends counts replies and events still waiting for the broker's
+	// acknowledgement (see send).
+	sends sync.WaitGroup
+	// sendSlots bounds them.
+	sendSlots chan struct{}
 
 	mu       sync.Mutex
 	started  bool
@@ -135,14 +167,17 @@ func newNode(cfg Config) (*node, error) {
 		}
 	}
 	n := &node{
-		cfg:    cfg,
-		topics: cfg.Topics,
-		sealer: sealer,
-		opener: &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: replay, Now: cfg.Now, MaxSize: cfg.MaxSize},
-		log:    cfg.Logger,
-		stats:  newStats(),
-		events: map[string]EventHandler{},
+		cfg:       cfg,
+		topics:    cfg.Topics,
+		sealer:    sealer,
+		log:       cfg.Logger,
+		stats:     newStats(),
+		events:    map[string]EventHandler{},
+		arrivals:  newArrivals(),
+		sendSlots: make(chan struct{}, maxPendingSends),
 	}
+	ordered := &orderedStore{ReplayStore: replay, arrivals: n.arrivals, width: windowWidth(replay)}
+	n.opener = &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: ordered, Now: cfg.Now, MaxSize: cfg.MaxSize}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,6 +187,9 @@ func newNode(cfg Config) (*node, error) {
 	n.reqPrefix = n.topics.requestPrefix(cfg.ID)
 	if err := validID(cfg.ID); err != nil {
 		return nil, err
+	}
+	if r, ok := replay.(lossReporter); ok {
+		r.NotifyLoss(n.stateLost)
 	}
 	return n, nil
 }
@@ -183,8 +221,9 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 	if size <= 0 {
 		size = 1024
 	}
-	n.queue = make(chan Inbound, size)
+	n.queue = make(chan queued, size)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.intake, n.stopIntake = context.WithCancel(n.ctx)
 	for range workers {
 		n.wg.Go(n.work)
 	}
@@ -199,6 +238,7 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 			refused: func(err error) {
 				n.log.Error("mqttsec: connection to the broker dropped", "err", err)
 			},
+			connection: n.connectionEvent,
 			unguarded: func() {
 				n.log.Warn("mqttsec: packets from the broker are read without the size guard (an autopaho WebSocket dialer of the configuration's own): Paho allocates each packet's declared size before it is checked")
 			},
@@ -215,6 +255,26 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 		}
 	}
 	return nil
+}
+
+// connectionEvent logs the transport's connection events: an operator
+// sees the gateway lose the broker, retry and come back.
+func (n *node) connectionEvent(ev connectionEvent) {
+	switch ev.kind {
+	case connUp:
+		if n.connectedBefore.Swap(true) {
+			n.log.Info("mqttsec: reconnected to the broker")
+		} else {
+			n.log.Info("mqttsec: connected to the broker")
+		}
+	case connLost:
+		n.log.Warn("mqttsec: connection to the broker lost", "err", ev.err)
+	case connFailed:
+		// A broker down for long: one line per RejectLogInterval.
+		n.rejects.Log(context.Background(), slog.LevelWarn, "mqttsec: connecting to the broker failed", "connect", "err", ev.err)
+	case connRenewed:
+		n.log.Info("mqttsec: subscriptions renewed", "filters", ev.filters)
+	}
 }
 
 // maxSize is the envelope size limit a Config's MaxSize sets.
@@ -247,9 +307,19 @@ func (n *node) takeUnread() bool {
 	}
 }
 
+// queued is a message waiting for a worker, and its place among its
+// sender's messages.
+type queued struct {
+	in      Inbound
+	arrival *arrival
+}
+
 // enqueue runs on the transport's goroutine: it never blocks. Replies go
-// straight to the request waiting for them (see Client.routeReply); the
-// rest waits for a worker.
+// straight to the request waiting for them (see Client.routeReply). The
+// rest is read far enough to know its claimed sender: junk and messages
+// from senders not in the keyring are refused here, at once, so that a
+// flood of them never takes a place in the queue from a peer's message;
+// a peer's message waits for a worker.
 func (n *node) enqueue(in Inbound) {
 	if len(in.Payload) == 0 && n.takeUnread() {
 		return // the empty stand-in of a message already refused unread
@@ -258,13 +328,27 @@ func (n *node) enqueue(in Inbound) {
 		n.replies(n.ctx, in)
 		return
 	}
+	if n.intake.Err() != nil {
+		return // closing: nothing new is opened
+	}
+	route, err := envelope.Peek(in.Payload, n.cfg.MaxSize)
+	if err != nil {
+		n.reject(in, err)
+		return
+	}
+	if n.cfg.Keyring.Peer(route.From) == nil {
+		n.reject(in, envelope.ErrUnknownKey)
+		return
+	}
+	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter)}
 	// One case and a default: a non-blocking send, which needs far less
 	// of the delivering goroutine's stack than a select of three cases
 	// (transports may deliver each message on a goroutine of its own, whose
 	// stack would otherwise grow, by copying, for every message).
 	select {
-	case n.queue <- in:
+	case n.queue <- q:
 	default:
+		n.arrivals.decide(q.arrival)
 		n.overloaded(in.Topic)
 	}
 }
@@ -272,7 +356,7 @@ func (n *node) enqueue(in Inbound) {
 // overloaded counts and logs a message dropped because the queue was full,
 // unless the node is closing and its workers are gone.
 func (n *node) overloaded(topic string) {
-	if n.ctx.Err() != nil {
+	if n.intake.Err() != nil {
 		return
 	}
 	n.refuse(n.ctx, StatOverload, "mqttsec: queue full, message dropped", "topic", topic)
@@ -281,10 +365,13 @@ func (n *node) overloaded(topic string) {
 func (n *node) work() {
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-n.intake.Done():
 			return
-		case in := <-n.queue:
-			n.route(in)
+		case q := <-n.queue:
+			if n.intake.Err() == nil {
+				n.route(q.in)
+			}
+			n.arrivals.decide(q.arrival)
 		}
 	}
 }
@@ -406,6 +493,11 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 	if err != nil {
 		return err
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.publishTimeout())
+		defer cancel()
+	}
 	if err := n.cfg.Transport.Publish(ctx, Outbound{Topic: n.topics.Event(n.cfg.ID, topic), Payload: sealed.Bytes}); err != nil {
 		return err
 	}
@@ -426,6 +518,14 @@ func (n *node) subscribeEvents(ctx context.Context, sender string, h EventHandle
 	return n.cfg.Transport.Subscribe(ctx, n.topics.EventFilter(sender))
 }
 
+// now is the node's clock (Config.Now).
+func (n *node) now() time.Time {
+	if n.cfg.Now != nil {
+		return n.cfg.Now()
+	}
+	return time.Now()
+}
+
 func (n *node) live() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -438,7 +538,7 @@ func (n *node) live() error {
 	return nil
 }
 
-// stop ends the workers.
+// stop ends the workers and the sends still waiting.
 func (n *node) stop() {
 	n.mu.Lock()
 	n.closed = true
@@ -448,14 +548,94 @@ func (n *node) stop() {
 		cancel()
 	}
 	n.wg.Wait()
+	n.sends.Wait()
 	n.rejects.Close()
 }
 
-// close disconnects the transport and ends the workers.
+// close stops opening messages, lets the handlers already running finish
+// and their replies reach the broker while ctx lasts, then disconnects
+// the transport and ends the workers. A reply still unacknowledged when
+// the connection closes is logged as unconfirmed, not as unsent: it may
+// have arrived.
 func (n *node) close(ctx context.Context) error {
+	n.mu.Lock()
+	n.closed = true
+	stopIntake := n.stopIntake
+	n.mu.Unlock()
+	if stopIntake != nil {
+		stopIntake()
+		n.drain(ctx)
+	}
+	if ctx.Err() != nil {
+		// Draining took all of ctx (a reply waiting for a connection that
+		// is gone): disconnecting still gets a moment, so that the broker
+		// is told and the connection's resources are freed.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
+		defer cancel()
+	}
 	err := n.cfg.Transport.Close(ctx)
 	n.stop()
 	return err
+}
+
+// closeGrace is how long Close gives the transport to disconnect when
+// draining took all of the caller's context.
+const closeGrace = time.Second
+
+// drain waits for the workers and the sends to finish, or for ctx.
+func (n *node) drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		n.wg.Wait()
+		n.sends.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// maxPendingSends bounds the replies waiting for the broker's
+// acknowledgement at once; a worker with a reply beyond it waits for a
+// place, at most PublishTimeout.
+const maxPendingSends = 1024
+
+// publishTimeout is Config.PublishTimeout or its default.
+func (n *node) publishTimeout() time.Duration {
+	if n.cfg.PublishTimeout > 0 {
+		return n.cfg.PublishTimeout
+	}
+	return DefaultPublishTimeout
+}
+
+// send publishes out apart from the caller, which goes on at once: the
+// wait for the broker's acknowledgement, up to PublishTimeout and never
+// longer than within, holds a place among maxPendingSends rather than a
+// worker. done gets the outcome.
+func (n *node) send(out Outbound, within time.Duration, done func(error)) {
+	select {
+	case n.sendSlots <- struct{}{}:
+	case <-n.ctx.Done():
+		done(ErrClosed)
+		return
+	}
+	n.sends.Go(func() {
+		defer func() { <-n.sendSlots }()
+		// n.ctx ends after the transport closed (see close): a publish
+		// still waiting then ends too.
+		ctx, cancel := context.WithTimeout(n.ctx, min(within, n.publishTimeout()))
+		defer cancel()
+		done(n.cfg.Transport.Publish(ctx, out))
+	})
+}
+
+// stateLost logs and counts a loss of the replay store's own records,
+// which the store reports through NotifyLoss.
+func (n *node) stateLost(err error) {
+	n.stats.add(StatStateLost)
+	n.log.Error("mqttsec: replay state lost: messages that may have been accepted before it are refused until they are too old to matter", "err", err)
 }
 
 // Stats returns the counters of received messages by outcome: accepted,

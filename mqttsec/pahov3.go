@@ -3,6 +3,7 @@ package mqttsec
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,11 +16,17 @@ import (
 // CorrelationData: reply-to and correlation travel only in the envelope.
 //
 // The transport turns on automatic reconnection, renews every subscription
-// on each connect, and turns OrderMatters off so that no callback can
-// serialise the connection (messages go to the Client's or Server's worker
-// pool at once). Every message the connection receives goes to the Client
-// or Server, through the options' DefaultPublishHandler, which the
-// transport sets.
+// on each connect, and keeps OrderMatters on: messages reach the Client or
+// Server one at a time, in the order the broker sent them, which a gateway
+// needs to admit one sender's messages in order (see Config.Workers). The
+// callback only queues each message for a worker, never waiting, so it does
+// not hold the connection up. Every message the connection receives goes to
+// the Client or Server, through the options' DefaultPublishHandler, which
+// the transport sets. Options left at Paho's default reconnection intervals
+// (10 minutes at most between reconnection attempts, 30 s between first
+// connection attempts) get a bound under a second instead, different for
+// each transport (500 ms to 1 s), so that clients reconnect promptly when
+// the broker is back and do not all retry at the same moment.
 type PahoV3 struct {
 	opts *mqtt.ClientOptions
 
@@ -29,6 +36,8 @@ type PahoV3 struct {
 	deliver func(Inbound)
 	closed  chan struct{} // closed by Close: ends renewal back-offs
 	guard   guard
+	// connections counts the connections made, the first included.
+	connections int
 }
 
 var _ Transport = (*PahoV3)(nil)
@@ -69,8 +78,16 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		// nothing outlives Close for long.
 		o.SetWriteTimeout(writeTimeout)
 	}
+	promptReconnects(&o)
 	userOnConnect := o.OnConnect
-	o.SetOrderMatters(false)
+	userNotify := o.OnConnectionNotification
+	o.SetConnectionNotificationHandler(func(c mqtt.Client, n mqtt.ConnectionNotification) {
+		t.notified(n)
+		if userNotify != nil {
+			userNotify(c, n)
+		}
+	})
+	o.SetOrderMatters(true)
 	o.SetAutoReconnect(true)
 	o.SetDefaultPublishHandler(t.handler)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
@@ -94,18 +111,59 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 // writeTimeout is the WriteTimeout PahoV3 sets when the options have none.
 const writeTimeout = 5 * time.Second
 
+// Paho's defaults for the reconnection intervals, which promptReconnects
+// replaces.
+const (
+	pahoMaxReconnectInterval = 10 * time.Minute
+	pahoConnectRetryInterval = 30 * time.Second
+)
+
+// promptReconnects bounds the intervals between connection attempts left
+// at Paho's defaults to a random 500 ms to 1 s: Paho doubles the interval
+// from 1 s up to the bound, so with it every attempt comes within a second,
+// and a fleet does not reconnect in step.
+func promptReconnects(o *mqtt.ClientOptions) {
+	bound := 500*time.Millisecond + rand.N(500*time.Millisecond)
+	if o.MaxReconnectInterval == pahoMaxReconnectInterval {
+		o.SetMaxReconnectInterval(bound)
+	}
+	if o.ConnectRetryInterval == pahoConnectRetryInterval {
+		o.SetConnectRetryInterval(bound)
+	}
+}
+
+// notified tells the node of Paho's connection notifications.
+func (t *PahoV3) notified(n mqtt.ConnectionNotification) {
+	t.mu.Lock()
+	g := t.guard
+	t.mu.Unlock()
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationConnected:
+		g.tell(connectionEvent{kind: connUp})
+	case mqtt.ConnectionNotificationLost:
+		g.tell(connectionEvent{kind: connLost, err: n.Reason})
+	case mqtt.ConnectionNotificationFailed:
+		g.tell(connectionEvent{kind: connFailed, err: n.Reason})
+	}
+}
+
 // resubscribe renews every filter after a (re)connection, retrying a failed
 // subscription while the connection stays up and the transport open.
 func (t *PahoV3) resubscribe(c mqtt.Client) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	closed, report := t.closed, t.guard.renewFailed
+	closed, g := t.closed, t.guard
+	t.connections++
+	again := t.connections > 1
 	t.mu.Unlock()
-	renew(filters, closed, func(f string) error {
+	renewed := renew(filters, closed, func(f string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 		defer cancel()
 		return subscribeV3(ctx, c, f)
-	}, func(error) bool { return c.IsConnectionOpen() }, report)
+	}, func(error) bool { return c.IsConnectionOpen() }, g.renewFailed)
+	if renewed && again {
+		g.tell(connectionEvent{kind: connRenewed, filters: len(filters)})
+	}
 }
 
 func (t *PahoV3) setGuard(g guard) {
@@ -154,7 +212,10 @@ func subscribeV3(ctx context.Context, c mqtt.Client, filter string) error {
 	return fmt.Errorf("%w: %q (return codes %v)", ErrSubscribeRefused, filter, result)
 }
 
-// Publish implements Transport.
+// Publish implements Transport. An error found as Paho takes the message
+// (not connected, its writer stuck past WriteTimeout) means it was not
+// sent; once Paho has it, a missing acknowledgement is ErrUnacknowledged:
+// Paho's session still sends it again after a reconnect.
 func (t *PahoV3) Publish(ctx context.Context, m Outbound) error {
 	t.mu.Lock()
 	client := t.client
@@ -162,8 +223,17 @@ func (t *PahoV3) Publish(ctx context.Context, m Outbound) error {
 	if client == nil {
 		return ErrClosed
 	}
-	if err := wait(ctx, client.Publish(m.Topic, 1, false, m.Payload)); err != nil {
-		return fmt.Errorf("mqttsec: publish: %w", err)
+	tok := client.Publish(m.Topic, 1, false, m.Payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqttsec: publish: %w", err)
+		}
+		return nil
+	default:
+	}
+	if err := wait(ctx, tok); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnacknowledged, err)
 	}
 	return nil
 }

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
 )
 
 // PahoV5 is a Transport over MQTT v5, using github.com/eclipse/paho.golang's
@@ -27,14 +31,19 @@ type PahoV5 struct {
 	life    context.Context // ends when the transport closes
 	stop    context.CancelFunc
 	guard   guard
+	// connections counts the connections made, the first included.
+	connections int
 }
 
 var _ Transport = (*PahoV5)(nil)
 
 // NewPahoV5 returns a transport for an autopaho configuration the caller has
 // filled in (ServerUrls, TlsCfg, ClientID, credentials, back-off, ...). Its
-// OnConnectionUp and OnPublishReceived callbacks still run; the transport
-// adds its own after them. Use TLSConfig to build TlsCfg for TLS and mTLS.
+// OnConnectionUp, OnConnectionDown, OnConnectError and OnPublishReceived
+// callbacks still run; the transport adds its own beside them. Use
+// TLSConfig to build TlsCfg for TLS and mTLS. Without a ReconnectBackoff
+// (or the deprecated ConnectRetryDelay), the transport reconnects after
+// 100 ms to 1 s, at random, rather than autopaho's fixed 10 s.
 func NewPahoV5(cfg autopaho.ClientConfig) *PahoV5 {
 	return &PahoV5{cfg: cfg}
 }
@@ -49,11 +58,34 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	}
 	cfg := t.cfg
 	cfg.AttemptConnection = t.guard.attemptConnection(cfg)
+	if cfg.ReconnectBackoff == nil && cfg.ConnectRetryDelay == 0 {
+		cfg.ReconnectBackoff = reconnectBackoff
+	}
+	sess := cfg.ClientConfig.Session
+	if sess == nil {
+		// autopaho would make this one; it must live across reconnects.
+		sess = state.NewInMemory()
+	}
+	cfg.ClientConfig.Session = sessionMarkingStored{sess}
+	g := t.guard
 	userUp := cfg.OnConnectionUp
 	cfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+		g.tell(connectionEvent{kind: connUp})
 		go t.resubscribe(cm)
 		if userUp != nil {
 			userUp(cm, ack)
+		}
+	}
+	userDown := cfg.OnConnectionDown
+	cfg.OnConnectionDown = func() bool {
+		g.tell(connectionEvent{kind: connLost})
+		return userDown == nil || userDown()
+	}
+	userConnectError := cfg.OnConnectError
+	cfg.OnConnectError = func(err error) {
+		g.tell(connectionEvent{kind: connFailed, err: err})
+		if userConnectError != nil {
+			userConnectError(err)
 		}
 	}
 	handlers := append([]func(paho.PublishReceived) (bool, error){}, cfg.OnPublishReceived...)
@@ -89,13 +121,18 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 func (t *PahoV5) resubscribe(cm *autopaho.ConnectionManager) {
 	t.mu.Lock()
 	filters := append([]string(nil), t.filters...)
-	life, report := t.life, t.guard.renewFailed
+	life, g := t.life, t.guard
+	t.connections++
+	again := t.connections > 1
 	t.mu.Unlock()
-	renew(filters, life.Done(), func(f string) error {
+	renewed := renew(filters, life.Done(), func(f string) error {
 		ctx, cancel := context.WithTimeout(life, subscribeTimeout)
 		defer cancel()
 		return subscribeV5(ctx, cm, f)
-	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) }, report)
+	}, func(err error) bool { return !errors.Is(err, autopaho.ConnectionDownError) }, g.renewFailed)
+	if renewed && again {
+		g.tell(connectionEvent{kind: connRenewed, filters: len(filters)})
+	}
 }
 
 func (t *PahoV5) setGuard(g guard) {
@@ -110,14 +147,15 @@ func (t *PahoV5) setGuard(g guard) {
 const reportEvery = 30
 
 // renew subscribes each filter in turn, retrying a failed one with
-// back-off while retryable says so of its error, until done closes. When
-// the connection is down the next connection renews them all again.
-func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool, report func(error)) {
+// back-off while retryable says so of its error, until done closes, and
+// reports whether every filter was renewed. When the connection is down
+// the next connection renews them all again.
+func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool, report func(error)) bool {
 	for _, f := range filters {
 		for attempt := 1; ; attempt++ {
 			select {
 			case <-done:
-				return
+				return false
 			default:
 			}
 			err := subscribe(f)
@@ -125,7 +163,7 @@ func renew(filters []string, done <-chan struct{}, subscribe func(filter string)
 				break
 			}
 			if !retryable(err) {
-				return
+				return false
 			}
 			if report != nil && (attempt == 1 || attempt%reportEvery == 0) {
 				report(fmt.Errorf("renewing subscription %q after a reconnect (attempt %d, retrying): %w", f, attempt, err))
@@ -133,10 +171,11 @@ func renew(filters []string, done <-chan struct{}, subscribe func(filter string)
 			select {
 			case <-time.After(retryDelay(attempt)):
 			case <-done:
-				return
+				return false
 			}
 		}
 	}
+	return true
 }
 
 // subscribeTimeout bounds one SUBSCRIBE/SUBACK exchange when renewing.
@@ -177,7 +216,11 @@ func (t *PahoV5) Subscribe(ctx context.Context, filter string) error {
 	return subscribeV5(ctx, cm, filter)
 }
 
-// Publish implements Transport.
+// Publish implements Transport. Until Paho's session holds the message
+// (waiting for the connection, or for a packet id while the broker has as
+// many messages unacknowledged as it allows), an error means it was not
+// sent; once the session holds it, a missing acknowledgement is
+// ErrUnacknowledged: the session sends it again after a reconnect.
 func (t *PahoV5) Publish(ctx context.Context, m Outbound) error {
 	t.mu.Lock()
 	cm := t.cm
@@ -192,16 +235,44 @@ func (t *PahoV5) Publish(ctx context.Context, m Outbound) error {
 	if m.ResponseTopic != "" || m.CorrelationData != nil {
 		p.Properties = &paho.PublishProperties{ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData}
 	}
-	resp, err := cm.Publish(ctx, p)
+	stored := new(atomic.Bool)
+	resp, err := cm.Publish(context.WithValue(ctx, storedKey{}, stored), p)
 	// Paho reports a refusal as an error beside the PUBACK that carries its
 	// reason code.
 	if resp != nil && resp.ReasonCode >= 0x80 {
 		return fmt.Errorf("%w: %q (reason %#x)", ErrPublishRefused, m.Topic, resp.ReasonCode)
 	}
+	if err != nil && stored.Load() {
+		return fmt.Errorf("%w: %w", ErrUnacknowledged, err)
+	}
 	if err != nil {
 		return fmt.Errorf("mqttsec: publish: %w", err)
 	}
 	return nil
+}
+
+// reconnectBackoff is PahoV5's default wait before reconnection attempt
+// n: at random between 100 ms and a bound that doubles from 200 ms to
+// 1 s, so clients reconnect within a second of the broker's return and
+// not all at once.
+var reconnectBackoff = autopaho.NewExponentialBackoff(100*time.Millisecond, time.Second, 200*time.Millisecond, 2)
+
+// storedKey marks the context of a publish with the flag that
+// sessionMarkingStored sets.
+type storedKey struct{}
+
+// sessionMarkingStored is Paho's session state, telling each publish
+// whether the session took its message: past that point the message may
+// be delivered (now, or after a reconnect) whatever the publish returns,
+// and a failure is "unacknowledged" rather than "not sent".
+type sessionMarkingStored struct{ session.SessionManager }
+
+func (s sessionMarkingStored) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
+	err := s.SessionManager.AddToSession(ctx, p, resp)
+	if stored, ok := ctx.Value(storedKey{}).(*atomic.Bool); ok && err == nil {
+		stored.Store(true)
+	}
+	return err
 }
 
 // Close implements Transport.

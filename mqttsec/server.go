@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
 )
@@ -30,7 +32,9 @@ type Request struct {
 // Handler answers requests for one method. Its context ends when the
 // request expires or the server closes. Returning an *Error sends its code
 // and message to the caller; any other error sends CodeInternal without
-// detail.
+// detail. A handler runs only once everything its reply needs is secured:
+// the request is recorded in the replay store and the reply's counter is
+// drawn, so that a request never runs without an answer being possible.
 type Handler interface {
 	ServeRequest(ctx context.Context, req *Request) ([]byte, error)
 }
@@ -130,15 +134,23 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 		s.reject(in, err)
 		return
 	}
+	// A counter for the reply is drawn before anything runs: a counter
+	// that cannot be had (a full disk, Redis down) refuses the request
+	// before its handler, which would otherwise act and leave no way to
+	// answer.
+	rs, err := s.replySealer(m)
+	if err != nil {
+		return
+	}
 	if !s.replyToAllowed(m.From, m.ReplyTo) {
 		s.refuse(ctx, StatBadReplyTo, "mqttsec: reply-to refused", "caller", m.From, "method", method)
 		// Answer on the caller's own reply topic, never on the one asked for.
-		s.reply(ctx, m, s.topics.Reply(m.From), nil, &Error{Code: CodeBadReplyTo})
+		s.reply(rs, m, s.topics.Reply(m.From), nil, &Error{Code: CodeBadReplyTo})
 		return
 	}
 	if s.scfg.Authorize != nil && !s.scfg.Authorize(m.From, method) {
 		s.refuse(ctx, StatForbidden, "mqttsec: forbidden", "caller", m.From, "method", method)
-		s.reply(ctx, m, m.ReplyTo, nil, &Error{Code: CodeForbidden})
+		s.reply(rs, m, m.ReplyTo, nil, &Error{Code: CodeForbidden})
 		return
 	}
 	s.mu.RLock()
@@ -146,13 +158,20 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 	s.mu.RUnlock()
 	if h == nil {
 		s.stats.add(StatNotFound)
-		s.reply(ctx, m, m.ReplyTo, nil, &Error{Code: CodeNotFound, Message: method})
+		s.reply(rs, m, m.ReplyTo, nil, &Error{Code: CodeNotFound, Message: method})
 		return
 	}
 	s.stats.add(StatAccepted)
-	hctx, cancel := context.WithDeadline(ctx, m.ExpiresAt)
+	hctx, cancel := context.WithDeadline(ctx, s.liveUntil(m))
+	defer cancel()
 	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections, Version: m.Version})
-	cancel()
+	if herr != nil && errors.Is(herr, context.DeadlineExceeded) && hctx.Err() != nil {
+		// The request expired while its handler ran: its caller has given
+		// up (its deadline is the request's expiry), so no answer is sent.
+		s.stats.add(StatHandlerError)
+		s.log.Warn("mqttsec: request expired while its handler ran, no reply sent", "caller", m.From, "method", method)
+		return
+	}
 	if herr != nil {
 		s.stats.add(StatHandlerError)
 		var e *Error
@@ -160,54 +179,129 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 			s.log.Error("mqttsec: handler failed", "caller", m.From, "method", method, "err", herr)
 			e = &Error{Code: CodeInternal}
 		}
-		s.reply(ctx, m, m.ReplyTo, nil, e)
+		s.reply(rs, m, m.ReplyTo, nil, e)
 		return
 	}
-	s.reply(ctx, m, m.ReplyTo, out, nil)
+	s.reply(rs, m, m.ReplyTo, out, nil)
 }
 
-// reply seals a reply (or, with e set, an error reply) to req and publishes
-// it on topic. A reply too large to seal is replaced by an error reply with
-// CodeReplyTooLarge, so that the caller learns of it at once instead of
-// waiting for its deadline.
-func (s *Server) reply(ctx context.Context, req *envelope.Message, topic string, payload []byte, e *Error) {
+// replySealer returns the sealer of the reply to req, with a counter
+// drawn for it in advance, or counts and logs why there is none; the
+// request is then refused without an answer, since none could be sealed.
+func (s *Server) replySealer(req *envelope.Message) (*envelope.Sealer, error) {
+	drawn, err := s.sealer.Counter.Next()
+	if err != nil {
+		s.stats.add(StatNoCounter)
+		s.rejects.Log(s.ctx, slog.LevelError, "mqttsec: no counter for the reply, request refused before its handler", StatNoCounter,
+			"caller", req.From, "method", req.Topic, "err", err)
+		return nil, err
+	}
+	rs := *s.sealer
+	rs.Counter = &replyCounter{fresh: s.sealer.Counter, drawn: drawn}
+	return &rs, nil
+}
+
+// replyCounter numbers one reply. It draws a fresh counter when the reply
+// is sealed, so that a reply whose handler ran long does not fall behind
+// the replies sealed meanwhile (and below its receiver's window); if none
+// can be drawn then, it uses the one drawn before the handler ran. Next
+// returns the same counter every time: only one envelope sealed with it is
+// published (a reply too large to send is sealed again as an error
+// reply). It is not safe for concurrent use, and needs none.
+type replyCounter struct {
+	fresh envelope.Counter
+	drawn uint64
+	given uint64
+}
+
+func (c *replyCounter) Next() (uint64, error) {
+	if c.given == 0 {
+		c.given = c.drawn
+		if n, err := c.fresh.Next(); err == nil {
+			c.given = n
+		}
+	}
+	return c.given, nil
+}
+
+// liveUntil is when req stops being live: its expiry, which is its
+// caller's deadline, plus the skew allowed between the caller's clock and
+// this one. Open accepts it until then, a handler may work on it until
+// then, and a reply is sent until then.
+func (s *Server) liveUntil(req *envelope.Message) time.Time {
+	skew := envelope.DefaultMaxClockSkew
+	if p := s.cfg.Keyring.Peer(req.From); p != nil && p.Policy.MaxClockSkew > 0 {
+		skew = p.Policy.MaxClockSkew
+	}
+	return req.ExpiresAt.Add(skew)
+}
+
+// reply seals, with rs, a reply (or, with e set, an error reply) to req
+// and publishes it on topic. A reply too large to seal is replaced by an
+// error reply with CodeReplyTooLarge, so that the caller learns of it at
+// once instead of waiting for its deadline. The wait for the broker's
+// acknowledgement happens apart (see node.send), so a broker that
+// withholds acknowledgements never holds the worker, and lasts no longer
+// than the request is live: after that its caller has given up.
+func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, payload []byte, e *Error) {
+	left := s.liveUntil(req).Sub(s.now())
+	if left <= 0 {
+		s.stats.add(StatPublishError)
+		s.log.Warn("mqttsec: request expired before its reply was sealed, no reply sent", "caller", req.From, "method", req.Topic)
+		return
+	}
 	prot, err := s.cfg.Keyring.sendTo(req.From)
 	if err != nil {
 		s.stats.add(StatPublishError)
 		s.log.Error("mqttsec: no keys to answer caller", "caller", req.From)
 		return
 	}
-	sealed, err := s.sealReply(req, prot, payload, e)
+	sealed, err := s.sealReply(rs, req, prot, payload, e)
 	if errors.Is(err, envelope.ErrTooLarge) {
 		s.stats.add(StatReplyTooLarge)
 		s.log.Error("mqttsec: reply too large to send, error reply sent instead",
 			"caller", req.From, "method", req.Topic, "error_reply", e != nil)
-		sealed, err = s.sealReply(req, prot, nil, &Error{Code: CodeReplyTooLarge})
-	}
-	if err == nil {
-		out := Outbound{Topic: topic, Payload: sealed.Bytes}
-		if s.cfg.ResponseProperties {
-			out.CorrelationData = req.CorrelationID
-		}
-		if err = s.cfg.Transport.Publish(ctx, out); err == nil {
-			sealed.published()
-		}
+		sealed, err = s.sealReply(rs, req, prot, nil, &Error{Code: CodeReplyTooLarge})
 	}
 	if err != nil {
 		s.stats.add(StatPublishError)
 		s.log.Error("mqttsec: reply not sent", "caller", req.From, "method", req.Topic, "err", err)
+		return
+	}
+	out := Outbound{Topic: topic, Payload: sealed.Bytes}
+	if s.cfg.ResponseProperties {
+		out.CorrelationData = req.CorrelationID
+	}
+	caller, method := req.From, req.Topic
+	s.send(out, left, func(err error) { s.sent(sealed, caller, method, err) })
+}
+
+// sent counts and logs the outcome of a reply's publish. A reply the
+// broker took but did not acknowledge in time may have been delivered:
+// it is "unconfirmed", never "not sent".
+func (s *Server) sent(sealed sealedMessage, caller, method string, err error) {
+	switch {
+	case err == nil:
+		sealed.published()
+	case errors.Is(err, ErrUnacknowledged):
+		s.stats.add(StatPublishUnconfirmed)
+		s.log.Warn("mqttsec: reply sent, not acknowledged by the broker", "caller", caller, "method", method, "err", err)
+	default:
+		s.stats.add(StatPublishError)
+		s.log.Error("mqttsec: reply not sent", "caller", caller, "method", method, "err", err)
 	}
 }
 
-// sealReply seals payload as the reply to req, or e as its error reply.
-func (s *Server) sealReply(req *envelope.Message, prot *Protection, payload []byte, e *Error) (sealedMessage, error) {
+// sealReply seals, with rs, payload as the reply to req, or e as its
+// error reply.
+func (s *Server) sealReply(rs *envelope.Sealer, req *envelope.Message, prot *Protection, payload []byte, e *Error) (sealedMessage, error) {
 	p := &envelope.Params{Kind: envelope.Reply, InReplyTo: req}
 	if e != nil {
 		p.Kind = envelope.ErrorReply
 		payload, _ = json.Marshal(e)
 	}
 	prot.apply(p)
-	return s.seal(p, payload)
+	return s.sealWith(rs, p, payload)
 }
 
 // PublishEvent seals and publishes an event (see Client.PublishEvent).

@@ -31,6 +31,19 @@ const (
 	StatHandlerError   = "handler-error"   // the handler returned an error
 	StatPublishError   = "publish-error"   // a reply or error reply could not be published
 	StatReplyTooLarge  = "reply-too-large" // a handler's reply was too large to send; the caller got CodeReplyTooLarge
+	// StatPublishUnconfirmed counts replies the broker took but did not
+	// acknowledge within Config.PublishTimeout: they may have arrived.
+	StatPublishUnconfirmed = "publish-unconfirmed"
+	// StatNoCounter counts requests refused before their handler because
+	// no counter could be drawn for the reply (the Counter failed).
+	StatNoCounter = "no-counter"
+	// StatStateLost counts losses of its own records the replay store
+	// reported (see Config.Replay).
+	StatStateLost = "state-lost"
+	// StatClockSkew counts authentic replies refused because the server's
+	// clock and this one disagree by more than the allowed skew; Request
+	// returned a *ClockSkewError for each.
+	StatClockSkew = "clock-skew"
 )
 
 var statNames = []string{
@@ -38,6 +51,7 @@ var statNames = []string{
 	StatAuthentication, StatReplayed, StatReplayStore, StatExpired, StatDecryption,
 	StatAccepted, StatOverload, StatUnroutable, StatUnmatchedReply, StatBadReplyTo, StatForbidden,
 	StatNotFound, StatHandlerError, StatPublishError, StatReplyTooLarge,
+	StatPublishUnconfirmed, StatNoCounter, StatStateLost, StatClockSkew,
 }
 
 var classStat = map[error]string{
