@@ -53,7 +53,12 @@ func childGateway() error {
 		return err
 	}
 	dir := os.Getenv("CHILD_DIR")
-	store, err := replay.OpenFileStore(filepath.Join(dir, "replay"), replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	// Created on the first start, opened on every restart.
+	storeDir, opt := filepath.Join(dir, "replay"), replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow}
+	store, err := replay.CreateFileStore(storeDir, opt)
+	if errors.Is(err, replay.ErrExists) {
+		store, err = replay.OpenFileStore(storeDir, opt)
+	}
 	if err != nil {
 		return err
 	}
@@ -247,7 +252,7 @@ func (nilTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 // as replay-store (not as a replay), logs it as an error and never runs the
 // handler.
 func TestFailedReplayStoreRefusesRequests(t *testing.T) {
-	store, err := replay.OpenFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
+	store, err := replay.CreateFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +306,7 @@ func TestFailedReplayStoreRefusesRequests(t *testing.T) {
 // A client whose replay store has failed gets that error from Request as
 // soon as the reply arrives, instead of waiting out its deadline.
 func TestClientWithFailedReplayStoreFailsFast(t *testing.T) {
-	store, err := replay.OpenFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
+	store, err := replay.CreateFileStore(filepath.Join(t.TempDir(), "replay"), replay.FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

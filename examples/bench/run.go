@@ -418,7 +418,7 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 	}
 	defer os.RemoveAll(dir)
 	if want("replay/file") {
-		s, err := replay.OpenFileStore(filepath.Join(dir, "admit"), replay.FileStoreOptions{Width: 1024})
+		s, err := replay.CreateFileStore(filepath.Join(dir, "admit"), replay.FileStoreOptions{Width: 1024})
 		if err != nil {
 			return nil, err
 		}
@@ -432,7 +432,7 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 		const senders = 20000
 		sub := filepath.Join(dir, fmt.Sprintf("senders-%d", width))
 		perSender, err := heapPerSender(senders, func() (envelope.ReplayStore, func() error, error) {
-			fs, err := replay.OpenFileStore(sub, replay.FileStoreOptions{Width: width})
+			fs, err := replay.CreateFileStore(sub, replay.FileStoreOptions{Width: width})
 			if err != nil {
 				return nil, nil, err
 			}

@@ -191,21 +191,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 }
 
 // durableState opens the replay store and the message counter kept in dir,
-// creating both in a new directory. A new counter starts at the current
-// time in nanoseconds, above the counters of an earlier run without --state
-// (those come from the clock too). A counter file missing beside an
-// existing replay store is an error, as replay.OpenFileCounter makes it:
-// the gateway must not guess where its lost counter stood.
+// creating both in a new directory (one holding neither). A new counter
+// starts at the current time in nanoseconds, above the counters of an
+// earlier run without --state (those come from the clock too). A counter
+// beside a missing replay store opens the store, which reports the loss
+// and refuses what may have been admitted before; a counter file missing
+// beside an existing replay store is an error, as replay.OpenFileCounter
+// makes it: the gateway must not guess where its lost counter stood.
 func durableState(dir string) (*replay.FileStore, *replay.FileCounter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
 	storeDir, counterPath := filepath.Join(dir, "replay"), filepath.Join(dir, "counter")
-	_, statErr := os.Stat(storeDir)
-	fresh := errors.Is(statErr, os.ErrNotExist)
-	store, err := replay.OpenFileStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	_, storeErr := os.Stat(storeDir)
+	_, counterErr := os.Stat(counterPath)
+	fresh := errors.Is(storeErr, os.ErrNotExist) && errors.Is(counterErr, os.ErrNotExist)
+	openStore := replay.OpenFileStore
+	if fresh {
+		openStore = replay.CreateFileStore
+	}
+	store, err := openStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("--state %s: %w", dir, err)
 	}
 	counter, err := replay.OpenFileCounter(counterPath, 0)
 	if fresh && errors.Is(err, replay.ErrMissing) {

@@ -69,10 +69,56 @@ func TestGatewayStopsOnSIGTERM(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("gateway after SIGTERM: %v\n%s", err, stderr.String())
 	}
-	// It closed its state: another gateway may take it now.
+	// It closed its state: another gateway may take it now, and finds it
+	// whole.
 	store, err := replay.OpenFileStore(filepath.Join(state, "replay"), replay.FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	store.NotifyLoss(func(err error) { t.Errorf("the state the gateway left: %v", err) })
 	store.Close()
+}
+
+// --state creates the replay store and the counter only in a directory
+// holding neither. A lost replay store beside its counter is opened, and
+// reports the loss (it then refuses what may have been admitted before),
+// never made anew as if nothing had been admitted; a lost counter beside
+// its store stays an error.
+func TestDurableStateCreatesOnlyWhatIsNew(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	store, counter, err := durableState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := counter.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	counter.Close()
+
+	if err := os.RemoveAll(filepath.Join(dir, "replay")); err != nil {
+		t.Fatal(err)
+	}
+	store, counter, err = durableState(dir)
+	if err != nil {
+		t.Fatalf("a counter without its replay store: %v", err)
+	}
+	var lost []error
+	store.NotifyLoss(func(err error) { lost = append(lost, err) })
+	if len(lost) != 1 || !errors.Is(lost[0], replay.ErrStateLost) {
+		t.Errorf("the lost replay store was not reported as lost: %v", lost)
+	}
+	if n, err := counter.Next(); err != nil || n <= first {
+		t.Errorf("counter after the loss = %d, %v; want above %d", n, err, first)
+	}
+	store.Close()
+	counter.Close()
+
+	if err := os.Remove(filepath.Join(dir, "counter")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := durableState(dir); !errors.Is(err, replay.ErrMissing) {
+		t.Fatalf("a replay store without its counter: %v, want replay.ErrMissing", err)
+	}
 }

@@ -18,9 +18,11 @@ const DefaultBlock = 1000
 
 // Errors of the durable counter and stores.
 var (
-	// ErrCorrupt means a state file is damaged. The counter or store
-	// refuses to start rather than guess: a guess could reuse a counter or
-	// re-admit a message.
+	// ErrCorrupt means a counter file, or a sender's window in Redis, is
+	// damaged. The counter refuses to start, and the Redis store to judge
+	// that sender, rather than guess: a guess could reuse a counter or
+	// re-admit a message. (A FileStore that finds its files damaged opens
+	// in a loss state instead; see ErrStateLost.)
 	ErrCorrupt = errors.New("replay: state file is corrupt")
 	// ErrMissing means the counter file does not exist. A sender whose
 	// counter file was lost must not silently start again from a low value.
@@ -45,7 +47,10 @@ var _ envelope.Counter = (*FileCounter)(nil)
 // across restarts and crashes, following RFC 8613 Appendix B.1: before
 // handing out counters N … N+Block-1 it durably stores N+Block, and on
 // start it resumes at the stored value. A crash therefore skips at most
-// Block counters, and there is one disk write per Block messages.
+// Block counters, and there is one disk write per Block messages. A
+// reservation that cannot be written (a full disk) fails that Next, hands
+// out nothing, and is tried again by the next Next: no counter is ever
+// handed out before it is durably reserved.
 //
 // The file holds one line, "mqttsec-counter v1 <next> <crc32>". A missing
 // or damaged file is an error (ErrMissing, ErrCorrupt), never a reset.
@@ -59,10 +64,14 @@ type FileCounter struct {
 	block uint64
 	lock  *os.File
 
+	// write stores a reservation: writeFileAtomic, or in tests one that
+	// fails on demand.
+	write func(path string, data []byte, mode os.FileMode) error
+
 	mu    sync.Mutex
 	next  uint64 // next counter to hand out
 	limit uint64 // first counter not yet durably reserved
-	err   error  // sticky: a failed reservation stops the counter
+	err   error  // final: exhausted or closed
 }
 
 // CreateFileCounter creates a new counter file whose first counter is
@@ -90,7 +99,7 @@ func CreateFileCounter(path string, first, block uint64) (*FileCounter, error) {
 		lk.Close()
 		return nil, err
 	}
-	return &FileCounter{path: path, block: block, lock: lk, next: first, limit: first}, nil
+	return newFileCounter(path, block, lk, first), nil
 }
 
 // OpenFileCounter opens an existing counter file and resumes after every
@@ -110,7 +119,11 @@ func OpenFileCounter(path string, block uint64) (*FileCounter, error) {
 		lk.Close()
 		return nil, err
 	}
-	return &FileCounter{path: path, block: block, lock: lk, next: next, limit: next}, nil
+	return newFileCounter(path, block, lk, next), nil
+}
+
+func newFileCounter(path string, block uint64, lk *os.File, next uint64) *FileCounter {
+	return &FileCounter{path: path, block: block, lock: lk, write: writeFileAtomic, next: next, limit: next}
 }
 
 func readCounterFile(path string) (uint64, error) {
@@ -163,7 +176,10 @@ func parseCounterLine(data []byte) (uint64, error) {
 	return n, nil
 }
 
-// Next implements envelope.Counter.
+// Next implements envelope.Counter. When it must reserve another block and
+// cannot (a full disk), it returns that error and hands out nothing; the
+// next call tries again. Running out of counters
+// (envelope.ErrCounterExhausted) and Close are final.
 func (c *FileCounter) Next() (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -171,18 +187,25 @@ func (c *FileCounter) Next() (uint64, error) {
 		return 0, c.err
 	}
 	if c.next == c.limit {
-		limit := c.limit + c.block
-		if limit < c.limit {
-			c.err = envelope.ErrCounterExhausted
-			return 0, c.err
+		if err := c.reserve(); err != nil {
+			return 0, err
 		}
-		if err := writeFileAtomic(c.path, counterLine(limit), 0o600); err != nil {
-			c.err = fmt.Errorf("replay: reserving counters: %w", err)
-			return 0, c.err
-		}
-		c.limit = limit
 	}
 	n := c.next
 	c.next++
 	return n, nil
+}
+
+// reserve durably stores the end of the next block; c.mu is held.
+func (c *FileCounter) reserve() error {
+	limit := c.limit + c.block
+	if limit < c.limit {
+		c.err = envelope.ErrCounterExhausted
+		return c.err
+	}
+	if err := c.write(c.path, counterLine(limit), 0o600); err != nil {
+		return fmt.Errorf("replay: reserving counters: %w", err)
+	}
+	c.limit = limit
+	return nil
 }

@@ -92,26 +92,69 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 	}
 }
 
-func TestFileCounterStopsWhenItCannotReserve(t *testing.T) {
-	// Removing the directory makes the next reservation fail (permissions
-	// would not: the tests may run as root).
-	dir := filepath.Join(t.TempDir(), "d")
-	os.Mkdir(dir, 0o700)
-	path := filepath.Join(dir, "counter")
-	c, err := CreateFileCounter(path, 1, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Next(); err != nil {
-		t.Fatal(err)
-	}
-	c.Next()
-	os.RemoveAll(dir)
-	if _, err := c.Next(); err == nil {
-		t.Fatal("Next succeeded without reserving")
-	}
-	if _, err := c.Next(); err == nil {
-		t.Fatal("the counter went on after a failed reservation")
+// A reservation that fails (a full disk) fails that Next and hands out
+// nothing; it is tried again by the next Next, and once it succeeds the
+// counter goes on. No counter is handed out twice, or before the file
+// reserves it, including across a crash.
+func TestFileCounterRetriesAFailedReservation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// write fails a reservation; landed: after writing the file, as a
+		// failed directory sync after the rename does.
+		landed bool
+	}{
+		{"nothing written", false},
+		{"written, then failed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "counter")
+			c, err := CreateFileCounter(path, 1, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			handedOut := map[uint64]bool{}
+			var last uint64
+			next := func() {
+				t.Helper()
+				n, err := c.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if handedOut[n] || n <= last {
+					t.Fatalf("counter %d after %d", n, last)
+				}
+				reserved, err := readCounterFile(path)
+				if err != nil || reserved <= n {
+					t.Fatalf("counter %d handed out with %d reserved (%v)", n, reserved, err)
+				}
+				handedOut[n], last = true, n
+			}
+			for range 3 {
+				next()
+			}
+			failReservations(c, func(path string, data []byte, mode os.FileMode) error {
+				if tc.landed {
+					writeFileAtomic(path, data, mode)
+				}
+				return errInjected
+			})
+			for range 2 {
+				if n, err := c.Next(); !errors.Is(err, errInjected) || n != 0 {
+					t.Fatalf("Next while reservations fail = %d, %v; want 0 and the error", n, err)
+				}
+			}
+			failReservations(c, writeFileAtomic)
+			for range 7 {
+				next()
+			}
+			c.lock.Close() // a crash
+			c, err = OpenFileCounter(path, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			next()
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ package replay
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -27,9 +28,27 @@ func TestStateFilesMustBeRegular(t *testing.T) {
 	})
 	t.Run("snapshot", func(t *testing.T) {
 		dir := t.TempDir()
-		fifoAt(t, filepath.Join(dir, snapshotName))
+		s := create(t, dir)
+		if err := s.Compact(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, snapshotName)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		fifoAt(t, path)
 		if _, err := OpenFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrNotRegular) {
 			t.Fatalf("OpenFileStore = %v, want not regular", err)
+		}
+	})
+	t.Run("lock", func(t *testing.T) {
+		dir := t.TempDir()
+		fifoAt(t, filepath.Join(dir, lockName))
+		if _, err := CreateFileStore(dir, FileStoreOptions{}); !errors.Is(err, ErrNotRegular) {
+			t.Fatalf("CreateFileStore = %v, want not regular", err)
 		}
 	})
 	t.Run("counter", func(t *testing.T) {

@@ -1,67 +1,191 @@
 package replay
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
-	"github.com/mqttsec/mqttsec/internal/keyfile"
 )
 
-// FileStore is a ReplayStore kept in a directory, safe across crashes.
+// FileStore is a ReplayStore kept in a directory, safe across crashes,
+// that notices when its files were lost or damaged.
 //
 // # Durability
 //
-// Every accepted message is appended to a log before Admit returns, and the
+// Every accepted message is written to a log before Admit returns, and the
 // log is fsynced: once Admit returned nil the acceptance survives a crash.
-// Concurrent Admits share one write and one fsync (group commit), so
-// throughput stays high. Each write is one framed batch with a CRC; after a
-// crash, a torn last batch (whose Admits never returned) is discarded, and
-// damage anywhere else is ErrCorrupt, never a silent loss.
+// Concurrent Admits share one write and one fsync (group commit). When the
+// log grows past CompactAfter bytes it is folded into a snapshot. On start,
+// each known sender's counters up to the highest it had accepted are
+// refused (a message merely reordered across a restart is refused too: the
+// safe side).
 //
-// When the log grows past CompactAfter bytes it is folded into a snapshot:
-// the snapshot is written to a temporary file, fsynced and renamed, then the
-// log is truncated. A crash at any point leaves either the old snapshot and
-// the full log, or the new snapshot (and possibly the old log, which replays
-// harmlessly).
+// A write or fsync that fails fails the Admits of that group commit (the
+// message is refused, never acted on: the envelope package reports it as
+// envelope.ErrReplayStore). Nothing is sticky: the next Admit first cuts
+// the log back to its committed length and tries again, so the store
+// recovers by itself when the disk has room again. A message whose Admit
+// failed is refused as a replay if it comes again before a restart. Only
+// Close is final (ErrClosed).
 //
-// On start, each known sender's counters up to the highest it had accepted
-// are refused (a message merely reordered across a restart is refused
-// too: the safe side).
+// # Loss
 //
-// The store locks its log until Close (or the end of the process): a
-// second OpenFileStore of the directory is ErrLocked, since two stores on
-// one directory would each admit what the other had seen. The lock is
-// flock(2) where the system has it.
+// OpenFileStore never guesses at damaged state, and never stops the
+// receiver for it either. If the directory or the log is missing, the log
+// is emptied, cut short, changed anywhere in what was committed, or its
+// header is damaged; if the snapshot is missing, damaged, of another store
+// or of a generation the log does not expect; or if a state file was
+// changed after the store last wrote it (restored from a copy, edited): the
+// store moves the files aside (replay.log.damaged, replay.snapshot.damaged,
+// replacing older ones), starts over with no windows, and reports a
+// *LossError (wrapping ErrStateLost) through NotifyLoss. It then refuses
+// every message issued at or before the moment it noticed the loss plus
+// that message's clock skew (envelope.Seen.Skew), since any of them may
+// have been accepted before, and accepts later ones as usual: it heals as
+// time passes, with no restart. The moment is kept in the log and the
+// snapshot, so a restart does not shorten the refusal. Opening still fails,
+// without a loss, while another store holds the directory (ErrLocked), for
+// a state file that is not a regular file (ErrNotRegular), and for
+// permission and I/O errors.
+//
+// The last check reads the files' change time (ctime), which, unlike the
+// modification time, programs cannot set: a file whose ctime is more than
+// 2 s after the commit time the store recorded in it was changed by
+// something else. Anything that changes the inode counts: a copy back from
+// a backup, an edit, but also a chmod, chown or hard link, so leave the
+// directory to the store, on a local file system (on a network file
+// system the change time comes from the server's clock, which may run
+// ahead of this one). A write that failed changes the file too: a
+// store killed while its disk was full, before it recovered, reports a
+// loss at the next start (Close repairs the log first, so a store closed
+// once its header could be written again does not). Systems without a ctime this package reads (all
+// but Linux, macOS, the BSDs and Solaris) skip this check: there, a
+// directory restored from an older copy of itself is not noticed.
+//
+// A log written before this format (by an earlier version of this
+// package) is taken for a damaged one: the first start after upgrading
+// reports a loss, and refuses the messages issued up to a clock skew
+// after that start.
+//
+// # Format
+//
+// The directory holds replay.log, replay.snapshot (after the first
+// compaction) and replay.lock (flock(2) on it, where the system has it,
+// keeps a second store out: ErrLocked). Integers are big-endian, times
+// Unix nanoseconds (0 for none), CRCs CRC-32C (Castagnoli).
+//
+// Both files start with a 64-byte header: an 8-byte magic ("MQSRLOG2" or
+// "MQSRSNP2"), the store's random 16-byte id, the snapshot generation
+// (u64), a length (u64), the commit time (i64, the wall clock when the
+// header was written), the loss time (i64, when the latest loss was
+// noticed), the snapshot body's CRC (u32, 0 in the log) and the CRC of the
+// 60 bytes before it (u32).
+//
+// In the log, the length is the committed length: the header and the
+// frames that follow it up to there are committed. Each group commit
+// appends one frame: [u32 n][i64 write time][records][u32 CRC of the
+// frame's first 4+n bytes], n counting the write time and the records. A
+// record is [u16 sender length][sender][u64 counter][i64 issued-at, Unix
+// milliseconds]. Bytes after the committed length are an uncommitted tail.
+//
+// In the snapshot the length is the file's length, and the body after the
+// header is [i64 floor (envelope.MemoryStore.Floor)] followed by one record
+// per sender: its highest counter and newest issue time.
+//
+// # Commit, and why a crash loses nothing
+//
+// A group commit writes its frame at the committed length, then the header
+// with the new committed length and commit time, then fsyncs once. Only
+// then does Admit return. So:
+//
+//   - Killed before the header write: the frame, whole or torn, lies
+//     beyond the committed length. Its Admits never returned; OpenFileStore
+//     cuts it off, and reports no loss. This is the only damage dropped
+//     without a loss, because the header proves it uncommitted.
+//   - Killed after the header write: the kernel holds both writes; the
+//     batch is committed (its messages are refused if they come again,
+//     although their Admits never returned: the safe side).
+//   - Power lost before the fsync completed: the disk may hold the header
+//     without the frame (writes are reordered). Then the committed part no
+//     longer checks out, and OpenFileStore reports a loss: safe, if
+//     needless. It may equally hold the frame without the header: an
+//     uncommitted tail.
+//   - A failed write or fsync: the next commit first writes the header
+//     with the committed length again, then cuts the file there, then
+//     writes its frame and header; the file is never shorter than a
+//     header in it says.
+//
+// Anything else that does not check out in the committed part (a header
+// or frame CRC, a record that does not parse, frames not ending exactly at
+// the committed length, a file shorter than it) cannot come from a process
+// crash, and is a loss. The change-time check takes a whole frame in the
+// uncommitted tail as the last write when it is later than the header.
+//
+// # Compaction
+//
+// The snapshot of generation g+1 (the log being at g) is written whole to
+// a temporary file: body, fsync, header stamped with its commit time,
+// fsync; renamed into place; the directory fsynced. Then the log's header
+// is rewritten with generation g+1 and committed length 64, fsynced, and
+// the file cut to its header. A crash before the rename leaves the old
+// snapshot and log (and a stray temporary file); between the rename and
+// the header, a log of generation g beside a snapshot of g+1, which is
+// accepted: its records are all in the snapshot, and replaying them again
+// is harmless; after the header, the old frames are an uncommitted tail.
+// A log of generation g beside a snapshot of g-1 or g+2, or none when g >
+// 0, is a loss.
 type FileStore struct {
 	dir          string
 	compactAfter int64
 	mem          *envelope.MemoryStore
+	losses       lossReports
+	// lossAt is when the latest loss was noticed (zero: never); set while
+	// opening.
+	lossAt time.Time
+	now    func() time.Time // the wall clock; tests set another
+	closed atomic.Bool
 
-	mu      sync.Mutex // guards pending, seq, err
-	pending []byte
-	seq     uint64
+	mu  sync.Mutex // guards cur
+	cur *batch     // the records waiting for the next group commit
+
+	flushMu     sync.Mutex // one writer at a time; guards the fields below
+	lock        *os.File   // replay.lock, locked until Close
+	log         logFile
+	hdr         fileHeader // the log's header as last durably written
+	dirty       bool       // a write failed: the file may not end at hdr.length
+	nextCompact int64      // the log body size that triggers a compaction
+}
+
+// batch is one group commit: the records of the Admits that wait for it,
+// and its outcome once done (guarded by flushMu).
+type batch struct {
+	records []byte
+	done    bool
 	err     error
+}
 
-	flushMu sync.Mutex // one flusher at a time; guards log, durable, logSize
-	log     *os.File
-	durable uint64
-	logSize int64
-	closed  bool
+// logFile is the log as the store writes it: an *os.File, or in tests
+// one that fails on demand.
+type logFile interface {
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Close() error
 }
 
 var _ envelope.ReplayStore = (*FileStore)(nil)
 
-// FileStoreOptions configures OpenFileStore. The zero value is usable.
+// FileStoreOptions configures CreateFileStore and OpenFileStore. The zero
+// value is usable.
 type FileStoreOptions struct {
 	// Width is the replay window width (0: envelope.DefaultWindow).
 	Width int
@@ -71,286 +195,362 @@ type FileStoreOptions struct {
 	CompactAfter int64
 }
 
-const (
-	snapshotName = "replay.snapshot"
-	logName      = "replay.log"
-	snapMagic    = "mqttsec-replay-snapshot v1\n"
-)
+// ctimeSlack is how much later than its recorded commit time a state
+// file's ctime may be before it counts as changed outside the store: the
+// time between taking the commit time and writing the header, with room
+// for a slow disk.
+const ctimeSlack = 2 * time.Second
 
-// OpenFileStore opens (creating if needed) the store in dir. While another
-// store holds dir the error is ErrLocked; a damaged state file is
-// ErrCorrupt; a state file that is not a regular file is refused.
-func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
-	if opt.MaxSenders == 0 {
-		opt.MaxSenders = envelope.DefaultMaxSenders
-	}
-	if opt.CompactAfter <= 0 {
-		opt.CompactAfter = 4 << 20
-	}
-	mem, err := envelope.NewBoundedMemoryStore(opt.Width, opt.MaxSenders)
+const defaultCompactAfter = 4 << 20
+
+// CreateFileStore creates a new, empty store in dir, creating dir (mode
+// 0700) if needed. If dir already holds a store's log or snapshot the
+// error is ErrExists: open it with OpenFileStore instead. While another
+// store holds dir the error is ErrLocked.
+func CreateFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
+	s, err := newFileStore(dir, opt)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	s := &FileStore{dir: dir, compactAfter: opt.CompactAfter, mem: mem}
-	log, err := openLocked(filepath.Join(dir, logName))
-	if err != nil {
-		return nil, err
-	}
-	if err := s.loadSnapshot(); err != nil {
-		log.Close()
-		return nil, err
-	}
-	if err := s.replayLog(log); err != nil {
-		log.Close()
+	if err := s.create(); err != nil {
+		s.closeFiles()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *FileStore) loadSnapshot() error {
-	f, err := keyfile.OpenRegular(filepath.Join(s.dir, snapshotName), os.O_RDONLY, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// OpenFileStore opens the store that CreateFileStore made in dir. Lost or
+// damaged state (see FileStore) does not fail it: the store opens in a
+// loss state and reports a *LossError through NotifyLoss. It fails while
+// another store holds dir (ErrLocked), for a state file that is not a
+// regular file (ErrNotRegular), for invalid options
+// (envelope.ErrInvalidConfig) and for permission and I/O errors.
+func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
+	s, err := newFileStore(dir, opt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Unbounded: a store opened with a smaller MaxSenders than the one that
-	// wrote the snapshot must still start (Restore drops the excess).
-	data, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return err
+	if err := s.open(); err != nil {
+		s.closeFiles()
+		return nil, err
 	}
-	if len(data) < len(snapMagic)+8+4 || string(data[:len(snapMagic)]) != snapMagic {
-		return fmt.Errorf("%w: %s", ErrCorrupt, snapshotName)
-	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return fmt.Errorf("%w: %s", ErrCorrupt, snapshotName)
-	}
-	r := bytes.NewReader(body[len(snapMagic):])
-	var floor int64
-	if binary.Read(r, binary.BigEndian, &floor) != nil {
-		return fmt.Errorf("%w: %s", ErrCorrupt, snapshotName)
-	}
-	s.mem.RaiseFloor(time.UnixMilli(floor))
-	for r.Len() > 0 {
-		sender, ctr, iat, err := readRecord(r)
-		if err != nil {
-			return fmt.Errorf("%w: %s", ErrCorrupt, snapshotName)
-		}
-		s.mem.Restore(sender, ctr, time.UnixMilli(iat))
-	}
-	return nil
+	return s, nil
 }
 
-// Log layout: batches of [u32 length][records][u32 crc32 of records];
-// a record is [u16 sender length][sender][u64 counter][i64 issued-at ms].
-// replayLog reads the locked log f, which the store keeps for writing; the
-// caller closes f if replayLog fails.
-func (s *FileStore) replayLog(f *os.File) error {
-	data, err := io.ReadAll(f)
+func newFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
+	if opt.MaxSenders == 0 {
+		opt.MaxSenders = envelope.DefaultMaxSenders
+	}
+	if opt.CompactAfter <= 0 {
+		opt.CompactAfter = defaultCompactAfter
+	}
+	mem, err := envelope.NewBoundedMemoryStore(opt.Width, opt.MaxSenders)
 	if err != nil {
+		return nil, err
+	}
+	return &FileStore{dir: dir, compactAfter: opt.CompactAfter, nextCompact: opt.CompactAfter, mem: mem, now: time.Now}, nil
+}
+
+func (s *FileStore) path(name string) string { return filepath.Join(s.dir, name) }
+
+// create makes the directory if needed, locks it, and writes a new log
+// there if it holds no store.
+func (s *FileStore) create() error {
+	if _, err := makeDir(s.dir); err != nil {
 		return err
 	}
-	good := 0
-	for good < len(data) {
-		rest := data[good:]
-		if len(rest) < 4 {
-			break // torn length
-		}
-		n := int(binary.BigEndian.Uint32(rest))
-		if n > len(rest)-8 {
-			break // torn batch: it runs past the end
-		}
-		batch, sum := rest[4:4+n], binary.BigEndian.Uint32(rest[4+n:])
-		if crc32.ChecksumIEEE(batch) != sum {
-			if 4+n+4 == len(rest) {
-				break // the last batch, torn inside
-			}
-			return fmt.Errorf("%w: %s at offset %d", ErrCorrupt, logName, good)
-		}
-		r := bytes.NewReader(batch)
-		for r.Len() > 0 {
-			sender, ctr, iat, err := readRecord(r)
-			if err != nil {
-				return fmt.Errorf("%w: %s at offset %d", ErrCorrupt, logName, good)
-			}
-			s.mem.Restore(sender, ctr, time.UnixMilli(iat))
-		}
-		good += 4 + n + 4
+	if err := s.lockDir(); err != nil {
+		return err
 	}
-	if good < len(data) {
-		// Discard the torn tail: its Admits never returned.
-		if err := f.Truncate(int64(good)); err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
+	for _, name := range []string{logName, snapshotName} {
+		if _, err := os.Lstat(s.path(name)); !errors.Is(err, fs.ErrNotExist) {
+			if err == nil {
+				err = fmt.Errorf("%w: %s holds %s", ErrExists, s.dir, name)
+			}
 			return err
 		}
 	}
-	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
+	return s.createLog(fileHeader{id: newStoreID(), length: fileHeaderSize})
+}
+
+func (s *FileStore) lockDir() error {
+	lk, err := openLocked(s.path(lockName))
+	if err != nil {
 		return err
 	}
-	s.log, s.logSize = f, int64(good)
+	s.lock = lk
 	return nil
 }
 
-func appendRecord(b []byte, sender string, ctr uint64, iatMs int64) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(sender)))
-	b = append(b, sender...)
-	b = binary.BigEndian.AppendUint64(b, ctr)
-	return binary.BigEndian.AppendUint64(b, uint64(iatMs))
+func newStoreID() (id [16]byte) {
+	rand.Read(id[:]) // never fails
+	return id
 }
 
-func readRecord(r *bytes.Reader) (string, uint64, int64, error) {
-	var n uint16
-	if err := binary.Read(r, binary.BigEndian, &n); err != nil {
-		return "", 0, 0, err
+// createLog replaces the log, atomically, with one holding only h (its
+// commit time now), and opens it.
+func (s *FileStore) createLog(h fileHeader) error {
+	path := s.path(logName)
+	err := writeStamped(path, nil, func() []byte {
+		h.commit = s.now()
+		return h.encode(logMagic)
+	})
+	if err != nil {
+		return err
 	}
-	if int(n) > envelope.MaxIDLength || int(n) > r.Len() {
-		return "", 0, 0, ErrCorrupt
+	f, err := openState(path, os.O_RDWR)
+	if err == nil && f == nil {
+		err = fmt.Errorf("replay: %s vanished as it was created", path)
 	}
-	name := make([]byte, n)
-	if _, err := io.ReadFull(r, name); err != nil {
-		return "", 0, 0, err
+	if err != nil {
+		return err
 	}
-	var ctr uint64
-	var iat int64
-	if err := binary.Read(r, binary.BigEndian, &ctr); err != nil {
-		return "", 0, 0, err
-	}
-	if err := binary.Read(r, binary.BigEndian, &iat); err != nil {
-		return "", 0, 0, err
-	}
-	return string(name), ctr, iat, nil
+	s.log, s.hdr = f, h
+	return nil
 }
+
+// closeFiles closes what a failed open or create left open.
+func (s *FileStore) closeFiles() {
+	if s.log != nil {
+		s.log.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+}
+
+// NotifyLoss has f called with a *LossError (wrapping ErrStateLost) for
+// each loss of state the store notices, including one noticed when it was
+// opened, before NotifyLoss was called. The mqttsec SDK logs it as an error
+// and counts it.
+func (s *FileStore) NotifyLoss(f func(error)) { s.losses.add(f) }
 
 // Check implements envelope.ReplayStore.
 func (s *FileStore) Check(ctx context.Context, m envelope.Seen) error {
+	if err := s.refuse(m); err != nil {
+		return err
+	}
 	return s.mem.Check(ctx, m)
 }
 
 // Admit implements envelope.ReplayStore. It returns only once the
-// acceptance is on disk (or with an error, and then the message must not
-// be acted on).
+// acceptance is on disk, or with an error, and then the message must not
+// be acted on.
 func (s *FileStore) Admit(ctx context.Context, m envelope.Seen) error {
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return s.err
-	}
-	// The in-memory window decides atomically; a refused duplicate never
-	// reaches the log.
-	if err := s.mem.Admit(ctx, m); err != nil {
-		s.mu.Unlock()
+	if err := s.refuse(m); err != nil {
 		return err
 	}
-	s.pending = appendRecord(s.pending, m.Sender, m.Counter, m.IssuedAt.UnixMilli())
-	s.seq++
-	mine := s.seq
-	s.mu.Unlock()
-	return s.flush(mine)
+	b, err := s.enqueue(ctx, m)
+	if err != nil {
+		return err
+	}
+	return s.commit(b)
 }
 
-// flush makes every record up to mine durable, writing whatever is pending
-// at that moment in one batch.
-func (s *FileStore) flush(mine uint64) error {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	if s.durable >= mine {
-		return nil // an earlier flush carried this record
+// refuse returns the error of a closed store, or of a message issued
+// before a loss was noticed (plus its skew): it may have been accepted
+// before.
+func (s *FileStore) refuse(m envelope.Seen) error {
+	if s.closed.Load() {
+		return ErrClosed
 	}
-	s.mu.Lock()
-	batch, upto, failed := s.pending, s.seq, s.err
-	s.pending = nil
-	s.mu.Unlock()
-	if failed != nil {
-		return failed
-	}
-	if s.closed {
-		return s.fail(ErrClosed)
-	}
-	frame := make([]byte, 0, len(batch)+8)
-	frame = binary.BigEndian.AppendUint32(frame, uint32(len(batch)))
-	frame = append(frame, batch...)
-	frame = binary.BigEndian.AppendUint32(frame, crc32.ChecksumIEEE(batch))
-	if _, err := s.log.Write(frame); err != nil {
-		return s.fail(fmt.Errorf("replay: writing log: %w", err))
-	}
-	if err := s.log.Sync(); err != nil {
-		return s.fail(fmt.Errorf("replay: syncing log: %w", err))
-	}
-	s.durable = upto
-	s.logSize += int64(len(frame))
-	if s.logSize >= s.compactAfter {
-		if err := s.compactLocked(); err != nil {
-			return s.fail(err)
-		}
+	if beforeLoss(s.lossAt, m) {
+		return errBeforeLoss
 	}
 	return nil
 }
 
-// fail makes the store refuse everything from now on: after an I/O error
-// it cannot promise durability.
-func (s *FileStore) fail(err error) error {
+// enqueue admits m to the in-memory windows, which decide atomically (a
+// refused duplicate never reaches the log), and adds its record to the
+// next group commit.
+func (s *FileStore) enqueue(ctx context.Context, m envelope.Seen) (*batch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err == nil {
-		s.err = err
+	if err := s.mem.Admit(ctx, m); err != nil {
+		return nil, err
 	}
-	return s.err
+	if s.cur == nil {
+		s.cur = &batch{}
+	}
+	s.cur.records = appendRecord(s.cur.records, m.Sender, m.Counter, m.IssuedAt)
+	return s.cur, nil
+}
+
+// commit waits until b is written, writing it (with every record that
+// joined it meanwhile) unless another Admit already did, and returns its
+// outcome.
+func (s *FileStore) commit(b *batch) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if !b.done {
+		// b is not done, so no commit took it: it is still s.cur.
+		s.write(s.take())
+	}
+	return b.err
+}
+
+// take removes the pending batch, so that later records start another.
+func (s *FileStore) take() *batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.cur
+	s.cur = nil
+	return b
+}
+
+// write commits b and records the outcome; flushMu is held.
+func (s *FileStore) write(b *batch) {
+	b.done = true
+	if s.closed.Load() {
+		b.err = ErrClosed
+		return
+	}
+	if b.err = s.appendFrame(b.records); b.err == nil {
+		s.maybeCompact()
+	}
+}
+
+// appendFrame commits records: their frame after the committed length,
+// then the header that takes it in, then one fsync (see FileStore).
+func (s *FileStore) appendFrame(records []byte) error {
+	if err := s.cutBack(); err != nil {
+		return err
+	}
+	frame := encodeFrame(s.now(), records)
+	next := s.hdr
+	next.length += int64(len(frame))
+	err := s.writeAt(frame, s.hdr.length)
+	if err == nil {
+		err = s.putHeader(next)
+	}
+	if err == nil {
+		err = s.sync()
+	}
+	if err != nil {
+		s.dirty = true
+		return err
+	}
+	s.hdr = next
+	return nil
+}
+
+// cutBack undoes what a failed write may have left: the header goes back
+// to the committed length, then the file is cut there. The header comes
+// first so that the file is never shorter than a header in it says.
+func (s *FileStore) cutBack() error {
+	if !s.dirty {
+		return nil
+	}
+	if err := s.putHeader(s.hdr); err != nil {
+		return err
+	}
+	if err := s.log.Truncate(s.hdr.length); err != nil {
+		return fmt.Errorf("replay: cutting the log back: %w", err)
+	}
+	s.dirty = false
+	return nil
+}
+
+// putHeader writes h at the start of the log, stamped with the time now.
+func (s *FileStore) putHeader(h fileHeader) error {
+	h.commit = s.now()
+	if _, err := s.log.WriteAt(h.encode(logMagic), 0); err != nil {
+		return fmt.Errorf("replay: writing the log's header: %w", err)
+	}
+	return nil
+}
+
+func (s *FileStore) writeAt(b []byte, off int64) error {
+	if _, err := s.log.WriteAt(b, off); err != nil {
+		return fmt.Errorf("replay: writing the log: %w", err)
+	}
+	return nil
+}
+
+func (s *FileStore) sync() error {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("replay: syncing the log: %w", err)
+	}
+	return nil
+}
+
+// maybeCompact compacts once the log has grown enough. A compaction that
+// fails is tried again once the log has grown as much again; the log
+// keeps every record meanwhile.
+func (s *FileStore) maybeCompact() {
+	if s.hdr.length-fileHeaderSize < s.nextCompact {
+		return
+	}
+	if s.compact() != nil {
+		s.nextCompact = s.hdr.length - fileHeaderSize + s.compactAfter
+	}
 }
 
 // Compact folds the log into a new snapshot now.
 func (s *FileStore) Compact() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	return s.compactLocked()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.compact()
 }
 
-// compactLocked writes a snapshot of the in-memory state (which includes
-// everything durable) and empties the log; flushMu is held. Records still
-// pending stay pending and are written to the emptied log later.
-func (s *FileStore) compactLocked() error {
-	var body bytes.Buffer
-	body.WriteString(snapMagic)
-	binary.Write(&body, binary.BigEndian, s.mem.Floor().UnixMilli())
-	var rec []byte
-	s.mem.Each(func(sender string, highest uint64, newest time.Time) {
-		rec = appendRecord(rec[:0], sender, highest, newest.UnixMilli())
-		body.Write(rec)
+// compact writes a snapshot of the in-memory windows (which hold
+// everything committed) of the next generation, then resets the log to a
+// header of that generation; flushMu is held. Records still pending stay
+// pending, and go to the reset log. See FileStore for the crash points.
+func (s *FileStore) compact() error {
+	gen := s.hdr.gen + 1
+	if err := s.writeSnapshot(gen); err != nil {
+		return fmt.Errorf("replay: writing the snapshot: %w", err)
+	}
+	reset := s.hdr
+	reset.gen, reset.length = gen, fileHeaderSize
+	err := s.putHeader(reset)
+	if err == nil {
+		err = s.sync()
+	}
+	if err != nil {
+		s.dirty = true
+		return err
+	}
+	// The old frames are now an uncommitted tail: cut them.
+	s.hdr, s.dirty, s.nextCompact = reset, true, s.compactAfter
+	return s.cutBack()
+}
+
+func (s *FileStore) writeSnapshot(gen uint64) error {
+	body := encodeSnapshotBody(s.mem)
+	h := fileHeader{id: s.hdr.id, gen: gen, length: fileHeaderSize + int64(len(body)),
+		loss: s.lossAt, bodyCRC: crc32c(body)}
+	return writeStamped(s.path(snapshotName), body, func() []byte {
+		h.commit = s.now()
+		return h.encode(snapMagic)
 	})
-	data := binary.BigEndian.AppendUint32(body.Bytes(), crc32.ChecksumIEEE(body.Bytes()))
-	if err := writeFileAtomic(filepath.Join(s.dir, snapshotName), data, 0o600); err != nil {
-		return fmt.Errorf("replay: writing snapshot: %w", err)
-	}
-	if err := s.log.Truncate(0); err != nil {
-		return fmt.Errorf("replay: truncating log: %w", err)
-	}
-	if _, err := s.log.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if err := s.log.Sync(); err != nil {
-		return err
-	}
-	s.logSize = 0
-	return nil
 }
 
-// Close flushes nothing further and closes the log, releasing the lock;
-// Admit fails afterwards.
+// Close closes the files, releasing the lock; Check and Admit fail with
+// ErrClosed afterwards, and so do the Admits still waiting for a commit.
+// After a failed write it first tries once more to cut the log back to its
+// committed length, so that the next OpenFileStore finds it as the store
+// left it.
 func (s *FileStore) Close() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	if s.closed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed = true
-	s.fail(ErrClosed)
-	return s.log.Close()
+	wasDirty := s.dirty
+	err := s.cutBack()
+	if err == nil && wasDirty {
+		err = s.sync()
+	}
+	if cerr := s.log.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.lock.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

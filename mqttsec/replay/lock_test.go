@@ -17,7 +17,7 @@ func TestStateIsExclusive(t *testing.T) {
 	}
 	t.Run("FileStore", func(t *testing.T) {
 		dir := t.TempDir()
-		s := open(t, dir)
+		s := create(t, dir)
 		if err := s.Admit(ctx, seen("a", 1)); err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,7 @@ func TestStateIsExclusive(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s2 := open(t, dir)
+		s2 := openNoLoss(t, dir)
 		defer s2.Close()
 		if err := s2.Check(ctx, seen("a", 2)); !errors.Is(err, envelope.ErrReplayed) {
 			t.Fatalf("after Close and reopen, counter 2: %v", err)
