@@ -42,6 +42,11 @@ func TestReplicasShareReplayStateThroughRedis(t *testing.T) {
 		counterKey := prefix + "counter:gateway"
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
+		// A new deployment: its state is created once, or the first
+		// message would be taken for a Redis that lost it.
+		if _, err := replay.InitRedisStore(ctx, rdb, replay.RedisStoreOptions{Prefix: prefix}); err != nil {
+			t.Fatal(err)
+		}
 		for i := range 2 {
 			store, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: prefix, Width: mqttsec.DefaultReplayWindow})
 			if err != nil {

@@ -459,7 +459,7 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 	defer rdb.Close()
 	prefix := fmt.Sprintf("mqttsec-bench:%d:", time.Now().UnixNano())
 	if want("replay/redis") {
-		s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: prefix, Width: 1024})
+		s, err := replay.InitRedisStore(context.Background(), rdb, replay.RedisStoreOptions{Prefix: prefix, Width: 1024})
 		if err != nil {
 			return nil, err
 		}
@@ -525,7 +525,7 @@ func heapPerSender(n int, open func() (envelope.ReplayStore, func() error, error
 // under prefix.
 func redisPerSender(rdb *redis.Client, prefix string, width int) (float64, error) {
 	ctx := context.Background()
-	s, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{Prefix: prefix, Width: width})
+	s, err := replay.InitRedisStore(ctx, rdb, replay.RedisStoreOptions{Prefix: prefix, Width: width})
 	if err != nil {
 		return 0, err
 	}

@@ -17,13 +17,21 @@
 // Redis: replay.RedisStore, replay.RedisCounter) and the same
 // --share-group NAME (an MQTT shared subscription splits the requests
 // between them). A request replayed to another replica is refused there.
+// Start the first replica of a new deployment once with --redis-init, which
+// creates the store's state in Redis (replay.InitRedisStore); a later start
+// with it fails, since creating the state again would hide its loss.
+// Without it, a Redis holding no state for the gateway is taken as lost
+// state: the loss is logged and messages issued before it plus the clock
+// skew are refused. Run Redis with appendonly yes, appendfsync always and
+// maxmemory-policy noeviction; only then does --redis-durable say that a
+// restarted Redis kept everything (otherwise a restart is a loss too).
 // Redis then holds the replicas' replay state: whoever can write to it can
 // clear a sender's window and have its captured messages accepted again
 // until they expire, so keep it as private as the keys (its own network,
 // TLS with rediss://, an ACL user; a password in the URL shows in the
 // process list).
 //
-//	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways
+//	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways --redis-init
 //
 // Ctrl-C or SIGTERM stops the gateway.
 package main
@@ -77,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
 	redisAddr := fs.String("redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
+	redisInit := fs.Bool("redis-init", false, "create the replay state in Redis for a new deployment (once: it fails where the state exists)")
+	redisDurable := fs.Bool("redis-durable", false, "Redis keeps every write across restarts (appendonly yes, appendfsync always, no failover to a lagging replica): a restart is not a loss")
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	if *shareGroup != "" && *redisAddr == "" {
 		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
+	}
+	if (*redisInit || *redisDurable) && *redisAddr == "" {
+		return errors.New("--redis-init and --redis-durable need --redis")
 	}
 	var authorize func(caller, method string) bool
 	if (*usersFile == "") != (*groupsFile == "") {
@@ -144,11 +157,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
 		}
-		store, err := replay.NewRedisStore(rdb, replay.RedisStoreOptions{
-			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow,
-		})
+		store, err := redisStore(ctx, rdb, replay.RedisStoreOptions{
+			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: *redisDurable,
+		}, *redisInit)
 		if err != nil {
-			return err
+			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
 		}
 		cfg.Replay, cfg.Counter = store, replay.NewRedisCounter(rdb, "mqttsec:counter:"+*id)
 	}
@@ -188,6 +201,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		err = nil
 	}
 	return err
+}
+
+// redisStore opens the replay store in rdb, or with create, creates it.
+func redisStore(ctx context.Context, rdb redis.UniversalClient, opt replay.RedisStoreOptions, create bool) (*replay.RedisStore, error) {
+	if !create {
+		return replay.NewRedisStore(rdb, opt)
+	}
+	store, err := replay.InitRedisStore(ctx, rdb, opt)
+	if errors.Is(err, replay.ErrExists) {
+		return nil, fmt.Errorf("%w: start without --redis-init", err)
+	}
+	return store, err
 }
 
 // durableState opens the replay store and the message counter kept in dir,

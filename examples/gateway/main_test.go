@@ -106,6 +106,8 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 		{"--hmac-key", good, "--redis", "127.0.0.1:1"},           // nothing listens there
 		{"--hmac-key", good, "--redis", "redis://127.0.0.1:1/0"}, // nor there
 		{"--hmac-key", good, "--redis", "http://127.0.0.1:1"},    // not a Redis URL
+		{"--hmac-key", good, "--redis-init"},                     // without --redis
+		{"--hmac-key", good, "--state", filepath.Join(dir, "d"), "--redis-durable"},
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
@@ -207,10 +209,17 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 
 	// Each refusal logged, so that the test can count them.
 	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--redis", addr, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
-	stopA, _ := startGateway(t, ctx, args...)
+	// The first replica creates the deployment's state in Redis.
+	stopA, _ := startGateway(t, ctx, append(slices.Clone(args), "--redis-init")...)
 	// The other replica names Redis by URL.
 	argsB := append(slices.Clone(args), "--redis", "redis://"+addr+"/0")
 	stopB, logB := startGateway(t, ctx, argsB...)
+	// The state exists now: creating it again is refused, since it would
+	// hide a loss.
+	var out, errOut bytes.Buffer
+	if err := run(ctx, append(slices.Clone(args), "--redis-init"), &out, &errOut, nil); !errors.Is(err, replay.ErrExists) {
+		t.Fatalf("a second --redis-init: %v, want replay.ErrExists", err)
+	}
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring(id)
 	if err != nil {
 		t.Fatal(err)

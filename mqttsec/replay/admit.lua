@@ -1,7 +1,9 @@
 -- Atomic check-and-update of one sender's replay window (SPEC.md §7.2),
 -- run by Redis so that replicas never race each other. It accepts exactly
--- the counters envelope.Window accepts. The key holds (RedisStore.fresh
--- reads it in Go, for Check):
+-- the counters envelope.Window accepts, and refuses everything that may
+-- have been accepted before Redis lost records (RedisStore's "Losing
+-- state"). The sender's key holds (RedisStore.fresh reads it in Go, for
+-- Check):
 --
 --   [1 byte: 2, the layout][8 bytes newest issue time, ms, big endian]
 --   [8 bytes highest counter accepted, big endian][ring: width/8 bytes]
@@ -18,19 +20,55 @@
 -- bytes of newest alone), is still read: the first Admit rewrites it in
 -- this one, keeping the key's time to live.
 --
+-- The store's state marker (KEYS[2], no time to live; RedisStore.marker
+-- reads it in Go) holds:
+--
+--   [1 byte: 1, the layout][8 bytes loss time, ms, big endian; 0: none]
+--   [8 bytes evicted_keys of the Redis process below, when last checked]
+--   [the run_id of that process, 40 hex digits]
+--
+-- InitRedisStore writes it for a new store. It missing means Redis lost
+-- it, and so maybe everything else: the script writes it anew with the
+-- loss time = the receiver's clock, refuses the message and returns -2.
+-- With a loss time, every message issued at or before it plus the skew is
+-- refused (-4): any of them may have been accepted before the loss. A
+-- sender's key missing (a new sender, an expired window, or an evicted
+-- one) while the server's evicted_keys moved from the marker's count is a
+-- loss too (-3). The script cache is the process's own: EVALSHA answering
+-- NOSCRIPT means a new script cache, and maybe a new process (a restart, a
+-- failover), which may have come back with old data (an RDB snapshot, an
+-- AOF fsynced every second, a lagging replica). The store then runs this
+-- script with EVAL and ARGV[8] = 1, which compares the run_id with the
+-- marker's before anything else, and is what loads the script into the
+-- cache: every later EVALSHA runs on a process that was checked. Another
+-- run_id is a loss (-6) unless ARGV[9] says that a new process keeps every
+-- write the earlier one acknowledged. Each store runs a copy of its own
+-- (RedisStore.script: this source and a comment naming the store), so
+-- that one store's check, loading its copy, does not hide a new process
+-- from another store on the same Redis.
+--
 -- Redis runs Lua 5.1, whose numbers are doubles: 64-bit values are handled
 -- as two 32-bit halves and never as one number.
 --
 -- KEYS[1]  the sender's key
+-- KEYS[2]  the store's state marker
 -- ARGV[1]  the counter, 8 bytes big endian
 -- ARGV[2]  the message's issue time, 8 bytes big endian (int64 ms)
 -- ARGV[3]  the window width in counters (a multiple of 64)
 -- ARGV[4]  the least time to live to set, ms
 -- ARGV[5]  the most time to live to set, ms
+-- ARGV[6]  the receiver's clock, ms since the epoch
+-- ARGV[7]  the receiver's tolerance for the sender's clock, ms
+-- ARGV[8]  1 after NOSCRIPT: check the Redis process first; 0 otherwise
+-- ARGV[9]  1 if a new Redis process keeps every acknowledged write
 -- Returns 1 if the counter was accepted and recorded, 0 if it was not
--- fresh, -1 (changing nothing) if the key holds anything else.
+-- fresh, -1 (changing nothing) if the sender's key holds anything else,
+-- -2, -3 or -6 for a loss noticed now (recorded in the marker; the message
+-- is refused), -4 for a message issued before a recorded loss, -5
+-- (changing nothing) if the marker holds anything else.
 
 local key = KEYS[1]
+local state = KEYS[2]
 local width = tonumber(ARGV[3])
 local nbytes = width / 8
 local header = 17 -- bytes before the ring
@@ -55,6 +93,76 @@ end
 -- 2^53.
 local function position(hi, lo)
   return ((hi % width) * (two32 % width) + lo) % width
+end
+
+-- v (0 <= v < 2^53) as 8 bytes big endian.
+local function be64(v)
+  local out = {}
+  for k = 8, 1, -1 do
+    out[k] = string.char(v % 256)
+    v = math.floor(v / 256)
+  end
+  return table.concat(out)
+end
+
+-- The server's run_id and major version, and its count of evicted keys;
+-- a server that does not say is not one the store can watch.
+local function server()
+  local info = redis.call('INFO', 'server')
+  local run_id = string.match(info, 'run_id:(%x+)')
+  if not run_id then
+    error('mqttsec replay store: INFO server gives no run_id')
+  end
+  return run_id, tonumber(string.match(info, 'redis_version:(%d+)'))
+end
+local function evicted()
+  local n = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
+  if not n then
+    error('mqttsec replay store: INFO stats gives no evicted_keys')
+  end
+  return n
+end
+
+local function mark(loss, count, run_id)
+  redis.call('SET', state, '\1' .. be64(loss) .. be64(count) .. run_id)
+end
+
+local now = tonumber(ARGV[6])
+local marker = redis.call('GET', state)
+local loss, count, run_id
+if marker then
+  if string.len(marker) < 17 or string.byte(marker, 1) ~= 1 then
+    return -5
+  end
+  loss, count, run_id = i64(marker, 2), i64(marker, 10), string.sub(marker, 18)
+end
+
+if ARGV[8] == '1' then
+  -- A new script cache: is this the process the marker names?
+  local current, version = server()
+  if not version or version < 7 then
+    -- Before Redis 7, SCRIPT LOAD went to replicas and to the AOF: a new
+    -- process could know the script, and NOSCRIPT would not tell.
+    return redis.error_reply('mqttsec replay store: Redis 7 or later needed')
+  end
+  if marker and current ~= run_id then
+    if ARGV[9] ~= '1' then
+      mark(math.max(loss, now), evicted(), current)
+      return -6
+    end
+    -- The new process kept every write; it counts its evictions from 0.
+    count, run_id = 0, current
+    mark(loss, count, run_id)
+  end
+end
+
+if not marker then
+  mark(now, evicted(), (server()))
+  return -2
+end
+
+if loss ~= 0 and i64(ARGV[2], 1) <= loss + tonumber(ARGV[7]) then
+  return -4
 end
 
 local newest, highest
@@ -104,6 +212,13 @@ elseif len == 8 or len == 16 + nbytes then
   end
 elseif len ~= 0 then
   return -1
+else
+  -- No window: a new sender, an expired window, or one Redis evicted.
+  local n = evicted()
+  if n ~= count then
+    mark(math.max(loss, now), n, run_id)
+    return -3
+  end
 end
 
 local ctr = ARGV[1]

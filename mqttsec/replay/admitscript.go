@@ -4,7 +4,9 @@ import (
 	"context"
 	_ "embed"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -12,31 +14,87 @@ import (
 )
 
 // admitSource is the check-and-update of a sender's window that Redis runs
-// atomically. The script's comments give the key's layout: the script
-// writes it, and RedisStore.window reads it for Check.
+// atomically. The script's comments give the layouts of a sender's key and
+// of the state marker: the script writes them, and RedisStore.fresh and
+// RedisStore.marker read them for Check. Each store runs its own copy
+// (RedisStore.script: the source and a comment naming the store).
 //
 //go:embed admit.lua
 var admitSource string
 
-var admitScript = redis.NewScript(admitSource)
+// initSource creates a store's state marker (InitRedisStore).
+//
+//go:embed init.lua
+var initSource string
+
+var initScript = redis.NewScript(initSource)
+
+// checkArg is where admit.lua's ARGV[8] (check the Redis process first)
+// is among Admit's arguments: 1 after NOSCRIPT.
+const checkArg = 7
 
 // Admit implements envelope.ReplayStore: one script that Redis runs
 // atomically (admit.lua), in one round trip, so replicas admitting one
-// sender's messages at once never conflict and never retry.
+// sender's messages at once never conflict and never retry. The script is
+// run by its digest (EVALSHA); when Redis answers NOSCRIPT it is a new
+// script cache, maybe a new Redis process, and the store sends the script
+// itself (EVAL), asking it to check the process first (see RedisStore's
+// "Losing state").
 func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
+	if !envelope.ValidID(m.Sender) {
+		return errSenderID
+	}
 	var ctr, iat [8]byte
 	binary.BigEndian.PutUint64(ctr[:], m.Counter)
 	binary.BigEndian.PutUint64(iat[:], uint64(m.IssuedAt.UnixMilli()))
-	least := s.keep(m)
-	n, err := admitScript.Run(ctx, s.rdb, []string{s.prefix + m.Sender},
-		ctr[:], iat[:], s.width, least.Milliseconds(), maxKeep.Milliseconds()).Int()
-	switch {
-	case err != nil:
-		return err
-	case n == 0:
-		return envelope.ErrReplayed
-	case n < 0:
-		return fmt.Errorf("%w: redis window", ErrCorrupt)
+	now := s.now()
+	nowMs := now.UnixMilli()
+	durable := 0
+	if s.durable {
+		durable = 1
 	}
-	return nil
+	keys := []string{s.prefix + m.Sender, s.state}
+	args := []any{ctr[:], iat[:], s.width, s.keep(m, now).Milliseconds(), maxKeep.Milliseconds(),
+		nowMs, ceilMillis(m.SkewOrDefault()), 0, durable}
+	n, err := s.script.EvalSha(ctx, s.rdb, keys, args...).Int()
+	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args[checkArg] = 1
+		n, err = s.script.Eval(ctx, s.rdb, keys, args...).Int()
+	}
+	if err != nil {
+		return err
+	}
+	switch n {
+	case 1:
+		return nil
+	case 0:
+		return envelope.ErrReplayed
+	case -1:
+		return fmt.Errorf("%w: redis window", ErrCorrupt)
+	case -4:
+		return errBeforeLoss
+	case -5:
+		return fmt.Errorf("%w: redis state marker %s", ErrCorrupt, s.state)
+	}
+	what, ok := lossKinds[n]
+	if !ok {
+		return fmt.Errorf("replay: redis script answered %d", n)
+	}
+	loss := &LossError{Noticed: time.UnixMilli(nowMs), What: fmt.Sprintf(what, s.state)}
+	s.losses.report(loss)
+	return fmt.Errorf("%w: %w", errBeforeLoss, loss)
+}
+
+// lossKinds says what each of admit.lua's loss codes found (%s: the
+// marker's key).
+var lossKinds = map[int]string{
+	-2: "the state marker %s is missing from Redis: it restarted or failed over without its data, was flushed, or lost the marker",
+	-3: "a sender's window is missing from Redis after it evicted keys (maxmemory; marker %s)",
+	-6: "Redis is a new process (a restart or a failover; marker %s), which may have lost recent writes, and DurableRedis is not set",
+}
+
+// ceilMillis is d in whole milliseconds, rounded up: the skew after a loss
+// is never cut short.
+func ceilMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }

@@ -39,7 +39,7 @@ func nextCounter(rng *rand.Rand, ref *envelope.Window, c, base uint64) uint64 {
 // its own, and an empty envelope.Window of that width to hold it to.
 func storeAndWindow(t *testing.T, rdb *redis.Client, name string, width int) (*RedisStore, *envelope.Window) {
 	t.Helper()
-	s, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:%s:%d:", name, time.Now().UnixNano()), Width: width})
+	s, err := InitRedisStore(ctx, rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:%s:%d:", name, time.Now().UnixNano()), Width: width})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,12 @@ package replay
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,12 +30,90 @@ const DefaultRetention = 10 * time.Minute
 // retry, however many there are. The script accepts exactly what
 // envelope.Window accepts (a test runs both side by side), and keeps the
 // window as a ring of bits that it updates in place, so an Admit costs
-// Redis about the same at every width. The server must allow scripting
-// (EVALSHA, and EVAL the first time); the commands a store uses are GET,
-// GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL, PEXPIRE and
-// those.
+// Redis about the same at every width.
+//
+// The server must be Redis 7 or later and allow scripting. The commands a
+// store uses are EVALSHA, EVAL (after NOSCRIPT) and MGET; its scripts call
+// GET, GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL, PEXPIRE,
+// EXISTS and INFO. An ACL user for the store's prefix P needs:
+//
+//	ACL SETUSER gateway on >PASSWORD ~P* +evalsha +eval +mget +get +getrange +getbit +setbit +setrange +set +strlen +pttl +pexpire +exists +info
+//
+// and, for a RedisCounter, its key (in the pattern, or its own ~KEY) and
+// +incr. (INFO is in ACL category @dangerous: name it, as above, rather
+// than allowing the category.)
+//
+// # Losing state
+//
+// Redis may lose what the store wrote: a Redis without persistence
+// restarts empty; one that saves RDB snapshots restarts with the last
+// snapshot, and one with appendfsync everysec loses up to about a second
+// of writes to a power cut or a kernel crash (not to a crash of Redis
+// alone); a failover promotes a replica that may lack the last writes
+// (replication is asynchronous); FLUSHALL, FLUSHDB or a restored backup
+// replace everything; under maxmemory, an eviction policy removes keys. A
+// sender whose window was lost would have its captured messages accepted
+// again until they expire. So the store keeps a state marker,
+// P+"#state" (no time to live; "#" is in no sender id), written by
+// InitRedisStore for a new store, and notices a loss when:
+//
+//   - the marker is missing (Redis restarted or failed over without its
+//     data, was flushed, or evicted it; or someone deleted it);
+//   - a sender's key is missing and the server's evicted_keys (INFO stats,
+//     every key evicted from any database) moved since the marker recorded
+//     it: a key of the store may have been evicted (CONFIG RESETSTAT, which
+//     zeroes the count, is taken for an eviction too);
+//   - Redis is a new process (another run_id, INFO server): after a
+//     restart or failover the script cache is empty, so EVALSHA answers
+//     NOSCRIPT, and the store then checks the run_id before it loads its
+//     script again. A new process is a loss unless DurableRedis says it
+//     kept every write.
+//
+// Admit then records the loss in the marker, with the time it noticed it
+// (Now), reports a *LossError (which wraps ErrStateLost) to the functions
+// given to NotifyLoss, and refuses the message. From then on, the store
+// (every replica sharing it) refuses every message issued at or before
+// that time plus the receiver's clock skew (envelope.Seen.Skew), any of
+// which may have been accepted before the loss; a message issued later is
+// accepted as usual, with no restart. For about the skew after a loss
+// (30 s by default) nothing is accepted. One replica reports each loss:
+// the one that noticed it. Check refuses the same messages, but notices
+// nothing itself: a missing marker is Admit's to report.
+//
+// Which loss the store notices, by Redis's persistence:
+//
+//   - none (save "", appendonly no): after a restart Redis is empty; the
+//     store notices the missing marker. After a failover to a replica,
+//     the new run_id.
+//   - RDB snapshots: Redis restarts with the marker of the last snapshot;
+//     the store notices the new run_id.
+//   - AOF, appendfsync everysec: the same (a power cut may have lost the
+//     last second). DurableRedis must stay false.
+//   - AOF, appendfsync always, no failover (or failovers that wait for the
+//     replica to catch up, such as FAILOVER): Redis keeps every write it
+//     acknowledged. With DurableRedis the store accepts a restart without
+//     a loss, and nothing is refused; without it, each restart is
+//     reported as a loss (safe, but a pause of the skew).
+//
+// FLUSHALL, FLUSHDB and evictions are noticed whatever the persistence. A
+// backup restored into a restarted Redis brings back the marker it holds,
+// and is noticed as a new process; with DurableRedis it is not: delete the
+// marker after a restore (DEL P#state), and the store notices the loss.
+// Keep the replicas' clocks synchronised to well within the skew: a
+// replica whose clock is d behind another's records a loss d too early,
+// and a message the other accepted, issued in the last d of the skew
+// ahead of its clock, could be accepted again.
+//
+// Redis Cluster: a store's keys must share a hash slot, since a script
+// reads the marker with the sender's key. NewRedisStore refuses a
+// ClusterClient (or a Ring) whose Prefix has no hash tag ("{gateway}:");
+// one store's windows then all live on one Redis node.
 //
 // # Upgrading
+//
+// A store written by a version without the marker has none: the first
+// Admit reports a loss. Call InitRedisStore once instead, while the old
+// replicas are stopped and if Redis is known to have kept its data.
 //
 // Keys written before the ring layout (a shifted bitmap) are read as they
 // are and rewritten as rings by their next Admit. A replica still running
@@ -48,14 +129,19 @@ const DefaultRetention = 10 * time.Minute
 // after the sender's last admitted message. A message the store has
 // forgotten is therefore already refused as expired, whatever the
 // receivers' Policy.MaxLifetime; Retention is the margin for replicas whose
-// clocks disagree. Run Redis with a maxmemory-policy that never evicts these
-// keys early (noeviction, or volatile-ttl with ample memory), and with
-// persistence if the state must survive a Redis restart.
+// clocks disagree. Run Redis with maxmemory-policy noeviction and memory
+// to spare, and give the store a Redis of its own: an eviction of any key
+// on it is taken for a loss the next time a sender has no window.
 type RedisStore struct {
 	rdb       redis.UniversalClient
 	prefix    string
+	state     string // the state marker's key
 	width     int
 	retention time.Duration
+	now       func() time.Time
+	durable   bool
+	script    *redis.Script // admit.lua, this store's own copy
+	losses    lossReports
 }
 
 var _ envelope.ReplayStore = (*RedisStore)(nil)
@@ -63,10 +149,12 @@ var _ envelope.ReplayStore = (*RedisStore)(nil)
 // RedisStoreOptions configures NewRedisStore. The zero value is usable.
 type RedisStoreOptions struct {
 	// Prefix starts every key (default "mqttsec:replay:"); the sender's
-	// id follows. Replicas of one receiver share a prefix. Receivers with
-	// different ids should each have their own (say, with the id in it):
-	// under one prefix, a sender's messages to all of them share one
-	// window, which then has to absorb the reordering of them all.
+	// id follows, and the state marker is Prefix+"#state". Replicas of
+	// one receiver share a prefix. Receivers with different ids should
+	// each have their own (say, with the id in it): under one prefix, a
+	// sender's messages to all of them share one window, which then has
+	// to absorb the reordering of them all. With Redis Cluster the prefix
+	// must hold a hash tag ("{gateway}:replay:").
 	Prefix string
 	// Width is the replay window width (0: envelope.DefaultWindow), at
 	// most MaxRedisWidth.
@@ -75,6 +163,17 @@ type RedisStoreOptions struct {
 	// its admitted messages expires (0: DefaultRetention). See the type's
 	// documentation.
 	Retention time.Duration
+	// Now is the receiver's clock (nil: time.Now): the time a loss is
+	// noticed, and the base of the windows' times to live. Give it the
+	// receiver's mqttsec.Config.Now if that is set.
+	Now func() time.Time
+	// DurableRedis says that Redis keeps every write it acknowledged
+	// across restarts and failovers: appendonly yes with appendfsync
+	// always, and no failover to a replica that may lag (replication is
+	// asynchronous). A new Redis process (another run_id) is then not a
+	// loss. Leave it false for anything less: RDB snapshots, appendfsync
+	// everysec, or automatic failover (Sentinel, Cluster).
+	DurableRedis bool
 }
 
 // MaxRedisWidth bounds a RedisStore's window width: each sender's key
@@ -82,8 +181,14 @@ type RedisStoreOptions struct {
 // sender's.
 const MaxRedisWidth = 1 << 16
 
+// stateSuffix follows the prefix in the state marker's key; '#' is in no
+// sender id (envelope.ValidID).
+const stateSuffix = "#state"
+
 // NewRedisStore returns a store using rdb, which the caller configured
-// (address, TLS, credentials) and closes.
+// (address, TLS, credentials) and closes. A new deployment creates its
+// state with InitRedisStore once; after that, every replica and every
+// restart calls NewRedisStore.
 func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
 	if opt.Prefix == "" {
 		opt.Prefix = "mqttsec:replay:"
@@ -103,7 +208,73 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 	if opt.Retention > maxKeep/2 {
 		return nil, fmt.Errorf("%w: redis retention %v is longer than %v", envelope.ErrInvalidConfig, opt.Retention, maxKeep/2)
 	}
-	return &RedisStore{rdb: rdb, prefix: opt.Prefix, width: opt.Width, retention: opt.Retention}, nil
+	switch rdb.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		if !hasHashTag(opt.Prefix) {
+			return nil, fmt.Errorf("%w: redis prefix %q has no {hash tag}: a store's keys must share a cluster slot", envelope.ErrInvalidConfig, opt.Prefix)
+		}
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	// Each store (prefix) has a script of its own, identical but for a
+	// comment: a script loaded by another store's check is not taken for
+	// this one's (see admit.lua).
+	tag := sha256.Sum256([]byte(opt.Prefix))
+	return &RedisStore{
+		rdb: rdb, prefix: opt.Prefix, state: opt.Prefix + stateSuffix, width: opt.Width,
+		retention: opt.Retention, now: opt.Now, durable: opt.DurableRedis,
+		script: redis.NewScript(admitSource + "\n-- store " + hex.EncodeToString(tag[:16]) + "\n"),
+	}, nil
+}
+
+// hasHashTag reports whether keys starting with prefix hash to one Redis
+// Cluster slot whatever follows: the prefix holds a non-empty {tag}.
+func hasHashTag(prefix string) bool {
+	i := strings.IndexByte(prefix, '{')
+	return i >= 0 && strings.IndexByte(prefix[i+1:], '}') > 0
+}
+
+// InitRedisStore creates the state of a new store (its state marker,
+// recording the Redis process it was made on) and returns the store. If
+// the state exists the error wraps ErrExists: call it once per deployment,
+// never on every start. Called where a store's marker was lost, it would
+// hide that loss: keep the flag or step that calls it apart from the
+// ordinary start.
+func InitRedisStore(ctx context.Context, rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
+	s, err := NewRedisStore(rdb, opt)
+	if err != nil {
+		return nil, err
+	}
+	created, err := initScript.Run(ctx, rdb, []string{s.state}).Int()
+	if err != nil {
+		return nil, err
+	}
+	if created == 0 {
+		return nil, fmt.Errorf("%w: redis key %s", ErrExists, s.state)
+	}
+	return s, nil
+}
+
+// NotifyLoss has f called with each loss of replay state the store
+// notices (a *LossError, wrapping ErrStateLost), including those it
+// noticed before. f must not block.
+func (s *RedisStore) NotifyLoss(f func(error)) { s.losses.add(f) }
+
+// Width returns the store's window width, in counters.
+func (s *RedisStore) Width() int { return s.width }
+
+// marker reads the state marker (admit.lua writes it and describes it):
+// the loss time it records (zero for none).
+func (s *RedisStore) marker(b []byte) (time.Time, error) {
+	if len(b) < 17 || b[0] != 1 {
+		return time.Time{}, fmt.Errorf("%w: redis state marker %s", ErrCorrupt, s.state)
+	}
+	loss := int64(binary.BigEndian.Uint64(b[1:9]))
+	if loss == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(loss), nil
 }
 
 // fresh reports whether counter c would be admitted by a sender's window
@@ -141,16 +312,32 @@ const (
 	ringHeader = 17
 )
 
-// Check implements envelope.ReplayStore.
+// Check implements envelope.ReplayStore: one MGET of the sender's window
+// and the state marker. It refuses what Admit would refuse as a replay or
+// as issued before a recorded loss; a missing marker it leaves to Admit,
+// which records and reports the loss.
 func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
-	b, err := s.rdb.Get(ctx, s.prefix+m.Sender).Bytes()
-	if errors.Is(err, redis.Nil) {
-		b, err = nil, nil
+	if !envelope.ValidID(m.Sender) {
+		return errSenderID
 	}
+	vals, err := s.rdb.MGet(ctx, s.prefix+m.Sender, s.state).Result()
 	if err != nil {
 		return err
 	}
-	fresh, err := s.fresh(b, m.Counter)
+	if len(vals) != 2 {
+		return fmt.Errorf("replay: redis MGET answered %d values for 2 keys", len(vals))
+	}
+	window, state := stringBytes(vals[0]), stringBytes(vals[1])
+	if state != nil {
+		loss, err := s.marker(state)
+		if err != nil {
+			return err
+		}
+		if beforeLoss(loss, m) {
+			return errBeforeLoss
+		}
+	}
+	fresh, err := s.fresh(window, m.Counter)
 	if err != nil {
 		return err
 	}
@@ -160,17 +347,30 @@ func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
 	return nil
 }
 
+// errSenderID refuses a sender id that envelope.ValidID refuses (the
+// Opener never passes one): it could name another key, such as the state
+// marker.
+var errSenderID = errors.New("replay: invalid sender id")
+
+// stringBytes is an MGET value as bytes: nil for a missing key.
+func stringBytes(v any) []byte {
+	if s, ok := v.(string); ok {
+		return []byte(s)
+	}
+	return nil
+}
+
 // maxKeep bounds a key's time to live (Redis refuses expiry times that
 // overflow); no sane Policy.MaxLifetime comes near it.
 const maxKeep = 50 * 365 * 24 * time.Hour
 
 // keep returns how long, at least, the window must live after admitting
-// m: Retention, or Retention after m stops being fresh if that is later.
-// (admit.lua keeps the key's own time to live when it is longer.)
-func (s *RedisStore) keep(m envelope.Seen) time.Duration {
+// m at now: Retention, or Retention after m stops being fresh if that is
+// later. (admit.lua keeps the key's own time to live when it is longer.)
+func (s *RedisStore) keep(m envelope.Seen, now time.Time) time.Duration {
 	ttl := s.retention
 	if !m.ExpiresAt.IsZero() {
-		if until := time.Until(m.ExpiresAt); until > 0 {
+		if until := m.ExpiresAt.Sub(now); until > 0 {
 			ttl = max(ttl, min(until, maxKeep/2)+s.retention)
 		}
 	}

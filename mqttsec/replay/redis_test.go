@@ -34,27 +34,31 @@ func redisClient(t testing.TB) *redis.Client {
 	return rdb
 }
 
+// redisStores returns n stores of one new deployment (InitRedisStore, then
+// NewRedisStore) under a prefix of their own, sharing a Redis client.
 func redisStores(t testing.TB, n int, opt RedisStoreOptions) []*RedisStore {
 	rdb := redisClient(t)
-	opt.Prefix = fmt.Sprintf("mqttsec-test:%s:%d:", t.Name(), time.Now().UnixNano())
-	var out []*RedisStore
-	for range n {
-		s, err := NewRedisStore(rdb, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
+	return newStores(t, n, opt, func() redis.UniversalClient { return rdb })
 }
 
 // replicaStores is redisStores with a Redis client of its own for each
 // store, as separate replicas have.
 func replicaStores(t testing.TB, n int, opt RedisStoreOptions) []*RedisStore {
+	return newStores(t, n, opt, func() redis.UniversalClient { return redisClient(t) })
+}
+
+func newStores(t testing.TB, n int, opt RedisStoreOptions, client func() redis.UniversalClient) []*RedisStore {
+	t.Helper()
 	opt.Prefix = fmt.Sprintf("mqttsec-test:%s:%d:", t.Name(), time.Now().UnixNano())
 	var out []*RedisStore
-	for range n {
-		s, err := NewRedisStore(redisClient(t), opt)
+	for i := range n {
+		mk := NewRedisStore
+		if i == 0 {
+			mk = func(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
+				return InitRedisStore(ctx, rdb, opt)
+			}
+		}
+		s, err := mk(client(), opt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,11 @@ package replay
 
 import (
 	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,40 +22,62 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // receiver would refuse whatever falls behind its window; one shared,
 // atomically incremented sequence keeps them within it.
 //
-// The key is created at the current time in nanoseconds, so a counter lost
-// with a Redis that keeps no data restarts above the values it handed out
-// before (as long as clocks do not go back). Run Redis with persistence
-// where that is not enough.
+// The key is created at the current time in nanoseconds, so a counter
+// lost with Redis's data (a restart without persistence, FLUSHALL, an
+// eviction) starts again above the values it handed out before. A Redis
+// that comes back with an older value (an RDB snapshot, an AOF with
+// appendfsync everysec after a power cut, a failover to a lagging
+// replica) is a new process, with an empty script cache: the counter
+// notices NOSCRIPT and moves up to the current time in nanoseconds too.
+// (So does SCRIPT FLUSH: a message sealed just before such a jump and
+// delivered after one sealed just after it falls behind its receiver's
+// window, and is refused.)
+// Both rest on two assumptions: the replicas' clocks do not go back (nor
+// lag the clock of the replica that created the key by more than the time
+// since), and the counter handed out fewer values than nanoseconds have
+// passed since it was created. A Redis restored from an old backup while
+// the same process runs on is not noticed: restart it. A value handed out
+// twice would make receivers refuse the second message as a replay; it
+// never makes them accept one twice.
+//
+// The commands it uses are EVALSHA and EVAL; its script calls GET, SET
+// and INCR.
 type RedisCounter struct {
 	rdb     redis.UniversalClient
 	key     string
+	script  *redis.Script // rediscounter.lua, this key's own copy
 	timeout time.Duration
 }
 
+//go:embed rediscounter.lua
+var counterSource string
+
 // NewRedisCounter returns a counter stored under key.
 func NewRedisCounter(rdb redis.UniversalClient, key string) *RedisCounter {
-	return &RedisCounter{rdb: rdb, key: key, timeout: 5 * time.Second}
+	// A script of its own, so that NOSCRIPT is this counter's to notice
+	// (see admit.lua).
+	tag := sha256.Sum256([]byte(key))
+	return &RedisCounter{rdb: rdb, key: key, timeout: 5 * time.Second,
+		script: redis.NewScript(counterSource + "\n-- counter " + hex.EncodeToString(tag[:16]) + "\n")}
 }
 
-// Next implements envelope.Counter with one round trip: SETNX to the
-// current time (only when the key is new), then INCR.
+// Next implements envelope.Counter with one round trip: the script by
+// its digest (EVALSHA), or, after NOSCRIPT, itself (EVAL) moving the
+// counter up to the clock.
 func (c *RedisCounter) Next() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	var incr *redis.IntCmd
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.SetNX(ctx, c.key, time.Now().UnixNano(), 0)
-		incr = p.Incr(ctx, c.key)
-		return nil
-	})
+	keys := []string{c.key}
+	now := strconv.FormatInt(time.Now().UnixNano(), 10)
+	v, err := c.script.EvalSha(ctx, c.rdb, keys, now, 0).Text()
+	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		v, err = c.script.Eval(ctx, c.rdb, keys, now, 1).Text()
+	}
 	if err != nil {
 		return 0, err
 	}
-	n, err := incr.Result()
-	if err != nil {
-		return 0, err
-	}
-	if n <= 0 {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
 		return 0, errors.New("replay: redis counter out of range")
 	}
 	return uint64(n), nil
