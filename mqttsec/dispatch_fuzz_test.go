@@ -103,7 +103,7 @@ func FuzzServerDispatch(f *testing.F) {
 		defer s.cancel()
 		in := Inbound{Topic: topic, Payload: payload}
 		s.route(in)
-		s.route(in) // a duplicate delivery
+		s.route(in)    // a duplicate delivery
 		s.sends.Wait() // the replies' publishes
 		onTopic := topic == "mqttsec/gateway/req/get-card"
 		isGenuine := onTopic && (bytes.Equal(payload, genuine.Bytes) || bytes.Equal(payload, binary.Bytes) || bytes.Equal(payload, compact.Bytes))

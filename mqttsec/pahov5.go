@@ -58,6 +58,7 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	}
 	cfg := t.cfg
 	cfg.AttemptConnection = t.guard.attemptConnection(cfg)
+	//lint:ignore SA1019 a configuration that sets the deprecated field keeps the delay it asked for
 	if cfg.ReconnectBackoff == nil && cfg.ConnectRetryDelay == 0 {
 		cfg.ReconnectBackoff = reconnectBackoff
 	}
