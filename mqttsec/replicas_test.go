@@ -85,7 +85,7 @@ func TestReplicasShareReplayStateThroughRedis(t *testing.T) {
 		})
 		took := time.Since(start)
 		if failed != 0 {
-			t.Fatalf("%d of %d requests failed", failed, total)
+			t.Fatalf("%d of %d requests failed; client %v; replicas %v and %v", failed, total, client.Stats(), servers[0].Stats(), servers[1].Stats())
 		}
 		h0, h1 := handled[0].Load(), handled[1].Load()
 		if h0+h1 != total || h0 == 0 || h1 == 0 {

@@ -28,10 +28,13 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // that comes back with an older value (an RDB snapshot, an AOF with
 // appendfsync everysec after a power cut, a failover to a lagging
 // replica) is a new process, with an empty script cache: the counter
-// notices NOSCRIPT and moves up to the current time in nanoseconds too.
-// (So does SCRIPT FLUSH: a message sealed just before such a jump and
-// delivered after one sealed just after it falls behind its receiver's
-// window, and is refused.)
+// notices NOSCRIPT, and if the process's run_id is not the one it
+// recorded in "<key>#run_id", moves up to the current time in
+// nanoseconds too, once per process whatever the number of replicas. (A
+// message sealed just before such a jump and delivered after one sealed
+// just after it falls behind its receiver's window, and is refused. SCRIPT
+// FLUSH, on the same process, moves nothing.) With Redis Cluster, put a
+// {hash tag} in the key, so that both keys share a slot.
 // Both rest on two assumptions: the replicas' clocks do not go back (nor
 // lag the clock of the replica that created the key by more than the time
 // since), and the counter handed out fewer values than nanoseconds have
@@ -40,8 +43,8 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // twice would make receivers refuse the second message as a replay; it
 // never makes them accept one twice.
 //
-// The commands it uses are EVALSHA and EVAL; its script calls GET, SET
-// and INCR.
+// The commands it uses are EVALSHA and EVAL; its script calls GET, SET,
+// INCR and, on a new key or after NOSCRIPT, INFO.
 type RedisCounter struct {
 	rdb     redis.UniversalClient
 	key     string
@@ -67,7 +70,7 @@ func NewRedisCounter(rdb redis.UniversalClient, key string) *RedisCounter {
 func (c *RedisCounter) Next() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	keys := []string{c.key}
+	keys := []string{c.key, c.key + "#run_id"}
 	now := strconv.FormatInt(time.Now().UnixNano(), 10)
 	v, err := c.script.EvalSha(ctx, c.rdb, keys, now, 0).Text()
 	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {

@@ -596,6 +596,32 @@ func TestRedisStoreACLUser(t *testing.T) {
 	}
 }
 
+// Every replica's counter meets NOSCRIPT once on a Redis process (here,
+// after SCRIPT FLUSH, as a second replica's first call does): only a
+// process not seen before moves the counter up to the clock, so the
+// replicas do not make it leap, one after the other, past replies still
+// in flight (which their receivers would then refuse as too old).
+func TestRedisCounterNoLeapOnAProcessSeenBefore(t *testing.T) {
+	srv := privateRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	a, b := NewRedisCounter(rdb, "mqttsec-test:counter:gateway"), NewRedisCounter(rdb, "mqttsec-test:counter:gateway")
+	first, err := a.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second != first+1 {
+		t.Fatalf("after NOSCRIPT on the same process: %d, then %d; want the next value", first, second)
+	}
+}
+
 // Redis restarts under a RedisCounter and the replicas drawing from it:
 // the counter never hands out a value again, whatever Redis kept, even
 // when another counter's script was loaded into the new process first.
