@@ -99,12 +99,19 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if err != nil {
 		return nil, err
 	}
+	// The counter first: drawing it may wait (a file, Redis), and the
+	// request's expiry is measured from when that is done.
+	ctr, err := c.sealer.Counter.Next()
+	if err != nil {
+		return nil, err
+	}
+	at, realNow := c.now(), time.Now()
 	ttl := prot.TTL
 	if ttl == 0 {
 		ttl = envelope.DefaultTTL
 	}
 	if deadline, ok := ctx.Deadline(); ok {
-		ttl = min(ttl, time.Until(deadline))
+		ttl = min(ttl, deadline.Sub(realNow))
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ttl)
@@ -118,7 +125,11 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
 	prot.apply(params)
 	params.TTL = ttl
-	sealed, err := c.seal(params, payload)
+	// Sealed as of the moment the TTL was measured from, with the counter
+	// drawn: its expiry is then exactly the caller's deadline, or earlier.
+	sealer := *c.sealer
+	sealer.Counter, sealer.Now = drawnCounter(ctr), func() time.Time { return at }
+	sealed, err := c.sealWith(&sealer, params, payload)
 	if err != nil {
 		return nil, err
 	}

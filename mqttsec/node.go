@@ -549,6 +549,11 @@ func (n *node) stop() {
 	}
 	n.wg.Wait()
 	n.sends.Wait()
+	if left := len(n.queue); left > 0 {
+		// Acknowledged to the broker, never opened: their senders get no
+		// answer and may retry.
+		n.log.Warn("mqttsec: closed with messages still queued, dropped unopened", "messages", left)
+	}
 	n.rejects.Close()
 }
 
@@ -599,7 +604,8 @@ func (n *node) drain(ctx context.Context) {
 
 // maxPendingSends bounds the replies waiting for the broker's
 // acknowledgement at once; a worker with a reply beyond it waits for a
-// place, at most PublishTimeout.
+// place: until one of them ends (each within PublishTimeout) or the node
+// closes.
 const maxPendingSends = 1024
 
 // publishTimeout is Config.PublishTimeout or its default.

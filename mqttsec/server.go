@@ -201,6 +201,12 @@ func (s *Server) replySealer(req *envelope.Message) (*envelope.Sealer, error) {
 	return &rs, nil
 }
 
+// drawnCounter is a counter drawn in advance for one message: Next
+// returns it, every time.
+type drawnCounter uint64
+
+func (c drawnCounter) Next() (uint64, error) { return uint64(c), nil }
+
 // replyCounter numbers one reply. It draws a fresh counter when the reply
 // is sealed, so that a reply whose handler ran long does not fall behind
 // the replies sealed meanwhile (and below its receiver's window); if none

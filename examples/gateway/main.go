@@ -8,7 +8,11 @@
 //
 // With --state DIR the replay windows and the gateway's message counter are
 // kept in DIR (replay.FileStore, replay.FileCounter), so a request captured
-// before a restart is still refused after it. Without it they live in
+// before a restart is still refused after it. Create them once, on the
+// first start, with --init; later starts open them, and one that finds
+// the replay store gone or damaged reports the loss and refuses what may
+// have been accepted before it (a missing counter stops the gateway: it
+// must not guess where its counter stood). Without --state they live in
 // memory: after a restart only the messages' lifetimes bound replays. One
 // gateway at a time may use DIR.
 //
@@ -17,7 +21,7 @@
 // Redis: replay.RedisStore, replay.RedisCounter) and the same
 // --share-group NAME (an MQTT shared subscription splits the requests
 // between them). A request replayed to another replica is refused there.
-// Start the first replica of a new deployment once with --redis-init, which
+// Start the first replica of a new deployment once with --init, which
 // creates the store's state in Redis (replay.InitRedisStore); a later start
 // with it fails, since creating the state again would hide its loss.
 // Without it, a Redis holding no state for the gateway is taken as lost
@@ -31,7 +35,7 @@
 // TLS with rediss://, an ACL user; a password in the URL shows in the
 // process list).
 //
-//	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways --redis-init
+//	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways --init
 //
 // Ctrl-C or SIGTERM stops the gateway.
 package main
@@ -85,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
 	redisAddr := fs.String("redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
-	redisInit := fs.Bool("redis-init", false, "create the replay state in Redis for a new deployment (once: it fails where the state exists)")
+	initState := fs.Bool("init", false, "create the replay state of a new deployment, in a new --state DIR or in --redis (once: it fails where the state exists)")
 	redisDurable := fs.Bool("redis-durable", false, "Redis keeps every write across restarts (appendonly yes, appendfsync always, no failover to a lagging replica): a restart is not a loss")
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
@@ -98,8 +102,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if *shareGroup != "" && *redisAddr == "" {
 		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
 	}
-	if (*redisInit || *redisDurable) && *redisAddr == "" {
-		return errors.New("--redis-init and --redis-durable need --redis")
+	if *initState && *stateDir == "" && *redisAddr == "" {
+		return errors.New("--init needs --state or --redis: it creates their replay state")
+	}
+	if *redisDurable && *redisAddr == "" {
+		return errors.New("--redis-durable needs --redis")
 	}
 	var authorize func(caller, method string) bool
 	if (*usersFile == "") != (*groupsFile == "") {
@@ -139,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: *rejectLogInterval}
 	if *stateDir != "" {
-		store, counter, err := durableState(*stateDir)
+		store, counter, err := durableState(*stateDir, *initState)
 		if err != nil {
 			return err
 		}
@@ -159,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		}
 		store, err := redisStore(ctx, rdb, replay.RedisStoreOptions{
 			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: *redisDurable,
-		}, *redisInit)
+		}, *initState)
 		if err != nil {
 			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
 		}
@@ -210,38 +217,65 @@ func redisStore(ctx context.Context, rdb redis.UniversalClient, opt replay.Redis
 	}
 	store, err := replay.InitRedisStore(ctx, rdb, opt)
 	if errors.Is(err, replay.ErrExists) {
-		return nil, fmt.Errorf("%w: start without --redis-init", err)
+		return nil, fmt.Errorf("%w: start without --init", err)
 	}
 	return store, err
 }
 
-// durableState opens the replay store and the message counter kept in dir,
-// creating both in a new directory (one holding neither). A new counter
-// starts at the current time in nanoseconds, above the counters of an
-// earlier run without --state (those come from the clock too). A counter
-// beside a missing replay store opens the store, which reports the loss
-// and refuses what may have been admitted before; a counter file missing
-// beside an existing replay store is an error, as replay.OpenFileCounter
-// makes it: the gateway must not guess where its lost counter stood.
-func durableState(dir string) (*replay.FileStore, *replay.FileCounter, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
+// durableState opens the replay store and the message counter kept in
+// dir, or with create, creates both (dir and both files must be new). A new
+// counter starts at the current time in nanoseconds, above the counters
+// of an earlier run without --state (those come from the clock too). A
+// replay store found missing or damaged is opened as such: it reports the
+// loss and refuses what may have been admitted before, never starting anew
+// as if nothing had been. A missing counter is an error (replay.ErrMissing):
+// the gateway must not guess where its lost counter stood; and so is a
+// whole DIR gone, which is not made anew without --init.
+func durableState(dir string, create bool) (*replay.FileStore, *replay.FileCounter, error) {
 	storeDir, counterPath := filepath.Join(dir, "replay"), filepath.Join(dir, "counter")
-	_, storeErr := os.Stat(storeDir)
-	_, counterErr := os.Stat(counterPath)
-	fresh := errors.Is(storeErr, os.ErrNotExist) && errors.Is(counterErr, os.ErrNotExist)
-	openStore := replay.OpenFileStore
-	if fresh {
-		openStore = replay.CreateFileStore
+	if create {
+		return newDurableState(dir, storeDir, counterPath)
 	}
-	store, err := openStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		err = fmt.Errorf("%w: %s", replay.ErrMissing, dir)
+		return nil, nil, fmt.Errorf("--state %s: %w (a new deployment starts once with --init)", dir, err)
+	}
+	counter, err := replay.OpenFileCounter(counterPath, 0)
+	if errors.Is(err, replay.ErrMissing) {
+		return nil, nil, fmt.Errorf("--state %s: %w (a new deployment starts once with --init)", dir, err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("--state %s: %w", dir, err)
 	}
-	counter, err := replay.OpenFileCounter(counterPath, 0)
-	if fresh && errors.Is(err, replay.ErrMissing) {
-		counter, err = replay.CreateFileCounter(counterPath, uint64(time.Now().UnixNano()), 0)
+	store, err := replay.OpenFileStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	if err != nil {
+		counter.Close()
+		return nil, nil, fmt.Errorf("--state %s: %w", dir, err)
+	}
+	return store, counter, nil
+}
+
+// newDurableState creates the replay store and the counter of a new
+// deployment in dir.
+func newDurableState(dir, storeDir, counterPath string) (*replay.FileStore, *replay.FileCounter, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	// Neither may exist: a new store beside an old counter would hide the
+	// loss of the store that was there.
+	if _, err := os.Lstat(counterPath); err == nil {
+		return nil, nil, fmt.Errorf("--state %s: %w: %s: start without --init", dir, replay.ErrExists, counterPath)
+	}
+	store, err := replay.CreateFileStore(storeDir, replay.FileStoreOptions{Width: mqttsec.DefaultReplayWindow})
+	if errors.Is(err, replay.ErrExists) {
+		return nil, nil, fmt.Errorf("--state %s: %w: start without --init", dir, err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("--state %s: %w", dir, err)
+	}
+	counter, err := replay.CreateFileCounter(counterPath, uint64(time.Now().UnixNano()), 0)
+	if errors.Is(err, os.ErrExist) {
+		err = fmt.Errorf("%w: %s: start without --init", replay.ErrExists, counterPath)
 	}
 	if err != nil {
 		store.Close()

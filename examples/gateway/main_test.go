@@ -106,7 +106,7 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 		{"--hmac-key", good, "--redis", "127.0.0.1:1"},           // nothing listens there
 		{"--hmac-key", good, "--redis", "redis://127.0.0.1:1/0"}, // nor there
 		{"--hmac-key", good, "--redis", "http://127.0.0.1:1"},    // not a Redis URL
-		{"--hmac-key", good, "--redis-init"},                     // without --redis
+		{"--hmac-key", good, "--init"},                           // without --state or --redis
 		{"--hmac-key", good, "--state", filepath.Join(dir, "d"), "--redis-durable"},
 	} {
 		var out, errOut bytes.Buffer
@@ -126,8 +126,8 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	defer cancel()
 	eve := startEve(t, ctx, b.URL(), "mqttsec/gateway/req/#")
 
-	gateway := func() (stop func() string, errOut *testwait.Log) {
-		return startGateway(t, ctx, "--broker", b.URL(), "--hmac-key", hmac, "--state", state)
+	gateway := func(more ...string) (stop func() string, errOut *testwait.Log) {
+		return startGateway(t, ctx, append([]string{"--broker", b.URL(), "--hmac-key", hmac, "--state", state}, more...)...)
 	}
 
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring("gateway")
@@ -136,7 +136,7 @@ func TestGatewayStateSurvivesRestart(t *testing.T) {
 	}
 	c := startClient(t, ctx, b.URL(), ring)
 
-	stop, _ := gateway()
+	stop, _ := gateway("--init") // a new deployment
 	if reply, err := c.Request(ctx, "gateway", "echo", []byte("before")); err != nil || string(reply) != "before" {
 		t.Fatalf("echo before the restart = %q, %v", reply, err)
 	}
@@ -210,15 +210,15 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 	// Each refusal logged, so that the test can count them.
 	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--redis", addr, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
 	// The first replica creates the deployment's state in Redis.
-	stopA, _ := startGateway(t, ctx, append(slices.Clone(args), "--redis-init")...)
+	stopA, _ := startGateway(t, ctx, append(slices.Clone(args), "--init")...)
 	// The other replica names Redis by URL.
 	argsB := append(slices.Clone(args), "--redis", "redis://"+addr+"/0")
 	stopB, logB := startGateway(t, ctx, argsB...)
 	// The state exists now: creating it again is refused, since it would
 	// hide a loss.
 	var out, errOut bytes.Buffer
-	if err := run(ctx, append(slices.Clone(args), "--redis-init"), &out, &errOut, nil); !errors.Is(err, replay.ErrExists) {
-		t.Fatalf("a second --redis-init: %v, want replay.ErrExists", err)
+	if err := run(ctx, append(slices.Clone(args), "--init"), &out, &errOut, nil); !errors.Is(err, replay.ErrExists) {
+		t.Fatalf("a second --init: %v, want replay.ErrExists", err)
 	}
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring(id)
 	if err != nil {

@@ -37,7 +37,7 @@ func TestGatewayStopsOnSIGTERM(t *testing.T) {
 	hmac, state := hmacAndState(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "--broker", b.URL(), "--hmac-key", hmac, "--state", state)
+	cmd := exec.CommandContext(ctx, os.Args[0], "--broker", b.URL(), "--hmac-key", hmac, "--state", state, "--init")
 	cmd.Env = append(os.Environ(), asGateway+"=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -79,14 +79,17 @@ func TestGatewayStopsOnSIGTERM(t *testing.T) {
 	store.Close()
 }
 
-// --state creates the replay store and the counter only in a directory
-// holding neither. A lost replay store beside its counter is opened, and
-// reports the loss (it then refuses what may have been admitted before),
-// never made anew as if nothing had been admitted; a lost counter beside
-// its store stays an error.
+// --state creates the replay store and the counter only with --init, and
+// only where neither exists. Without it, a lost replay store beside its
+// counter is opened, and reports the loss (it then refuses what may have
+// been admitted before), never made anew as if nothing had been admitted;
+// a lost counter, or the whole directory gone, stays an error.
 func TestDurableStateCreatesOnlyWhatIsNew(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	store, counter, err := durableState(dir)
+	if _, _, err := durableState(dir, false); !errors.Is(err, replay.ErrMissing) {
+		t.Fatalf("a new directory without --init: %v, want replay.ErrMissing", err)
+	}
+	store, counter, err := durableState(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +99,20 @@ func TestDurableStateCreatesOnlyWhatIsNew(t *testing.T) {
 	}
 	store.Close()
 	counter.Close()
+	if _, _, err := durableState(dir, true); !errors.Is(err, replay.ErrExists) {
+		t.Fatalf("--init on existing state: %v, want replay.ErrExists", err)
+	}
 
 	if err := os.RemoveAll(filepath.Join(dir, "replay")); err != nil {
 		t.Fatal(err)
 	}
-	store, counter, err = durableState(dir)
+	if _, _, err := durableState(dir, true); !errors.Is(err, replay.ErrExists) {
+		t.Fatalf("--init beside a counter: %v, want replay.ErrExists", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "replay")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--init beside a counter made a replay store: %v", err)
+	}
+	store, counter, err = durableState(dir, false)
 	if err != nil {
 		t.Fatalf("a counter without its replay store: %v", err)
 	}
@@ -118,7 +130,13 @@ func TestDurableStateCreatesOnlyWhatIsNew(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "counter")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := durableState(dir); !errors.Is(err, replay.ErrMissing) {
+	if _, _, err := durableState(dir, false); !errors.Is(err, replay.ErrMissing) {
 		t.Fatalf("a replay store without its counter: %v, want replay.ErrMissing", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := durableState(dir, false); !errors.Is(err, replay.ErrMissing) {
+		t.Fatalf("the state directory gone: %v, want replay.ErrMissing", err)
 	}
 }
