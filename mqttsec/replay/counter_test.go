@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
 )
@@ -61,15 +62,24 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 	if _, err := CreateFileCounter(filepath.Join(dir, "zero"), 0, 0); !errors.Is(err, envelope.ErrInvalidConfig) {
 		t.Fatalf("first counter 0: %v, want envelope.ErrInvalidConfig", err)
 	}
+	ns := fmt.Sprintf("%019d", time.Now().UnixNano())
 	for name, content := range map[string]string{
-		"empty":       "",
-		"garbage":     "hello\n",
-		"bad crc":     "mqttsec-counter v1 1000 00000000\n",
-		"zero":        "mqttsec-counter v1 0 " + crcOf("0") + "\n",
-		"extra space": "mqttsec-counter v1  1000 " + crcOf("1000") + "\n",
-		"no newline":  "mqttsec-counter v1 1000 " + crcOf("1000"),
-		"overflow":    "mqttsec-counter v1 99999999999999999999 " + crcOf("99999999999999999999") + "\n",
-		"oversize":    string(counterLine(1000)) + strings.Repeat(" ", 1<<20),
+		"empty":          "",
+		"garbage":        "hello\n",
+		"bad crc":        "mqttsec-counter v1 1000 00000000\n",
+		"zero":           "mqttsec-counter v1 0 " + crcOf("0") + "\n",
+		"extra space":    "mqttsec-counter v1  1000 " + crcOf("1000") + "\n",
+		"no newline":     "mqttsec-counter v1 1000 " + crcOf("1000"),
+		"overflow":       "mqttsec-counter v1 99999999999999999999 " + crcOf("99999999999999999999") + "\n",
+		"oversize":       string(counterLine(1000, time.Now())) + strings.Repeat(" ", 1<<20),
+		"leading zero":   "mqttsec-counter v1 01000 " + crcOf("01000") + "\n",
+		"v1 with a time": "mqttsec-counter v1 1000 " + ns + " " + crcOf("1000 "+ns) + "\n",
+		"v2 no time":     "mqttsec-counter v2 1000 " + crcOf("1000") + "\n",
+		"v2 bad crc":     "mqttsec-counter v2 1000 " + ns + " " + crcOf("1000") + "\n",
+		"v2 time zero":   "mqttsec-counter v2 1000 0000000000000000000 " + crcOf("1000 0000000000000000000") + "\n",
+		"v2 short time":  "mqttsec-counter v2 1000 " + ns[1:] + " " + crcOf("1000 "+ns[1:]) + "\n",
+		"v2 signed time": "mqttsec-counter v2 1000 +" + ns[1:] + " " + crcOf("1000 +"+ns[1:]) + "\n",
+		"v3":             "mqttsec-counter v3 1000 " + ns + " " + crcOf("1000 "+ns) + "\n",
 	} {
 		p := filepath.Join(dir, "c")
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -79,16 +89,21 @@ func TestFileCounterRefusesLossAndDamage(t *testing.T) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
 	}
-	p := filepath.Join(dir, "ok")
-	if err := os.WriteFile(p, counterLine(1000), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := OpenFileCounter(p, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := c.Next(); n != 1000 {
-		t.Fatalf("resumed at %d, want 1000", n)
+	// Both versions of the line are read: version 1 (of an earlier
+	// release, with no time) and version 2.
+	for name, line := range map[string][]byte{"v1": counterLine(1000, time.Time{}), "v2": counterLine(1000, time.Now())} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, line, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := OpenFileCounter(p, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n, _ := c.Next(); n != 1000 {
+			t.Fatalf("%s: resumed at %d, want 1000", name, n)
+		}
+		must(t, c.Close())
 	}
 }
 
@@ -132,9 +147,9 @@ func TestFileCounterRetriesAFailedReservation(t *testing.T) {
 			for range 3 {
 				next()
 			}
-			failReservations(c, func(path string, data []byte, mode os.FileMode) error {
+			failReservations(c, func(path string, line func() []byte) error {
 				if tc.landed {
-					writeFileAtomic(path, data, mode)
+					writeCounter(path, line)
 				}
 				return errInjected
 			})
@@ -143,7 +158,7 @@ func TestFileCounterRetriesAFailedReservation(t *testing.T) {
 					t.Fatalf("Next while reservations fail = %d, %v; want 0 and the error", n, err)
 				}
 			}
-			failReservations(c, writeFileAtomic)
+			failReservations(c, writeCounter)
 			for range 7 {
 				next()
 			}
@@ -174,4 +189,86 @@ func TestFileCounterClosed(t *testing.T) {
 	if _, err := c.Next(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next after Close = %v, want ErrClosed", err)
 	}
+}
+
+// A counter file restored from an older copy would hand out counters
+// already used (SPEC.md §7.1): its change time is later than the time the
+// counter wrote in it, and opening it fails with ErrRestored (an
+// ErrCorrupt), as does one edited. The counter's own file opens, however
+// long ago it was written (its change time is then as old); so does one of
+// version 1, which holds no time.
+func TestFileCounterRefusesRestoredCopy(t *testing.T) {
+	if !changeTimeSupported {
+		t.Skip("this system has no change time this package reads: a restored copy goes unnoticed")
+	}
+	path := filepath.Join(t.TempDir(), "counter")
+	c, err := CreateFileCounter(path, 1, 10)
+	must(t, err)
+	// The counter's clock runs a minute behind until the copy is taken:
+	// the copy then says it was written a minute before it is copied
+	// back, as a copy taken earlier than its restore does.
+	setCounterClock(c, func() time.Time { return time.Now().Add(-time.Minute) })
+	for range 15 {
+		_, err := c.Next()
+		must(t, err)
+	}
+	older := readFile(t, path)
+	setCounterClock(c, time.Now)
+	for range 10 {
+		_, err := c.Next()
+		must(t, err)
+	}
+	must(t, c.Close())
+	current := readFile(t, path)
+
+	writeFile(t, path, older) // restored from the copy
+	if _, err := OpenFileCounter(path, 10); !errors.Is(err, ErrRestored) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a counter file restored from an older copy: %v, want ErrRestored (an ErrCorrupt)", err)
+	}
+	// Edited to a counter of its own, with a time of a minute ago.
+	writeFile(t, path, counterLine(1, time.Now().Add(-time.Minute)))
+	if _, err := OpenFileCounter(path, 10); !errors.Is(err, ErrRestored) {
+		t.Fatalf("an edited counter file: %v, want ErrRestored", err)
+	}
+	for name, data := range map[string][]byte{"the counter's own": current, "version 1": counterLine(31, time.Time{})} {
+		writeFile(t, path, data)
+		c, err := OpenFileCounter(path, 10)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n, err := c.Next(); err != nil || n != 31 {
+			t.Fatalf("%s: Next = %d, %v; want 31", name, n, err)
+		}
+		must(t, c.Close())
+	}
+}
+
+// The time a reservation writes is taken just before the file is renamed
+// into place (its last change), after the slow fsync of its content: a
+// clock that moves 10 s on while the content is synced, as a slow disk
+// makes it, leaves a file that opens.
+func TestFileCounterStampsAfterTheSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "counter")
+	c, err := CreateFileCounter(path, 1, 10)
+	must(t, err)
+	// Each write of the line takes the time twice, before and after the
+	// sync of its content; the first reads 10 s behind the second.
+	calls := 0
+	setCounterClock(c, func() time.Time {
+		calls++
+		if calls%2 == 1 {
+			return time.Now().Add(-10 * time.Second)
+		}
+		return time.Now()
+	})
+	for range 15 {
+		_, err := c.Next()
+		must(t, err)
+	}
+	must(t, c.Close())
+	c, err = OpenFileCounter(path, 10)
+	if err != nil {
+		t.Fatalf("reopening a counter whose content took 10 s to sync: %v", err)
+	}
+	must(t, c.Close())
 }

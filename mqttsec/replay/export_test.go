@@ -2,7 +2,6 @@ package replay
 
 import (
 	"errors"
-	"os"
 	"sync"
 	"time"
 )
@@ -54,23 +53,30 @@ func injectFaults(s *FileStore, fail func(op string, off int64) (int, error)) {
 	s.log = faultyLog{logFile: s.log, fail: fail}
 }
 
-// fault fails the next times operations op on the log: for "write", those
-// at offset 0 (the header) if header is set, the others (frames) if not.
-// A failing write writes partial bytes first.
+// fault fails the next times operations op on the log, after letting the
+// first skip of them pass: for "write", those at offset 0 (the header) if
+// header is set, the others (frames) if not. A failing write writes
+// partial bytes first.
 type fault struct {
 	op      string
 	header  bool
+	skip    int
 	times   int
 	partial int
 
-	mu   sync.Mutex
-	hits int
+	mu      sync.Mutex
+	skipped int
+	hits    int
 }
 
 func (f *fault) fail(op string, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if op != f.op || (op == "write" && (off == 0) != f.header) || f.hits == f.times {
+		return 0, nil
+	}
+	if f.skipped < f.skip {
+		f.skipped++
 		return 0, nil
 	}
 	f.hits++
@@ -84,9 +90,22 @@ func setClock(s *FileStore, now func() time.Time) {
 	s.now = now
 }
 
+// openAt opens the store in dir with the wall clock now, as a machine
+// whose clock reads now would.
+func openAt(dir string, now func() time.Time) (*FileStore, error) {
+	return openFileStore(dir, FileStoreOptions{}, now)
+}
+
 // failReservations makes c's reservations go through write.
-func failReservations(c *FileCounter, write func(path string, data []byte, mode os.FileMode) error) {
+func failReservations(c *FileCounter, write func(path string, line func() []byte) error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.write = write
+}
+
+// setCounterClock makes c read the wall clock from now.
+func setCounterClock(c *FileCounter, now func() time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = now
 }

@@ -48,28 +48,40 @@ import (
 // store moves the files aside (replay.log.damaged, replay.snapshot.damaged,
 // replacing older ones), starts over with no windows, and reports a
 // *LossError (wrapping ErrStateLost) through NotifyLoss. It then refuses
-// every message issued at or before the moment it noticed the loss plus
-// that message's clock skew (envelope.Seen.Skew), since any of them may
-// have been accepted before, and accepts later ones as usual: it heals as
-// time passes, with no restart. The moment is kept in the log and the
-// snapshot, so a restart does not shorten the refusal. Opening still fails,
-// without a loss, while another store holds the directory (ErrLocked), for
-// a state file that is not a regular file (ErrNotRegular), and for
-// permission and I/O errors.
+// every message issued at or before the loss moment plus that message's
+// clock skew (envelope.Seen.Skew), since any of them may have been
+// accepted before, and accepts later ones as usual: it heals as time
+// passes, with no restart. The loss moment is when the store noticed the
+// loss, or the latest time that the lost files recorded (a commit time in
+// a header, a frame's write time) if later, so that a clock that came up
+// behind the one that accepted the messages (a device without a
+// battery-backed clock, not yet synchronized) still refuses them. Only
+// times that can be read (in a header or frame whose CRC checks out) and
+// are plausible (no later than the file's ctime plus 2 s: a time the
+// store took before it wrote it) count. The moment is kept in the log and
+// the snapshot, so a restart does not shorten the refusal. Opening still
+// fails, without a loss, while another store holds the directory
+// (ErrLocked), for a state file that is not a regular file
+// (ErrNotRegular), and for permission and I/O errors.
 //
 // The last check reads the files' change time (ctime), which, unlike the
 // modification time, programs cannot set: a file whose ctime is more than
 // 2 s after the commit time the store recorded in it was changed by
-// something else. Anything that changes the inode counts: a copy back from
-// a backup, an edit, but also a chmod, chown or hard link, so leave the
-// directory to the store, on a local file system (on a network file
-// system the change time comes from the server's clock, which may run
-// ahead of this one). A write that failed changes the file too: a
-// store killed while its disk was full, before it recovered, reports a
-// loss at the next start (Close repairs the log first, so a store closed
-// once its header could be written again does not). Systems without a ctime this package reads (all
-// but Linux, macOS, the BSDs and Solaris) skip this check: there, a
-// directory restored from an older copy of itself is not noticed.
+// something else. The store records the time before each write it makes
+// (see the commit below), so that its own writes, torn or whole, pass.
+// Anything else that changes the inode counts: a copy back from a backup,
+// an edit, but also a chmod, chown or hard link, so leave the directory to
+// the store, on a local file system (on a network file system the change
+// time comes from the server's clock, which may run ahead of this one). A
+// rollback of the whole file system or VM (ZFS, btrfs or LVM snapshots, a
+// VM snapshot) brings the old change times back with the old files, and is
+// not noticed. A write that fails may still change the file: a store
+// killed after a write of its log's header failed, before it recovered,
+// reports a loss at the next start (Close repairs the log first, so a
+// store closed once its header could be written again does not). Systems
+// without a ctime this package reads (all but Linux, macOS, the BSDs and
+// Solaris) skip this check: there, a directory restored from an older copy
+// of itself is not noticed.
 //
 // A log written before this format (by an earlier version of this
 // package) is taken for a damaged one: the first start after upgrading
@@ -85,10 +97,10 @@ import (
 //
 // Both files start with a 64-byte header: an 8-byte magic ("MQSRLOG2" or
 // "MQSRSNP2"), the store's random 16-byte id, the snapshot generation
-// (u64), a length (u64), the commit time (i64, the wall clock when the
-// header was written), the loss time (i64, when the latest loss was
-// noticed), the snapshot body's CRC (u32, 0 in the log) and the CRC of the
-// 60 bytes before it (u32).
+// (u64), a length (u64), the commit time (i64, the wall clock just before
+// the header was written), the loss time (i64, the latest loss moment),
+// the snapshot body's CRC (u32, 0 in the log) and the CRC of the 60 bytes
+// before it (u32).
 //
 // In the log, the length is the committed length: the header and the
 // frames that follow it up to there are committed. Each group commit
@@ -103,40 +115,63 @@ import (
 //
 // # Commit, and why a crash loses nothing
 //
-// A group commit writes its frame at the committed length, then the header
-// with the new committed length and commit time, then fsyncs once. Only
-// then does Admit return. So:
+// A group commit writes three times, then fsyncs once: (1) the header,
+// still with the committed length, stamped with the commit time now; (2)
+// its frame at the committed length; (3) the header with the new
+// committed length, stamped again. Only after the fsync does Admit
+// return. Each header write is 64 bytes at offset 0, inside one page and
+// one disk sector: a kill does not tear it. Write (1) makes the time in
+// the file cover the writes after it, so that a commit coming after an
+// idle spell, torn by a crash, does not look like a file changed after
+// the store wrote it. So, for a process killed (kill -9, a crash):
 //
-//   - Killed before the header write: the frame, whole or torn, lies
-//     beyond the committed length. Its Admits never returned; OpenFileStore
-//     cuts it off, and reports no loss. This is the only damage dropped
+//   - Before (1) took effect: the file is as the last commit left it.
+//   - After (1), before (3): the frame, absent, torn or whole, lies beyond
+//     the committed length. Its Admits never returned; OpenFileStore cuts
+//     it off, and reports no loss: the ctime is that of (1) or (2), within
+//     the slack of the time (1) recorded. This is the only damage dropped
 //     without a loss, because the header proves it uncommitted.
-//   - Killed after the header write: the kernel holds both writes; the
-//     batch is committed (its messages are refused if they come again,
-//     although their Admits never returned: the safe side).
-//   - Power lost before the fsync completed: the disk may hold the header
-//     without the frame (writes are reordered). Then the committed part no
-//     longer checks out, and OpenFileStore reports a loss: safe, if
-//     needless. It may equally hold the frame without the header: an
-//     uncommitted tail.
-//   - A failed write or fsync: the next commit first writes the header
-//     with the committed length again, then cuts the file there, then
-//     writes its frame and header; the file is never shorter than a
-//     header in it says.
+//   - After (3): the kernel holds all the writes; the batch is committed
+//     (its messages are refused if they come again, although their Admits
+//     never returned: the safe side).
+//
+// And for a power loss before the fsync completed, when the disk may hold
+// any of the three writes without the others (writes are reordered), and
+// the file's ctime as of any of them:
+//
+//   - Header (3) without the whole frame: the committed part no longer
+//     checks out, and OpenFileStore reports a loss: safe, if needless.
+//   - Header (1), or the header of the last commit, with the frame absent,
+//     torn or whole: an uncommitted tail, dropped. But if the disk kept a
+//     ctime later than the header it kept by more than 2 s (an idle spell
+//     before the commit, header (1) lost), that too is reported as a loss.
+//
+// A failed write or fsync: the next commit first writes the header with
+// the committed length again, then cuts the file there, then commits as
+// above; the file is never shorter than a header in it says.
 //
 // Anything else that does not check out in the committed part (a header
 // or frame CRC, a record that does not parse, frames not ending exactly at
 // the committed length, a file shorter than it) cannot come from a process
-// crash, and is a loss. The change-time check takes a whole frame in the
-// uncommitted tail as the last write when it is later than the header.
+// crash, and is a loss. The change-time check also takes a whole frame in
+// the uncommitted tail as the last write when it is later than the header
+// (a log that an earlier version of this package, which did not write
+// (1), left so).
+//
+// One window remains: a write updates the ctime as it starts, before it
+// copies anything, so a kill that lands inside write (1) itself, after
+// the ctime moved and before the header did, after an idle spell, is
+// reported as a loss (safe, a pause of the skew). It lasts microseconds.
 //
 // # Compaction
 //
 // The snapshot of generation g+1 (the log being at g) is written whole to
 // a temporary file: body, fsync, header stamped with its commit time,
-// fsync; renamed into place; the directory fsynced. Then the log's header
-// is rewritten with generation g+1 and committed length 64, fsynced, and
-// the file cut to its header. A crash before the rename leaves the old
+// fsync; stamped again just before it is renamed into place (the rename is
+// its last change, and the syncs before it may be slow); fsync; the
+// directory fsynced. Then the log's header is rewritten with generation
+// g+1 and committed length 64, fsynced, and the file cut to its header.
+// A crash before the rename leaves the old
 // snapshot and log (and a stray temporary file); between the rename and
 // the header, a log of generation g beside a snapshot of g+1, which is
 // accepted: its records are all in the snapshot, and replaying them again
@@ -148,8 +183,7 @@ type FileStore struct {
 	compactAfter int64
 	mem          *envelope.MemoryStore
 	losses       lossReports
-	// lossAt is when the latest loss was noticed (zero: never); set while
-	// opening.
+	// lossAt is the latest loss moment (zero: never); set while opening.
 	lossAt time.Time
 	now    func() time.Time // the wall clock; tests set another
 	closed atomic.Bool
@@ -197,8 +231,9 @@ type FileStoreOptions struct {
 
 // ctimeSlack is how much later than its recorded commit time a state
 // file's ctime may be before it counts as changed outside the store: the
-// time between taking the commit time and writing the header, with room
-// for a slow disk.
+// time between taking a commit time and the last write it covers (the
+// frame after a header stamped first, or a rename), with room for a write
+// that waits on a busy disk.
 const ctimeSlack = 2 * time.Second
 
 const defaultCompactAfter = 4 << 20
@@ -226,10 +261,17 @@ func CreateFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 // regular file (ErrNotRegular), for invalid options
 // (envelope.ErrInvalidConfig) and for permission and I/O errors.
 func OpenFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
+	return openFileStore(dir, opt, time.Now)
+}
+
+// openFileStore opens the store with the wall clock now (tests set
+// another).
+func openFileStore(dir string, opt FileStoreOptions, now func() time.Time) (*FileStore, error) {
 	s, err := newFileStore(dir, opt)
 	if err != nil {
 		return nil, err
 	}
+	s.now = now
 	if err := s.open(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -318,6 +360,12 @@ func (s *FileStore) closeFiles() {
 		s.lock.Close()
 	}
 }
+
+// Width returns the replay window width (FileStoreOptions.Width, or
+// envelope.DefaultWindow): how far below a sender's highest counter a
+// message is still judged by its mark rather than refused as too old. The
+// mqttsec SDK reads it to hold back no more messages than it must.
+func (s *FileStore) Width() int { return s.mem.Width() }
 
 // NotifyLoss has f called with a *LossError (wrapping ErrStateLost) for
 // each loss of state the store notices, including one noticed when it was
@@ -410,16 +458,24 @@ func (s *FileStore) write(b *batch) {
 	}
 }
 
-// appendFrame commits records: their frame after the committed length,
-// then the header that takes it in, then one fsync (see FileStore).
+// appendFrame commits records: the header stamped with this commit's
+// time (still with the committed length), their frame after the committed
+// length, then the header that takes it in, then one fsync (see
+// FileStore). The first header write makes the time in the file cover
+// every write of the commit, so that a crash that tears the frame leaves
+// no change later than that time: the torn frame is then an uncommitted
+// tail, and not a file changed after the store wrote it.
 func (s *FileStore) appendFrame(records []byte) error {
 	if err := s.cutBack(); err != nil {
 		return err
 	}
-	frame := encodeFrame(s.now(), records)
 	next := s.hdr
-	next.length += int64(len(frame))
-	err := s.writeAt(frame, s.hdr.length)
+	err := s.putHeader(s.hdr)
+	if err == nil {
+		frame := encodeFrame(s.now(), records)
+		next.length += int64(len(frame))
+		err = s.writeAt(frame, s.hdr.length)
+	}
 	if err == nil {
 		err = s.putHeader(next)
 	}

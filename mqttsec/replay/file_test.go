@@ -361,3 +361,25 @@ func TestFileStoreReopensWithFewerSenders(t *testing.T) {
 		t.Fatalf("the newest sender's last message after reopening: %v, want ErrReplayed", err)
 	}
 }
+
+// A FileStore says its window width, as the mqttsec SDK's ordering asks
+// of a store (interface{ Width() int }), so that it holds back no more
+// messages than the width requires.
+func TestFileStoreWidth(t *testing.T) {
+	for _, tc := range []struct{ opt, want int }{{0, envelope.DefaultWindow}, {1024, 1024}} {
+		dir := t.TempDir()
+		s, err := CreateFileStore(dir, FileStoreOptions{Width: tc.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var store envelope.ReplayStore = s
+		w, ok := store.(interface{ Width() int })
+		if !ok {
+			t.Fatal("FileStore has no Width method")
+		}
+		if got := w.Width(); got != tc.want {
+			t.Errorf("Width with FileStoreOptions.Width %d = %d, want %d", tc.opt, got, tc.want)
+		}
+		must(t, s.Close())
+	}
+}

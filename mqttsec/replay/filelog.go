@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"os"
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -197,6 +198,51 @@ func parseLog(data []byte) (logImage, error) {
 		img.lastWrite = t
 	}
 	return img, nil
+}
+
+// lastRecorded returns the latest time that a state file (of kind magic,
+// with status fi) records and that can be read: its header's commit time
+// and loss time, if the header checks out, and in the log the write time
+// of each frame from the header on that checks out, up to the first that
+// does not, committed or not; zero if none. It serves where the file does
+// not check out as a whole, to date a loss.
+//
+// A commit or write time must also be plausible: after 1970, and no later
+// than the file's change time (or its modification time, where the system
+// has none that this package reads) plus ctimeSlack. The store takes such
+// a time just before it writes it, so a later one was not written by this
+// machine's clock: a CRC that checked out by chance, or a crafted file,
+// which would otherwise refuse every message until then. A loss time is
+// taken as restore takes it from a file that checks out: it may be later
+// than the file, when the loss was dated by a time recorded before it.
+func lastRecorded(data []byte, magic string, fi os.FileInfo) time.Time {
+	changed := fi.ModTime()
+	if ct, ok := changeTime(fi); ok {
+		changed = ct
+	}
+	ceiling := changed.Add(ctimeSlack)
+	var latest time.Time
+	take := func(t time.Time) {
+		if t.UnixNano() > 0 && !t.After(ceiling) {
+			latest = later(latest, t)
+		}
+	}
+	h, ok := parseFileHeader(data, magic)
+	if ok {
+		take(h.commit)
+		latest = later(latest, h.loss)
+	}
+	if magic != logMagic || len(data) < fileHeaderSize {
+		return latest
+	}
+	for b := data[fileHeaderSize:]; ; {
+		t, _, size, ok := parseFrame(b)
+		if !ok {
+			return latest
+		}
+		take(t)
+		b = b[size:]
+	}
 }
 
 // parseFrames reads the committed frames, which start after the header.

@@ -2,9 +2,11 @@ package replay
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +317,185 @@ func TestLossErrorText(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
 		}
+	}
+}
+
+// A process killed in the middle of a commit that comes after an idle
+// spell (more than ctimeSlack since the last one) loses nothing and
+// reports no loss, wherever the kill falls: the frame torn at any byte (its
+// own write time unreadable), written whole, or under its header. The idle
+// spell is simulated by the clock seam: it runs 5 s behind while the
+// earlier messages are committed, then is moved forward to the time of the
+// kernel (which sets the change time) for the commit the kill interrupts.
+func TestFileStoreKilledMidCommitAfterIdle(t *testing.T) {
+	frameLen := len(encodeFrame(time.Now(), appendRecord(nil, "b", 1, time.Now())))
+	type killPoint struct {
+		name      string
+		fault     *fault
+		committed bool
+	}
+	var points []killPoint
+	for n := range frameLen {
+		points = append(points, killPoint{fmt.Sprintf("frame torn after %d of %d bytes", n, frameLen),
+			&fault{op: "write", times: 1, partial: n}, false})
+	}
+	points = append(points,
+		// The second header write (the first stamps the commit).
+		killPoint{"after the frame", &fault{op: "write", header: true, skip: 1, times: 1}, false},
+		killPoint{"after the header", &fault{op: "sync", times: 1}, true})
+	for _, tc := range points {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := create(t, dir)
+			setClock(s, func() time.Time { return time.Now().Add(-5 * time.Second) })
+			for c := uint64(1); c <= 3; c++ {
+				admit(t, s, "a", c)
+			}
+			setClock(s, time.Now)
+			injectFaults(s, tc.fault.fail)
+			if err := s.Admit(ctx, seen("b", 1)); !errors.Is(err, errInjected) {
+				t.Fatalf("Admit interrupted by the kill = %v", err)
+			}
+			if tc.fault.hits != 1 {
+				t.Fatalf("the kill did not come: %d faults hit", tc.fault.hits)
+			}
+			crash(s)
+			r := openNoLoss(t, dir)
+			defer r.Close()
+			for c := uint64(1); c <= 3; c++ {
+				refused(t, r, seen("a", c))
+			}
+			err := r.Check(ctx, seen("b", 1))
+			if tc.committed != errors.Is(err, envelope.ErrReplayed) {
+				t.Fatalf("the interrupted batch: Check = %v; committed: %v", err, tc.committed)
+			}
+		})
+	}
+}
+
+// A loss is dated by the latest of the clock and the times that the lost
+// files recorded and that can be read: a receiver whose clock comes up an
+// hour behind the one that accepted the messages (no battery-backed clock,
+// not yet synchronized) still refuses them all. A time that checks out but
+// is later than the file's change time (not written by this clock) is not
+// taken.
+func TestFileStoreLossDatedByRecordedTimes(t *testing.T) {
+	behind := func() time.Time { return time.Now().Add(-time.Hour) }
+	for _, tc := range []struct {
+		name    string
+		compact bool // compact before the last messages
+		damage  func(t *testing.T, dir string)
+		clock   func() time.Time
+		// recorded: the loss is dated at or after the last commit (if
+		// not, by the clock)
+		recorded bool
+	}{
+		{"log body damaged: its header's commit time", false, func(t *testing.T, dir string) {
+			flip(t, filepath.Join(dir, logName), fileHeaderSize+20)
+		}, behind, true},
+		{"log header damaged: its frames' write times", false, func(t *testing.T, dir string) {
+			flip(t, filepath.Join(dir, logName), 35)
+		}, behind, true},
+		{"log cut in its last frame: the frames before it and its header", false, func(t *testing.T, dir string) {
+			path := filepath.Join(dir, logName)
+			must(t, os.Truncate(path, int64(len(readFile(t, path))-3)))
+		}, behind, true},
+		{"log deleted after a compaction: the snapshot's commit time", true, func(t *testing.T, dir string) {
+			must(t, os.Remove(filepath.Join(dir, logName)))
+		}, behind, true},
+		{"a header and a tail frame dated a year after the file changed", false, func(t *testing.T, dir string) {
+			path := filepath.Join(dir, logName)
+			data := readFile(t, path)
+			h, ok := parseFileHeader(data, logMagic)
+			if !ok {
+				t.Fatal("the log's header does not check out")
+			}
+			future := time.Now().AddDate(1, 0, 0)
+			h.commit = future
+			data = append(h.encode(logMagic), data[fileHeaderSize:]...)
+			data[fileHeaderSize+20] ^= 0x20
+			data = append(data, encodeFrame(future, appendRecord(nil, "z", 1, future))...)
+			writeFile(t, path, data)
+		}, time.Now, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := create(t, dir)
+			var admitted []envelope.Seen
+			for c := uint64(1); c <= 6; c++ {
+				if c == 4 && tc.compact {
+					compact(t, s)
+				}
+				m := envelope.Seen{Sender: "a", Counter: c, IssuedAt: time.Now()}
+				if err := s.Admit(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+				if !tc.compact || c < 4 {
+					admitted = append(admitted, m)
+				}
+			}
+			lastCommit := time.Now()
+			must(t, s.Close())
+			tc.damage(t, dir)
+
+			before := tc.clock()
+			r, err := openAt(dir, tc.clock)
+			must(t, err)
+			after := tc.clock()
+			l := losses(r)
+			var loss *LossError
+			if len(l) != 1 || !errors.As(l[0], &loss) {
+				t.Fatalf("losses %v, want one", l)
+			}
+			if tc.recorded {
+				if !loss.Noticed.After(admitted[len(admitted)-1].IssuedAt) || loss.Noticed.After(lastCommit) {
+					t.Fatalf("loss dated %s, want the last commit before %s", loss.Noticed.Format(time.RFC3339Nano), lastCommit.Format(time.RFC3339Nano))
+				}
+			} else if loss.Noticed.Before(before) || loss.Noticed.After(after) {
+				t.Fatalf("loss dated %s, want the clock's %s", loss.Noticed.Format(time.RFC3339Nano), before.Format(time.RFC3339Nano))
+			}
+			for _, m := range admitted {
+				refused(t, r, m)
+			}
+			later := envelope.Seen{Sender: "new", Counter: 1, IssuedAt: loss.Noticed.Add(envelope.DefaultMaxClockSkew + time.Millisecond)}
+			if err := r.Check(ctx, later); err != nil {
+				t.Fatalf("a message issued after the loss plus the skew: %v", err)
+			}
+			must(t, r.Close())
+			// The new log keeps that moment, for the next start. (Opening
+			// it here would find it changed after the store wrote it: the
+			// kernel's clock, which sets the change time, is not behind.)
+			h, ok := parseFileHeader(readFile(t, filepath.Join(dir, logName)), logMagic)
+			if !ok || !h.loss.Equal(loss.Noticed) {
+				t.Fatalf("the new log's header keeps the loss at %s, want %s", h.loss, loss.Noticed)
+			}
+		})
+	}
+}
+
+// The snapshot's commit time is taken just before it is renamed into
+// place (its last change), after the slow fsync of its content: a clock
+// that moves 10 s on while the content is synced, as a slow disk makes
+// it, leaves a snapshot that opens without a loss.
+func TestFileStoreCompactionStampsAfterTheSync(t *testing.T) {
+	dir := t.TempDir()
+	s := create(t, dir)
+	for c := uint64(1); c <= 5; c++ {
+		admit(t, s, "a", c)
+	}
+	// The first time read, the snapshot's first stamp, is 10 s behind.
+	var calls atomic.Int64
+	setClock(s, func() time.Time {
+		if calls.Add(1) == 1 {
+			return time.Now().Add(-10 * time.Second)
+		}
+		return time.Now()
+	})
+	compact(t, s)
+	crash(s)
+	r := openNoLoss(t, dir)
+	defer r.Close()
+	for c := uint64(1); c <= 5; c++ {
+		refused(t, r, seen("a", c))
 	}
 }

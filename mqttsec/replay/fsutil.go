@@ -29,38 +29,6 @@ func openLocked(path string) (*os.File, error) {
 	return f, nil
 }
 
-// writeFileAtomic replaces path with data: it writes a temporary file in the
-// same directory, syncs it, renames it over path and syncs the directory,
-// so that after a crash path holds either the old or the new content.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -70,11 +38,17 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// writeStamped replaces path, as writeFileAtomic does, with a header block
-// of fileHeaderSize bytes followed by body. The body is written and synced
-// first, then the header that stamp returns, synced too: a header holding
-// its commit time is thus written just before the file's last change (the
-// rename), however long the body took to reach the disk.
+// writeStamped replaces path with a block that stamp returns (the same
+// length at each call) followed, at offset fileHeaderSize, by body (none
+// if empty). It writes a temporary file (mode 0600) in the same directory,
+// renames it over path and syncs the directory, so that after a crash path
+// holds either the old or the new content. The body is written and synced
+// first, then the stamp, synced too: the file is then whole and valid. The
+// stamp is written once more just before the rename, which is the file's
+// last change (its ctime), and synced once the file is in place: so the
+// time that a stamp holds is taken after every slow step, however long the
+// body and the first stamp took to reach the disk. A power loss before the
+// last sync may leave the first stamp, which is as valid.
 func writeStamped(path string, body []byte, stamp func() []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*") // mode 0600
@@ -93,6 +67,9 @@ func writeStamped(path string, body []byte, stamp func() []byte) error {
 	if err := os.Rename(name, path); err != nil {
 		return err
 	}
+	if err := syncFile(path); err != nil {
+		return err
+	}
 	return syncDir(dir)
 }
 
@@ -105,10 +82,32 @@ func fillStamped(f *os.File, body []byte, stamp func() []byte) error {
 			return err
 		}
 	}
-	if _, err := f.WriteAt(stamp(), 0); err != nil {
+	first := stamp()
+	if _, err := f.WriteAt(first, 0); err != nil {
 		return err
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	again := stamp()
+	if len(again) != len(first) {
+		return fmt.Errorf("replay: a stamp of %d bytes, then of %d", len(first), len(again))
+	}
+	_, err := f.WriteAt(again, 0)
+	return err
+}
+
+// syncFile syncs the file at path (opening it changes nothing in it).
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // moveAside renames a state file that is no longer trusted to

@@ -12,21 +12,24 @@ import (
 )
 
 // FuzzCounterFile: the counter-file parser never panics, and accepts only
-// the exact line it writes.
+// the exact line it writes, of either version.
 func FuzzCounterFile(f *testing.F) {
-	f.Add(counterLine(1))
-	f.Add(counterLine(1 << 62))
+	f.Add(counterLine(1, time.Time{}))
+	f.Add(counterLine(1<<62, time.Time{}))
+	f.Add(counterLine(1, time.Now()))
+	f.Add(counterLine(1<<62, time.Unix(0, 1)))
 	f.Add([]byte("mqttsec-counter v1 12 00000000\n"))
+	f.Add([]byte("mqttsec-counter v2 12 0000000000000000001 00000000\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := parseCounterLine(data)
+		n, written, err := parseCounterLine(data)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v is not ErrCorrupt", err)
 			}
 			return
 		}
-		if !bytes.Equal(counterLine(n), data) {
-			t.Fatalf("accepted %q, which writes as %q", data, counterLine(n))
+		if line := counterLine(n, written); !bytes.Equal(line, data) {
+			t.Fatalf("accepted %q, which writes as %q", data, line)
 		}
 	})
 }

@@ -27,8 +27,10 @@ var ErrExists = errors.New("replay: replay state already exists")
 
 // LossError is the report of one loss of replay state.
 type LossError struct {
-	// Noticed is when the store noticed the loss, on the receiver's clock.
-	// Messages issued up to the clock skew after it are refused.
+	// Noticed is the moment the refusal counts from: when the store
+	// noticed the loss, on the receiver's clock, or a later time that the
+	// damaged state itself records (a clock that came up behind). Messages
+	// issued up to the clock skew after it are refused.
 	Noticed time.Time
 	// What says what was found, naming no secret ("replay.log is
 	// shorter than its header says").
