@@ -34,18 +34,26 @@
 -- refused (-4): any of them may have been accepted before the loss. A
 -- sender's key missing (a new sender, an expired window, or an evicted
 -- one) while the server's evicted_keys moved from the marker's count is a
--- loss too (-3). The script cache is the process's own: EVALSHA answering
--- NOSCRIPT means a new script cache, and maybe a new process (a restart, a
--- failover), which may have come back with old data (an RDB snapshot, an
--- AOF fsynced every second, a lagging replica). The store then runs this
--- script with EVAL and ARGV[8] = 1, which compares the run_id with the
--- marker's before anything else, and is what loads the script into the
--- cache: every later EVALSHA runs on a process that was checked. Another
--- run_id is a loss (-6) unless ARGV[9] says that a new process keeps every
--- write the earlier one acknowledged. Each store runs a copy of its own
--- (RedisStore.script: this source and a comment naming the store), so
--- that one store's check, loading its copy, does not hide a new process
--- from another store on the same Redis.
+-- loss too (-3).
+--
+-- Every run compares the run_id of the Redis process (INFO server, a few
+-- µs) with the marker's, before it reads or writes a window: another
+-- process (a restart, a failover, a failback) may have come back with old
+-- data (an RDB snapshot, an AOF fsynced every second, a lagging replica),
+-- and counts its evictions from 0. Another run_id is a loss (-6) unless
+-- ARGV[8] says that a new process keeps every write the earlier one
+-- acknowledged; even then it is one (-7) if the server may evict keys
+-- (maxmemory with a policy other than noeviction): the earlier process
+-- may have evicted windows that no Admit has found missing yet, and the
+-- new one's evicted_keys no longer tells. Otherwise the marker takes the
+-- new run_id and evicted_keys. The check is in every run, not only after
+-- NOSCRIPT: Redis caches a script given to EVAL before it runs it, so a
+-- checking EVAL that failed (out of memory, READONLY during a failover)
+-- would leave the script cached and the process unchecked, and a process
+-- keeps its script cache when it is demoted, resynchronised and promoted
+-- again. Each change to the marker is the run's first write, and a loss
+-- refuses the message: a write that fails (OOM, READONLY) fails the run
+-- with nothing written, and the next run checks again.
 --
 -- Redis runs Lua 5.1, whose numbers are doubles: 64-bit values are handled
 -- as two 32-bit halves and never as one number.
@@ -59,13 +67,13 @@
 -- ARGV[5]  the most time to live to set, ms
 -- ARGV[6]  the receiver's clock, ms since the epoch
 -- ARGV[7]  the receiver's tolerance for the sender's clock, ms
--- ARGV[8]  1 after NOSCRIPT: check the Redis process first; 0 otherwise
--- ARGV[9]  1 if a new Redis process keeps every acknowledged write
+-- ARGV[8]  1 if a new Redis process keeps every acknowledged write
+--          (DurableRedis)
 -- Returns 1 if the counter was accepted and recorded, 0 if it was not
 -- fresh, -1 (changing nothing) if the sender's key holds anything else,
--- -2, -3 or -6 for a loss noticed now (recorded in the marker; the message
--- is refused), -4 for a message issued before a recorded loss, -5
--- (changing nothing) if the marker holds anything else.
+-- -2, -3, -6 or -7 for a loss noticed now (recorded in the marker; the
+-- message is refused), -4 for a message issued before a recorded loss,
+-- -5 (changing nothing) if the marker holds anything else.
 
 local key = KEYS[1]
 local state = KEYS[2]
@@ -105,22 +113,30 @@ local function be64(v)
   return table.concat(out)
 end
 
--- The server's run_id and major version, and its count of evicted keys;
--- a server that does not say is not one the store can watch.
-local function server()
-  local info = redis.call('INFO', 'server')
-  local run_id = string.match(info, 'run_id:(%x+)')
+-- The run_id of the server, from its INFO server; a server that does not
+-- say is not one the store can watch.
+local function run_id_of(info)
+  local run_id = string.match(info, '\nrun_id:(%x+)')
   if not run_id then
     error('mqttsec replay store: INFO server gives no run_id')
   end
-  return run_id, tonumber(string.match(info, 'redis_version:(%d+)'))
+  return run_id
 end
+-- The server's count of evicted keys.
 local function evicted()
   local n = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
   if not n then
     error('mqttsec replay store: INFO stats gives no evicted_keys')
   end
   return n
+end
+-- Whether the server may evict keys: a maxmemory and a policy other than
+-- noeviction (or an INFO memory that does not say).
+local function may_evict()
+  local info = redis.call('INFO', 'memory')
+  local limit = tonumber(string.match(info, '\nmaxmemory:(%d+)'))
+  local policy = string.match(info, '\nmaxmemory_policy:([%w-]+)')
+  return limit ~= 0 and policy ~= 'noeviction'
 end
 
 local function mark(loss, count, run_id)
@@ -129,36 +145,41 @@ end
 
 local now = tonumber(ARGV[6])
 local marker = redis.call('GET', state)
-local loss, count, run_id
-if marker then
-  if string.len(marker) < 17 or string.byte(marker, 1) ~= 1 then
-    return -5
-  end
-  loss, count, run_id = i64(marker, 2), i64(marker, 10), string.sub(marker, 18)
+if not marker then
+  mark(now, evicted(), run_id_of(redis.call('INFO', 'server')))
+  return -2
 end
+if string.len(marker) < 17 or string.byte(marker, 1) ~= 1 then
+  return -5
+end
+local loss, count, run_id = i64(marker, 2), i64(marker, 10), string.sub(marker, 18)
 
-if ARGV[8] == '1' then
-  -- A new script cache: is this the process the marker names?
-  local current, version = server()
+-- Is this the process the marker names? A plain search for its run_id
+-- line first, the cheapest test there is; another process is rare.
+local info = redis.call('INFO', 'server')
+local current = run_id
+if not string.find(info, '\nrun_id:' .. run_id .. '\r', 1, true) then
+  current = run_id_of(info)
+end
+if current ~= run_id then
+  local version = tonumber(string.match(info, '\nredis_version:(%d+)'))
   if not version or version < 7 then
-    -- Before Redis 7, SCRIPT LOAD went to replicas and to the AOF: a new
-    -- process could know the script, and NOSCRIPT would not tell.
+    -- InitRedisStore holds the server to Redis 7 (init.lua); a new
+    -- process is held to it too.
     return redis.error_reply('mqttsec replay store: Redis 7 or later needed')
   end
-  if marker and current ~= run_id then
-    if ARGV[9] ~= '1' then
-      mark(math.max(loss, now), evicted(), current)
-      return -6
-    end
-    -- The new process kept every write; it counts its evictions from 0.
-    count, run_id = 0, current
-    mark(loss, count, run_id)
+  if ARGV[8] ~= '1' then
+    mark(math.max(loss, now), evicted(), current)
+    return -6
   end
-end
-
-if not marker then
-  mark(now, evicted(), (server()))
-  return -2
+  if may_evict() then
+    mark(math.max(loss, now), evicted(), current)
+    return -7
+  end
+  -- The new process kept every write, and the server cannot evict: the
+  -- marker takes its run_id and its count of evictions.
+  count, run_id = evicted(), current
+  mark(loss, count, run_id)
 end
 
 if loss ~= 0 and i64(ARGV[2], 1) <= loss + tonumber(ARGV[7]) then

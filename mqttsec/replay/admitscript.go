@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,11 +15,12 @@ import (
 // admitSource is the check-and-update of a sender's window that Redis runs
 // atomically. The script's comments give the layouts of a sender's key and
 // of the state marker: the script writes them, and RedisStore.fresh and
-// RedisStore.marker read them for Check. Each store runs its own copy
-// (RedisStore.script: the source and a comment naming the store).
+// RedisStore.marker read them for Check.
 //
 //go:embed admit.lua
 var admitSource string
+
+var admitScript = redis.NewScript(admitSource)
 
 // initSource creates a store's state marker (InitRedisStore).
 //
@@ -29,17 +29,12 @@ var initSource string
 
 var initScript = redis.NewScript(initSource)
 
-// checkArg is where admit.lua's ARGV[8] (check the Redis process first)
-// is among Admit's arguments: 1 after NOSCRIPT.
-const checkArg = 7
-
 // Admit implements envelope.ReplayStore: one script that Redis runs
 // atomically (admit.lua), in one round trip, so replicas admitting one
 // sender's messages at once never conflict and never retry. The script is
-// run by its digest (EVALSHA); when Redis answers NOSCRIPT it is a new
-// script cache, maybe a new Redis process, and the store sends the script
-// itself (EVAL), asking it to check the process first (see RedisStore's
-// "Losing state").
+// run by its digest (EVALSHA), or sent (EVAL) when Redis does not have it;
+// each run checks that Redis is the process the state marker names (see
+// RedisStore's "Losing state").
 func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	if !envelope.ValidID(m.Sender) {
 		return errSenderID
@@ -53,14 +48,9 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	if s.durable {
 		durable = 1
 	}
-	keys := []string{s.prefix + m.Sender, s.state}
-	args := []any{ctr[:], iat[:], s.width, s.keep(m, now).Milliseconds(), maxKeep.Milliseconds(),
-		nowMs, ceilMillis(m.SkewOrDefault()), 0, durable}
-	n, err := s.script.EvalSha(ctx, s.rdb, keys, args...).Int()
-	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		args[checkArg] = 1
-		n, err = s.script.Eval(ctx, s.rdb, keys, args...).Int()
-	}
+	n, err := admitScript.Run(ctx, s.rdb, []string{s.prefix + m.Sender, s.state},
+		ctr[:], iat[:], s.width, s.keep(m, now).Milliseconds(), maxKeep.Milliseconds(),
+		nowMs, ceilMillis(m.SkewOrDefault()), durable).Int()
 	if err != nil {
 		return err
 	}
@@ -91,6 +81,7 @@ var lossKinds = map[int]string{
 	-2: "the state marker %s is missing from Redis: it restarted or failed over without its data, was flushed, or lost the marker",
 	-3: "a sender's window is missing from Redis after it evicted keys (maxmemory; marker %s)",
 	-6: "Redis is a new process (a restart or a failover; marker %s), which may have lost recent writes, and DurableRedis is not set",
+	-7: "Redis is a new process (a restart or a failover; marker %s) on a server that may evict keys (maxmemory with an eviction policy): the earlier process may have evicted windows not yet found missing, which DurableRedis does not cover",
 }
 
 // ceilMillis is d in whole milliseconds, rounded up: the skew after a loss

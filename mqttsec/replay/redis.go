@@ -2,9 +2,7 @@ package replay
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,9 +31,9 @@ const DefaultRetention = 10 * time.Minute
 // Redis about the same at every width.
 //
 // The server must be Redis 7 or later and allow scripting. The commands a
-// store uses are EVALSHA, EVAL (after NOSCRIPT) and MGET; its scripts call
-// GET, GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL, PEXPIRE,
-// EXISTS and INFO. An ACL user for the store's prefix P needs:
+// store uses are EVALSHA, EVAL (when Redis lacks the script) and MGET; its
+// scripts call GET, GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL,
+// PEXPIRE, EXISTS and INFO. An ACL user for the store's prefix P needs:
 //
 //	ACL SETUSER gateway on >PASSWORD ~P* +evalsha +eval +mget +get +getrange +getbit +setbit +setrange +set +strlen +pttl +pexpire +exists +info
 //
@@ -63,11 +61,14 @@ const DefaultRetention = 10 * time.Minute
 //     every key evicted from any database) moved since the marker recorded
 //     it: a key of the store may have been evicted (CONFIG RESETSTAT, which
 //     zeroes the count, is taken for an eviction too);
-//   - Redis is a new process (another run_id, INFO server): after a
-//     restart or failover the script cache is empty, so EVALSHA answers
-//     NOSCRIPT, and the store then checks the run_id before it loads its
-//     script again. A new process is a loss unless DurableRedis says it
-//     kept every write.
+//   - Redis is another process than the one the marker names (another
+//     run_id, INFO server): a restart, a failover, or a failback. Every
+//     Admit compares the run_ids (a few µs of Redis's time), whatever the
+//     script cache holds: a process keeps its scripts when it is demoted
+//     and promoted again, and Redis caches a script sent with EVAL even
+//     when running it fails. A new process is a loss unless DurableRedis
+//     says it kept every write and the server cannot evict keys (see
+//     below).
 //
 // Admit then records the loss in the marker, with the time it noticed it
 // (Now), reports a *LossError (which wraps ErrStateLost) to the functions
@@ -91,14 +92,30 @@ const DefaultRetention = 10 * time.Minute
 //     last second). DurableRedis must stay false.
 //   - AOF, appendfsync always, no failover (or failovers that wait for the
 //     replica to catch up, such as FAILOVER): Redis keeps every write it
-//     acknowledged. With DurableRedis the store accepts a restart without
-//     a loss, and nothing is refused; without it, each restart is
+//     acknowledged. With DurableRedis, on a server that cannot evict keys
+//     (maxmemory 0, or maxmemory-policy noeviction), the store accepts a
+//     restart without a loss, and nothing is refused. On a server that
+//     can, a restart is still a loss: the process before it may have
+//     evicted windows no Admit has found missing yet, and the new process
+//     counts its evictions from 0. Without DurableRedis, each restart is
 //     reported as a loss (safe, but a pause of the skew).
 //
-// FLUSHALL, FLUSHDB and evictions are noticed whatever the persistence. A
-// backup restored into a restarted Redis brings back the marker it holds,
-// and is noticed as a new process; with DurableRedis it is not: delete the
-// marker after a restore (DEL P#state), and the store notices the loss.
+// FLUSHALL, FLUSHDB and evictions are noticed whatever the persistence
+// (evictions followed by a restart, as the restart: with DurableRedis, a
+// loss where the server may evict). A backup restored into a restarted
+// Redis brings back the marker it holds, and is noticed as a new process;
+// with DurableRedis it is not: delete the marker after a restore (DEL
+// P#state), and the store notices the loss.
+//
+// Not noticed: older data replacing the data of a Redis process that runs
+// on, when its marker names that same process. That is a backup loaded
+// without a restart (DEBUG RELOAD NOSAVE), or a failover to a lagging
+// replica that no Admit reaches before the old master, resynchronised
+// from it, is promoted again (after an Admit on the replica, the marker
+// names the replica, and the failback is noticed). Nor, with
+// DurableRedis, evictions that no Admit found before a restart that also
+// turned eviction off: the store goes by the new process's settings.
+//
 // Keep the replicas' clocks synchronised to well within the skew: a
 // replica whose clock is d behind another's records a loss d too early,
 // and a message the other accepted, issued in the last d of the skew
@@ -119,7 +136,10 @@ const DefaultRetention = 10 * time.Minute
 // are and rewritten as rings by their next Admit. A replica still running
 // the earlier code reads a ring as a damaged value: it refuses that
 // sender's messages (ErrCorrupt) rather than admit any, until it is
-// upgraded too. Upgrade the replicas of one store together.
+// upgraded too. Versions before this one checked the Redis process only
+// after NOSCRIPT, which misses some restarts and failovers (see "Losing
+// state"); their script is not this one's, and they read the same marker.
+// Upgrade the replicas of one store together.
 //
 // # Memory
 //
@@ -131,7 +151,8 @@ const DefaultRetention = 10 * time.Minute
 // receivers' Policy.MaxLifetime; Retention is the margin for replicas whose
 // clocks disagree. Run Redis with maxmemory-policy noeviction and memory
 // to spare, and give the store a Redis of its own: an eviction of any key
-// on it is taken for a loss the next time a sender has no window.
+// on it is taken for a loss the next time a sender has no window (and,
+// with DurableRedis, any restart of a server that may evict is a loss).
 type RedisStore struct {
 	rdb       redis.UniversalClient
 	prefix    string
@@ -140,7 +161,6 @@ type RedisStore struct {
 	retention time.Duration
 	now       func() time.Time
 	durable   bool
-	script    *redis.Script // admit.lua, this store's own copy
 	losses    lossReports
 }
 
@@ -171,8 +191,10 @@ type RedisStoreOptions struct {
 	// across restarts and failovers: appendonly yes with appendfsync
 	// always, and no failover to a replica that may lag (replication is
 	// asynchronous). A new Redis process (another run_id) is then not a
-	// loss. Leave it false for anything less: RDB snapshots, appendfsync
-	// everysec, or automatic failover (Sentinel, Cluster).
+	// loss, if the server cannot evict keys (maxmemory 0 or
+	// maxmemory-policy noeviction; otherwise it is). Leave it false for
+	// anything less: RDB snapshots, appendfsync everysec, or automatic
+	// failover (Sentinel, Cluster).
 	DurableRedis bool
 }
 
@@ -217,14 +239,9 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	// Each store (prefix) has a script of its own, identical but for a
-	// comment: a script loaded by another store's check is not taken for
-	// this one's (see admit.lua).
-	tag := sha256.Sum256([]byte(opt.Prefix))
 	return &RedisStore{
 		rdb: rdb, prefix: opt.Prefix, state: opt.Prefix + stateSuffix, width: opt.Width,
 		retention: opt.Retention, now: opt.Now, durable: opt.DurableRedis,
-		script: redis.NewScript(admitSource + "\n-- store " + hex.EncodeToString(tag[:16]) + "\n"),
 	}, nil
 }
 

@@ -2,9 +2,7 @@ package replay
 
 import (
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -27,14 +25,15 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // eviction) starts again above the values it handed out before. A Redis
 // that comes back with an older value (an RDB snapshot, an AOF with
 // appendfsync everysec after a power cut, a failover to a lagging
-// replica) is a new process, with an empty script cache: the counter
-// notices NOSCRIPT, and if the process's run_id is not the one it
-// recorded in "<key>#run_id", moves up to the current time in
+// replica, or a failback to one) is another process than the one that
+// last moved the counter up: every call compares the process's run_id
+// (INFO server) with the one recorded in "<key>#run_id", and on a process
+// not seen before moves the counter up to the current time in
 // nanoseconds too, once per process whatever the number of replicas. (A
 // message sealed just before such a jump and delivered after one sealed
-// just after it falls behind its receiver's window, and is refused. SCRIPT
-// FLUSH, on the same process, moves nothing.) With Redis Cluster, put a
-// {hash tag} in the key, so that both keys share a slot.
+// just after it falls behind its receiver's window, and is refused.
+// SCRIPT FLUSH, on the same process, moves nothing.) With Redis Cluster,
+// put a {hash tag} in the key, so that both keys share a slot.
 // Both rest on two assumptions: the replicas' clocks do not go back (nor
 // lag the clock of the replica that created the key by more than the time
 // since), and the counter handed out fewer values than nanoseconds have
@@ -44,38 +43,31 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // never makes them accept one twice.
 //
 // The commands it uses are EVALSHA and EVAL; its script calls GET, SET,
-// INCR and, on a new key or after NOSCRIPT, INFO.
+// INCR and INFO.
 type RedisCounter struct {
 	rdb     redis.UniversalClient
 	key     string
-	script  *redis.Script // rediscounter.lua, this key's own copy
 	timeout time.Duration
 }
 
 //go:embed rediscounter.lua
 var counterSource string
 
+var counterScript = redis.NewScript(counterSource)
+
 // NewRedisCounter returns a counter stored under key.
 func NewRedisCounter(rdb redis.UniversalClient, key string) *RedisCounter {
-	// A script of its own, so that NOSCRIPT is this counter's to notice
-	// (see admit.lua).
-	tag := sha256.Sum256([]byte(key))
-	return &RedisCounter{rdb: rdb, key: key, timeout: 5 * time.Second,
-		script: redis.NewScript(counterSource + "\n-- counter " + hex.EncodeToString(tag[:16]) + "\n")}
+	return &RedisCounter{rdb: rdb, key: key, timeout: 5 * time.Second}
 }
 
 // Next implements envelope.Counter with one round trip: the script by
-// its digest (EVALSHA), or, after NOSCRIPT, itself (EVAL) moving the
-// counter up to the clock.
+// its digest (EVALSHA), or itself (EVAL) when Redis does not have it. Each
+// call checks the Redis process (see rediscounter.lua).
 func (c *RedisCounter) Next() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	keys := []string{c.key, c.key + "#run_id"}
 	now := strconv.FormatInt(time.Now().UnixNano(), 10)
-	v, err := c.script.EvalSha(ctx, c.rdb, keys, now, 0).Text()
-	if errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
-		v, err = c.script.Eval(ctx, c.rdb, keys, now, 1).Text()
-	}
+	v, err := counterScript.Run(ctx, c.rdb, []string{c.key, c.key + "#run_id"}, now).Text()
 	if err != nil {
 		return 0, err
 	}

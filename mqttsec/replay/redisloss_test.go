@@ -67,12 +67,20 @@ type redisDeployment struct {
 // (db: the database number) and opens it n times, as n replicas do.
 func newRedisDeployment(t *testing.T, addr string, db, n int, opt RedisStoreOptions) *redisDeployment {
 	t.Helper()
+	return openRedisDeployment(t, addr, db, n, opt, true)
+}
+
+// openRedisDeployment opens a store n times, as n replicas do, the first
+// with InitRedisStore if init is set (else all with NewRedisStore, as
+// replicas moved to another Redis do).
+func openRedisDeployment(t *testing.T, addr string, db, n int, opt RedisStoreOptions, init bool) *redisDeployment {
+	t.Helper()
 	d := &redisDeployment{}
 	for i := range n {
 		rdb := redis.NewClient(&redis.Options{Addr: addr, DB: db})
 		t.Cleanup(func() { rdb.Close() })
 		open := NewRedisStore
-		if i == 0 {
+		if i == 0 && init {
 			open = func(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
 				return InitRedisStore(ctx, rdb, opt)
 			}
@@ -334,9 +342,8 @@ func TestNewRedisStoreClusterNeedsHashTag(t *testing.T) {
 }
 
 // SCRIPT FLUSH empties the script cache of the same process: the next
-// Admit checks the process, finds it the same, and goes on; no loss, and
-// the windows still refuse replays. (On a Redis of its own: a counter
-// sharing the test Redis would move up to the clock.)
+// Admit sends the script again (EVAL), finds the process the same, and
+// goes on; no loss, and the windows still refuse replays.
 func TestRedisStoreScriptFlushIsNoLoss(t *testing.T) {
 	srv := privateRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -404,7 +411,7 @@ func privateRedis(t *testing.T, flags ...string) *redisserver.Server {
 var redisAOFAlways = []string{"--appendonly", "yes", "--appendfsync", "always"}
 
 // Redis restarts under the replicas of two stores (each with a prefix, and
-// so a marker and a script, of its own). Whatever it kept, no message is
+// so a marker, of its own). Whatever it kept, no message is
 // admitted twice. A restart that may have lost writes is reported once per
 // store, by the replica that noticed it; a Redis that keeps every write,
 // given DurableRedis, is no loss and refuses nothing new.
@@ -424,6 +431,12 @@ func TestRedisStoreRestart(t *testing.T) {
 		{"AOF fsync always, killed", redisAOFAlways, kill, false, false, -6},
 		{"AOF fsync always, stopped", redisAOFAlways, (*redisserver.Server).Stop, false, false, -6},
 		{"AOF fsync always, killed, DurableRedis", redisAOFAlways, kill, false, true, 0},
+		// A server that cannot evict (noeviction) keeps DurableRedis's
+		// promise; one that can may have evicted windows the store has
+		// not yet found missing, which a restart then hides (see
+		// TestRedisStoreDurableRestartAfterEviction): a loss.
+		{"AOF fsync always, noeviction, killed, DurableRedis", append(redisAOFAlways[:len(redisAOFAlways):len(redisAOFAlways)], "--maxmemory", "64mb", "--maxmemory-policy", "noeviction"), kill, false, true, 0},
+		{"AOF fsync always, volatile-lru, killed, DurableRedis", append(redisAOFAlways[:len(redisAOFAlways):len(redisAOFAlways)], "--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"), kill, false, true, -7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := privateRedis(t, tc.flags...)
@@ -675,6 +688,278 @@ func TestRedisCounterAfterRestart(t *testing.T) {
 			if _, err := other.Next(); err != nil {
 				t.Fatal(err)
 			}
+			draw(20)
+		})
+	}
+}
+
+// redisDo sends a command to Redis, failing t on an error.
+func redisDo(t *testing.T, rdb *redis.Client, args ...any) {
+	t.Helper()
+	if err := rdb.Do(ctx, args...).Err(); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+}
+
+// restartFromSnapshot saves an RDB snapshot, has more done (what the
+// snapshot lacks), and kills and restarts the server, which comes back
+// with the snapshot.
+func restartFromSnapshot(t *testing.T, srv *redisserver.Server, more func()) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	redisDo(t, rdb, "SAVE")
+	more()
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstCallFailures are ways a script's first run on a new Redis process
+// fails at its first write, after Redis cached the script: out of memory
+// under noeviction, and a replica not yet promoted (as in a failover).
+// fail brings the failure on, heal ends it; want is in the error.
+var firstCallFailures = []struct {
+	name       string
+	fail, heal []any
+	want       string
+}{
+	{"OOM", []any{"CONFIG", "SET", "maxmemory", "1"}, []any{"CONFIG", "SET", "maxmemory", "0"}, "OOM"},
+	{"READONLY", []any{"REPLICAOF", "127.0.0.1", "1"}, []any{"REPLICAOF", "NO", "ONE"}, "READONLY"},
+}
+
+// Redis restarts from an RDB snapshot, and the first Admit after it fails
+// before it can record the loss. The next Admits notice the new process
+// all the same: no message is admitted twice. (A store that checked the
+// process only after NOSCRIPT did not: the failing EVAL had cached the
+// script, and no later Admit checked.)
+func TestRedisStoreRestartFirstAdmitFails(t *testing.T) {
+	for _, tc := range firstCallFailures {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := privateRedis(t, "--maxmemory-policy", "noeviction")
+			clock := newRedisClock()
+			d := newRedisDeployment(t, srv.Addr(), 0, 3, RedisStoreOptions{Prefix: "mqttsec-test:first-fails:", Now: clock.Now})
+			senders := []string{"client-a", "client-b"}
+			sent := d.traffic(t, clock, senders, 1, 20)
+			restartFromSnapshot(t, srv, func() {
+				sent = append(sent, d.traffic(t, clock, []string{"client-a"}, 21, 5)...)
+			})
+			admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { admin.Close() })
+			redisDo(t, admin, tc.fail...)
+			clock.Add(time.Second)
+			if err := d.replicas[0].Admit(ctx, sent[len(sent)-1]); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("the first Admit after the restart: %v, want an error with %s", err, tc.want)
+			}
+			redisDo(t, admin, tc.heal...)
+			clock.Add(time.Second)
+			noticed := clock.Now()
+			d.replay(t, sent)
+			d.checkLoss(t, noticed, -6)
+			d.afterLoss(t, noticed, "client-a", 100)
+		})
+	}
+}
+
+// Two stores with one prefix in two databases of one Redis: a restart
+// that lost writes is noticed by each, which refuses what it admitted.
+// (When the store checked the process only after NOSCRIPT, the stores
+// shared one script: the first to notice loaded it, and the other then
+// never checked.)
+func TestRedisStoreRestartTwoDatabases(t *testing.T) {
+	srv := privateRedis(t)
+	clock := newRedisClock()
+	opt := RedisStoreOptions{Prefix: "mqttsec-test:databases:", Now: clock.Now}
+	senders := []string{"client-a", "client-b"}
+	var deps []*redisDeployment
+	var sent [][]envelope.Seen
+	for db := range 2 {
+		deps = append(deps, newRedisDeployment(t, srv.Addr(), db, 2, opt))
+		sent = append(sent, deps[db].traffic(t, clock, senders, 1, 20))
+	}
+	restartFromSnapshot(t, srv, func() {
+		for db, d := range deps {
+			sent[db] = append(sent[db], d.traffic(t, clock, senders, 21, 5)...)
+		}
+	})
+	clock.Add(time.Second)
+	noticed := clock.Now()
+	for db, d := range deps {
+		d.replay(t, sent[db])
+		d.checkLoss(t, noticed, -6)
+		d.afterLoss(t, noticed, "client-a", 100)
+	}
+}
+
+// Redis, with every write fsynced (DurableRedis) but an eviction policy,
+// evicts senders' windows and restarts before any Admit found them
+// missing. The new process counts its evictions from 0: the evictions of
+// the earlier one are noticed only as a restart on a server that can
+// evict, which DurableRedis does not cover. A loss, reported once, and no
+// message admitted twice.
+func TestRedisStoreDurableRestartAfterEviction(t *testing.T) {
+	srv := privateRedis(t, append(redisAOFAlways[:len(redisAOFAlways):len(redisAOFAlways)], "--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru")...)
+	store := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	filler := redis.NewClient(&redis.Options{Addr: srv.Addr(), DB: 1})
+	t.Cleanup(func() { store.Close(); filler.Close() })
+	clock := newRedisClock()
+	d := newRedisDeployment(t, srv.Addr(), 0, 2, RedisStoreOptions{Prefix: "mqttsec-test:durable-evict:", Now: clock.Now, DurableRedis: true})
+	var senders []string
+	for i := range 200 {
+		senders = append(senders, fmt.Sprint("client-", i))
+	}
+	sent := d.traffic(t, clock, senders, 1, 1)
+	value := make([]byte, 8<<10)
+	evicted := 0
+	for round := 0; evicted == 0; round++ {
+		if round == 2000 {
+			t.Fatal("no sender's window was evicted after 800 MB of filler")
+		}
+		p := filler.Pipeline()
+		for k := range 50 {
+			p.Set(ctx, fmt.Sprintf("filler:%d:%d", round, k), value, time.Hour)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p = store.Pipeline()
+		exists := make([]*redis.IntCmd, len(senders))
+		for i, sender := range senders {
+			exists[i] = p.Exists(ctx, d.replicas[0].prefix+sender)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range exists {
+			if e.Val() == 0 {
+				evicted++
+			}
+		}
+	}
+	// Room again (the filler is in a database of its own), so that the
+	// restarted Redis evicts nothing more.
+	redisDo(t, filler, "FLUSHDB")
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d windows evicted before the restart", evicted, len(senders))
+	clock.Add(time.Second)
+	noticed := clock.Now()
+	d.replay(t, sent)
+	d.checkLoss(t, noticed, -7)
+	d.afterLoss(t, noticed, "client-0", 100)
+	d.checkLoss(t, noticed, -7)
+}
+
+// replicate makes replica a replica of master and waits until it is in
+// sync.
+func replicate(t *testing.T, replica *redis.Client, master *redisserver.Server) {
+	t.Helper()
+	host, port, _ := strings.Cut(master.Addr(), ":")
+	redisDo(t, replica, "REPLICAOF", host, port)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		info, err := replica.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not sync: %v %s", err, info)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// synced waits until master's one replica acknowledged every write.
+func synced(t *testing.T, master *redis.Client) {
+	t.Helper()
+	if n, err := master.Wait(ctx, 1, 10*time.Second).Result(); err != nil || n != 1 {
+		t.Fatalf("WAIT: %d replicas, %v", n, err)
+	}
+}
+
+// Redis fails over to a replica and back to the first server, which, while
+// a replica, lagged behind. That server kept its script cache through
+// all of it: the store notices the failback by the marker (naming the
+// process it failed over to), not by NOSCRIPT, and admits nothing twice.
+func TestRedisStoreFailback(t *testing.T) {
+	flags := []string{"--repl-diskless-sync-delay", "0"}
+	a, b := privateRedis(t, flags...), privateRedis(t, flags...)
+	ca := redis.NewClient(&redis.Options{Addr: a.Addr()})
+	cb := redis.NewClient(&redis.Options{Addr: b.Addr()})
+	t.Cleanup(func() { ca.Close(); cb.Close() })
+	replicate(t, cb, a)
+	clock := newRedisClock()
+	opt := RedisStoreOptions{Prefix: "mqttsec-test:failback:", Now: clock.Now}
+	senders := []string{"client-a", "client-b"}
+	onA := newRedisDeployment(t, a.Addr(), 0, 2, opt)
+	onA.traffic(t, clock, senders, 1, 10)
+	synced(t, ca)
+
+	// Failover: b is promoted, a follows it.
+	redisDo(t, cb, "REPLICAOF", "NO", "ONE")
+	replicate(t, ca, b)
+	onB := openRedisDeployment(t, b.Addr(), 0, 2, opt, false)
+	clock.Add(time.Second)
+	failover := clock.Now()
+	if err := onB.replicas[0].Admit(ctx, redisMsg("client-a", 11, failover)); !errors.Is(err, ErrStateLost) {
+		t.Fatalf("the first Admit after the failover: %v, want a loss", err)
+	}
+	onB.checkLoss(t, failover, -6)
+	clock.Add(redisSkew + time.Second)
+	sent := onB.traffic(t, clock, senders, 12, 5)
+	synced(t, cb)
+	// a is promoted while b goes on: a lacks what follows.
+	redisDo(t, ca, "REPLICAOF", "NO", "ONE")
+	sent = append(sent, onB.traffic(t, clock, senders, 17, 5)...)
+
+	// Failback to a, which still holds the store's script.
+	back := openRedisDeployment(t, a.Addr(), 0, 2, opt, false)
+	clock.Add(time.Second)
+	noticed := clock.Now()
+	back.replay(t, sent)
+	back.checkLoss(t, noticed, -6)
+	back.afterLoss(t, noticed, "client-a", 100)
+}
+
+// Redis restarts from an RDB snapshot under a RedisCounter, and its first
+// call after it fails (out of memory, or a replica not yet promoted). The
+// counter still moves up to the clock on the next call: it never hands
+// out a value again. (A counter that checked the process only after
+// NOSCRIPT did not: the failing EVAL had cached the script.)
+func TestRedisCounterRestartFirstCallFails(t *testing.T) {
+	for _, tc := range firstCallFailures {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := privateRedis(t, "--maxmemory-policy", "noeviction")
+			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { rdb.Close() })
+			c := NewRedisCounter(rdb, "mqttsec-test:counter:gateway")
+			var highest uint64
+			draw := func(n int) {
+				t.Helper()
+				for range n {
+					v, err := c.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if v <= highest {
+						t.Fatalf("counter %d handed out after %d", v, highest)
+					}
+					highest = v
+				}
+			}
+			draw(20)
+			restartFromSnapshot(t, srv, func() { draw(20) })
+			redisDo(t, rdb, tc.fail...)
+			if v, err := c.Next(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("the first call after the restart: %d, %v; want an error with %s", v, err, tc.want)
+			}
+			redisDo(t, rdb, tc.heal...)
 			draw(20)
 		})
 	}
