@@ -10,8 +10,10 @@ import (
 
 // MemoryBus is a broker in memory, for measuring what runs around the
 // broker without it: each message goes to every transport with a matching
-// filter, copied, on a goroutine of its own (as mqttsec.PahoV3 delivers),
-// with no network, QoS or session in between. Its Dial is a Dial.
+// filter, copied, with no network, QoS or session in between. Each
+// transport receives its messages in order on one goroutine of its own, as
+// both Paho transports deliver (autopaho from its connection's reader,
+// paho.mqtt.golang with OrderMatters). Its Dial is a Dial.
 type MemoryBus struct {
 	mu   sync.Mutex
 	subs map[*memoryTransport][]string
@@ -26,22 +28,39 @@ func NewMemoryBus() *MemoryBus {
 
 // Dial returns a transport on the bus; the client id is not used.
 func (b *MemoryBus) Dial(string) (mqttsec.Transport, error) {
-	return &memoryTransport{bus: b}, nil
+	return &memoryTransport{bus: b, inbox: make(chan mqttsec.Inbound, inboxSize)}, nil
 }
 
 // memoryTransport is a mqttsec.Transport on a MemoryBus.
 type memoryTransport struct {
 	bus *MemoryBus
+	// inbox holds the messages for this transport, in order, until its
+	// goroutine delivers them.
+	inbox chan mqttsec.Inbound
 
 	mu      sync.Mutex
 	deliver func(mqttsec.Inbound)
+	closing sync.Once
 }
+
+// inboxSize is how many messages may wait for one transport's goroutine
+// before a publisher waits for room, as behind a full TCP window.
+const inboxSize = 1024
 
 func (t *memoryTransport) Start(_ context.Context, deliver func(mqttsec.Inbound)) error {
 	t.mu.Lock()
 	t.deliver = deliver
 	t.mu.Unlock()
+	go t.deliverInOrder()
 	return nil
+}
+
+// deliverInOrder hands the transport's messages over one at a time, until
+// Close closes the inbox.
+func (t *memoryTransport) deliverInOrder() {
+	for in := range t.inbox {
+		t.handOver(in)
+	}
 }
 
 func (t *memoryTransport) Subscribe(_ context.Context, filter string) error {
@@ -59,6 +78,9 @@ func (t *memoryTransport) Close(context.Context) error {
 	t.mu.Lock()
 	t.deliver = nil
 	t.mu.Unlock()
+	// Off the bus, nothing sends to the inbox any more: its goroutine
+	// delivers what is left to no one and ends.
+	t.closing.Do(func() { close(t.inbox) })
 	return nil
 }
 
@@ -72,7 +94,7 @@ func (t *memoryTransport) Publish(_ context.Context, m mqttsec.Outbound) error {
 			if filterMatches(f, m.Topic) {
 				in := mqttsec.Inbound{Topic: m.Topic, Payload: append([]byte(nil), m.Payload...)}
 				t.bus.handing.Add(1)
-				go sub.handOver(in)
+				sub.inbox <- in
 				break
 			}
 		}
