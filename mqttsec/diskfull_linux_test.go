@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/internal/smalldisk"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -22,14 +22,7 @@ import (
 // as not sent: nothing ran that could not be answered. Once space is freed
 // it answers again, with no restart.
 func TestFullDiskRefusesBeforeTheHandler(t *testing.T) {
-	mnt := t.TempDir()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: mounting a small tmpfs to fill needs root")
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
-		t.Skipf("skipped: cannot mount a tmpfs here (%v)", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, 0) })
+	mnt := smalldisk.Mount(t, 256<<10)
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
 			dir := filepath.Join(mnt, fmt.Sprint(proto))
@@ -45,7 +38,7 @@ func TestFullDiskRefusesBeforeTheHandler(t *testing.T) {
 				t.Fatalf("before the disk filled: %q, %v", out, err)
 			}
 			fill := filepath.Join(mnt, "fill")
-			fillDisk(t, fill)
+			smalldisk.Fill(t, fill)
 			ran := w.runs.Load()
 			for i := range 5 {
 				if _, err := w.call(w.client, fmt.Sprint("full ", i), 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
@@ -70,24 +63,5 @@ func TestFullDiskRefusesBeforeTheHandler(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// fillDisk writes path until its file system has no room left.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
 	}
 }

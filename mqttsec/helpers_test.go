@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -365,52 +364,10 @@ func returned(t testing.TB, what string, done <-chan error) error {
 }
 
 // checkNoLeaks fails t if goroutines started during the test are still
-// running 10 s after it (and its Close calls) ended. It compares goroutine
-// ids, so stragglers of earlier tests do not count, and it names the
-// leaked goroutines with their stacks.
+// running 10 s after it (and its Close calls) ended (testwait.NoneLeft).
 func checkNoLeaks(t *testing.T) {
-	before := goroutines()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var leaked []string
-			for id, stack := range goroutines() {
-				if _, old := before[id]; !old && !strings.Contains(stack, "testing.") {
-					leaked = append(leaked, stack)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d goroutines outlived the test:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-// goroutines returns the stack of every goroutine by id.
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, _, _ := strings.Cut(g, "\n")
-		fields := strings.Fields(header) // "goroutine 42 [running]:"
-		if len(fields) >= 2 && fields[0] == "goroutine" {
-			out[fields[1]] = g
-		}
-	}
-	return out
+	before := testwait.Goroutines()
+	t.Cleanup(func() { testwait.NoneLeft(t, before) })
 }
 
 var protocols = []int{3, 5}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -776,7 +775,7 @@ func TestDropConnections(t *testing.T) {
 // returned none of the proxy's goroutines is left; once the clients and
 // brokers are closed too, no goroutine the test started is.
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	before := goroutines()
+	before := testwait.Goroutines()
 
 	b, err := testbroker.Start("127.0.0.1:0", nil)
 	if err != nil {
@@ -828,7 +827,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return within 10 s")
 	}
-	for id, stack := range goroutines() {
+	for id, stack := range testwait.Goroutines() {
 		if _, old := before[id]; !old && strings.Contains(stack, "/mqttproxy/mqttproxy.go:") {
 			t.Errorf("a proxy goroutine outlived Close:\n%s", stack)
 		}
@@ -841,42 +840,5 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	up.Close()
 	fake.Close()
 	b.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var leaked []string
-		for id, stack := range goroutines() {
-			if _, old := before[id]; !old && !strings.Contains(stack, "testing.") {
-				leaked = append(leaked, stack)
-			}
-		}
-		if len(leaked) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines outlived the test:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// goroutines returns the stack of every goroutine by id.
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, _, _ := strings.Cut(g, "\n")
-		fields := strings.Fields(header) // "goroutine 42 [running]:"
-		if len(fields) >= 2 && fields[0] == "goroutine" {
-			out[fields[1]] = g
-		}
-	}
-	return out
+	testwait.NoneLeft(t, before)
 }

@@ -10,20 +10,14 @@ import (
 	"testing"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/smalldisk"
 )
 
 // On a real full disk (a small tmpfs), Admits fail with ENOSPC, counted
 // as store failures and never as replays; once space is freed the same
 // store admits again, without being reopened, and lost nothing.
 func TestFileStoreFullDisk(t *testing.T) {
-	mnt := t.TempDir()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: mounting a small tmpfs to fill needs root")
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
-		t.Skipf("skipped: cannot mount a tmpfs here (%v)", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, 0) })
+	mnt := smalldisk.Mount(t, 64<<10)
 	dir := filepath.Join(mnt, "replay")
 	s := create(t, dir)
 	var acked []envelope.Seen
@@ -41,7 +35,7 @@ func TestFileStoreFullDisk(t *testing.T) {
 		must(t, admitNext())
 	}
 	fill := filepath.Join(mnt, "fill")
-	fillDisk(t, fill)
+	smalldisk.Fill(t, fill)
 
 	// The log's last page may still have room for a few frames.
 	var err error
@@ -69,21 +63,4 @@ func TestFileStoreFullDisk(t *testing.T) {
 		refused(t, r, m)
 	}
 	t.Logf("%d messages admitted around the full disk", len(acked))
-}
-
-// fillDisk writes path until the file system has no room left.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	must(t, err)
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
 }
