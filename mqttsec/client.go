@@ -99,65 +99,40 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if err != nil {
 		return nil, err
 	}
-	// The counter first: drawing it may wait (a file, Redis), and the
-	// request's expiry is measured from when that is done.
-	ctr, err := c.sealer.Counter.Next()
-	if err != nil {
-		return nil, err
-	}
-	at, realNow := c.now(), time.Now()
-	ttl := prot.TTL
-	if ttl == 0 {
-		ttl = envelope.DefaultTTL
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		ttl = min(ttl, deadline.Sub(realNow))
-	} else {
+	if _, ok := ctx.Deadline(); !ok {
+		ttl := prot.TTL
+		if ttl == 0 {
+			ttl = envelope.DefaultTTL
+		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ttl)
 		defer cancel()
 	}
-	if ttl < time.Millisecond {
-		// An envelope lives at least a millisecond: no time is left.
-		return nil, context.DeadlineExceeded
-	}
-	replyTo := c.replyTopic
-	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: replyTo, Version: prot.Version}
-	prot.apply(params)
-	params.TTL = ttl
-	// Sealed as of the moment the TTL was measured from, with the counter
-	// drawn: its expiry is then exactly the caller's deadline, or earlier.
-	sealer := *c.sealer
-	sealer.Counter, sealer.Now = drawnCounter(ctr), func() time.Time { return at }
-	sealed, err := c.sealWith(&sealer, params, payload)
+	sealed, err := c.sealRequest(ctx, prot, server, method, payload)
 	if err != nil {
 		return nil, err
 	}
-	p := &pending{candidates: make(chan []byte, candidateBuffer)}
-	// Registered before publishing, so that even an immediate reply finds
-	// it; removed on every way out.
-	c.mu.Lock()
-	if c.shut() {
-		c.mu.Unlock()
-		return nil, ErrClosed
+	p, err := c.await(sealed.Digest)
+	if err != nil {
+		return nil, err
 	}
-	c.pending[sealed.Digest] = p
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		if c.pending[sealed.Digest] == p {
-			delete(c.pending, sealed.Digest)
-		}
-		c.mu.Unlock()
-	}()
+	defer c.forget(sealed.Digest, p)
 	out := Outbound{Topic: c.topics.Request(server, method), Payload: sealed.Bytes}
 	if c.cfg.ResponseProperties {
-		out.ResponseTopic, out.CorrelationData = replyTo, sealed.CorrelationID
+		out.ResponseTopic, out.CorrelationData = c.replyTopic, sealed.CorrelationID
 	}
 	// The reply is awaited while the publish waits for its
 	// acknowledgement: a broker that withholds it delays nothing.
 	published := make(chan error, 1)
 	go func() { published <- c.cfg.Transport.Publish(ctx, out) }()
+	return c.awaitReply(ctx, p, published, sealed, server)
+}
+
+// awaitReply waits for the reply to the request sealed, published on
+// server: the first candidate that opens, an authentic reply refused for
+// its timestamps, a publish that failed before the request was sent, the
+// client's Close or ctx, whichever comes first.
+func (c *Client) awaitReply(ctx context.Context, p *pending, published chan error, sealed sealedMessage, server string) ([]byte, error) {
 	expect := &envelope.Expect{
 		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: sealed.Digest[:], CorrelationID: sealed.CorrelationID,
 	}
@@ -181,6 +156,58 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// sealRequest seals payload as a request for method on server, expiring
+// with ctx (which has a deadline) or the peer's TTL, whichever comes first.
+// The counter is drawn first: that may wait (a file, Redis), and the
+// expiry is measured from when it is done, and sealed as of that moment,
+// so it is never later than ctx's deadline.
+func (c *Client) sealRequest(ctx context.Context, prot *Protection, server, method string, payload []byte) (sealedMessage, error) {
+	ctr, err := c.sealer.Counter.Next()
+	if err != nil {
+		return sealedMessage{}, err
+	}
+	at, realNow := c.now(), time.Now()
+	lifetime := prot.TTL
+	if lifetime == 0 {
+		lifetime = envelope.DefaultTTL
+	}
+	deadline, _ := ctx.Deadline()
+	ttl := min(deadline.Sub(realNow), lifetime)
+	if ttl < time.Millisecond {
+		// An envelope lives at least a millisecond: no time is left.
+		return sealedMessage{}, context.DeadlineExceeded
+	}
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: c.replyTopic, Version: prot.Version}
+	prot.apply(params)
+	params.TTL = ttl
+	sealer := *c.sealer
+	sealer.Counter, sealer.Now = drawnCounter(ctr), func() time.Time { return at }
+	return c.sealWith(&sealer, params, payload)
+}
+
+// await registers a request about to be published, so that even an
+// immediate reply finds it; forget removes it, on every way out.
+func (c *Client) await(digest [32]byte) (*pending, error) {
+	p := &pending{candidates: make(chan []byte, candidateBuffer)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shut() {
+		return nil, ErrClosed
+	}
+	c.pending[digest] = p
+	return p, nil
+}
+
+// forget removes the request await registered, unless another took its
+// place.
+func (c *Client) forget(digest [32]byte, p *pending) {
+	c.mu.Lock()
+	if c.pending[digest] == p {
+		delete(c.pending, digest)
+	}
+	c.mu.Unlock()
 }
 
 // openReply opens a candidate reply to the request expect describes. done
