@@ -87,26 +87,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	peer := fs.String("peer", "client", "the id of the client allowed to call")
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
-	stateDir := fs.String("state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
-	redisAddr := fs.String("redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
-	initState := fs.Bool("init", false, "create the replay state of a new deployment, in a new --state DIR or in --redis (once: it fails where the state exists)")
-	redisDurable := fs.Bool("redis-durable", false, "Redis keeps every write across restarts (appendonly yes, appendfsync always, no failover to a lagging replica): a restart is not a loss")
+	var state stateFlags
+	state.register(fs)
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *stateDir != "" && *redisAddr != "" {
-		return errors.New("--state and --redis exclude each other: replicas share their state in Redis")
+	if err := state.check(); err != nil {
+		return err
 	}
-	if *shareGroup != "" && *redisAddr == "" {
+	if *shareGroup != "" && state.redis == "" {
 		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
-	}
-	if *initState && *stateDir == "" && *redisAddr == "" {
-		return errors.New("--init needs --state or --redis: it creates their replay state")
-	}
-	if *redisDurable && *redisAddr == "" {
-		return errors.New("--redis-durable needs --redis")
 	}
 	var authorize func(caller, method string) bool
 	if (*usersFile == "") != (*groupsFile == "") {
@@ -145,33 +137,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: *rejectLogInterval}
-	if *stateDir != "" {
-		store, counter, err := durableState(*stateDir, *initState)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		defer counter.Close()
-		cfg.Replay, cfg.Counter = store, counter
+	closeState, err := state.open(ctx, &cfg)
+	if err != nil {
+		return err
 	}
-	if *redisAddr != "" {
-		ropt, err := cli.RedisOptions(*redisAddr)
-		if err != nil {
-			return err
-		}
-		rdb := redis.NewClient(ropt)
-		defer rdb.Close()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
-		}
-		store, err := redisStore(ctx, rdb, replay.RedisStoreOptions{
-			Prefix: "mqttsec:replay:" + *id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: *redisDurable,
-		}, *initState)
-		if err != nil {
-			return fmt.Errorf("--redis %s: %w", ropt.Addr, err)
-		}
-		cfg.Replay, cfg.Counter = store, replay.NewRedisCounter(rdb, "mqttsec:counter:"+*id)
-	}
+	defer closeState()
 	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, ShareGroup: *shareGroup, Config: cfg})
 	if err != nil {
 		return err
@@ -208,6 +178,72 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		err = nil
 	}
 	return err
+}
+
+// stateFlags say where the gateway keeps its replay windows and message
+// counter: in memory (neither set), in a directory, or in Redis.
+type stateFlags struct {
+	dir, redis    string
+	init, durable bool
+}
+
+func (f *stateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dir, "state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
+	fs.StringVar(&f.redis, "redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
+	fs.BoolVar(&f.init, "init", false, "create the replay state of a new deployment, in a new --state DIR or in --redis (once: it fails where the state exists)")
+	fs.BoolVar(&f.durable, "redis-durable", false, "Redis keeps every write across restarts (appendonly yes, appendfsync always, no failover to a lagging replica): a restart is not a loss")
+}
+
+// check refuses flags that do not go together.
+func (f *stateFlags) check() error {
+	switch {
+	case f.dir != "" && f.redis != "":
+		return errors.New("--state and --redis exclude each other: replicas share their state in Redis")
+	case f.init && f.dir == "" && f.redis == "":
+		return errors.New("--init needs --state or --redis: it creates their replay state")
+	case f.durable && f.redis == "":
+		return errors.New("--redis-durable needs --redis")
+	}
+	return nil
+}
+
+// open opens (or, with --init, creates) the state the flags name and sets
+// cfg's Replay and Counter to it; release closes it.
+func (f *stateFlags) open(ctx context.Context, cfg *mqttsec.Config) (release func(), err error) {
+	switch {
+	case f.dir != "":
+		store, counter, err := durableState(f.dir, f.init)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Replay, cfg.Counter = store, counter
+		return func() { store.Close(); counter.Close() }, nil
+	case f.redis != "":
+		ropt, err := cli.RedisOptions(f.redis)
+		if err != nil {
+			return nil, err
+		}
+		rdb := redis.NewClient(ropt)
+		store, err := f.openRedis(ctx, rdb, cfg.ID)
+		if err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("--redis %s: %w", ropt.Addr, err)
+		}
+		cfg.Replay, cfg.Counter = store, replay.NewRedisCounter(rdb, "mqttsec:counter:"+cfg.ID)
+		return func() { rdb.Close() }, nil
+	}
+	return func() {}, nil
+}
+
+// openRedis checks that rdb answers, then opens (or creates) the replay
+// store of the gateway id in it.
+func (f *stateFlags) openRedis(ctx context.Context, rdb redis.UniversalClient, id string) (*replay.RedisStore, error) {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, err
+	}
+	return redisStore(ctx, rdb, replay.RedisStoreOptions{
+		Prefix: "mqttsec:replay:" + id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: f.durable,
+	}, f.init)
 }
 
 // redisStore opens the replay store in rdb, or with create, creates it.
