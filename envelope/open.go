@@ -204,7 +204,7 @@ func (o *Opener) open(ctx context.Context, env *Envelope, h *header, want *Expec
 	// refuses never reach the store (which may be a network service).
 	// Without a signature or encryption nothing is left to shed: Admit
 	// (step 12) refuses a replay with the same class, one request sooner.
-	skew := peer.Policy.skew()
+	skew := peer.Policy.ClockSkew()
 	seen := Seen{Sender: from, Counter: w.Ctr, IssuedAt: h.issuedAt, ExpiresAt: h.expiresAt.Add(skew), Skew: skew}
 	if keys.verifier != nil || w.Enc != nil {
 		if err := o.Replay.Check(ctx, seen); err != nil {

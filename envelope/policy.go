@@ -42,7 +42,9 @@ type Policy struct {
 	MaxLifetime time.Duration
 }
 
-func (p *Policy) skew() time.Duration {
+// ClockSkew is the tolerance on the peer's clock that the policy applies:
+// MaxClockSkew, or DefaultMaxClockSkew when it is zero.
+func (p *Policy) ClockSkew() time.Duration {
 	if p.MaxClockSkew > 0 {
 		return p.MaxClockSkew
 	}
@@ -80,7 +82,7 @@ func (p *Policy) check(h *header) error {
 
 // checkTime applies the freshness rules (SPEC.md §7.4, §9 step 6).
 func (p *Policy) checkTime(h *header, now time.Time) error {
-	skew := p.skew()
+	skew := p.ClockSkew()
 	if h.expiresAt.Sub(h.issuedAt) > p.lifetime() {
 		return errorf(ErrExpired, "lifetime longer than policy allows")
 	}

@@ -236,8 +236,8 @@ func (c *replyCounter) Next() (uint64, error) {
 // then, and a reply is sent until then.
 func (s *Server) liveUntil(req *envelope.Message) time.Time {
 	skew := envelope.DefaultMaxClockSkew
-	if p := s.cfg.Keyring.Peer(req.From); p != nil && p.Policy.MaxClockSkew > 0 {
-		skew = p.Policy.MaxClockSkew
+	if p := s.cfg.Keyring.Peer(req.From); p != nil {
+		skew = p.Policy.ClockSkew()
 	}
 	return req.ExpiresAt.Add(skew)
 }
