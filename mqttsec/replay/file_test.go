@@ -24,6 +24,17 @@ func seen(sender string, ctr uint64) envelope.Seen {
 }
 
 // create makes a new store in dir; open opens the one there.
+// createAdmitted creates a store in dir that has admitted counters 1 to n
+// of sender "a".
+func createAdmitted(t testing.TB, dir string, n uint64) *FileStore {
+	t.Helper()
+	s := create(t, dir)
+	for c := uint64(1); c <= n; c++ {
+		admit(t, s, "a", c)
+	}
+	return s
+}
+
 func create(t testing.TB, dir string) *FileStore {
 	t.Helper()
 	s, err := CreateFileStore(dir, FileStoreOptions{})
@@ -144,10 +155,7 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 // (a power loss that reordered the writes) is a loss, never a guess.
 func TestFileStoreCrashAtEveryByte(t *testing.T) {
 	dir := t.TempDir()
-	s := create(t, dir)
-	for c := uint64(1); c <= 5; c++ {
-		admit(t, s, "a", c)
-	}
+	s := createAdmitted(t, dir, 5)
 	before := readFile(t, filepath.Join(dir, logName))
 	admit(t, s, "a", 6)
 	after := readFile(t, filepath.Join(dir, logName))
@@ -194,10 +202,7 @@ func TestFileStoreCrashAtEveryByte(t *testing.T) {
 // Each opens without a loss, and everything admitted stays refused.
 func TestFileStoreCrashDuringCompaction(t *testing.T) {
 	dir := t.TempDir()
-	s := create(t, dir)
-	for c := uint64(1); c <= 10; c++ {
-		admit(t, s, "a", c)
-	}
+	s := createAdmitted(t, dir, 10)
 	oldLog := readFile(t, filepath.Join(dir, logName))
 	if err := s.Compact(); err != nil {
 		t.Fatal(err)

@@ -24,10 +24,7 @@ func TestFileStoreRecoversFromIOErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := create(t, dir)
-			for c := uint64(1); c <= 3; c++ {
-				admit(t, s, "a", c)
-			}
+			s := createAdmitted(t, dir, 3)
 			injectFaults(s, tc.fault.fail)
 			for _, sender := range []string{"x", "y"} {
 				err := s.Admit(ctx, seen(sender, 1))
@@ -93,10 +90,7 @@ func TestFileStoreFailedCompaction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := create(t, dir)
-			for c := uint64(1); c <= 5; c++ {
-				admit(t, s, "a", c)
-			}
+			s := createAdmitted(t, dir, 5)
 			injectFaults(s, tc.fault.fail)
 			if err := s.Compact(); !errors.Is(err, errInjected) {
 				t.Fatalf("Compact = %v, want the I/O error", err)

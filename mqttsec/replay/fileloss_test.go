@@ -198,10 +198,7 @@ func TestFileStoreDropsUncommittedTail(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := create(t, dir)
-			for c := uint64(1); c <= 5; c++ {
-				admit(t, s, "a", c)
-			}
+			s := createAdmitted(t, dir, 5)
 			must(t, s.Close())
 			logPath := filepath.Join(dir, logName)
 			committed := readFile(t, logPath)
@@ -237,10 +234,7 @@ func TestFileStoreKilledMidCommit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := create(t, dir)
-			for c := uint64(1); c <= 3; c++ {
-				admit(t, s, "a", c)
-			}
+			s := createAdmitted(t, dir, 3)
 			injectFaults(s, tc.fault.fail)
 			if err := s.Admit(ctx, seen("b", 1)); !errors.Is(err, errInjected) {
 				t.Fatalf("Admit interrupted by the kill = %v", err)
@@ -479,10 +473,7 @@ func TestFileStoreLossDatedByRecordedTimes(t *testing.T) {
 // it, leaves a snapshot that opens without a loss.
 func TestFileStoreCompactionStampsAfterTheSync(t *testing.T) {
 	dir := t.TempDir()
-	s := create(t, dir)
-	for c := uint64(1); c <= 5; c++ {
-		admit(t, s, "a", c)
-	}
+	s := createAdmitted(t, dir, 5)
 	// The first time read, the snapshot's first stamp, is 10 s behind.
 	var calls atomic.Int64
 	setClock(s, func() time.Time {
