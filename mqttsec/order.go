@@ -78,38 +78,28 @@ func (a *arrivals) decide(m *arrival) {
 	}
 }
 
-// find returns the first undecided arrival of sender with counter, or
-// nil: the message being admitted, which authenticated its counter.
-func (a *arrivals) find(sender string, counter uint64) *arrival {
+// claim finds the message being admitted, sender's first undecided
+// arrival with counter (it authenticated its counter), and returns it
+// with what it must wait for: the channels of the undecided messages of
+// its sender that arrived before it and that admitting counter would push
+// out of a window of width. It returns nil for a message never queued.
+func (a *arrivals) claim(sender string, counter, width uint64) (*arrival, []chan struct{}) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, m := range a.senders[sender] {
-		if m.counter == counter {
-			return m
-		}
-	}
-	return nil
-}
-
-// blockers returns what m must wait for: the channels of the undecided
-// messages of its sender that arrived before it and that admitting
-// counter would push out of a window of width.
-func (a *arrivals) blockers(m *arrival, counter uint64, width uint64) []chan struct{} {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []chan struct{}
-	for _, x := range a.senders[m.sender] {
-		if x == m {
-			break
+	list := a.senders[sender]
+	var wait []chan struct{}
+	for _, x := range list {
+		if x.counter == counter {
+			return x, wait
 		}
 		if x.counter < counter && counter-x.counter >= width {
 			if x.waiters == nil {
 				x.waiters = make(chan struct{})
 			}
-			out = append(out, x.waiters)
+			wait = append(wait, x.waiters)
 		}
 	}
-	return out
+	return nil, nil
 }
 
 // maxOrderWait bounds how long a message waits for earlier ones of its
@@ -129,12 +119,12 @@ type orderedStore struct {
 // Admit waits for the earlier messages its own would push out of the
 // window, then admits it and marks it decided.
 func (s *orderedStore) Admit(ctx context.Context, m envelope.Seen) error {
-	a := s.arrivals.find(m.Sender, m.Counter)
+	a, wait := s.arrivals.claim(m.Sender, m.Counter, s.width)
 	if a == nil {
 		return s.ReplayStore.Admit(ctx, m) // not queued: a reply, opened where it is awaited
 	}
 	defer s.arrivals.decide(a)
-	if wait := s.arrivals.blockers(a, m.Counter, s.width); len(wait) > 0 {
+	if len(wait) > 0 {
 		timer := time.NewTimer(maxOrderWait)
 		defer timer.Stop()
 	waiting:
