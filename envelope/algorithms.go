@@ -1,65 +1,63 @@
 package envelope
 
-// The envelope format versions this package reads and writes. All carry
-// the same header value, protections and checks; they differ in how the
-// members and the header are written.
-const (
-	// Version1 is the text envelope: a JSON template whose members are
-	// base64url (SPEC.md §2).
-	Version1 = 1
-	// Version2 is the binary envelope: the same members as bytes, each
-	// after its length (SPEC.md §13). It is smaller, and neither side
-	// base64url-codes the payload.
-	Version2 = 2
-	// Version3 is the compact envelope: version 2's frame around a header
-	// written as bytes instead of JSON (SPEC.md §14). It is the smallest
-	// and the quickest to read, and a receiver needs no JSON parser.
-	Version3 = 3
-	// Version is the version Seal writes when Params.Version is zero and
-	// the message is not a reply: the compact form. Set Params.Version to
-	// Version1 or Version2 for a receiver that reads only those.
-	Version = Version3
-)
+// Version is the envelope format this package reads and writes: 1.0, told
+// apart by the envelope's first byte (SPEC.md §2). A later format will have
+// another first byte, which this package refuses with
+// ErrUnsupportedVersion.
+const Version = 1
 
 // DefaultMaxSize is the largest envelope accepted when no MaxSize is set.
 const DefaultMaxSize = 256 << 10
 
-// Algorithm names an algorithm as it appears in the envelope header. The set
-// is closed: Open refuses any other value with ErrPolicy.
+// Algorithm names an algorithm as SPEC.md does, and as key ids are derived
+// with (SPEC.md §6). The set is closed: the header carries each as a code,
+// and a code outside its table is ErrMalformed.
 type Algorithm string
 
-// The algorithms of envelope version 1. SPEC.md defines each exactly.
+// The algorithms of envelope 1.0. SPEC.md §4 defines each exactly.
 const (
 	HS256      Algorithm = "HS256"               // HMAC-SHA-256 with a per-peer key
 	HOTP       Algorithm = "HOTP"                // RFC 4226 HOTP (HMAC-SHA-1), counter = envelope counter
 	Ed25519    Algorithm = "Ed25519"             // RFC 8032 pure Ed25519
 	ES256      Algorithm = "ES256"               // ECDSA P-256 SHA-256, r||s
 	PS256      Algorithm = "PS256"               // RSA-PSS SHA-256, 32-byte salt
-	RS256      Algorithm = "RS256"               // RSA PKCS #1 v1.5 SHA-256 (legacy, verify only by policy)
 	A256GCM    Algorithm = "A256GCM"             // AES-256-GCM content encryption
 	HPKEX25519 Algorithm = "HPKE-X25519"         // HPKE DHKEM(X25519) HKDF-SHA256 AES-256-GCM key wrap
-	HPKEXWing  Algorithm = "HPKE-MLKEM768X25519" // HPKE MLKEM768-X25519 HKDF-SHA256 AES-256-GCM key wrap
+	HPKEXWing  Algorithm = "HPKE-MLKEM768X25519" // HPKE MLKEM768-X25519 (X-Wing) HKDF-SHA256 AES-256-GCM key wrap
 	RSAOAEP256 Algorithm = "RSA-OAEP-256"        // RSAES-OAEP SHA-256 key wrap
 )
 
-func signatureAlgorithm(a Algorithm) bool {
-	switch a {
-	case Ed25519, ES256, PS256, RS256:
-		return true
+// codeTable gives the algorithms of one header slot their codes (SPEC.md
+// §3.1); code 0 and every code past the table name no algorithm.
+type codeTable [4]Algorithm
+
+// The code tables of the header's signature and wrapped-key slots.
+var (
+	signatureCodes = codeTable{1: Ed25519, 2: ES256, 3: PS256}
+	wrapCodes      = codeTable{1: HPKEX25519, 2: HPKEXWing, 3: RSAOAEP256}
+)
+
+// code is a's code in t, or 0 when t has no such algorithm.
+func (t *codeTable) code(a Algorithm) byte {
+	for c, alg := range t {
+		if c > 0 && alg == a {
+			return byte(c)
+		}
 	}
-	return false
+	return 0
 }
 
-func wrapAlgorithm(a Algorithm) bool {
-	switch a {
-	case HPKEX25519, HPKEXWing, RSAOAEP256:
-		return true
+// algorithm is the algorithm of code c in t, or "" for a code that names
+// none.
+func (t *codeTable) algorithm(c byte) Algorithm {
+	if c > 0 && int(c) < len(t) {
+		return t[c]
 	}
-	return false
+	return ""
 }
 
 // Kind is the kind of a message. Kinds combine with | where a set is meant
-// (see [Expect]).
+// (see [Expect]); a single kind is also its code in the header.
 type Kind uint8
 
 // The message kinds.
@@ -72,40 +70,35 @@ const (
 
 var kindNames = [...]struct {
 	k    Kind
-	wire string
+	name string
 }{{Request, "req"}, {Reply, "rep"}, {Event, "evt"}, {ErrorReply, "err"}}
 
-func (k Kind) wire() string {
+// valid reports whether k is exactly one kind.
+func (k Kind) valid() bool { return k.name() != "" }
+
+func (k Kind) name() string {
 	for _, n := range kindNames {
 		if n.k == k {
-			return n.wire
+			return n.name
 		}
 	}
 	return ""
 }
 
-func parseKind(s string) (Kind, bool) {
-	for _, n := range kindNames {
-		if n.wire == s {
-			return n.k, true
-		}
-	}
-	return 0, false
-}
-
-// String returns the wire name of a single kind ("req", "rep", "evt", "err").
+// String returns the short name of a single kind ("req", "rep", "evt",
+// "err").
 func (k Kind) String() string {
-	if s := k.wire(); s != "" {
+	if s := k.name(); s != "" {
 		return s
 	}
 	return "kind?"
 }
 
 // Protection is a set of protections applied to (or required of) a message.
+// Its bits are the header's protection byte.
 type Protection uint8
 
-// The protections. Their wire names, in the order the header lists them, are
-// "enc", "hmac", "hotp", "sig".
+// The protections, named "enc", "hmac", "hotp" and "sig".
 const (
 	Encryption Protection = 1 << iota
 	HMAC
@@ -113,12 +106,15 @@ const (
 	Signature
 )
 
+// allProtections are the bits the header's protection byte may carry.
+const allProtections = Encryption | HMAC | HOTPCode | Signature
+
 var protectionNames = [...]struct {
 	p    Protection
-	wire string
+	name string
 }{{Encryption, "enc"}, {HMAC, "hmac"}, {HOTPCode, "hotp"}, {Signature, "sig"}}
 
-// String lists the protections by wire name, separated by "+".
+// String lists the protections by name, separated by "+".
 func (p Protection) String() string {
 	s := ""
 	for _, n := range protectionNames {
@@ -126,7 +122,7 @@ func (p Protection) String() string {
 			if s != "" {
 				s += "+"
 			}
-			s += n.wire
+			s += n.name
 		}
 	}
 	if s == "" {

@@ -3,73 +3,81 @@
 // broker they do not trust.
 //
 // An envelope carries an authenticated header (sender, recipients, kind,
-// method or topic, reply-to, correlation id, counter, timestamps, the request
-// a reply answers, and the protections applied with their key ids) and a
-// payload. The wire format is specified byte by byte in SPEC.md, with test
-// vectors in testdata/vectors. It comes in three forms of the same header
-// value and protections: [Version1], a JSON text with base64url members;
-// [Version2], the same members as bytes after their lengths, smaller and
-// with no base64url coding of the payload on either side; and [Version3],
-// version 2's frame with the header written as bytes instead of JSON, the
-// smallest and quickest to read, which a receiver reads with no JSON parser.
+// method or topic, reply-to, correlation id, counter, timestamps, the
+// request a reply answers, and the protections applied with their key ids)
+// and a payload. The wire format, Envelope 1.0, is one binary format
+// specified byte by byte in SPEC.md, with test vectors in testdata/vectors.
+// Where only text can be carried or shown, an envelope travels as the
+// base64url of its bytes (an armor, not a second format).
 //
 // # Protections
 //
 // Each message carries any combination of:
-//   - an HMAC-SHA-256 tag under a per-peer key ([NewHMACKey]);
-//   - an RFC 4226 HOTP code for the message counter ([NewHOTPKey]), only
-//     beside real authentication;
-//   - a signature: Ed25519, ECDSA P-256 or RSA-PSS ([NewEd25519Signer],
-//     [NewECDSASigner], [NewRSASigner]);
-//   - AES-256-GCM encryption under a pre-shared key ([NewAEADKey]) or a
-//     per-message key wrapped to each recipient with HPKE X25519, HPKE
-//     MLKEM768-X25519 or RSA-OAEP ([NewHPKERecipient], [NewRSARecipient]).
+//   - an HMAC-SHA-256 tag under a per-peer key (NewHMACKey);
+//   - an RFC 4226 HOTP code for the message counter (NewHOTPKey), only beside real
+//     authentication;
+//   - a signature: Ed25519, ECDSA P-256 or RSA-PSS (NewEd25519Signer,
+//     NewECDSASigner, NewRSASigner);
+//   - AES-256-GCM encryption under a pre-shared key (NewAEADKey) or a per-message
+//     key wrapped to each recipient with HPKE X25519, HPKE MLKEM768-X25519 or
+//     RSA-OAEP (NewHPKERecipient, NewRSARecipient).
 //
 // Each message is hashed once with SHA-256; its MAC and signature cover that
 // digest (SPEC.md §4.1), which is also what binds a reply to its request.
 //
 // Every message must authenticate its sender with an HMAC, a signature or a
-// pre-shared key. A receiver's [Policy] per peer says which protections it
+// pre-shared key. A receiver's Policy per peer says which protections it
 // requires, so a message stripped of one is refused.
 //
 // # Opening
 //
-// [Opener.Open] runs the checks of SPEC.md §9 in order, cheapest first: size,
-// format, header, context ([Expect]), policy, freshness, HMAC and HOTP,
-// replay pre-check (when a signature or decryption follows), signature,
+// Opener.Open runs the checks of SPEC.md §9 in order, cheapest first: size,
+// frame, header, context (Expect), policy, freshness, HMAC and HOTP, replay
+// pre-check (when a signature or decryption follows), signature,
 // decryption, and finally the atomic update of the sender's replay window
-// in the [ReplayStore]. So a forged message an HMAC refuses never reaches
-// the store, and a replay is refused before any public-key work or
-// decryption. Each failure wraps one error
-// class ([ErrMalformed], [ErrAuthentication], [ErrReplayed], ...; see
-// [Class]) and never says more about the message than its class
-// ([ErrReplayStore] also carries the replay store's own error, which is
-// about the receiver). A receiver that must route
-// by the unverified header first uses [Inspect], then
-// [Opener.OpenInspected], which does not parse the envelope again; or
-// [Peek], which reads only the kind and request digest and keeps nothing,
-// then [Opener.Open] wherever the message was routed.
+// in the ReplayStore. So a forged message an HMAC refuses never reaches the
+// store, and a replay is refused before any public-key work or decryption.
+// Each failure wraps one error class (ErrMalformed, ErrAuthentication,
+// ErrReplayed, ...; see Class) and never says more about the message than
+// its class (ErrReplayStore also carries the replay store's own error,
+// which is about the receiver).
+//
+// A receiver that must route a message before opening it (to the request a
+// reply claims to answer, or to its sender's queue) reads the unverified
+// header with Peek, which keeps nothing of the message, and opens it where
+// it was routed.
 //
 // # Request and reply
 //
-// [Sealer.Seal] returns the request's digest; a reply sealed with
-// Params.InReplyTo carries it, and the requester opens replies with
-// Expect.InReplyTo set to it, so a reply cannot answer another request and a
-// request cannot come back as a reply.
+// Sealer.Seal returns the request as Sealed; a reply sealed with
+// Params.InReplyTo carries the request's digest, and the requester opens
+// replies with Expect.Request set to the Sealed request, so a reply cannot
+// answer another request and a request cannot come back as a reply.
+//
+// # Devices without a clock
+//
+// A receiver without a real-time clock (Opener.Clockless) accepts replies
+// to its pending requests, which their binding proves fresh, and learns the
+// time from them; a responder answers such a peer's time request
+// (TimeMethod, Policy.Clockless) whatever its timestamps. SPEC.md §10 says
+// how a device keeps and uses the time it learns.
 //
 // # Key management
 //
 // Key ids are derived from the keys (SPEC.md §6) and carried in every
-// envelope; a [Peer] may hold several keys of each kind, so keys rotate by
+// envelope; a Peer may hold several keys of each kind, so keys rotate by
 // adding the new key on receivers, switching senders to it, then removing
 // the old one. Keys print as their id only.
 //
-// # Backwards compatibility
+// # Replay state
 //
-// The format is versioned. This package reads versions 1, 2 and 3 and
-// refuses others with [ErrUnsupportedVersion]. It writes version 3 (the
-// constant [Version]) unless Params.Version asks for another, and seals a
-// reply in its request's version, so a peer that speaks only version 1
-// gets its replies in version 1. Set Params.Version to [Version1] for
-// requests and events to a peer that reads only the text form.
+// Open keeps each sender's replay window in a ReplayStore; the stores (in
+// memory, in a crash-safe file, in Redis) are in package
+// github.com/mqttsec/mqttsec/mqttsec/replay.
+//
+// # Versions
+//
+// This package reads and writes Envelope 1.0, whose first byte is 0x01
+// (Version). A later format will begin with another byte; this package
+// refuses it with ErrUnsupportedVersion.
 package envelope

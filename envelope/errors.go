@@ -14,14 +14,15 @@ func (e Error) Error() string { return string(e) }
 const (
 	// ErrTooLarge: the envelope is longer than the receiver's MaxSize.
 	ErrTooLarge Error = "envelope: too large"
-	// ErrMalformed: not a canonical envelope (bad JSON, bad base64, a
-	// missing or unexpected field, inconsistent protection list).
+	// ErrMalformed: not an envelope of this format: a length that runs
+	// past the end, trailing bytes, an unknown code, a header field that
+	// breaks its rule (SPEC.md §3), a tag of the wrong size.
 	ErrMalformed Error = "envelope: malformed"
-	// ErrUnsupportedVersion: the version number is not one this package speaks.
+	// ErrUnsupportedVersion: the first byte names a later format (0x02
+	// to 0x1F), which this package does not speak.
 	ErrUnsupportedVersion Error = "envelope: unsupported version"
 	// ErrPolicy: the message is weaker than the receiver's policy for the
-	// sender requires, uses an algorithm it does not allow or know, or
-	// carries no sender authentication at all.
+	// sender requires, or carries no sender authentication at all.
 	ErrPolicy Error = "envelope: refused by policy"
 	// ErrContext: the message is not meant for this receiver in this
 	// context: another recipient, kind, sender, topic, or a reply bound to
@@ -52,8 +53,8 @@ const (
 )
 
 // ErrInvalidConfig is wrapped by the errors of this package's constructors
-// (NewWindow, NewMemoryStore, NewKeys) for arguments they cannot work with.
-// It is not an error class: no message causes it.
+// (NewKeys here, and the replay stores of mqttsec/replay) for arguments
+// they cannot work with. It is not an error class: no message causes it.
 const ErrInvalidConfig Error = "envelope: invalid configuration"
 
 var classes = []Error{

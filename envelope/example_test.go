@@ -3,20 +3,43 @@ package envelope_test
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hpke"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
-// A request with an HMAC and its reply, bound to each other.
-func Example() {
-	ctx := context.Background()
+// exampleKey is an HMAC key both sides of the examples share.
+func exampleKey() *envelope.HMACKey {
 	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
 	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
+	key, err := envelope.NewHMACKey(secret)
+	if err != nil {
+		panic(err)
+	}
+	return key
+}
+
+// exampleStore is a replay store of its own for each receiver.
+func exampleStore() envelope.ReplayStore {
+	store, err := replay.NewMemoryStore(0)
+	if err != nil {
+		panic(err)
+	}
+	return store
+}
+
+// A request with an HMAC, and its reply bound to it.
+func Example() {
+	ctx := context.Background()
+	key := exampleKey()
 
 	// The client seals a request to the gateway.
 	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
@@ -29,12 +52,11 @@ func Example() {
 	}
 
 	// The gateway opens it: the sender must be a known peer, the HMAC must
-	// verify, and the counter must be new.
-	gwStore, _ := envelope.NewMemoryStore(0)
+	// verify, the message must be fresh and its counter new.
 	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{
 		ID: "client", HMACKeys: []*envelope.HMACKey{key}, Policy: envelope.Policy{Require: envelope.HMAC},
 	})
-	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: gwStore}
+	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: exampleStore()}
 	in, err := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request, Topic: "get-card"})
 	if err != nil {
 		panic(err)
@@ -52,12 +74,14 @@ func Example() {
 		panic(err)
 	}
 
-	clStore, _ := envelope.NewMemoryStore(0)
+	// The client opens it against its pending request: a reply to any
+	// other request, or the request itself sent back, is refused.
 	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
-	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
-	out, err := opener.Open(ctx, rep.Bytes, &envelope.Expect{
-		Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", InReplyTo: req.Digest[:],
-	})
+	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: exampleStore()}
+	pending := &envelope.Expect{Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", Request: req}
+	_, err = opener.Open(ctx, req.Bytes, pending)
+	fmt.Println("the request as its own reply:", envelope.Class(err))
+	out, err := opener.Open(ctx, rep.Bytes, pending)
 	if err != nil {
 		panic(err)
 	}
@@ -65,11 +89,53 @@ func Example() {
 	// Output:
 	// gateway got get-card from client: {"card":8165538}
 	// again: true
+	// the request as its own reply: envelope: wrong context
 	// client got rep: {"name":"Dana"}
 }
 
+// A request signed with ECDSA P-256: the receiver needs only the sender's
+// public key, and a policy that requires the signature refuses the same
+// request with an HMAC alone.
+func ExampleSealer_Seal_signature() {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := envelope.NewECDSASigner(priv)
+	verifier, _ := envelope.NewECDSAVerifier(&priv.PublicKey)
+	key := exampleKey()
+
+	client := &envelope.Sealer{ID: "door-7", Counter: envelope.NewMemoryCounter(0)}
+	params := func(signed bool) *envelope.Params {
+		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "open-door",
+			ReplyTo: "mqttsec/door-7/reply", HMAC: key}
+		if signed {
+			p.Signer = signer
+		}
+		return p
+	}
+	keys, _ := envelope.NewKeys(nil, &envelope.Peer{
+		ID: "door-7", HMACKeys: []*envelope.HMACKey{key}, Verifiers: []envelope.Verifier{verifier},
+		Policy: envelope.Policy{Require: envelope.Signature},
+	})
+	gateway := &envelope.Opener{ID: "gateway", Keys: keys, Replay: exampleStore()}
+	for _, signed := range []bool{true, false} {
+		req, err := client.Seal(params(signed), []byte("door 3"))
+		if err != nil {
+			panic(err)
+		}
+		m, err := gateway.Open(context.Background(), req.Bytes, &envelope.Expect{Kinds: envelope.Request, From: "door-7"})
+		if err != nil {
+			fmt.Println("refused:", envelope.Class(err))
+			continue
+		}
+		fmt.Printf("%s %s, protected by %v\n", m.Topic, m.Payload, m.Protections)
+	}
+	// Output:
+	// open-door door 3, protected by hmac+sig
+	// refused: envelope: refused by policy
+}
+
 // An event signed with Ed25519 and encrypted to two recipients with the
-// post-quantum hybrid HPKE KEM.
+// post-quantum hybrid HPKE KEM (X-Wing): each recipient finds its wrapped
+// key by its key id; a third party named nowhere learns nothing.
 func ExampleSealer_Seal_event() {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	signer, _ := envelope.NewEd25519Signer(priv)
@@ -93,54 +159,78 @@ func ExampleSealer_Seal_event() {
 		panic(err)
 	}
 	for i, name := range []string{"audit", "alarm"} {
-		store, _ := envelope.NewMemoryStore(0)
 		keys, _ := envelope.NewKeys([]envelope.Identity{identities[i]}, &envelope.Peer{
 			ID: "door-controller", Verifiers: []envelope.Verifier{verifier},
 			Policy: envelope.Policy{Require: envelope.Signature | envelope.Encryption},
 		})
-		o := &envelope.Opener{ID: name, Keys: keys, Replay: store}
+		o := &envelope.Opener{ID: name, Keys: keys, Replay: exampleStore()}
 		m, err := o.Open(context.Background(), ev.Bytes, &envelope.Expect{Kinds: envelope.Event, From: "door-controller"})
 		fmt.Println(name, string(m.Payload), m.Protections, err)
 	}
+	other, _ := hpke.MLKEM768X25519().GenerateKey()
+	otherID, _ := envelope.NewHPKEIdentity(other)
+	keys, _ := envelope.NewKeys([]envelope.Identity{otherID}, &envelope.Peer{ID: "door-controller", Verifiers: []envelope.Verifier{verifier}})
+	o := &envelope.Opener{ID: "audit", Keys: keys, Replay: exampleStore()}
+	_, err = o.Open(context.Background(), ev.Bytes, &envelope.Expect{Kinds: envelope.Event})
+	fmt.Println("a receiver without the key:", envelope.Class(err))
 	// Output:
 	// audit {"door":3} enc+sig <nil>
 	// alarm {"door":3} enc+sig <nil>
+	// a receiver without the key: envelope: unknown key
 }
 
 // Class turns any Open error into one of the package's error classes, for
-// counting and logging rejections without detail.
+// counting and logging rejections without detail. The first byte of an
+// envelope is its format's version: a later version is
+// ErrUnsupportedVersion, anything else that is not an envelope (text, an
+// armored envelope that was not decoded) ErrMalformed.
 func ExampleClass() {
 	o := &envelope.Opener{ID: "gateway"}
-	_, err := o.Open(context.Background(), []byte(`{"v":1,"h":"not base64!"}`), nil)
-	fmt.Println(envelope.Class(err))
-	_, err = o.Open(context.Background(), []byte(`{"v":2,"h":""}`), nil)
-	fmt.Println(envelope.Class(err))
+	for _, data := range [][]byte{
+		[]byte(`{"v":1,"h":"e30"}`),
+		[]byte("AQAAAE8BAgZjbGllbnQB"),
+		{0x02, 0, 0, 0, 0},
+		{},
+	} {
+		_, err := o.Open(context.Background(), data, nil)
+		fmt.Println(envelope.Class(err))
+	}
 	// Output:
 	// envelope: malformed
+	// envelope: malformed
 	// envelope: unsupported version
+	// envelope: malformed
 }
 
-// Receivers find their own key by the key id in each wrapped key.
+// Receivers find their own key by the key id of each wrapped key, derived
+// from the public key (SPEC.md §6).
 func ExamplePublicKeyID() {
 	k, _ := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(make([]byte, 32))
 	r, _ := envelope.NewHPKERecipient(k.PublicKey())
-	fmt.Println(r.KeyID() == envelope.PublicKeyID(envelope.HPKEX25519, k.PublicKey().Bytes()))
-	// Output: true
+	id, _ := envelope.NewHPKEIdentity(k)
+	fmt.Println(r.KeyID() == envelope.PublicKeyID(envelope.HPKEX25519, k.PublicKey().Bytes()), r.KeyID() == id.KeyID())
+	// Output: true true
 }
 
-// A receiver with many requests pending looks at the unverified header to
-// find which one a reply claims to answer, then opens it against exactly
-// that request, parsing it only once.
-func ExampleOpener_OpenInspected() {
+// A key id is 12 bytes, shown to people as 16 base64url characters. A
+// shared secret's id is derived from the secret, so both holders compute
+// the same one.
+func ExampleKeyID_String() {
+	key := exampleKey()
+	fmt.Println(key.KeyID(), key)
+	// Output: q7TwuPm1np9pGV03 HMACKey(q7TwuPm1np9pGV03)
+}
+
+// A requester with many requests pending routes each reply, by its
+// unverified header, to the request it claims to answer, and opens it
+// there against exactly that request.
+func ExamplePeek() {
 	ctx := context.Background()
-	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
-	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
+	key := exampleKey()
 	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
-	gateway := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
 
 	// Two requests are pending, by digest.
-	pending := map[[32]byte]string{}
+	pending := map[[32]byte]*envelope.Sealed{}
 	var last *envelope.Sealed
 	for _, method := range []string{"get-card", "get-door"} {
 		req, err := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: method,
@@ -148,153 +238,58 @@ func ExampleOpener_OpenInspected() {
 		if err != nil {
 			panic(err)
 		}
-		pending[req.Digest] = method
+		pending[req.Digest] = req
 		last = req
 	}
-	// The gateway answers the second (its Open is in the package example).
-	store, _ := envelope.NewMemoryStore(0)
+
+	// The gateway answers the second (see the package example).
 	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
-	in, err := (&envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}).Open(ctx, last.Bytes, &envelope.Expect{Kinds: envelope.Request})
+	in, err := (&envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: exampleStore()}).Open(ctx, last.Bytes, &envelope.Expect{Kinds: envelope.Request})
 	if err != nil {
 		panic(err)
 	}
+	gateway := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
 	rep, err := gateway.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte("door 3"))
 	if err != nil {
 		panic(err)
 	}
 
 	// The client routes by the unverified header, then opens.
-	h, err := envelope.Inspect(rep.Bytes, 0)
+	h, err := envelope.Peek(rep.Bytes, 0)
 	if err != nil {
 		panic(err)
 	}
-	if len(h.InReplyTo) != 32 { // a request or event names no request
-		panic("not a reply")
+	req, ok := pending[h.InReplyTo]
+	if !ok {
+		panic("no such pending request")
 	}
-	digest := [32]byte(h.InReplyTo)
-	fmt.Println("claims to answer:", pending[digest])
+	fmt.Printf("a %s from %s claims to answer %s, with %v under key %v\n", h.Kind, h.From, h.Topic, h.Keys[0].Algorithm, h.Keys[0].ID == key.KeyID())
 	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
-	clStore, _ := envelope.NewMemoryStore(0)
-	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
-	m, err := opener.OpenInspected(ctx, h, &envelope.Expect{
-		Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", InReplyTo: digest[:],
-	})
+	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: exampleStore()}
+	m, err := opener.Open(ctx, rep.Bytes, &envelope.Expect{Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", Request: req})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Printf("verified reply: %s\n", m.Payload)
 	// Output:
-	// claims to answer: get-door
+	// a rep from gateway claims to answer get-door, with HS256 under key true
 	// verified reply: door 3
 }
 
-// The binary form (version 2): the same request, a quarter smaller, whose
-// reply comes back in the same form.
-func ExampleSealer_Seal_binary() {
-	ctx := context.Background()
-	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
-	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
-	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
-	params := func(version int) *envelope.Params {
-		return &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
-			ReplyTo: "mqttsec/client/reply", HMAC: key, CorrelationID: []byte("one"), Version: version}
-	}
-	payload := make([]byte, 256)
-	text, err := client.Seal(params(envelope.Version1), payload)
-	if err != nil {
-		panic(err)
-	}
-	binary, err := client.Seal(params(envelope.Version2), payload)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("text %d bytes, starts %q; binary %d bytes, starts %#x\n", len(text.Bytes), text.Bytes[:5], len(binary.Bytes), binary.Bytes[0])
-
-	// A receiver opens either; a reply takes its request's version.
-	store, _ := envelope.NewMemoryStore(0)
-	keys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
-	gateway := &envelope.Opener{ID: "gateway", Keys: keys, Replay: store}
-	in, err := gateway.Open(ctx, binary.Bytes, &envelope.Expect{Kinds: envelope.Request})
-	if err != nil {
-		panic(err)
-	}
-	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
-	if err != nil {
-		panic(err)
-	}
-	h, err := envelope.Inspect(rep.Bytes, 0)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("request version %d, reply version %d\n", in.Version, h.Version)
-	// Output:
-	// text 725 bytes, starts "{\"v\":"; binary 537 bytes, starts 0x2
-	// request version 2, reply version 2
-}
-
-// The compact form (version 3): the binary frame with the header written as
-// bytes too, the smallest of the three; a receiver reads it with no JSON
-// parser, and a reply comes back in the same form.
-func ExampleSealer_Seal_compact() {
-	ctx := context.Background()
-	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
-	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
-	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
-	params := func(version int) *envelope.Params {
-		return &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
-			ReplyTo: "mqttsec/client/reply", HMAC: key, CorrelationID: []byte("one"), Version: version}
-	}
-	payload := make([]byte, 256)
-	for _, v := range []int{envelope.Version1, envelope.Version2, envelope.Version3} {
-		s, err := client.Seal(params(v), payload)
-		if err != nil {
-			panic(err)
-		}
-		fmt.Printf("version %d: %d bytes\n", v, len(s.Bytes))
-	}
-
-	compact, err := client.Seal(params(envelope.Version3), payload)
-	if err != nil {
-		panic(err)
-	}
-	store, _ := envelope.NewMemoryStore(0)
-	keys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
-	gateway := &envelope.Opener{ID: "gateway", Keys: keys, Replay: store}
-	in, err := gateway.Open(ctx, compact.Bytes, &envelope.Expect{Kinds: envelope.Request})
-	if err != nil {
-		panic(err)
-	}
-	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
-	if err != nil {
-		panic(err)
-	}
-	h, err := envelope.Inspect(rep.Bytes, 0)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("request version %d, reply version %d, first byte %#x\n", in.Version, h.Version, rep.Bytes[0])
-	// Output:
-	// version 1: 725 bytes
-	// version 2: 537 bytes
-	// version 3: 398 bytes
-	// request version 3, reply version 3, first byte 0x3
-}
-
 // A sender that publishes one message at a time seals into one buffer,
-// reused once the publish is done with it.
+// reused once the publish is done with it. The size follows from SPEC.md:
+// the version byte, four 4-byte lengths, a 73-byte header (kind,
+// protections, "sensor-7" and "gateway" after their lengths, the topic
+// "temperature", empty reply-to, correlation id and request digest, three
+// 8-byte numbers, the 12-byte HMAC key id), the 4-byte payload and the
+// 32-byte HMAC tag: 1 + 16 + 73 + 4 + 32 = 126.
 func ExampleSealer_SealInto() {
-	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
-	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
-	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
+	key := exampleKey()
+	sensor := &envelope.Sealer{ID: "sensor-7", Counter: envelope.NewMemoryCounter(0)}
 	buf := make([]byte, 0, 1024)
 	for _, reading := range []string{"21.5", "21.7"} {
-		s, err := client.SealInto(buf, &envelope.Params{Kind: envelope.Event, Topic: "temperature", HMAC: key,
-			To: []string{"gateway"}, Version: envelope.Version3}, []byte(reading))
+		s, err := sensor.SealInto(buf, &envelope.Params{Kind: envelope.Event, To: []string{"gateway"},
+			Topic: "temperature", HMAC: key}, []byte(reading))
 		if err != nil {
 			panic(err)
 		}
@@ -306,50 +301,50 @@ func ExampleSealer_SealInto() {
 	// 126 bytes, in buf: true
 }
 
-// A requester routes each reply to the request it claims to answer with
-// Peek, and opens it there against that request.
-func ExamplePeek() {
+// A device without a real-time clock learns the time (SPEC.md §10): at
+// boot its clock says 1970, so it sends the time request (iat 0, exp its
+// wait) to a gateway whose policy marks it clockless, and accepts the
+// reply, bound to its request, whatever the reply's timestamps; the
+// reply's issue time is the gateway's clock.
+func ExampleOpener_clockless() {
 	ctx := context.Background()
-	secret := make([]byte, 32) // in real use: 32 random bytes shared out of band
-	copy(secret, "an example key, never use it!!!")
-	key, _ := envelope.NewHMACKey(secret)
-	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(0)}
-	req, err := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
-		ReplyTo: "mqttsec/client/reply", HMAC: key}, []byte(`{"card":42}`))
-	if err != nil {
-		panic(err)
-	}
-	waiting := map[[32]byte]string{req.Digest: "get-card #1"}
+	key := exampleKey()
+	boot := func() time.Time { return time.UnixMilli(0) }
+	gatewayClock := func() time.Time { return time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC) }
 
-	// The gateway's side: open the request, answer it.
-	store, _ := envelope.NewMemoryStore(0)
-	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
-	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: store}
-	in, err := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request})
-	if err != nil {
-		panic(err)
-	}
-	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0)}
-	reply, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, []byte(`{"name":"Ada"}`))
+	device := &envelope.Sealer{ID: "device", Counter: envelope.NewMemoryCounter(0), Now: boot}
+	req, err := device.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: envelope.TimeMethod,
+		ReplyTo: "mqttsec/device/reply", HMAC: key, TTL: 10 * time.Second}, nil)
 	if err != nil {
 		panic(err)
 	}
 
-	// The client's side: route the reply, then open it against its request.
-	route, err := envelope.Peek(reply.Bytes, 0)
+	gwKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "device", HMACKeys: []*envelope.HMACKey{key},
+		Policy: envelope.Policy{Clockless: true}})
+	gateway := &envelope.Opener{ID: "gateway", Keys: gwKeys, Replay: exampleStore(), Now: gatewayClock}
+	in, err := gateway.Open(ctx, req.Bytes, &envelope.Expect{Kinds: envelope.Request, Topic: envelope.TimeMethod})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(route.Kind == envelope.Reply, waiting[route.InReplyTo])
-	clStore, _ := envelope.NewMemoryStore(0)
-	clKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
-	opener := &envelope.Opener{ID: "client", Keys: clKeys, Replay: clStore}
-	m, err := opener.Open(ctx, reply.Bytes, &envelope.Expect{Kinds: envelope.Reply, From: "gateway", InReplyTo: req.Digest[:], CorrelationID: req.CorrelationID})
+	gwSealer := &envelope.Sealer{ID: "gateway", Counter: envelope.NewMemoryCounter(0), Now: gatewayClock}
+	rep, err := gwSealer.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: in, HMAC: key}, nil)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("%s\n", m.Payload)
+
+	devKeys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "gateway", HMACKeys: []*envelope.HMACKey{key}})
+	opener := &envelope.Opener{ID: "device", Keys: devKeys, Replay: exampleStore(), Now: boot, Clockless: true}
+	m, err := opener.Open(ctx, rep.Bytes, &envelope.Expect{Kinds: envelope.Reply | envelope.ErrorReply, From: "gateway", Request: req})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("the time is", m.IssuedAt.UTC())
+
+	// Until it has set its clock, the device can judge nothing else.
+	ev, _ := gwSealer.Seal(&envelope.Params{Kind: envelope.Event, To: []string{"device"}, Topic: "news", HMAC: key}, nil)
+	_, err = opener.Open(ctx, ev.Bytes, &envelope.Expect{Kinds: envelope.Event})
+	fmt.Println("an event:", envelope.Class(err))
 	// Output:
-	// true get-card #1
-	// {"name":"Ada"}
+	// the time is 2030-05-01 12:00:00 +0000 UTC
+	// an event: envelope: expired or not yet valid
 }

@@ -1,6 +1,8 @@
 package envelope
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -8,7 +10,10 @@ import (
 	"crypto/hpke"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,14 +81,13 @@ type world struct {
 	ed      Signer
 	es      Signer
 	ps      Signer
-	rs      Signer // legacy RS256
 	x25519  Recipient
 	xwing   Recipient
 	rsaoaep Recipient
 	ids     []Identity // the gateway's own decryption keys
 	peer    *Peer      // the gateway's view of the client
 	ctr     *MemoryCounter
-	replay  *MemoryStore
+	replay  *testStore
 }
 
 func must[T any](t testing.TB) func(T, error) T {
@@ -110,7 +114,6 @@ func newWorld(t testing.TB) *world {
 	esKey := must[*ecdsa.PrivateKey](t)(ecdsa.ParseRawPrivateKey(elliptic.P256(), sec.ES256Scalar))
 	w.es = must[Signer](t)(NewECDSASigner(esKey))
 	w.ps = must[Signer](t)(NewRSASigner(sec.RSASign))
-	w.rs = newLegacyRSASigner(sec.RSASign)
 
 	xPriv := must[hpke.PrivateKey](t)(hpke.DHKEM(ecdh.X25519()).NewPrivateKey(sec.X25519))
 	xwPriv := must[hpke.PrivateKey](t)(hpke.MLKEM768X25519().NewPrivateKey(sec.XWingSeed))
@@ -131,11 +134,10 @@ func newWorld(t testing.TB) *world {
 			must[Verifier](t)(NewEd25519Verifier(edKey.Public().(ed25519.PublicKey))),
 			must[Verifier](t)(NewECDSAVerifier(&esKey.PublicKey)),
 			must[Verifier](t)(NewRSAVerifier(&sec.RSASign.PublicKey)),
-			must[Verifier](t)(NewLegacyRSAVerifier(&sec.RSASign.PublicKey)),
 		},
 	}
 	w.ctr = NewMemoryCounter(0)
-	w.replay = must[*MemoryStore](t)(NewMemoryStore(0))
+	w.replay = newTestStore()
 	return w
 }
 
@@ -159,16 +161,250 @@ func (w *world) gatewaySealer() *Sealer {
 // world's HMAC key.
 func (w *world) clientOpener() *Opener {
 	keys := must[*Keys](w.t)(NewKeys(nil, &Peer{ID: "gateway", HMACKeys: []*HMACKey{w.hmac}}))
-	return &Opener{ID: "client", Keys: keys, Replay: must[*MemoryStore](w.t)(NewMemoryStore(0)), Now: w.clock}
+	return &Opener{ID: "client", Keys: keys, Replay: newTestStore(), Now: w.clock}
 }
 
-// request returns the parameters of a request in the text form, which most
-// of this package's tests read and mutate as JSON; tests of the other forms
-// set Version, and TestDefaultVersion covers a zero one.
+// request returns the parameters of a request from the client to the
+// gateway, without protections.
 func (w *world) request(method string) *Params {
-	return &Params{Kind: Request, To: []string{"gateway"}, Topic: method, ReplyTo: "mqttsec/client/reply", Version: Version1}
+	return &Params{Kind: Request, To: []string{"gateway"}, Topic: method, ReplyTo: "mqttsec/client/reply"}
 }
 
 var expectRequest = &Expect{Kinds: Request}
 
 func edFromSeed(seed []byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(seed) }
+
+// testStore is a ReplayStore for this package's tests: the set of
+// (sender, counter) pairs admitted, without windows (those live, and are
+// tested, in mqttsec/replay). err, when set, is what every call returns.
+type testStore struct {
+	mu     sync.Mutex
+	seen   map[testSeen]bool
+	err    error
+	checks int
+	admits int
+}
+
+type testSeen struct {
+	sender  string
+	counter uint64
+}
+
+func newTestStore() *testStore { return &testStore{seen: map[testSeen]bool{}} }
+
+// Check and Admit answer a done context with its error first, as the
+// stores of mqttsec/replay do.
+func (s *testStore) Check(ctx context.Context, m Seen) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks++
+	if s.err != nil {
+		return s.err
+	}
+	if s.seen[testSeen{m.Sender, m.Counter}] {
+		return ErrReplayed
+	}
+	return nil
+}
+
+func (s *testStore) Admit(ctx context.Context, m Seen) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admits++
+	if s.err != nil {
+		return s.err
+	}
+	k := testSeen{m.Sender, m.Counter}
+	if s.seen[k] {
+		return ErrReplayed
+	}
+	s.seen[k] = true
+	return nil
+}
+
+// admitAllStore is a ReplayStore that admits everything, so that one
+// envelope can be opened again and again (benchmarks, allocation counts,
+// fuzzing).
+type admitAllStore struct{}
+
+func (admitAllStore) Check(context.Context, Seen) error { return nil }
+func (admitAllStore) Admit(context.Context, Seen) error { return nil }
+
+// recordingStore admits everything and keeps what it was shown.
+type recordingStore struct {
+	mu                sync.Mutex
+	checked, admitted []Seen
+}
+
+func (s *recordingStore) Check(_ context.Context, m Seen) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checked = append(s.checked, m)
+	return nil
+}
+
+func (s *recordingStore) Admit(_ context.Context, m Seen) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitted = append(s.admitted, m)
+	return nil
+}
+
+// withHMAC and withEd25519 are the usual protections of a test request.
+func withHMAC(w *world, p *Params)    { p.HMAC = w.hmac }
+func withEd25519(w *world, p *Params) { p.Signer = w.ed }
+
+// sealRequestWith seals a get-card request from the client with the
+// protections params sets (nil: HMAC and Ed25519).
+func sealRequestWith(t testing.TB, w *world, params func(*world, *Params), payload []byte) *Sealed {
+	t.Helper()
+	p := w.request("get-card")
+	if params == nil {
+		params = func(w *world, p *Params) { p.HMAC, p.Signer = w.hmac, w.ed }
+	}
+	params(w, p)
+	s, err := w.sealer().Seal(p, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// matchedClasses lists the error classes err wraps; Open's refusals must
+// wrap exactly one.
+func matchedClasses(err error) []error {
+	var out []error
+	for _, c := range classes {
+		if errors.Is(err, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// splitParts are the version byte and the four members of an envelope.
+type splitParts struct {
+	first                     byte
+	header, payload, mac, sig []byte
+}
+
+// splitEnvelope cuts an envelope into its members with its own reading of
+// the frame (not readFrame's): 0x01 || u32 len || H || u32 len || P ||
+// u32 len || M || u32 len || S. The members are copies.
+func splitEnvelope(t testing.TB, b []byte) *splitParts {
+	t.Helper()
+	if len(b) == 0 {
+		t.Fatal("splitEnvelope: empty")
+	}
+	p := &splitParts{first: b[0]}
+	rest := b[1:]
+	for _, m := range []*[]byte{&p.header, &p.payload, &p.mac, &p.sig} {
+		if len(rest) < 4 {
+			t.Fatalf("splitEnvelope: a length cut short")
+		}
+		n := binary.BigEndian.Uint32(rest)
+		if uint64(n) > uint64(len(rest)-4) {
+			t.Fatalf("splitEnvelope: a member of %d bytes runs past the end", n)
+		}
+		*m = bytes.Clone(rest[4 : 4+n])
+		rest = rest[4+n:]
+	}
+	if len(rest) != 0 {
+		t.Fatalf("splitEnvelope: %d bytes after the signature", len(rest))
+	}
+	return p
+}
+
+// join writes the parts as an envelope.
+func (p *splitParts) join() []byte {
+	b := []byte{p.first}
+	for _, m := range [][]byte{p.header, p.payload, p.mac, p.sig} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
+		b = append(b, m...)
+	}
+	return b
+}
+
+// signedLen is how far into the joined envelope the signing input runs:
+// through the payload.
+func (p *splitParts) signedLen() int { return 1 + 4 + len(p.header) + 4 + len(p.payload) }
+
+// editEnvelope lets edit change the members of b as bytes, and joins them
+// again.
+func editEnvelope(t testing.TB, b []byte, edit func(p *splitParts)) []byte {
+	t.Helper()
+	p := splitEnvelope(t, b)
+	edit(p)
+	return p.join()
+}
+
+// rewriteEnvelope reads b's header into a header value, lets edit change it
+// and the other members, and writes the envelope again, keeping the tags
+// unless edit changed them: what a broker that knows the format, but holds
+// no key, can do.
+func rewriteEnvelope(t testing.TB, b []byte, edit func(h *header, p *splitParts)) []byte {
+	t.Helper()
+	p := splitEnvelope(t, b)
+	var h header
+	if err := readHeader(&h, p.header, string(p.header)); err != nil {
+		t.Fatalf("rewriteEnvelope: %v", err)
+	}
+	edit(&h, p)
+	p.header = appendHeader(nil, &h)
+	return p.join()
+}
+
+// rewriteHeader is rewriteEnvelope changing the header only.
+func rewriteHeader(change func(h *header)) func(w *world, b []byte) []byte {
+	return func(w *world, b []byte) []byte {
+		return rewriteEnvelope(w.t, b, func(h *header, _ *splitParts) { change(h) })
+	}
+}
+
+// sealByHand writes the header h as it is (unchecked: it may break any rule
+// Seal keeps), frames it with the payload and, when h.prot has HMAC, tags it
+// under key. Only a holder of key can make such an envelope; tests use it to
+// show that a check refuses a header its HMAC vouches for.
+func sealByHand(key *HMACKey, h *header, payload []byte) []byte {
+	fw := frameWriter{}
+	fw.header(appendHeader(nil, h))
+	fw.payloadLength(len(payload))
+	fw.b = append(fw.b, payload...)
+	var mac []byte
+	if h.prot&HMAC != 0 {
+		tag := key.tag(authBlockOf(digestOf(fw.b)))
+		mac = tag[:]
+	}
+	fw.tags(mac, nil)
+	return fw.b
+}
+
+// handRequest is a request header from the client to the gateway with an
+// HMAC under the world's key, counter ctr, issued at the world's time and
+// valid for DefaultTTL.
+func (w *world) handRequest(method string, ctr uint64) *header {
+	return &header{
+		kind: Request, prot: HMAC, from: "client", to: []string{"gateway"},
+		topic: method, replyTo: "mqttsec/client/reply", corr: []byte("hand-made-corr-id"),
+		ctr: ctr, iat: uint64(w.now.UnixMilli()), exp: uint64(w.now.Add(DefaultTTL).UnixMilli()),
+		macKid: w.hmac.id,
+	}
+}
+
+// handReply is the header of the gateway's reply to the pending request
+// req, with an HMAC under the world's key (which clientOpener trusts for
+// the gateway), counter ctr, issued at the world's time.
+func (w *world) handReply(req *Sealed, ctr uint64) *header {
+	return &header{
+		kind: Reply, prot: HMAC, from: "gateway", to: []string{"client"},
+		topic: req.topic, corr: bytes.Clone(req.CorrelationID), re: bytes.Clone(req.Digest[:]),
+		ctr: ctr, iat: uint64(w.now.UnixMilli()), exp: uint64(w.now.Add(DefaultTTL).UnixMilli()),
+		macKid: w.hmac.id,
+	}
+}

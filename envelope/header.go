@@ -1,104 +1,404 @@
 package envelope
 
 import (
+	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"sync"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
-	"github.com/mqttsec/mqttsec/internal/b64url"
+	"golang.org/x/crypto/cryptobyte"
 )
 
-// wireHeader is the authenticated header (SPEC.md §3). The field order here
-// is the canonical member order; absent optional members are omitted.
-type wireHeader struct {
-	V       int         `json:"v"`
-	Kind    string      `json:"kind"`
-	From    string      `json:"from"`
-	To      []string    `json:"to,omitempty"`
-	Topic   string      `json:"topic"`
-	ReplyTo string      `json:"replyTo,omitempty"`
-	Corr    string      `json:"corr,omitempty"`
-	Re      string      `json:"re,omitempty"`
-	Ctr     uint64      `json:"ctr,string"`
-	Iat     int64       `json:"iat"`
-	Exp     int64       `json:"exp"`
-	Prot    []string    `json:"prot"`
-	MAC     *macParams  `json:"mac,omitempty"`
-	HOTP    *hotpParams `json:"hotp,omitempty"`
-	Sig     *sigParams  `json:"sig,omitempty"`
-	Enc     *encParams  `json:"enc,omitempty"`
+// header is the authenticated header of SPEC.md §3, as typed values. Its
+// strings are cut from one copy of the header's bytes (readHeader), or are
+// the sender's own (Seal); ids, digests and key ids are bytes, which point
+// into the bytes read.
+type header struct {
+	kind    Kind
+	prot    Protection
+	from    string
+	to      []string
+	topic   string
+	replyTo string // requests only
+	corr    []byte // correlation id: requests, replies and errors
+	re      []byte // request digest, 32 bytes: replies and errors
+	ctr     uint64
+	iat     uint64 // ms since the epoch
+	exp     uint64
+
+	macKid   KeyID     // with HMAC
+	hotpKid  KeyID     // with HOTPCode
+	hotpCode string    // with HOTPCode
+	sigAlg   Algorithm // with Signature
+	sigKid   KeyID
+	pskKid   KeyID        // with Encryption under a pre-shared key
+	rcpt     []wrappedKey // with Encryption under wrapped keys
+
+	// Room for the usual single recipient.
+	toRoom [1]string
 }
 
-type macParams struct {
-	Alg Algorithm `json:"alg"`
-	Kid string    `json:"kid"`
+// headers keeps headers between Open, Peek and Seal calls: a header points
+// to itself (its room for one recipient), which would otherwise take an
+// allocation per call (TestAllocations). Nothing that leaves those calls
+// points into a header, and putHeader clears it before it goes back.
+var headers = sync.Pool{New: func() any { return new(header) }}
+
+func getHeader() *header { return headers.Get().(*header) }
+
+func putHeader(h *header) {
+	*h = header{}
+	headers.Put(h)
 }
 
-type hotpParams struct {
-	Kid  string `json:"kid"`
-	Code string `json:"code"`
-}
-
-type sigParams struct {
-	Alg Algorithm `json:"alg"`
-	Kid string    `json:"kid"`
-}
-
-type encParams struct {
-	Alg  Algorithm    `json:"alg"`
-	Kid  string       `json:"kid,omitempty"`
-	Rcpt []wrappedKey `json:"rcpt,omitempty"`
-}
-
+// wrappedKey is one recipient of a wrapped content key.
 type wrappedKey struct {
-	Alg Algorithm `json:"alg"`
-	Kid string    `json:"kid"`
-	WK  string    `json:"wk"`
+	alg Algorithm
+	kid KeyID
+	wk  []byte
 }
 
 // Limits on header fields (SPEC.md §3.2).
 const (
 	MaxIDLength     = 128  // sender and recipient ids
-	MaxTopicLength  = 1024 // topic / method and reply-to
-	MaxRecipients   = 64   // entries in "to" and in "enc.rcpt"
-	MaxCorrelation  = 64   // correlation id bytes
+	maxTopicLength  = 1024 // topic / method and reply-to
+	maxRecipients   = 64   // entries in "to" and in the wrapped keys
+	maxCorrelation  = 64   // correlation id bytes
 	correlationSize = 16   // bytes Seal draws for a new request
 )
 
-// encodeHeader writes h in canonical form (SPEC.md §3.4).
-func encodeHeader(h *wireHeader) ([]byte, error) {
-	if !literal(h) {
-		return nil, errorf(ErrInvalidParams, "header string needs an escape")
-	}
-	return appendHeader(make([]byte, 0, 512), h), nil
+// Sizes the header fixes (SPEC.md §3.2, §4).
+const (
+	x25519WrappedSize = 32 + contentKeySize + 16   // enc || AES-GCM(CK)
+	xwingWrappedSize  = 1120 + contentKeySize + 16 // enc || AES-GCM(CK)
+	minRSASize        = 2048 / 8
+	maxRSASize        = 8192 / 8
+	// minRecipientSize is the fewest bytes a wrapped key's entry takes
+	// before its key is checked (SPEC.md §3.1): its algorithm, key id and
+	// length.
+	minRecipientSize = 1 + keyIDSize + 2
+)
+
+// issuedAt and expiresAt are the header's timestamps as times.
+func (h *header) issuedAt() time.Time  { return time.UnixMilli(int64(h.iat)) }
+func (h *header) expiresAt() time.Time { return time.UnixMilli(int64(h.exp)) }
+
+// pairwise reports whether h names a key only two parties hold: an HMAC,
+// HOTP or pre-shared encryption key.
+func (h *header) pairwise() bool {
+	return h.prot&(HMAC|HOTPCode) != 0 || h.preShared()
 }
 
-// decodeHeaderBlock reads the header of an envelope of the given version
-// into blk and accepts it only in canonical form. For versions 1 and 2 that is JSON
-// with one fixed member order, no whitespace, no escapes, minimal integers,
-// no duplicate, unknown or case-variant members: exactly the bytes
-// encodeHeader would write for the parsed value (see codec.go). For version
-// 3 it is the compact form, which has one encoding per value (compact.go).
-func decodeHeaderBlock(blk *headerBlock, version int, data []byte) error {
-	if version == Version3 {
-		if !readCompactHeader(blk, data) {
-			return errorf(ErrMalformed, "header is not a compact header")
-		}
+// preShared reports whether the payload is encrypted under a pre-shared key.
+func (h *header) preShared() bool { return h.prot&Encryption != 0 && len(h.rcpt) == 0 }
+
+// readHeader reads the header bytes b into h (SPEC.md §3.1) and checks its
+// rules (§3.2). The strings of h are cut from text, a copy of b the caller
+// makes once. Every failure is ErrMalformed.
+func readHeader(h *header, b []byte, text string) error {
+	if !parseHeader(h, b, text) {
+		return errorf(ErrMalformed, "header does not read")
+	}
+	return h.check()
+}
+
+// parseHeader reads the fields of §3.1 front to back; it checks only that
+// they are there, that the kind, protections and algorithms are known, and
+// that nothing follows the last.
+func parseHeader(h *header, b []byte, text string) bool {
+	r := headerReader{s: b, text: text, ok: true}
+	*h = header{}
+	h.kind, h.prot = Kind(r.u8()), Protection(r.u8())
+	if !h.kind.valid() || h.prot == 0 || h.prot&^allProtections != 0 {
+		return false
+	}
+	h.from = r.str8()
+	h.to = r.ids(h.toRoom[:0])
+	h.topic, h.replyTo = r.str16(), r.str16()
+	h.corr, h.re = r.bytes8(), r.bytes8()
+	h.ctr, h.iat, h.exp = r.u64(), r.u64(), r.u64()
+	if h.prot&HMAC != 0 {
+		h.macKid = r.kid()
+	}
+	if h.prot&HOTPCode != 0 {
+		h.hotpKid, h.hotpCode = r.kid(), r.str8()
+	}
+	if h.prot&Signature != 0 {
+		h.sigAlg, h.sigKid = r.alg(&signatureCodes), r.kid()
+	}
+	if h.prot&Encryption != 0 {
+		r.encryption(h)
+	}
+	return r.ok && r.s.Empty()
+}
+
+// headerReader reads a header with cryptobyte. Its strings are cut from
+// text, the header's bytes copied once; its byte strings are left where
+// they are. The first field that does not read clears ok, and every read
+// after it returns a zero value.
+type headerReader struct {
+	s    cryptobyte.String
+	text string
+	ok   bool
+}
+
+// read applies f while every read so far succeeded.
+func (r *headerReader) read(f func() bool) {
+	r.ok = r.ok && f()
+}
+
+func (r *headerReader) u8() (v uint8) {
+	r.read(func() bool { return r.s.ReadUint8(&v) })
+	return v
+}
+
+func (r *headerReader) u64() (v uint64) {
+	r.read(func() bool { return r.s.ReadUint64(&v) })
+	return v
+}
+
+func (r *headerReader) kid() (k KeyID) {
+	r.read(func() bool { return r.s.CopyBytes(k[:]) })
+	return k
+}
+
+// bytes8 and bytes16 read a byte string after its length, nil when empty.
+func (r *headerReader) bytes8() []byte {
+	var v cryptobyte.String
+	r.read(func() bool { return r.s.ReadUint8LengthPrefixed(&v) })
+	return nilIfEmpty(v)
+}
+
+func (r *headerReader) bytes16() []byte {
+	var v cryptobyte.String
+	r.read(func() bool { return r.s.ReadUint16LengthPrefixed(&v) })
+	return nilIfEmpty(v)
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
 		return nil
 	}
-	if !readHeaderBlock(blk, data) {
-		return errorf(ErrMalformed, "header is not canonical JSON")
+	return b[:len(b):len(b)]
+}
+
+// str8 and str16 read a string after its length, cut from text.
+func (r *headerReader) str8() string  { return r.cut(r.bytes8()) }
+func (r *headerReader) str16() string { return r.cut(r.bytes16()) }
+
+// cut returns v, the bytes just read, as the same bytes of text.
+func (r *headerReader) cut(v []byte) string {
+	end := len(r.text) - len(r.s)
+	return r.text[end-len(v) : end]
+}
+
+// ids reads a count and that many ids into to.
+func (r *headerReader) ids(to []string) []string {
+	n := r.u8()
+	for range n {
+		to = append(to, r.str8())
+	}
+	if len(to) == 0 {
+		return nil
+	}
+	return to
+}
+
+// alg reads an algorithm code of table; a code that names none fails.
+func (r *headerReader) alg(table *codeTable) Algorithm {
+	a := table.algorithm(r.u8())
+	r.ok = r.ok && a != ""
+	return a
+}
+
+// encryption reads the enc field: a count, then a pre-shared key's id (0)
+// or that many wrapped keys.
+func (r *headerReader) encryption(h *header) {
+	n := int(r.u8())
+	if n == 0 {
+		h.pskKid = r.kid()
+		return
+	}
+	// Refused before room for n entries is set aside.
+	if n > maxRecipients || n*minRecipientSize > len(r.s) {
+		r.ok = false
+		return
+	}
+	h.rcpt = make([]wrappedKey, n)
+	for i := range h.rcpt {
+		h.rcpt[i] = wrappedKey{alg: r.alg(&wrapCodes), kid: r.kid(), wk: r.bytes16()}
+	}
+}
+
+// check applies the rules of SPEC.md §3.2 to h; every failure is
+// ErrMalformed. Seal checks the headers it writes with it too.
+func (h *header) check() error {
+	why := cmp.Or(checkParties(h), checkTopics(h), checkIDs(h), checkTimes(h), checkHOTPCode(h), checkWrappedKeys(h))
+	if why != "" {
+		return errorf(ErrMalformed, why)
 	}
 	return nil
 }
 
-// ValidID reports whether s may be a party id (a sender or recipient id).
+// The rules of SPEC.md §3.2, each returning why h breaks it, or "".
+
+func checkParties(h *header) string {
+	if !validID(h.from) {
+		return "bad sender id"
+	}
+	if len(h.to) > maxRecipients {
+		return "too many recipients"
+	}
+	for i, to := range h.to {
+		if !validID(to) {
+			return "bad recipient id"
+		}
+		for _, prev := range h.to[:i] {
+			if prev == to {
+				return "duplicate recipient id"
+			}
+		}
+	}
+	if h.kind != Event && len(h.to) != 1 {
+		return "requests, replies and errors have exactly one recipient"
+	}
+	if h.pairwise() && len(h.to) != 1 {
+		return "pairwise keys need exactly one recipient"
+	}
+	return ""
+}
+
+func checkTopics(h *header) string {
+	if !validTopic(h.topic) {
+		return "bad topic"
+	}
+	if (h.kind == Request) != (h.replyTo != "") {
+		return "replyTo on a request, and only there"
+	}
+	if h.replyTo != "" && !validTopic(h.replyTo) {
+		return "bad replyTo"
+	}
+	return ""
+}
+
+func checkIDs(h *header) string {
+	if (h.kind == Event) != (len(h.corr) == 0) || len(h.corr) > maxCorrelation {
+		return "correlation id of 1 to 64 bytes on requests, replies and errors, and only there"
+	}
+	answers := h.kind == Reply || h.kind == ErrorReply
+	if answers && len(h.re) != sha256.Size || !answers && len(h.re) != 0 {
+		return "request digest on replies and errors, and only there"
+	}
+	return ""
+}
+
+func checkTimes(h *header) string {
+	if h.ctr == 0 {
+		return "counter must be at least 1"
+	}
+	if h.iat > math.MaxInt64 || h.exp > math.MaxInt64 || h.exp <= h.iat {
+		return "bad timestamps"
+	}
+	return ""
+}
+
+func checkHOTPCode(h *header) string {
+	if h.prot&HOTPCode == 0 {
+		return ""
+	}
+	if len(h.hotpCode) != 6 && len(h.hotpCode) != 8 {
+		return "HOTP code of 6 or 8 digits"
+	}
+	for i := 0; i < len(h.hotpCode); i++ {
+		if h.hotpCode[i] < '0' || h.hotpCode[i] > '9' {
+			return "HOTP code of 6 or 8 digits"
+		}
+	}
+	return ""
+}
+
+func checkWrappedKeys(h *header) string {
+	for i, w := range h.rcpt {
+		if !wrappedSizeFits(w.alg, len(w.wk)) {
+			return "wrapped key of the wrong size"
+		}
+		for _, prev := range h.rcpt[:i] {
+			if prev.kid == w.kid {
+				return "duplicate wrapped key id"
+			}
+		}
+	}
+	return ""
+}
+
+// wrappedSizeFits reports whether n bytes may be a key wrapped with alg.
+func wrappedSizeFits(alg Algorithm, n int) bool {
+	switch alg {
+	case HPKEX25519:
+		return n == x25519WrappedSize
+	case HPKEXWing:
+		return n == xwingWrappedSize
+	case RSAOAEP256:
+		return n >= minRSASize && n <= maxRSASize
+	}
+	return false
+}
+
+// appendHeader writes h (checked) in the form of SPEC.md §3.1.
+func appendHeader(b []byte, h *header) []byte {
+	b = append(b, byte(h.kind), byte(h.prot))
+	b = appendStr8(b, h.from)
+	b = append(b, byte(len(h.to)))
+	for _, to := range h.to {
+		b = appendStr8(b, to)
+	}
+	b = appendStr16(b, h.topic)
+	b = appendStr16(b, h.replyTo)
+	b = appendStr8(b, h.corr)
+	b = appendStr8(b, h.re)
+	b = binary.BigEndian.AppendUint64(b, h.ctr)
+	b = binary.BigEndian.AppendUint64(b, h.iat)
+	b = binary.BigEndian.AppendUint64(b, h.exp)
+	if h.prot&HMAC != 0 {
+		b = append(b, h.macKid[:]...)
+	}
+	if h.prot&HOTPCode != 0 {
+		b = appendStr8(append(b, h.hotpKid[:]...), h.hotpCode)
+	}
+	if h.prot&Signature != 0 {
+		b = append(append(b, signatureCodes.code(h.sigAlg)), h.sigKid[:]...)
+	}
+	if h.prot&Encryption != 0 {
+		b = append(b, byte(len(h.rcpt)))
+		if len(h.rcpt) == 0 {
+			b = append(b, h.pskKid[:]...)
+		}
+		for _, w := range h.rcpt {
+			b = append(append(b, wrapCodes.code(w.alg)), w.kid[:]...)
+			b = appendStr16(b, w.wk)
+		}
+	}
+	return b
+}
+
+// appendStr8 and appendStr16 write s after its length; check has bounded
+// every field to its length's range.
+func appendStr8[T string | []byte](b []byte, s T) []byte {
+	return append(append(b, byte(len(s))), s...)
+}
+
+func appendStr16[T string | []byte](b []byte, s T) []byte {
+	return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...)
+}
+
+// ValidID reports whether s may be a party id (a sender or recipient id):
+// 1 to 128 bytes of ASCII letters, digits and "-._:@". Ids become MQTT
+// topic levels, so "/", "+" and "#" are excluded.
 func ValidID(s string) bool { return validID(s) }
 
-// validID reports whether s may be a party id: 1 to 128 bytes of ASCII
-// letters, digits and "-._:@". Ids become MQTT topic levels, so "/", "+",
-// "#" and everything needing a JSON escape are excluded.
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLength {
 		return false
@@ -116,18 +416,18 @@ func validID(s string) bool {
 }
 
 // validTopic reports whether s may be a topic, method or reply-to: 1 to 1024
-// bytes of UTF-8 with no control characters, no '"' or '\', no U+2028/U+2029
-// (so JSON never escapes it) and no MQTT wildcard '+' or '#'.
+// bytes of UTF-8 with no control characters, no '"' or '\', no U+2028 or
+// U+2029 (none breaks a log line or needs an escape in JSON) and no MQTT wildcard '+'
+// or '#'.
 func validTopic(s string) bool {
-	if len(s) == 0 || len(s) > MaxTopicLength {
+	if len(s) == 0 || len(s) > maxTopicLength {
 		return false
 	}
 	// ASCII, the usual case, byte by byte; from the first other byte on,
 	// rune by rune.
 	i := 0
 	for ; i < len(s) && s[i] < utf8.RuneSelf; i++ {
-		switch c := s[i]; {
-		case c < 0x20, c == 0x7f, c == '"', c == '\\', c == '+', c == '#':
+		if !topicRune(rune(s[i])) {
 			return false
 		}
 	}
@@ -139,258 +439,17 @@ func validTopic(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		switch {
-		case r < 0x20, r == 0x7f, r == '"', r == '\\', r == '+', r == '#', r == 0x2028, r == 0x2029:
+		if !topicRune(r) {
 			return false
 		}
 	}
 	return true
 }
 
-func validKid(s string) bool {
-	if len(s) != 16 {
+func topicRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r == '"', r == '\\', r == '+', r == '#', r == 0x2028, r == 0x2029:
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if !b64url.IsChar(s[i]) {
-			return false
-		}
-	}
 	return true
-}
-
-// members is the set of protections whose parameter members w has.
-func (w *wireHeader) members() Protection {
-	var p Protection
-	if w.Enc != nil {
-		p |= Encryption
-	}
-	if w.MAC != nil {
-		p |= HMAC
-	}
-	if w.HOTP != nil {
-		p |= HOTPCode
-	}
-	if w.Sig != nil {
-		p |= Signature
-	}
-	return p
-}
-
-// header is the decoded, structurally valid header.
-type header struct {
-	wire      *wireHeader
-	kind      Kind
-	prot      Protection
-	corr      []byte // in ids when it fits
-	re        []byte // in ids, after the room for corr
-	issuedAt  time.Time
-	expiresAt time.Time
-	// Room for the usual correlation id and, after it, a request digest;
-	// a longer correlation id takes an allocation of its own.
-	ids [correlationSize + sha256.Size]byte
-}
-
-// headerBlock holds a wire header, the members and arrays it points to in
-// the common case, and its checked form, so that a header usually lives in
-// one block of 704 bytes, which Open and Seal take from pools. More
-// recipients than fit grow their slice as usual; the HOTP and encryption
-// members are allocated when present.
-type headerBlock struct {
-	wire    wireHeader
-	checked header
-	mac     macParams
-	sig     sigParams
-	to      [1]string
-	prot    [len(protectionNames)]string
-	// text holds the base64url text a compact header's binary fields are
-	// checked in (see readCompactHeader): the usual correlation id,
-	// request digest and key ids fit.
-	text [192]byte
-}
-
-// borrow returns b as a string without copying it: b must not change while
-// the string, or any string cut from it, is in use.
-func borrow(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// appendText appends the base64url of raw to *text and returns it as a
-// string in *text (see borrow). Strings returned earlier stay valid when
-// the buffer grows: they keep pointing into the old one, which nothing
-// writes again.
-func appendText(text *[]byte, raw []byte) string {
-	start := len(*text)
-	*text = b64.AppendEncode(*text, raw)
-	return borrow((*text)[start:])
-}
-
-// validate checks b.wire (see checkHeader) into b.checked.
-func (b *headerBlock) validate(version int) (*header, error) {
-	if err := checkHeader(&b.wire, version, &b.checked); err != nil {
-		return nil, err
-	}
-	return &b.checked, nil
-}
-
-// checkHeader checks the structure of a decoded header (SPEC.md §3.2) into
-// h, which it overwrites: the version of the envelope that carries it,
-// required and forbidden members per kind, formats, and that "prot" lists
-// exactly the parameter members present. Unknown algorithms are ErrPolicy;
-// everything else is ErrMalformed.
-func checkHeader(w *wireHeader, version int, h *header) error {
-	bad := func(why string) error { return errorf(ErrMalformed, why) }
-	*h = header{wire: w}
-	if w.V != version {
-		return bad("header version differs from envelope version")
-	}
-	kind, ok := parseKind(w.Kind)
-	if !ok {
-		return bad("unknown kind")
-	}
-	h.kind = kind
-	if !validID(w.From) {
-		return bad("bad sender id")
-	}
-	if len(w.To) > MaxRecipients {
-		return bad("too many recipients")
-	}
-	for i, to := range w.To {
-		if !validID(to) {
-			return bad("bad recipient id")
-		}
-		for _, prev := range w.To[:i] {
-			if prev == to {
-				return bad("duplicate recipient id")
-			}
-		}
-	}
-	if kind != Event && len(w.To) != 1 {
-		return bad("requests, replies and errors have exactly one recipient")
-	}
-	if !validTopic(w.Topic) {
-		return bad("bad topic")
-	}
-	switch kind {
-	case Request:
-		if !validTopic(w.ReplyTo) {
-			return bad("request without a valid replyTo")
-		}
-	default:
-		if w.ReplyTo != "" {
-			return bad("replyTo outside a request")
-		}
-	}
-	var err error
-	switch kind {
-	case Request, Reply, ErrorReply:
-		if h.corr, err = decodeInto(h.ids[:0:correlationSize], w.Corr, MaxCorrelation); err != nil || len(h.corr) == 0 {
-			return bad("bad correlation id")
-		}
-	default:
-		if w.Corr != "" {
-			return bad("correlation id on an event")
-		}
-	}
-	switch kind {
-	case Reply, ErrorReply:
-		if h.re, err = decodeInto(h.ids[correlationSize:correlationSize], w.Re, sha256.Size); err != nil || len(h.re) != sha256.Size {
-			return bad("reply without a valid request digest")
-		}
-	default:
-		if w.Re != "" {
-			return bad("request digest outside a reply")
-		}
-	}
-	if w.Ctr == 0 {
-		return bad("counter must be at least 1")
-	}
-	if w.Iat < 0 || w.Exp <= w.Iat {
-		return bad("bad timestamps")
-	}
-	h.issuedAt = time.UnixMilli(w.Iat)
-	h.expiresAt = time.UnixMilli(w.Exp)
-
-	// "prot" must list, in canonical order, exactly the members present.
-	if len(w.Prot) == 0 {
-		return bad("empty protection list")
-	}
-	present := w.members()
-	i := 0
-	for _, n := range protectionNames {
-		if present&n.p == 0 {
-			continue
-		}
-		if i >= len(w.Prot) || w.Prot[i] != n.wire {
-			return bad("protection list does not match the header")
-		}
-		i++
-	}
-	if i != len(w.Prot) {
-		return bad("protection list does not match the header")
-	}
-	h.prot = present
-
-	pairwise := false
-	if w.MAC != nil {
-		if w.MAC.Alg != HS256 {
-			return errorf(ErrPolicy, "unknown MAC algorithm")
-		}
-		if !validKid(w.MAC.Kid) {
-			return bad("bad key id")
-		}
-		pairwise = true
-	}
-	if w.HOTP != nil {
-		if !validKid(w.HOTP.Kid) || (len(w.HOTP.Code) != 6 && len(w.HOTP.Code) != 8) {
-			return bad("bad HOTP member")
-		}
-		for i := 0; i < len(w.HOTP.Code); i++ {
-			if w.HOTP.Code[i] < '0' || w.HOTP.Code[i] > '9' {
-				return bad("bad HOTP member")
-			}
-		}
-		pairwise = true
-	}
-	if w.Sig != nil {
-		if !signatureAlgorithm(w.Sig.Alg) {
-			return errorf(ErrPolicy, "unknown signature algorithm")
-		}
-		if !validKid(w.Sig.Kid) {
-			return bad("bad key id")
-		}
-	}
-	if w.Enc != nil {
-		if w.Enc.Alg != A256GCM {
-			return errorf(ErrPolicy, "unknown content encryption algorithm")
-		}
-		switch {
-		case w.Enc.Kid != "" && len(w.Enc.Rcpt) == 0:
-			if !validKid(w.Enc.Kid) {
-				return bad("bad key id")
-			}
-			pairwise = true
-		case w.Enc.Kid == "" && len(w.Enc.Rcpt) > 0:
-			if len(w.Enc.Rcpt) > MaxRecipients {
-				return bad("too many wrapped keys")
-			}
-			for i, r := range w.Enc.Rcpt {
-				if !wrapAlgorithm(r.Alg) {
-					return errorf(ErrPolicy, "unknown key wrap algorithm")
-				}
-				if !validKid(r.Kid) || len(r.WK) == 0 || len(r.WK) > b64.EncodedLen(maxWrappedSize) || !b64url.Valid(r.WK) {
-					return bad("bad wrapped key")
-				}
-				for _, prev := range w.Enc.Rcpt[:i] {
-					if prev.Kid == r.Kid {
-						return bad("duplicate wrapped key id")
-					}
-				}
-			}
-		default:
-			return bad("encryption needs exactly one of kid and rcpt")
-		}
-	}
-	if pairwise && len(w.To) != 1 {
-		return bad("pairwise keys need exactly one recipient")
-	}
-	return nil
 }

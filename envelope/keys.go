@@ -12,40 +12,47 @@ import (
 	"github.com/mqttsec/mqttsec/hotp"
 )
 
-// KeyIDSize is the number of bytes of a key id before base64url encoding;
-// encoded it is 16 characters.
-const KeyIDSize = 12
+// keyIDSize is the length of a key id.
+const keyIDSize = 12
+
+// KeyID identifies a key: 12 bytes derived from the key (SPEC.md §6), which
+// the header carries as they are. People see it as its 16 base64url
+// characters (String).
+type KeyID [12]byte
+
+// String returns the id as 16 base64url characters.
+func (k KeyID) String() string { return b64.EncodeToString(k[:]) }
 
 const kidLabel = "mqttsec kid v1\x00"
 
 var b64 = base64.RawURLEncoding.Strict()
 
 // PublicKeyID derives the key id of a public key: the first 12 bytes of
-// SHA-256("mqttsec kid v1" || 0x00 || alg || 0x00 || pub), base64url. SPEC.md
-// lists the byte form of pub for each algorithm.
-func PublicKeyID(alg Algorithm, pub []byte) string {
+// SHA-256("mqttsec kid v1" || 0x00 || alg || 0x00 || pub). SPEC.md lists the
+// byte form of pub for each algorithm.
+func PublicKeyID(alg Algorithm, pub []byte) KeyID {
 	h := sha256.New()
 	h.Write([]byte(kidLabel))
 	h.Write([]byte(alg))
 	h.Write([]byte{0})
 	h.Write(pub)
-	return b64.EncodeToString(h.Sum(nil)[:KeyIDSize])
+	return KeyID(h.Sum(nil)[:keyIDSize])
 }
 
 // SecretKeyID derives the key id of a shared secret: the first 12 bytes of
-// HMAC-SHA-256(secret, "mqttsec kid v1" || 0x00 || alg), base64url. The id
-// reveals nothing usable about a high-entropy secret.
-func SecretKeyID(alg Algorithm, secret []byte) string {
+// HMAC-SHA-256(secret, "mqttsec kid v1" || 0x00 || alg). The id reveals
+// nothing usable about a high-entropy secret.
+func SecretKeyID(alg Algorithm, secret []byte) KeyID {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(kidLabel))
 	m.Write([]byte(alg))
-	return b64.EncodeToString(m.Sum(nil)[:KeyIDSize])
+	return KeyID(m.Sum(nil)[:keyIDSize])
 }
 
 // Sizes of shared secrets.
 const (
-	MinHMACKeySize = 32 // HMAC-SHA-256 keys: at least the hash size
-	MaxHMACKeySize = 64 // longer keys are hashed by HMAC and add nothing
+	minHMACKeySize = 32 // HMAC-SHA-256 keys: at least the hash size
+	maxHMACKeySize = 64 // longer keys are hashed by HMAC and add nothing
 )
 
 // Errors for key construction (programming or configuration errors, not
@@ -58,14 +65,14 @@ var (
 // HMACKey is a per-peer HMAC-SHA-256 key. Its String method never prints the
 // secret.
 type HMACKey struct {
-	id     string
+	id     KeyID
 	secret []byte
 	pool   sync.Pool // of *macState keyed with secret: keying costs two SHA-256 blocks
 }
 
 // NewHMACKey returns an HMACKey holding a copy of secret (32 to 64 bytes).
 func NewHMACKey(secret []byte) (*HMACKey, error) {
-	if len(secret) < MinHMACKeySize || len(secret) > MaxHMACKeySize {
+	if len(secret) < minHMACKeySize || len(secret) > maxHMACKeySize {
 		return nil, ErrKeySize
 	}
 	s := append([]byte(nil), secret...)
@@ -73,10 +80,10 @@ func NewHMACKey(secret []byte) (*HMACKey, error) {
 }
 
 // KeyID returns the key's id.
-func (k *HMACKey) KeyID() string { return k.id }
+func (k *HMACKey) KeyID() KeyID { return k.id }
 
 // String describes the key by id only.
-func (k *HMACKey) String() string { return "HMACKey(" + k.id + ")" }
+func (k *HMACKey) String() string { return "HMACKey(" + k.id.String() + ")" }
 
 // GoString describes the key by id only, for %#v.
 func (k *HMACKey) GoString() string { return k.String() }
@@ -108,7 +115,7 @@ type macState struct {
 // HOTPKey is a per-peer RFC 4226 secret. Its String method never prints the
 // secret.
 type HOTPKey struct {
-	id  string
+	id  KeyID
 	key *hotp.Key
 }
 
@@ -123,10 +130,10 @@ func NewHOTPKey(secret []byte, digits int) (*HOTPKey, error) {
 }
 
 // KeyID returns the key's id.
-func (k *HOTPKey) KeyID() string { return k.id }
+func (k *HOTPKey) KeyID() KeyID { return k.id }
 
 // String describes the key by id only.
-func (k *HOTPKey) String() string { return "HOTPKey(" + k.id + ")" }
+func (k *HOTPKey) String() string { return "HOTPKey(" + k.id.String() + ")" }
 
 // GoString describes the key by id only, for %#v.
 func (k *HOTPKey) GoString() string { return k.String() }
@@ -135,7 +142,7 @@ func (k *HOTPKey) GoString() string { return k.String() }
 // because only the two peers hold it, authenticates the sender. Its String
 // method never prints the secret.
 type AEADKey struct {
-	id  string
+	id  KeyID
 	key *aesgcm.Key
 }
 
@@ -150,10 +157,10 @@ func NewAEADKey(secret []byte) (*AEADKey, error) {
 }
 
 // KeyID returns the key's id.
-func (k *AEADKey) KeyID() string { return k.id }
+func (k *AEADKey) KeyID() KeyID { return k.id }
 
 // String describes the key by id only.
-func (k *AEADKey) String() string { return "AEADKey(" + k.id + ")" }
+func (k *AEADKey) String() string { return "AEADKey(" + k.id.String() + ")" }
 
 // GoString describes the key by id only, for %#v.
 func (k *AEADKey) GoString() string { return k.String() }

@@ -12,9 +12,8 @@ const (
 )
 
 // Policy is what a receiver demands of one peer's messages. The zero Policy
-// is usable: it requires sender authentication (always required, see below),
-// allows Ed25519, ES256 and PS256 signatures, and applies the default clock
-// skew and lifetime.
+// is usable: it requires sender authentication (always required, see below)
+// and applies the default clock skew and lifetime.
 //
 // Independently of any Policy, Open refuses a message that carries no sender
 // authentication (an HMAC, a signature or a pre-shared AEAD key): HOTP codes
@@ -29,10 +28,6 @@ type Policy struct {
 	// a pre-shared AEAD key rather than a wrapped content key.
 	RequirePairwiseEncryption bool
 
-	// AllowLegacyRSAPKCS1v15 accepts RS256 (RSASSA-PKCS1-v1_5) signatures
-	// from the peer. Leave it off unless the peer cannot sign with PSS.
-	AllowLegacyRSAPKCS1v15 bool
-
 	// MaxClockSkew is the tolerance on "iat" and "exp" (default 30 s).
 	MaxClockSkew time.Duration
 
@@ -40,7 +35,18 @@ type Policy struct {
 	// captured message stays replayable to a receiver that lost its replay
 	// state.
 	MaxLifetime time.Duration
+
+	// Clockless marks a peer without a real-time clock (SPEC.md §10): its
+	// time requests (method TimeMethod) are accepted whatever their
+	// timestamps, within MaxLifetime, so that it can learn the time from
+	// the reply. Its other messages are checked as everyone's.
+	Clockless bool
 }
+
+// TimeMethod is the method of the time request a device without a
+// real-time clock sends to learn the time (SPEC.md §10): its reply's issue
+// time is the responder's clock.
+const TimeMethod = "mqttsec.time"
 
 // ClockSkew is the tolerance on the peer's clock that the policy applies:
 // MaxClockSkew, or DefaultMaxClockSkew when it is zero.
@@ -58,60 +64,47 @@ func (p *Policy) lifetime() time.Duration {
 	return DefaultMaxLifetime
 }
 
-// authenticators are the protections that prove the sender.
-func authenticated(h *header) bool {
-	return h.prot&(HMAC|Signature) != 0 || (h.wire.Enc != nil && h.wire.Enc.Kid != "")
-}
-
-// check applies the policy's protection rules to a structurally valid header.
+// check applies the policy's protection rules (SPEC.md §9 step 5).
 func (p *Policy) check(h *header) error {
-	if !authenticated(h) {
+	if h.prot&(HMAC|Signature) == 0 && !h.preShared() {
 		return errorf(ErrPolicy, "no sender authentication")
 	}
 	if missing := p.Require &^ h.prot; missing != 0 {
 		return errorf(ErrPolicy, "missing required protection "+missing.String())
 	}
-	if p.RequirePairwiseEncryption && (h.wire.Enc == nil || h.wire.Enc.Kid == "") {
+	if p.RequirePairwiseEncryption && !h.preShared() {
 		return errorf(ErrPolicy, "pre-shared key encryption required")
 	}
-	if h.wire.Sig != nil && h.wire.Sig.Alg == RS256 && !p.AllowLegacyRSAPKCS1v15 {
-		return errorf(ErrPolicy, "legacy RS256 signature not allowed")
-	}
 	return nil
 }
 
-// checkTime applies the freshness rules (SPEC.md §7.4, §9 step 6).
-func (p *Policy) checkTime(h *header, now time.Time) error {
+// freshness applies the freshness rules (SPEC.md §7.4, §9 step 6, §10) as
+// of now, and returns what the replay store is told of the message. A
+// clockless receiver judges only replies, which their binding proves
+// fresh, by their lifetime.
+func (p *Policy) freshness(h *header, now time.Time, clockless bool) (Seen, error) {
 	skew := p.ClockSkew()
-	if h.expiresAt.Sub(h.issuedAt) > p.lifetime() {
-		return errorf(ErrExpired, "lifetime longer than policy allows")
+	lifetime := h.expiresAt().Sub(h.issuedAt())
+	seen := Seen{Sender: h.from, Counter: h.ctr, IssuedAt: h.issuedAt(), ExpiresAt: h.expiresAt().Add(skew), Skew: skew}
+	switch {
+	case lifetime > p.lifetime():
+		return Seen{}, errorf(ErrExpired, "lifetime longer than policy allows")
+	case clockless:
+		if h.kind != Reply && h.kind != ErrorReply {
+			return Seen{}, errorf(ErrExpired, "no clock to judge freshness by")
+		}
+		return seen, nil
+	case p.Clockless && h.kind == Request && h.topic == TimeMethod:
+		// Recorded as issued now, so that a loss of replay state (SPEC.md
+		// §7.3) does not refuse the time requests that follow it.
+		seen.IssuedAt, seen.ExpiresAt = now, now.Add(lifetime+skew)
+		return seen, nil
+	case h.issuedAt().After(now.Add(skew)):
+		return Seen{}, errorf(ErrExpired, "not yet valid")
+	case !now.Before(h.expiresAt().Add(skew)):
+		return Seen{}, errorf(ErrExpired, "expired")
 	}
-	if h.issuedAt.After(now.Add(skew)) {
-		return errorf(ErrExpired, "not yet valid")
-	}
-	if !now.Before(h.expiresAt.Add(skew)) {
-		return errorf(ErrExpired, "expired")
-	}
-	return nil
-}
-
-// Expect is the context in which a receiver opens a message. Every set field
-// must match the authenticated header, or Open fails with ErrContext.
-type Expect struct {
-	// Kinds accepted, e.g. Request, or Reply|ErrorReply. Zero accepts none.
-	Kinds Kind
-	// From, if set, is the only accepted sender.
-	From string
-	// Topic, if set, must equal the header's topic (the method of a
-	// request, the topic of an event). Set it from the MQTT topic the
-	// message arrived on, so a request re-published to another method is
-	// refused.
-	Topic string
-	// InReplyTo is the digest of the request (Sealed.Digest) a reply or an
-	// error must answer. Replies and errors are refused without it.
-	InReplyTo []byte
-	// CorrelationID, if set, must equal the reply's correlation id.
-	CorrelationID []byte
+	return seen, nil
 }
 
 // Peer holds what a receiver knows of one sender: its policy and keys. A peer
@@ -126,7 +119,7 @@ type Peer struct {
 	Verifiers []Verifier
 }
 
-func (p *Peer) hmacKey(kid string) *HMACKey {
+func (p *Peer) hmacKey(kid KeyID) *HMACKey {
 	for _, k := range p.HMACKeys {
 		if k.id == kid {
 			return k
@@ -135,7 +128,7 @@ func (p *Peer) hmacKey(kid string) *HMACKey {
 	return nil
 }
 
-func (p *Peer) hotpKey(kid string) *HOTPKey {
+func (p *Peer) hotpKey(kid KeyID) *HOTPKey {
 	for _, k := range p.HOTPKeys {
 		if k.id == kid {
 			return k
@@ -144,7 +137,7 @@ func (p *Peer) hotpKey(kid string) *HOTPKey {
 	return nil
 }
 
-func (p *Peer) aeadKey(kid string) *AEADKey {
+func (p *Peer) aeadKey(kid KeyID) *AEADKey {
 	for _, k := range p.AEADKeys {
 		if k.id == kid {
 			return k
@@ -153,7 +146,7 @@ func (p *Peer) aeadKey(kid string) *AEADKey {
 	return nil
 }
 
-func (p *Peer) verifier(alg Algorithm, kid string) Verifier {
+func (p *Peer) verifier(alg Algorithm, kid KeyID) Verifier {
 	for _, v := range p.Verifiers {
 		if v.KeyID() == kid && v.Algorithm() == alg {
 			return v
@@ -170,13 +163,13 @@ type Keyring interface {
 	Peer(id string) *Peer
 	// Identity returns the receiver's own decryption key with this key id,
 	// or nil.
-	Identity(kid string) Identity
+	Identity(kid KeyID) Identity
 }
 
 // Keys is a fixed, in-memory Keyring indexed by peer id and key id.
 type Keys struct {
 	peers      map[string]*Peer
-	identities map[string]Identity
+	identities map[KeyID]Identity
 }
 
 var _ Keyring = (*Keys)(nil)
@@ -184,7 +177,7 @@ var _ Keyring = (*Keys)(nil)
 // NewKeys returns a Keyring of the receiver's own identities and its peers.
 // Peer ids must be valid and distinct.
 func NewKeys(identities []Identity, peers ...*Peer) (*Keys, error) {
-	k := &Keys{peers: make(map[string]*Peer, len(peers)), identities: make(map[string]Identity, len(identities))}
+	k := &Keys{peers: make(map[string]*Peer, len(peers)), identities: make(map[KeyID]Identity, len(identities))}
 	for _, p := range peers {
 		if p == nil || !validID(p.ID) {
 			return nil, fmt.Errorf("%w: invalid peer id", ErrInvalidConfig)
@@ -204,4 +197,4 @@ func NewKeys(identities []Identity, peers ...*Peer) (*Keys, error) {
 func (k *Keys) Peer(id string) *Peer { return k.peers[id] }
 
 // Identity implements Keyring.
-func (k *Keys) Identity(kid string) Identity { return k.identities[kid] }
+func (k *Keys) Identity(kid KeyID) Identity { return k.identities[kid] }

@@ -1,28 +1,18 @@
 package envelope
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
-	"sync"
+	"reflect"
 	"time"
-	"unsafe"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
 )
 
 // DefaultTTL is the lifetime Seal gives a message when Params.TTL is zero.
 const DefaultTTL = 60 * time.Second
-
-// sealScratch is what Seal builds a header in: the header block and the
-// buffer the header is written to (JSON, or compact in version 3), which
-// Seal copies into the envelope at once. Nothing Seal returns points into
-// either, so each goes back to sealScratches, cleared, when Seal returns.
-type sealScratch struct {
-	blk    headerBlock
-	header []byte
-}
-
-var sealScratches = sync.Pool{New: func() any { return &sealScratch{header: make([]byte, 0, 512)} }}
 
 // Sealer seals messages on behalf of one sender.
 type Sealer struct {
@@ -57,10 +47,6 @@ type Params struct {
 	InReplyTo *Message
 	// TTL is how long the message stays valid; zero means DefaultTTL.
 	TTL time.Duration
-	// Version is the envelope format: Version1, Version2 or Version3. Zero means
-	// the version of the request for a Reply or ErrorReply (so a reply
-	// reaches its requester in the form it speaks), and Version otherwise.
-	Version int
 
 	// HMAC adds an HMAC-SHA-256 tag under this per-peer key.
 	HMAC *HMACKey
@@ -79,20 +65,26 @@ type Params struct {
 type Sealed struct {
 	// Bytes is the envelope to publish.
 	Bytes []byte
-	// Digest identifies the message; a reply to a request carries it, and
-	// Expect.InReplyTo takes it.
+	// Digest identifies the message; a reply to a request carries it.
 	Digest [32]byte
 	// CorrelationID is the request's correlation id.
 	CorrelationID []byte
 	// Counter is the counter the message carries.
 	Counter uint64
+
+	// What a reply must match besides the digest (Expect.Request): the
+	// request's kind, method and recipient.
+	kind      Kind
+	topic, to string
 }
 
 func invalid(why string) error { return errorf(ErrInvalidParams, why) }
 
-// Seal builds the header, encrypts, then MACs and signs, per SPEC.md §4.
+// Seal builds the header, encrypts, then MACs and signs (SPEC.md §5).
+// Mistakes in p are ErrInvalidParams; a message larger than MaxSize is
+// ErrTooLarge; a failing Counter, Signer or Recipient returns its error.
 func (s *Sealer) Seal(p *Params, payload []byte) (*Sealed, error) {
-	return s.seal(nil, p, payload, nil)
+	return s.SealInto(nil, p, payload)
 }
 
 // SealInto is Seal writing the envelope into buf, from its start, when
@@ -103,24 +95,108 @@ func (s *Sealer) Seal(p *Params, payload []byte) (*Sealed, error) {
 // retransmission) is done with it. buf must not share memory with
 // payload: that is ErrInvalidParams.
 func (s *Sealer) SealInto(buf []byte, p *Params, payload []byte) (*Sealed, error) {
-	return s.seal(buf, p, payload, nil)
+	if err := s.checkParams(p, buf, payload); err != nil {
+		return nil, err
+	}
+	h := getHeader()
+	defer putHeader(h)
+	if err := s.address(h, p); err != nil {
+		return nil, err
+	}
+	if err := s.stamp(h, p); err != nil {
+		return nil, err
+	}
+	key, err := protect(h, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.check(); err != nil {
+		return nil, errorf(ErrInvalidParams, err.Error())
+	}
+	out, digest, err := s.write(buf, h, p, key, payload)
+	if err != nil {
+		return nil, err
+	}
+	sealed := &Sealed{Bytes: out, Digest: digest, CorrelationID: h.corr, Counter: h.ctr, kind: h.kind, topic: h.topic}
+	if p.CorrelationID != nil || p.InReplyTo != nil {
+		// The caller's (or the request's) bytes: the Sealed keeps a copy.
+		sealed.CorrelationID = bytes.Clone(h.corr)
+	}
+	if h.kind == Request {
+		sealed.to = h.to[0]
+	}
+	return sealed, nil
 }
 
-// seal is SealInto with a hook for tests: when edit is set, it may change
-// the header before it is encoded, and the parameter and header checks
-// that would refuse the result are skipped.
-func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHeader)) (*Sealed, error) {
-	if !validID(s.ID) {
-		return nil, invalid("bad sender id")
+// checkParams refuses what no envelope can be made of.
+func (s *Sealer) checkParams(p *Params, buf, payload []byte) error {
+	switch {
+	case !validID(s.ID):
+		return invalid("bad sender id")
+	case s.Counter == nil:
+		return invalid("no counter")
+	case p.HMAC == nil && p.Signer == nil && p.PSK == nil:
+		return invalid("no sender authentication: set HMAC, Signer or PSK")
+	case p.PSK != nil && len(p.Recipients) > 0:
+		return invalid("PSK and Recipients are mutually exclusive")
+	case p.TTL < 0 || p.TTL > 0 && p.TTL < time.Millisecond:
+		return invalid("TTL under a millisecond")
+	case overlap(buf[:cap(buf)], payload):
+		return invalid("the buffer overlaps the payload")
 	}
-	if s.Counter == nil {
-		return nil, invalid("no counter")
+	return nil
+}
+
+// address fills the header's parties and context: for a reply, from the
+// request it answers (SPEC.md §5 step 2).
+func (s *Sealer) address(h *header, p *Params) error {
+	h.kind, h.from = p.Kind, s.ID
+	switch p.Kind {
+	case Request:
+		return addressRequest(h, p)
+	case Event:
+		if p.InReplyTo != nil || p.ReplyTo != "" || p.CorrelationID != nil {
+			return invalid("an event has no InReplyTo, ReplyTo or CorrelationID")
+		}
+		h.to, h.topic = p.To, p.Topic
+		return nil
+	case Reply, ErrorReply:
+		return addressReply(h, p)
 	}
-	if p.HMAC == nil && p.Signer == nil && p.PSK == nil && edit == nil {
-		return nil, errorf(ErrInvalidParams, "no sender authentication: set HMAC, Signer or PSK")
+	return invalid("unknown kind")
+}
+
+func addressRequest(h *header, p *Params) error {
+	if p.InReplyTo != nil {
+		return invalid("InReplyTo is for replies")
 	}
-	if p.PSK != nil && len(p.Recipients) > 0 {
-		return nil, invalid("PSK and Recipients are mutually exclusive")
+	h.to, h.topic, h.replyTo, h.corr = p.To, p.Topic, p.ReplyTo, p.CorrelationID
+	if h.corr == nil {
+		h.corr = make([]byte, correlationSize)
+		rand.Read(h.corr)
+	}
+	return nil
+}
+
+func addressReply(h *header, p *Params) error {
+	req := p.InReplyTo
+	if req == nil || req.Kind != Request {
+		return invalid("a reply needs the request in InReplyTo")
+	}
+	if len(p.To) > 0 || p.Topic != "" || p.ReplyTo != "" || p.CorrelationID != nil {
+		return invalid("a reply takes its context from InReplyTo")
+	}
+	h.toRoom[0] = req.From
+	h.to, h.topic = h.toRoom[:], req.Topic
+	h.corr, h.re = req.CorrelationID, req.Digest[:]
+	return nil
+}
+
+// stamp gives the header its counter and timestamps (SPEC.md §5 step 1).
+func (s *Sealer) stamp(h *header, p *Params) error {
+	ctr, err := s.Counter.Next()
+	if err != nil {
+		return err
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -130,219 +206,162 @@ func (s *Sealer) seal(buf []byte, p *Params, payload []byte, edit func(*wireHead
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	if ttl < time.Millisecond {
-		return nil, invalid("TTL under a millisecond")
-	}
-	version := p.Version
-	if version == 0 {
-		version = Version
-		if req := p.InReplyTo; req != nil && req.Version != 0 {
-			version = req.Version
-		}
-	}
-	if version != Version1 && !framed(version) {
-		return nil, invalid("unknown envelope version")
-	}
-	scratch := sealScratches.Get().(*sealScratch)
-	defer func() {
-		scratch.blk = headerBlock{}
-		scratch.header = scratch.header[:0]
-		sealScratches.Put(scratch)
-	}()
-	blk := &scratch.blk
-	w := &blk.wire
-	// The header's base64url members are written into the block, which
-	// nothing outside Seal sees.
-	text := blk.text[:0]
-	encode := func(b []byte) string { return appendText(&text, b) }
-	*w = wireHeader{V: version, Kind: p.Kind.wire(), From: s.ID}
-	var corr []byte
-	switch p.Kind {
-	case Request, Event:
-		if p.InReplyTo != nil {
-			return nil, invalid("InReplyTo is for replies")
-		}
-		w.To = p.To
-		w.Topic = p.Topic
-		if p.Kind == Request {
-			w.ReplyTo = p.ReplyTo
-			corr = p.CorrelationID
-			if corr == nil {
-				corr = make([]byte, correlationSize)
-				rand.Read(corr)
-			}
-			w.Corr = encode(corr)
-		}
-	case Reply, ErrorReply:
-		req := p.InReplyTo
-		if req == nil || req.Kind != Request {
-			return nil, invalid("a reply needs the request in InReplyTo")
-		}
-		if len(p.To) > 0 || p.Topic != "" || p.CorrelationID != nil {
-			return nil, invalid("a reply takes its context from InReplyTo")
-		}
-		blk.to[0] = req.From
-		w.To = blk.to[:]
-		w.Topic = req.Topic
-		corr = req.CorrelationID
-		w.Corr = encode(corr)
-		w.Re = encode(req.Digest[:])
-	default:
-		return nil, invalid("unknown kind")
-	}
-	ctr, err := s.Counter.Next()
-	if err != nil {
-		return nil, err
-	}
-	w.Ctr = ctr
 	t := now()
-	w.Iat = t.UnixMilli()
-	w.Exp = t.Add(ttl).UnixMilli()
+	if t.UnixMilli() < 0 {
+		return invalid("clock before 1970")
+	}
+	h.ctr, h.iat, h.exp = ctr, uint64(t.UnixMilli()), uint64(t.Add(ttl).UnixMilli())
+	return nil
+}
 
-	var prot Protection
-	var contentKey *aesgcm.Key
-	if p.PSK != nil {
-		prot |= Encryption
-		w.Enc = &encParams{Alg: A256GCM, Kid: p.PSK.id}
-		contentKey = p.PSK.key
-	} else if len(p.Recipients) > 0 {
-		prot |= Encryption
-		cek := aesgcm.GenerateKey()
-		if contentKey, err = aesgcm.NewKey(cek); err != nil {
+// protect adds the protections' members to the header and returns the
+// content key to encrypt with, nil for none (SPEC.md §5 step 3).
+func protect(h *header, p *Params) (*aesgcm.Key, error) {
+	var key *aesgcm.Key
+	var err error
+	switch {
+	case p.PSK != nil:
+		h.prot |= Encryption
+		h.pskKid, key = p.PSK.id, p.PSK.key
+	case len(p.Recipients) > 0:
+		h.prot |= Encryption
+		if key, err = wrapContentKey(h, p.Recipients); err != nil {
 			return nil, err
 		}
-		w.Enc = &encParams{Alg: A256GCM, Rcpt: make([]wrappedKey, len(p.Recipients))}
-		for i, r := range p.Recipients {
-			wk, err := r.Wrap(cek)
-			if err != nil {
-				return nil, err
-			}
-			w.Enc.Rcpt[i] = wrappedKey{Alg: r.Algorithm(), Kid: r.KeyID(), WK: b64.EncodeToString(wk)}
-		}
-		clear(cek)
 	}
 	if p.HMAC != nil {
-		prot |= HMAC
-		blk.mac = macParams{Alg: HS256, Kid: p.HMAC.id}
-		w.MAC = &blk.mac
+		h.prot |= HMAC
+		h.macKid = p.HMAC.id
 	}
 	if p.HOTP != nil {
-		prot |= HOTPCode
-		w.HOTP = &hotpParams{Kid: p.HOTP.id, Code: p.HOTP.key.Code(ctr)}
+		h.prot |= HOTPCode
+		h.hotpKid, h.hotpCode = p.HOTP.id, p.HOTP.key.Code(h.ctr)
 	}
 	if p.Signer != nil {
-		prot |= Signature
-		blk.sig = sigParams{Alg: p.Signer.Algorithm(), Kid: p.Signer.KeyID()}
-		w.Sig = &blk.sig
-	}
-	if prot != 0 {
-		w.Prot = blk.prot[:0]
-		for _, n := range protectionNames {
-			if prot&n.p != 0 {
-				w.Prot = append(w.Prot, n.wire)
-			}
+		h.prot |= Signature
+		h.sigAlg, h.sigKid = p.Signer.Algorithm(), p.Signer.KeyID()
+		if signatureCodes.code(h.sigAlg) == 0 {
+			return nil, invalid("unknown signature algorithm")
 		}
 	}
-	if edit != nil {
-		edit(w)
-	} else if _, err := blk.validate(version); err != nil {
-		// The header must pass the receiver's structural checks.
-		return nil, errorf(ErrInvalidParams, err.Error())
+	return key, nil
+}
+
+// wrapContentKey draws a content key, wraps it to each recipient into the
+// header, and returns it.
+func wrapContentKey(h *header, recipients []Recipient) (*aesgcm.Key, error) {
+	if len(recipients) > maxRecipients {
+		return nil, invalid("too many recipients")
 	}
-	var hdr []byte
-	switch {
-	case version == Version3:
-		// Compact: validate accepted every field, so it fits the form.
-		if hdr, err = appendCompactHeader(scratch.header[:0], w); err != nil {
+	cek := aesgcm.GenerateKey()
+	defer clear(cek)
+	h.rcpt = make([]wrappedKey, len(recipients))
+	for i, r := range recipients {
+		if wrapCodes.code(r.Algorithm()) == 0 {
+			return nil, invalid("unknown key wrap algorithm")
+		}
+		wk, err := r.Wrap(cek)
+		if err != nil {
 			return nil, err
 		}
-		scratch.header = hdr
-	case edit != nil:
-		if hdr, err = encodeHeader(w); err != nil {
-			return nil, err
-		}
-	default:
-		// validate accepted every string, and so none needs an escape.
-		hdr = appendHeader(scratch.header[:0], w)
-		scratch.header = hdr // kept, grown or not, for the next Seal
+		h.rcpt[i] = wrappedKey{alg: r.Algorithm(), kid: r.KeyID(), wk: wk}
 	}
-	maxSize := s.MaxSize
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	// The envelope is written into one buffer of its final size; the header
-	// and payload inside it are what the AEAD, digest, MAC and signature
-	// read.
+	return aesgcm.NewKey(cek)
+}
+
+// write writes the envelope of the checked header h and the payload into
+// buf, or a new buffer (SPEC.md §5 steps 4 to 7), and returns it with its
+// digest.
+func (s *Sealer) write(buf []byte, h *header, p *Params, key *aesgcm.Key, payload []byte) ([]byte, [32]byte, error) {
+	var room [512]byte // the usual header fits; a longer one grows
+	hdr := appendHeader(room[:0], h)
 	bodyLen := len(payload)
-	if contentKey != nil {
+	if key != nil {
 		bodyLen += aesgcm.Overhead
 	}
-	f := framing(version)
-	size := f.size(len(hdr), bodyLen)
-	if p.HMAC != nil {
-		size += f.member(sha256.Size)
-	}
-	if p.Signer != nil {
-		size += f.member(signatureSize(p.Signer))
-	}
+	maxSize := cmp.Or(max(s.MaxSize, 0), DefaultMaxSize)
+	size := frameOverhead + len(hdr) + bodyLen + tagsSize(p)
 	if size > maxSize {
-		return nil, ErrTooLarge
-	}
-	if overlap(buf[:cap(buf)], payload) {
-		return nil, invalid("the buffer overlaps the payload")
+		return nil, [32]byte{}, ErrTooLarge
 	}
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
-	out := f.start(buf[:0], hdr)
-	h := out[len(out)-f.encodedLen(len(hdr)):]
-	out = f.payloadStart(out, bodyLen)
-	if contentKey != nil {
-		// The header as sent is the associated data: it binds every header
-		// field, including the wrapped keys, to the ciphertext.
-		if framed(version) {
-			// Encrypted straight into the envelope.
-			if out, err = contentKey.Seal(out, payload, h); err != nil {
-				return nil, err
-			}
-		} else {
-			body, err := contentKey.Seal(make([]byte, 0, bodyLen), payload, h)
-			if err != nil {
-				return nil, err
-			}
-			out = b64.AppendEncode(out, body)
-		}
-	} else {
-		out = f.appendMember(out, payload)
+	w := frameWriter{b: buf[:0]}
+	w.header(hdr)
+	w.payloadLength(bodyLen)
+	if err := w.payload(key, payload, 1+lengthSize+len(hdr)); err != nil {
+		return nil, [32]byte{}, err
 	}
-	pt := out[len(out)-f.encodedLen(bodyLen):]
-
-	digest := signingInput{v: version, h: h, p: pt}.digest()
-	auth := authBlockOf(version, digest)
-	var tag, sig []byte
-	if p.HMAC != nil {
-		t := p.HMAC.tag(auth)
-		tag = t[:]
+	digest := digestOf(w.b)
+	if err := w.authenticate(p, authBlockOf(digest)); err != nil {
+		return nil, [32]byte{}, err
 	}
-	if p.Signer != nil {
-		signed := auth // a copy for the interface call: auth stays on the stack
-		if sig, err = p.Signer.Sign(signed[:]); err != nil {
-			return nil, err
-		}
-	}
-	out = f.finish(out, tag, sig)
-	if len(out) > maxSize {
+	if len(w.b) > maxSize {
 		// Only a signer of unknown signature size gets here.
-		return nil, ErrTooLarge
+		return nil, [32]byte{}, ErrTooLarge
 	}
-	return &Sealed{Bytes: out, Digest: digest, CorrelationID: corr, Counter: ctr}, nil
+	return w.b, digest, nil
 }
 
-// overlap reports whether a and b share any byte of memory.
+// tagsSize is how long the HMAC tag and the signature p asks for are,
+// where the signer tells.
+func tagsSize(p *Params) int {
+	n := 0
+	if p.HMAC != nil {
+		n += sha256.Size
+	}
+	if p.Signer != nil {
+		n += signatureSize(p.Signer)
+	}
+	return n
+}
+
+// payload writes the payload, encrypted under key when it is set with the
+// first aadLen bytes of the envelope, up to the end of the header, as the
+// associated data: they bind the version and every header field, the
+// wrapped keys too, to the ciphertext.
+func (w *frameWriter) payload(key *aesgcm.Key, payload []byte, aadLen int) error {
+	if key == nil {
+		w.b = append(w.b, payload...)
+		return nil
+	}
+	var err error
+	w.b, err = key.Seal(w.b, payload, w.b[:aadLen])
+	return err
+}
+
+// authenticate ends the envelope with the HMAC tag and the signature p
+// asks for, over the authenticated block a.
+func (w *frameWriter) authenticate(p *Params, a authBlock) error {
+	var tag [sha256.Size]byte
+	var mac, sig []byte
+	if p.HMAC != nil {
+		tag = p.HMAC.tag(a)
+		mac = tag[:]
+	}
+	if p.Signer != nil {
+		signed := a // a copy for the interface call: a stays on the stack
+		var err error
+		if sig, err = p.Signer.Sign(signed[:]); err != nil {
+			return err
+		}
+	}
+	w.tags(mac, sig)
+	return nil
+}
+
+// overlap reports whether a and b share any byte of memory. It compares
+// the addresses of their first and last bytes; reflect reads them off
+// pointers to those bytes, which (unlike a slice) need no allocation to
+// pass as an interface.
 func overlap(a, b []byte) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return false
 	}
-	aStart, bStart := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
-	return aStart <= bStart+uintptr(len(b)-1) && bStart <= aStart+uintptr(len(a)-1)
+	aStart, aEnd := address(&a[0]), address(&a[len(a)-1])
+	bStart, bEnd := address(&b[0]), address(&b[len(b)-1])
+	return aStart <= bEnd && bStart <= aEnd
 }
+
+func address(p *byte) uintptr { return reflect.ValueOf(p).Pointer() }

@@ -21,7 +21,7 @@ import (
 // exact signature format SPEC.md gives for their Algorithm.
 type Signer interface {
 	Algorithm() Algorithm
-	KeyID() string
+	KeyID() KeyID
 	Sign(msg []byte) ([]byte, error)
 }
 
@@ -37,7 +37,7 @@ func signatureSize(s Signer) int {
 // A Verifier checks envelope signatures by one peer key.
 type Verifier interface {
 	Algorithm() Algorithm
-	KeyID() string
+	KeyID() KeyID
 	// Verify returns nil only if sig is a valid signature of msg.
 	Verify(msg, sig []byte) error
 }
@@ -54,7 +54,7 @@ var (
 // --- Ed25519 ---
 
 type ed25519Signer struct {
-	id  string
+	id  KeyID
 	key ed25519.PrivateKey
 }
 
@@ -68,14 +68,14 @@ func NewEd25519Signer(key ed25519.PrivateKey) (Signer, error) {
 }
 
 func (s *ed25519Signer) Algorithm() Algorithm            { return Ed25519 }
-func (s *ed25519Signer) KeyID() string                   { return s.id }
+func (s *ed25519Signer) KeyID() KeyID                    { return s.id }
 func (s *ed25519Signer) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.key, msg), nil }
 func (s *ed25519Signer) signatureSize() int              { return ed25519.SignatureSize }
-func (s *ed25519Signer) String() string                  { return "Ed25519Signer(" + s.id + ")" }
+func (s *ed25519Signer) String() string                  { return "Ed25519Signer(" + s.id.String() + ")" }
 func (s *ed25519Signer) GoString() string                { return s.String() }
 
 type ed25519Verifier struct {
-	id  string
+	id  KeyID
 	pub ed25519.PublicKey
 }
 
@@ -89,7 +89,7 @@ func NewEd25519Verifier(pub ed25519.PublicKey) (Verifier, error) {
 }
 
 func (v *ed25519Verifier) Algorithm() Algorithm { return Ed25519 }
-func (v *ed25519Verifier) KeyID() string        { return v.id }
+func (v *ed25519Verifier) KeyID() KeyID         { return v.id }
 func (v *ed25519Verifier) Verify(msg, sig []byte) error {
 	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(v.pub, msg, sig) {
 		return ErrAuthentication
@@ -100,7 +100,7 @@ func (v *ed25519Verifier) Verify(msg, sig []byte) error {
 // --- ECDSA P-256 ---
 
 type ecdsaSigner struct {
-	id  string
+	id  KeyID
 	key *ecdsa.PrivateKey
 }
 
@@ -135,8 +135,8 @@ func NewECDSASigner(key *ecdsa.PrivateKey) (Signer, error) {
 }
 
 func (s *ecdsaSigner) Algorithm() Algorithm { return ES256 }
-func (s *ecdsaSigner) KeyID() string        { return s.id }
-func (s *ecdsaSigner) String() string       { return "ECDSASigner(" + s.id + ")" }
+func (s *ecdsaSigner) KeyID() KeyID         { return s.id }
+func (s *ecdsaSigner) String() string       { return "ECDSASigner(" + s.id.String() + ")" }
 func (s *ecdsaSigner) GoString() string     { return s.String() }
 func (s *ecdsaSigner) signatureSize() int   { return 64 }
 func (s *ecdsaSigner) Sign(msg []byte) ([]byte, error) {
@@ -158,7 +158,7 @@ func (s *ecdsaSigner) Sign(msg []byte) ([]byte, error) {
 }
 
 type ecdsaVerifier struct {
-	id  string
+	id  KeyID
 	pub *ecdsa.PublicKey
 }
 
@@ -172,7 +172,7 @@ func NewECDSAVerifier(pub *ecdsa.PublicKey) (Verifier, error) {
 }
 
 func (v *ecdsaVerifier) Algorithm() Algorithm { return ES256 }
-func (v *ecdsaVerifier) KeyID() string        { return v.id }
+func (v *ecdsaVerifier) KeyID() KeyID         { return v.id }
 func (v *ecdsaVerifier) Verify(msg, sig []byte) error {
 	if len(sig) != 64 {
 		return ErrAuthentication
@@ -197,7 +197,7 @@ func rsaPublicBytes(pub *rsa.PublicKey) []byte {
 }
 
 type rsaSigner struct {
-	id string
+	id KeyID
 	s  *rsasign.Signer
 }
 
@@ -216,16 +216,15 @@ func NewRSASigner(key *rsa.PrivateKey) (Signer, error) {
 }
 
 func (s *rsaSigner) Algorithm() Algorithm            { return PS256 }
-func (s *rsaSigner) KeyID() string                   { return s.id }
+func (s *rsaSigner) KeyID() KeyID                    { return s.id }
 func (s *rsaSigner) Sign(msg []byte) ([]byte, error) { return s.s.Sign(msg) }
-func (s *rsaSigner) String() string                  { return "RSASigner(" + s.id + ")" }
+func (s *rsaSigner) String() string                  { return "RSASigner(" + s.id.String() + ")" }
 func (s *rsaSigner) GoString() string                { return s.String() }
 func (s *rsaSigner) signatureSize() int              { return s.s.Public().Size() }
 
 type rsaVerifier struct {
-	id  string
-	alg Algorithm
-	v   *rsasign.Verifier
+	id KeyID
+	v  *rsasign.Verifier
 }
 
 // NewRSAVerifier returns a PS256 Verifier (RSA-PSS SHA-256) for pub.
@@ -234,22 +233,11 @@ func NewRSAVerifier(pub *rsa.PublicKey) (Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rsaVerifier{id: PublicKeyID(PS256, rsaPublicBytes(pub)), alg: PS256, v: v}, nil
+	return &rsaVerifier{id: PublicKeyID(PS256, rsaPublicBytes(pub)), v: v}, nil
 }
 
-// NewLegacyRSAVerifier returns an RS256 Verifier (RSASSA-PKCS1-v1_5 SHA-256)
-// for pub. Open uses it only for peers whose Policy sets
-// AllowLegacyRSAPKCS1v15.
-func NewLegacyRSAVerifier(pub *rsa.PublicKey) (Verifier, error) {
-	v, err := rsasign.NewLegacyPKCS1v15Verifier(pub)
-	if err != nil {
-		return nil, err
-	}
-	return &rsaVerifier{id: PublicKeyID(RS256, rsaPublicBytes(pub)), alg: RS256, v: v}, nil
-}
-
-func (v *rsaVerifier) Algorithm() Algorithm { return v.alg }
-func (v *rsaVerifier) KeyID() string        { return v.id }
+func (v *rsaVerifier) Algorithm() Algorithm { return PS256 }
+func (v *rsaVerifier) KeyID() KeyID         { return v.id }
 func (v *rsaVerifier) Verify(msg, sig []byte) error {
 	if v.v.Verify(msg, sig) != nil {
 		return ErrAuthentication

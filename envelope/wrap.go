@@ -13,7 +13,7 @@ import (
 // A Recipient wraps a per-message content key to one receiver's public key.
 type Recipient interface {
 	Algorithm() Algorithm
-	KeyID() string
+	KeyID() KeyID
 	Wrap(contentKey []byte) ([]byte, error)
 }
 
@@ -21,7 +21,7 @@ type Recipient interface {
 // (any error) if the wrapped key was not made for this identity.
 type Identity interface {
 	Algorithm() Algorithm
-	KeyID() string
+	KeyID() KeyID
 	Unwrap(wrapped []byte) ([]byte, error)
 }
 
@@ -67,7 +67,7 @@ func wrappedSize(alg Algorithm) int {
 }
 
 type hpkeRecipient struct {
-	id  string
+	id  KeyID
 	alg Algorithm
 	pub hpke.PublicKey
 }
@@ -85,13 +85,13 @@ func NewHPKERecipient(pub hpke.PublicKey) (Recipient, error) {
 }
 
 func (r *hpkeRecipient) Algorithm() Algorithm { return r.alg }
-func (r *hpkeRecipient) KeyID() string        { return r.id }
+func (r *hpkeRecipient) KeyID() KeyID         { return r.id }
 func (r *hpkeRecipient) Wrap(cek []byte) ([]byte, error) {
 	return hpke.Seal(r.pub, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(hpkeInfo), cek)
 }
 
 type hpkeIdentity struct {
-	id  string
+	id  KeyID
 	alg Algorithm
 	key hpke.PrivateKey
 }
@@ -107,9 +107,11 @@ func NewHPKEIdentity(key hpke.PrivateKey) (Identity, error) {
 }
 
 func (i *hpkeIdentity) Algorithm() Algorithm { return i.alg }
-func (i *hpkeIdentity) KeyID() string        { return i.id }
-func (i *hpkeIdentity) String() string       { return "HPKEIdentity(" + string(i.alg) + ", " + i.id + ")" }
-func (i *hpkeIdentity) GoString() string     { return i.String() }
+func (i *hpkeIdentity) KeyID() KeyID         { return i.id }
+func (i *hpkeIdentity) String() string {
+	return "HPKEIdentity(" + string(i.alg) + ", " + i.id.String() + ")"
+}
+func (i *hpkeIdentity) GoString() string { return i.String() }
 func (i *hpkeIdentity) Unwrap(wrapped []byte) ([]byte, error) {
 	if len(wrapped) != wrappedSize(i.alg) {
 		return nil, ErrDecryption
@@ -118,7 +120,7 @@ func (i *hpkeIdentity) Unwrap(wrapped []byte) ([]byte, error) {
 }
 
 type rsaRecipient struct {
-	id  string
+	id  KeyID
 	pub *rsa.PublicKey
 }
 
@@ -132,13 +134,13 @@ func NewRSARecipient(pub *rsa.PublicKey) (Recipient, error) {
 }
 
 func (r *rsaRecipient) Algorithm() Algorithm { return RSAOAEP256 }
-func (r *rsaRecipient) KeyID() string        { return r.id }
+func (r *rsaRecipient) KeyID() KeyID         { return r.id }
 func (r *rsaRecipient) Wrap(cek []byte) ([]byte, error) {
 	return rsa.EncryptOAEP(sha256.New(), rand.Reader, r.pub, cek, []byte(oaepLabel))
 }
 
 type rsaIdentity struct {
-	id  string
+	id  KeyID
 	key *rsa.PrivateKey
 }
 
@@ -155,8 +157,8 @@ func NewRSAIdentity(key *rsa.PrivateKey) (Identity, error) {
 }
 
 func (i *rsaIdentity) Algorithm() Algorithm { return RSAOAEP256 }
-func (i *rsaIdentity) KeyID() string        { return i.id }
-func (i *rsaIdentity) String() string       { return "RSAIdentity(" + i.id + ")" }
+func (i *rsaIdentity) KeyID() KeyID         { return i.id }
+func (i *rsaIdentity) String() string       { return "RSAIdentity(" + i.id.String() + ")" }
 func (i *rsaIdentity) GoString() string     { return i.String() }
 func (i *rsaIdentity) Unwrap(wrapped []byte) ([]byte, error) {
 	if len(wrapped) != i.key.Size() {

@@ -17,6 +17,7 @@ import (
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/mosquitto"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 func TestMosquittoACLText(t *testing.T) {
@@ -190,7 +191,7 @@ func TestMosquittoACLAllowsSharedReplicas(t *testing.T) {
 			// One process holds both replicas, so in-memory state stands in
 			// for the Redis counter and store that separate hosts share.
 			counter := envelope.NewClockCounter()
-			store := mustT(envelope.NewMemoryStore(mqttsec.DefaultReplayWindow))
+			store := mustT(replay.NewMemoryStore(mqttsec.DefaultReplayWindow))
 			for i := range 2 {
 				ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "bob", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
 				s := mustT(mqttsec.NewServer(mqttsec.ServerConfig{ShareGroup: "gateways", Config: mqttsec.Config{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // Client sends requests to servers and waits for their sealed replies. It
@@ -134,7 +135,7 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 // client's Close or ctx, whichever comes first.
 func (c *Client) awaitReply(ctx context.Context, p *pending, published chan error, sealed sealedMessage, server string) ([]byte, error) {
 	expect := &envelope.Expect{
-		Kinds: envelope.Reply | envelope.ErrorReply, From: server, InReplyTo: sealed.Digest[:], CorrelationID: sealed.CorrelationID,
+		Kinds: envelope.Reply | envelope.ErrorReply, From: server, Request: sealed.Sealed,
 	}
 	for {
 		select {
@@ -179,7 +180,7 @@ func (c *Client) sealRequest(ctx context.Context, prot *Protection, server, meth
 		// An envelope lives at least a millisecond: no time is left.
 		return sealedMessage{}, context.DeadlineExceeded
 	}
-	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: c.replyTopic, Version: prot.Version}
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: c.replyTopic}
 	prot.apply(params)
 	params.TTL = ttl
 	sealer := *c.sealer
@@ -244,17 +245,17 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 // own (nothing of it is recorded), it passes every other check. A forgery
 // fails that, and the wait for the genuine reply goes on.
 func (c *Client) clockSkew(ctx context.Context, data []byte, expect *envelope.Expect, server string, refusal error) error {
-	h, err := envelope.Inspect(data, c.cfg.MaxSize)
+	h, err := envelope.Peek(data, c.cfg.MaxSize)
 	if err != nil {
 		return nil
 	}
-	scratch, err := envelope.NewBoundedMemoryStore(0, 1)
+	scratch, err := replay.NewBoundedMemoryStore(0, 1)
 	if err != nil {
 		return nil
 	}
 	at := h.IssuedAt
 	o := &envelope.Opener{ID: c.cfg.ID, Keys: c.cfg.Keyring, Replay: scratch, Now: func() time.Time { return at }, MaxSize: c.cfg.MaxSize}
-	if _, err := o.OpenInspected(ctx, h, expect); err != nil {
+	if _, err := o.Open(ctx, data, expect); err != nil {
 		return nil
 	}
 	return &ClockSkewError{Server: server, Offset: at.Sub(c.now()), Err: refusal}

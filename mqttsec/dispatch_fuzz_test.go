@@ -62,25 +62,9 @@ func FuzzServerDispatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	// The same request in the binary form, on a counter of its own.
-	binary, err := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
-		ReplyTo: "mqttsec/client/reply", CorrelationID: []byte("fixed-correlation"), HMAC: key, Signer: signer,
-		Version: envelope.Version2}, []byte("42"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	// And in the compact form.
-	compact, err := sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
-		ReplyTo: "mqttsec/client/reply", CorrelationID: []byte("fixed-correlation"), HMAC: key, Signer: signer,
-		Version: envelope.Version3}, []byte("42"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, g := range [][]byte{genuine.Bytes, binary.Bytes, compact.Bytes} {
-		f.Add("mqttsec/gateway/req/get-card", g)
-		f.Add("mqttsec/gateway/req/delete-card", g)
-		f.Add("mqttsec/client/reply", g)
-	}
+	f.Add("mqttsec/gateway/req/get-card", genuine.Bytes)
+	f.Add("mqttsec/gateway/req/delete-card", genuine.Bytes)
+	f.Add("mqttsec/client/reply", genuine.Bytes)
 	f.Add("mqttsec/gateway/req/get-card", []byte(`{"v":1,"h":"e30","p":""}`))
 	f.Add("mqttsec/other/evt/x", []byte("junk"))
 
@@ -106,17 +90,18 @@ func FuzzServerDispatch(f *testing.F) {
 		s.route(in)    // a duplicate delivery
 		s.sends.Wait() // the replies' publishes
 		onTopic := topic == "mqttsec/gateway/req/get-card"
-		isGenuine := onTopic && (bytes.Equal(payload, genuine.Bytes) || bytes.Equal(payload, binary.Bytes) || bytes.Equal(payload, compact.Bytes))
-		if n := runs.Load(); (isGenuine && n != 1) || (!isGenuine && n != 0) {
+		isGenuine := onTopic && bytes.Equal(payload, genuine.Bytes)
+		n := runs.Load()
+		if (isGenuine && n != 1) || (!isGenuine && n != 0) {
 			t.Fatalf("handler ran %d times for %q on %q", n, payload, topic)
+		}
+		// Only the one run of the handler is answered: nothing else opens.
+		if len(tr.published) != int(n) {
+			t.Fatalf("%d replies published for %d handler runs", len(tr.published), n)
 		}
 		for _, p := range tr.published {
 			if p.Topic != "mqttsec/client/reply" {
 				t.Fatalf("published to %q", p.Topic)
-			}
-			// A reply is in its request's version: the same first byte.
-			if p.Payload[0] != payload[0] {
-				t.Fatalf("reply %q to a request that begins %#x", p.Payload, payload[0])
 			}
 		}
 	})

@@ -72,8 +72,7 @@ var (
 	// ErrInvalidEvent: PublishEvent's options do not fit the keyring (an
 	// encrypted event without recipients, or an event for other than
 	// exactly one peer without Own.Signer), or are not what Seal takes (a
-	// version or TTL it refuses; the error then wraps
-	// envelope.ErrInvalidParams too).
+	// TTL it refuses; the error then wraps envelope.ErrInvalidParams too).
 	ErrInvalidEvent = errors.New("mqttsec: invalid event options")
 	// ErrClosed: the Client or Server was closed.
 	ErrClosed = errors.New("mqttsec: closed")

@@ -24,7 +24,7 @@ func BenchmarkInProcessRoundTrip(b *testing.B) {
 	suites := benchsuite.SuitesByName()
 	payload := make([]byte, 256)
 	ctx := context.Background()
-	for _, name := range []string{"hmac", "hmac@v3", "psk@v3", "ed25519@v3"} {
+	for _, name := range []string{"hmac", "psk", "ed25519"} {
 		for _, kind := range []string{"secured", "floor"} {
 			b.Run(name+"/"+kind, func(b *testing.B) {
 				var pair *benchsuite.Pair

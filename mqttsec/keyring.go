@@ -22,16 +22,9 @@ type Protection struct {
 	// TTL is how long messages to the peer stay valid; zero means
 	// envelope.DefaultTTL.
 	TTL time.Duration
-	// Version is the envelope format of requests to the peer:
-	// envelope.Version3 (compact, the smallest and cheapest; the default,
-	// zero), envelope.Version2 (binary) or envelope.Version1 (text), for
-	// peers that read only those. Replies always take the version of their
-	// request.
-	Version int
 }
 
-// apply sets the protections; the version is the caller's to set, since a
-// reply takes its request's.
+// apply sets the protections.
 func (p *Protection) apply(params *envelope.Params) {
 	params.HMAC, params.HOTP, params.Signer, params.PSK = p.HMAC, p.HOTP, p.Signer, p.PSK
 	params.Recipients = p.Recipients
@@ -41,6 +34,11 @@ func (p *Protection) apply(params *envelope.Params) {
 // Peer is another party: how its messages are checked (the embedded
 // envelope.Peer: its id, the policy it must meet and its keys) and how
 // messages to it are sealed (Send).
+//
+// Set Policy.Clockless for a device without a real-time clock: a Server
+// then answers its time requests (method envelope.TimeMethod) itself,
+// whatever their timestamps, and the device learns the time from the
+// reply (see Server).
 type Peer struct {
 	envelope.Peer
 	Send Protection
@@ -99,9 +97,6 @@ func newKeyringState(own Own, peers []*Peer) (*keyringState, error) {
 		if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
 			return nil, fmt.Errorf("%w: peer %q: Send needs HMAC, Signer or PSK", ErrInvalidConfig, p.ID)
 		}
-		if !knownVersion(p.Send.Version) {
-			return nil, fmt.Errorf("%w: peer %q: Send.Version %d is not an envelope version", ErrInvalidConfig, p.ID, p.Send.Version)
-		}
 		st.peers[p.ID] = p
 		eps = append(eps, &p.Peer)
 	}
@@ -124,7 +119,9 @@ func (k *Keyring) Replace(other *Keyring) {
 func (k *Keyring) Peer(id string) *envelope.Peer { return k.state.Load().keys.Peer(id) }
 
 // Identity implements envelope.Keyring.
-func (k *Keyring) Identity(kid string) envelope.Identity { return k.state.Load().keys.Identity(kid) }
+func (k *Keyring) Identity(kid envelope.KeyID) envelope.Identity {
+	return k.state.Load().keys.Identity(kid)
+}
 
 // PeerIDs returns the ids of the peers, sorted.
 func (k *Keyring) PeerIDs() []string {
@@ -147,10 +144,4 @@ func (k *Keyring) sendTo(id string) (*Protection, error) {
 		return nil, ErrUnknownPeer
 	}
 	return &p.Send, nil
-}
-
-// knownVersion reports whether v is zero (the default) or an envelope
-// version this package seals.
-func knownVersion(v int) bool {
-	return v == 0 || v == envelope.Version1 || v == envelope.Version2 || v == envelope.Version3
 }

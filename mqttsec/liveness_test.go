@@ -207,12 +207,16 @@ func forgedFutureReply(t *testing.T, w *liveWorld) {
 // forgeReply seals, under key, a reply to the request in data, as a broker
 // can: the request's digest and ids are public.
 func forgeReply(forger *envelope.Sealer, key *envelope.HMACKey, data []byte) ([]byte, error) {
-	h, err := envelope.Inspect(data, 0)
+	h, err := envelope.Peek(data, 0)
 	if err != nil {
 		return nil, err
 	}
-	req := &envelope.Message{Version: h.Version, Kind: envelope.Request, From: h.From, To: h.To, Topic: h.Topic,
-		ReplyTo: h.ReplyTo, CorrelationID: h.CorrelationID, Digest: envelope.DigestOf(data)}
+	digest, err := requestDigest(data)
+	if err != nil {
+		return nil, err
+	}
+	req := &envelope.Message{Kind: envelope.Request, From: h.From, To: h.To, Topic: h.Topic,
+		ReplyTo: h.ReplyTo, CorrelationID: h.CorrelationID, Digest: digest}
 	sealed, err := forger.Seal(&envelope.Params{Kind: envelope.Reply, InReplyTo: req, HMAC: key}, []byte("forged"))
 	if err != nil {
 		return nil, err
@@ -241,7 +245,7 @@ func TestRequestExpiresWithItsCaller(t *testing.T) {
 			if len(held) != 1 {
 				t.Fatalf("%d requests held, want 1", len(held))
 			}
-			h := mustT(envelope.Inspect(held[0].Payload, 0))
+			h := mustT(envelope.Peek(held[0].Payload, 0))
 			if h.ExpiresAt.After(deadline) {
 				t.Fatalf("the request expires at %v, after its caller's deadline %v", h.ExpiresAt, deadline)
 			}
@@ -310,7 +314,7 @@ func TestHeldAndReleasedRequestsAllRun(t *testing.T) {
 
 // compareCounters orders two envelopes by the counter their header claims.
 func compareCounters(t *testing.T, a, b []byte) int {
-	ha, hb := mustT(envelope.Inspect(a, 0)), mustT(envelope.Inspect(b, 0))
+	ha, hb := mustT(envelope.Peek(a, 0)), mustT(envelope.Peek(b, 0))
 	switch {
 	case ha.Counter < hb.Counter:
 		return -1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // Config is what Clients and Servers share.
@@ -22,11 +23,11 @@ type Config struct {
 	// Keyring holds this party's keys and its peers.
 	Keyring *Keyring
 	// Replay keeps the per-sender replay windows; nil means an in-memory
-	// store with DefaultReplayWindow. A store that notices the loss of its
-	// own records (the durable stores of mqttsec/replay, through a
-	// NotifyLoss(func(error)) method) has each loss logged as an error and
-	// counted as StatStateLost; it then refuses what may have been
-	// accepted before the loss, by itself.
+	// store (replay.MemoryStore) with DefaultReplayWindow. A store that
+	// notices the loss of its own records (the durable stores of
+	// mqttsec/replay, through a NotifyLoss(func(error)) method) has each
+	// loss logged as an error and counted as StatStateLost; it then
+	// refuses what may have been accepted before the loss, by itself.
 	Replay envelope.ReplayStore
 	// Counter numbers the messages this party seals; nil means
 	// envelope.NewClockCounter().
@@ -159,10 +160,10 @@ func newNode(cfg Config) (*node, error) {
 	if sealer.Counter == nil {
 		sealer.Counter = envelope.NewClockCounter()
 	}
-	replay := cfg.Replay
-	if replay == nil {
+	store := cfg.Replay
+	if store == nil {
 		var err error
-		if replay, err = envelope.NewMemoryStore(DefaultReplayWindow); err != nil {
+		if store, err = replay.NewMemoryStore(DefaultReplayWindow); err != nil {
 			return nil, err
 		}
 	}
@@ -176,7 +177,7 @@ func newNode(cfg Config) (*node, error) {
 		arrivals:  newArrivals(),
 		sendSlots: make(chan struct{}, maxPendingSends),
 	}
-	ordered := &orderedStore{ReplayStore: replay, arrivals: n.arrivals, width: windowWidth(replay)}
+	ordered := &orderedStore{ReplayStore: store, arrivals: n.arrivals, width: windowWidth(store)}
 	n.opener = &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: ordered, Now: cfg.Now, MaxSize: cfg.MaxSize}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -188,7 +189,7 @@ func newNode(cfg Config) (*node, error) {
 	if err := validID(cfg.ID); err != nil {
 		return nil, err
 	}
-	if r, ok := replay.(lossReporter); ok {
+	if r, ok := store.(lossReporter); ok {
 		r.NotifyLoss(n.stateLost)
 	}
 	return n, nil
@@ -444,10 +445,6 @@ type EventOptions struct {
 	Encrypt bool
 	// TTL is how long the event stays valid; zero means envelope.DefaultTTL.
 	TTL time.Duration
-	// Version is the envelope format: envelope.Version3 (compact, the
-	// default, zero), envelope.Version2 (binary) or envelope.Version1
-	// (text), for subscribers that read only those.
-	Version int
 }
 
 func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, opt EventOptions) error {
@@ -455,7 +452,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 		return err
 	}
 	kr := n.cfg.Keyring
-	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL, Version: opt.Version}
+	p := &envelope.Params{Kind: envelope.Event, To: opt.To, Topic: topic, Signer: kr.signer(), TTL: opt.TTL}
 	if p.Signer == nil {
 		// Without a signing key only a pairwise-protected event to one peer
 		// is possible.
@@ -487,7 +484,7 @@ func (n *node) publishEvent(ctx context.Context, topic string, payload []byte, o
 	}
 	sealed, err := n.seal(p, payload)
 	if errors.Is(err, envelope.ErrInvalidParams) {
-		// Options Seal does not take (a version, a TTL): the caller's.
+		// Options Seal does not take (a TTL): the caller's.
 		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	if err != nil {

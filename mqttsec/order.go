@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // Workers open messages in parallel, so without care a sender's messages
@@ -154,5 +155,5 @@ func windowWidth(store envelope.ReplayStore) uint64 {
 	if w, ok := store.(interface{ Width() int }); ok && w.Width() > 0 {
 		return uint64(w.Width())
 	}
-	return envelope.DefaultWindow
+	return replay.DefaultWindow
 }

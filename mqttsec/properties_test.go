@@ -50,7 +50,7 @@ func TestResponseProperties(t *testing.T) {
 			if len(reqs) != 1 || len(replies) != 1 {
 				t.Fatalf("broker saw %d requests and %d replies, want 1 and 1", len(reqs), len(replies))
 			}
-			h, err := envelope.Inspect(reqs[0].Payload, 0)
+			h, err := envelope.Peek(reqs[0].Payload, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

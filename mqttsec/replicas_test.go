@@ -116,7 +116,7 @@ func TestShareGroupConfig(t *testing.T) {
 	k := getKeys()
 	ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "client", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
 	counter := envelope.NewClockCounter()
-	store := mustT(envelope.NewMemoryStore(0))
+	store := mustT(replay.NewMemoryStore(0))
 	for _, tc := range []struct {
 		name    string
 		group   string

@@ -3,6 +3,8 @@ package mqttsec_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -285,8 +287,8 @@ func TestReplyToAbuseRefused(t *testing.T) {
 		}
 		// The error reply the client's own topic received is sealed and
 		// names the code.
-		h, err := envelope.Inspect(eve.captured("mqttsec/client/reply")[0], 0)
-		if err != nil || h.Kind != envelope.ErrorReply || !bytes.Equal(h.InReplyTo, req.Digest[:]) {
+		h, err := envelope.Peek(eve.captured("mqttsec/client/reply")[0], 0)
+		if err != nil || h.Kind != envelope.ErrorReply || h.InReplyTo != req.Digest {
 			t.Fatalf("error reply: %+v, %v", h, err)
 		}
 	})
@@ -323,7 +325,7 @@ func TestForgedAndReflectedRepliesNeverReturned(t *testing.T) {
 		eve.publish(t, replyTopic, req)
 		// A forged reply that claims to answer the request: right digest,
 		// wrong key.
-		h, _ := envelope.Inspect(req, 0)
+		h := mustT(envelope.Peek(req, 0))
 		forger := &envelope.Sealer{ID: "gateway", Counter: envelope.NewClockCounter()}
 		wrong := mustT(envelope.NewHMACKey(bytes.Repeat([]byte{9}, 32)))
 		forged := mustT(forger.Seal(&envelope.Params{Kind: envelope.Reply, HMAC: wrong, InReplyTo: &envelope.Message{
@@ -342,15 +344,46 @@ func TestForgedAndReflectedRepliesNeverReturned(t *testing.T) {
 }
 
 // digestOf recomputes a request's digest the way a broker could: it is
-// SHA-256 of public bytes.
+// SHA-256 of public bytes (see requestDigest).
 func digestOf(t *testing.T, env []byte) [32]byte {
 	t.Helper()
-	e, err := envelope.Parse(env)
+	d, err := requestDigest(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = e
-	return envelope.DigestOf(env)
+	return d
+}
+
+// requestDigest is SHA-256 of a prefix and the envelope up to the end of
+// its payload (envelope/SPEC.md §4.1). TestRequestDigest checks it against
+// Seal's.
+func requestDigest(env []byte) ([32]byte, error) {
+	if _, err := envelope.Peek(env, 0); err != nil {
+		return [32]byte{}, err
+	}
+	// 0x01 || u32 len(H) || H || u32 len(P) || P || ...; Peek checked the
+	// lengths.
+	end := 1 + 4 + int(binary.BigEndian.Uint32(env[1:]))
+	end += 4 + int(binary.BigEndian.Uint32(env[end:]))
+	return sha256.Sum256(append([]byte("mqttsec.v1."), env[:end]...)), nil
+}
+
+// TestRequestDigest: the digest the attacks recompute is the one Seal gives,
+// with and without tags and encryption.
+func TestRequestDigest(t *testing.T) {
+	k := getKeys()
+	s := &envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}
+	for _, p := range []envelope.Params{
+		{HMAC: k.hmac},
+		{Signer: k.client.ed, Recipients: []envelope.Recipient{k.gateway.x25519}},
+		{PSK: k.psk},
+	} {
+		p.Kind, p.To, p.Topic, p.ReplyTo = envelope.Request, []string{"gateway"}, "echo", "mqttsec/client/reply"
+		sealed := mustT(s.Seal(&p, []byte("payload")))
+		if got := digestOf(t, sealed.Bytes); got != sealed.Digest {
+			t.Fatalf("digest %x, Seal's %x", got, sealed.Digest)
+		}
+	}
 }
 
 func TestEventsToTwoRecipients(t *testing.T) {

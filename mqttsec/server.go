@@ -24,9 +24,6 @@ type Request struct {
 	Payload []byte
 	// Protections lists what protected the request.
 	Protections envelope.Protection
-	// Version is the envelope version the request came in; its reply goes
-	// back in the same one.
-	Version int
 }
 
 // Handler answers requests for one method. Its context ends when the
@@ -69,6 +66,16 @@ type ServerConfig struct {
 // Server (a gateway) answers sealed requests with sealed replies, through
 // handlers registered per method. It also publishes and subscribes to
 // events.
+//
+// It answers time requests (method envelope.TimeMethod) of peers whose
+// Policy.Clockless is set itself, with no handler: devices without a
+// real-time clock learn the time from the issue time of the reply, an
+// empty one sealed as every reply to the peer is. Such a request is
+// accepted whatever its timestamps (its lifetime still within the peer's
+// Policy.MaxLifetime), is refused as a replay like any other, and passes
+// ServerConfig.ReplyToAllowed and ServerConfig.Authorize first (an
+// Authorize that grants methods one by one must grant it). A handler
+// registered for the method serves only the other peers.
 type Server struct {
 	*node
 	scfg ServerConfig
@@ -134,6 +141,7 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 		s.reject(in, err)
 		return
 	}
+	until := s.liveUntil(m)
 	// A counter for the reply is drawn before anything runs: a counter
 	// that cannot be had (a full disk, Redis down) refuses the request
 	// before its handler, which would otherwise act and leave no way to
@@ -145,12 +153,19 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 	if !s.replyToAllowed(m.From, m.ReplyTo) {
 		s.refuse(ctx, StatBadReplyTo, "mqttsec: reply-to refused", "caller", m.From, "method", method)
 		// Answer on the caller's own reply topic, never on the one asked for.
-		s.reply(rs, m, s.topics.Reply(m.From), nil, &Error{Code: CodeBadReplyTo})
+		s.reply(rs, m, s.topics.Reply(m.From), until, nil, &Error{Code: CodeBadReplyTo})
 		return
 	}
 	if s.scfg.Authorize != nil && !s.scfg.Authorize(m.From, method) {
 		s.refuse(ctx, StatForbidden, "mqttsec: forbidden", "caller", m.From, "method", method)
-		s.reply(rs, m, m.ReplyTo, nil, &Error{Code: CodeForbidden})
+		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeForbidden})
+		return
+	}
+	if s.timeRequest(m) {
+		// A clockless peer's time request: the reply's issue time is the
+		// answer.
+		s.stats.add(StatAccepted)
+		s.reply(rs, m, m.ReplyTo, until, nil, nil)
 		return
 	}
 	s.mu.RLock()
@@ -158,13 +173,13 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 	s.mu.RUnlock()
 	if h == nil {
 		s.stats.add(StatNotFound)
-		s.reply(rs, m, m.ReplyTo, nil, &Error{Code: CodeNotFound, Message: method})
+		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeNotFound, Message: method})
 		return
 	}
 	s.stats.add(StatAccepted)
-	hctx, cancel := context.WithDeadline(ctx, s.liveUntil(m))
+	hctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections, Version: m.Version})
+	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections})
 	if herr != nil && errors.Is(herr, context.DeadlineExceeded) && hctx.Err() != nil {
 		// The request expired while its handler ran: its caller has given
 		// up (its deadline is the request's expiry), so no answer is sent.
@@ -179,10 +194,10 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 			s.log.Error("mqttsec: handler failed", "caller", m.From, "method", method, "err", herr)
 			e = &Error{Code: CodeInternal}
 		}
-		s.reply(rs, m, m.ReplyTo, nil, e)
+		s.reply(rs, m, m.ReplyTo, until, nil, e)
 		return
 	}
-	s.reply(rs, m, m.ReplyTo, out, nil)
+	s.reply(rs, m, m.ReplyTo, until, out, nil)
 }
 
 // replySealer returns the sealer of the reply to req, with a counter
@@ -230,27 +245,44 @@ func (c *replyCounter) Next() (uint64, error) {
 	return c.given, nil
 }
 
-// liveUntil is when req stops being live: its expiry, which is its
-// caller's deadline, plus the skew allowed between the caller's clock and
-// this one. Open accepts it until then, a handler may work on it until
-// then, and a reply is sent until then.
+// liveUntil is when req, just opened, stops being live: its expiry, which
+// is its caller's deadline, plus the skew allowed between the caller's
+// clock and this one. Open accepts it until then, a handler may work on it
+// until then, and a reply is sent until then. A clockless peer's time
+// request has timestamps of no clock: it is live for its lifetime and the
+// skew from now, when it was opened, as Open records it.
 func (s *Server) liveUntil(req *envelope.Message) time.Time {
 	skew := envelope.DefaultMaxClockSkew
 	if p := s.cfg.Keyring.Peer(req.From); p != nil {
 		skew = p.Policy.ClockSkew()
 	}
+	if s.timeRequest(req) {
+		return s.now().Add(req.ExpiresAt.Sub(req.IssuedAt) + skew)
+	}
 	return req.ExpiresAt.Add(skew)
 }
 
-// reply seals, with rs, a reply (or, with e set, an error reply) to req
-// and publishes it on topic. A reply too large to seal is replaced by an
-// error reply with CodeReplyTooLarge, so that the caller learns of it at
-// once instead of waiting for its deadline. The wait for the broker's
-// acknowledgement happens apart (see node.send), so a broker that
-// withholds acknowledgements never holds the worker, and lasts no longer
-// than the request is live: after that its caller has given up.
-func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, payload []byte, e *Error) {
-	left := s.liveUntil(req).Sub(s.now())
+// timeRequest reports whether req is a time request (envelope.TimeMethod)
+// of a peer whose policy says it has no clock (Policy.Clockless), which
+// the server answers itself.
+func (s *Server) timeRequest(req *envelope.Message) bool {
+	if req.Kind != envelope.Request || req.Topic != envelope.TimeMethod {
+		return false
+	}
+	p := s.cfg.Keyring.Peer(req.From)
+	return p != nil && p.Policy.Clockless
+}
+
+// reply seals, with rs, a reply (or, with e set, an error reply) to req,
+// which is live until until (see liveUntil), and publishes it on topic. A
+// reply too large to seal is replaced by an error reply with
+// CodeReplyTooLarge, so that the caller learns of it at once instead of
+// waiting for its deadline. The wait for the broker's acknowledgement
+// happens apart (see node.send), so a broker that withholds
+// acknowledgements never holds the worker, and lasts no longer than the
+// request is live: after that its caller has given up.
+func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, until time.Time, payload []byte, e *Error) {
+	left := until.Sub(s.now())
 	if left <= 0 {
 		s.stats.add(StatPublishError)
 		s.log.Warn("mqttsec: request expired before its reply was sealed, no reply sent", "caller", req.From, "method", req.Topic)

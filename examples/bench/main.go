@@ -2,8 +2,9 @@
 // Seal and Open of every suite next to the bare primitives of that suite;
 // secured request/reply next to plain Paho request/reply on the same broker,
 // client library, QoS and payload; the seed system's design (RSA-2048
-// PKCS#1 v1.5 signatures, RSA-OAEP-wrapped AES) next to Ed25519 + HPKE and
-// HMAC + pre-shared AES-GCM; and the replay stores.
+// signatures and RSA-OAEP-wrapped AES: ps256+rsa-oaep, with RSA-PSS where
+// the seed signed PKCS#1 v1.5) next to Ed25519 + HPKE and HMAC +
+// pre-shared AES-GCM; and the replay stores.
 //
 //	go run ./examples/bench                        # embedded broker
 //	go run ./examples/bench --broker tcp://127.0.0.1:1883 --redis 127.0.0.1:6379
@@ -15,10 +16,10 @@
 // bare primitives take per round trip. The plain-envelope-size rows are
 // plain Paho with requests as long as an HMAC request envelope, so that the
 // cost of the envelope's size can be told from the rest. The floor rows
-// (hmac-floor, ed25519-floor, ed25519+hpke-x25519-floor, each in every
-// form) carry a suite's envelope length and add its bare primitives where a
-// round trip runs them, and nothing else: the least any implementation of
-// the format can cost, which that suite's rows are compared with too.
+// (hmac-floor, ed25519-floor, ed25519+hpke-x25519-floor) carry a suite's
+// envelope length and add its bare primitives where a round trip runs
+// them, and nothing else: the least any implementation of the format can
+// cost, which that suite's rows are compared with too.
 package main
 
 import (
@@ -34,7 +35,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttsec/mqttsec/internal/benchsuite"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 )
 
@@ -65,8 +65,8 @@ type Row struct {
 	// its throughput over this row's, the cost of everything but the
 	// envelope's size.
 	RatioSameSize float64 `json:"ratio_same_size,omitempty"`
-	// Round trips of a suite with a floor row (hmac-floor@v3 for hmac@v3,
-	// and so on), when it was measured: its throughput over this row's, the
+	// Round trips of a suite with a floor row (hmac-floor for hmac, and
+	// so on), when it was measured: its throughput over this row's, the
 	// cost of the envelope code and the SDK above what the format's bytes
 	// and primitives cost.
 	RatioFloor float64 `json:"ratio_floor,omitempty"`
@@ -141,10 +141,7 @@ func main() {
 // wantsRoundTrips reports whether the filter selects any round-trip row.
 func wantsRoundTrips(re *regexp.Regexp) bool {
 	for _, proto := range []string{"3", "5"} {
-		names := []string{"plain"}
-		for _, suffix := range benchsuite.FormSuffixes {
-			names = append(names, sizedPlain+suffix)
-		}
+		names := []string{"plain", sizedPlain}
 		for _, suite := range floorSuites {
 			names = append(names, floorName(suite))
 		}

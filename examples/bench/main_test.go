@@ -57,7 +57,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519|hmac@v2|hmac@v3)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor|ed25519|ed25519-floor)(@v[23])?$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor|ed25519|ed25519-floor)$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -69,12 +69,8 @@ func TestBenchRows(t *testing.T) {
 	}
 	for _, name := range []string{
 		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
-		"envelope/hmac@v2/256/seal", "envelope/hmac@v2/256/open", "envelope/hmac@v3/256/seal", "envelope/hmac@v3/256/open",
 		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
-		"roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/plain-envelope-size@v2", "roundtrip/v5/plain-envelope-size@v2",
-		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/hmac-floor@v2", "roundtrip/v5/hmac-floor@v2",
-		"roundtrip/v3/hmac@v3", "roundtrip/v5/hmac@v3", "roundtrip/v3/plain-envelope-size@v3", "roundtrip/v5/plain-envelope-size@v3",
-		"roundtrip/v3/hmac-floor@v3", "roundtrip/v5/hmac-floor@v3",
+		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/ed25519-floor", "roundtrip/v5/ed25519-floor",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -87,52 +83,35 @@ func TestBenchRows(t *testing.T) {
 			t.Errorf("%s refers to a missing row %s", name, r.Ref)
 		}
 	}
-	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/hmac@v2", "roundtrip/v5/hmac@v2", "roundtrip/v3/hmac@v3", "roundtrip/v5/hmac@v3"} {
-		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 {
+	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/ed25519", "roundtrip/v5/ed25519"} {
+		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 || !comparedWith(r, "plain-envelope-size") {
 			t.Errorf("%s lacks its latency or same-size comparison: %+v", name, r)
 		}
 	}
-	// The binary and compact rows are compared with plain Paho of their
-	// own, shorter, envelope's length.
+	// The floor rows carry the envelope length and run their suite's
+	// primitives; that suite's rows are compared with them.
 	for _, v := range []string{"3", "5"} {
-		for _, form := range []string{"@v2", "@v3"} {
-			if r := byName["roundtrip/v"+v+"/hmac"+form]; !comparedWith(r, "plain-envelope-size"+form) {
-				t.Errorf("%s compared with the wrong plain row: %+v", r.Name, r)
+		for _, suite := range []string{"hmac", "ed25519"} {
+			floor, ok := byName["roundtrip/v"+v+"/"+suite+"-floor"]
+			if !ok {
+				t.Fatalf("no %s-floor row over MQTT v%s", suite, v)
+			}
+			row := byName["roundtrip/v"+v+"/"+suite]
+			if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != row.PrimitivesUs || floor.P50Us <= 0 {
+				t.Errorf("floor row lacks %s's primitives or its latency: %+v", suite, floor)
+			}
+			if row.RatioFloor <= 0 || !comparedWith(row, suite+"-floor") {
+				t.Errorf("%s is not compared with its floor: %+v", row.Name, row)
 			}
 		}
-		text, bin, compact := sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]),
-			sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v2"]), sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size@v3"])
-		if compact <= 0 || compact >= bin || bin >= text {
-			t.Errorf("HMAC envelope %d bytes compact, %d binary, %d text", compact, bin, text)
+		hmacFloor, edFloor := byName["roundtrip/v"+v+"/hmac-floor"], byName["roundtrip/v"+v+"/ed25519-floor"]
+		if sizeOf(t, hmacFloor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"]) {
+			t.Errorf("floor and sized plain rows differ in size: %+v", hmacFloor)
 		}
-	}
-	// The floor rows carry their form's envelope length and run their
-	// suite's primitives; that suite's rows of the form are compared with
-	// them.
-	for _, v := range []string{"3", "5"} {
-		for _, form := range []string{"", "@v2", "@v3"} {
-			for _, suite := range []string{"hmac", "ed25519"} {
-				floor, ok := byName["roundtrip/v"+v+"/"+suite+"-floor"+form]
-				if !ok {
-					t.Fatalf("no %s-floor%s row over MQTT v%s", suite, form, v)
-				}
-				row := byName["roundtrip/v"+v+"/"+suite+form]
-				if floor.PrimitivesUs <= 0 || floor.PrimitivesUs != row.PrimitivesUs || floor.P50Us <= 0 {
-					t.Errorf("floor row lacks %s's primitives or its latency: %+v", suite, floor)
-				}
-				if row.RatioFloor <= 0 || !comparedWith(row, suite+"-floor"+form) {
-					t.Errorf("%s is not compared with its floor: %+v", row.Name, row)
-				}
-			}
-			hmacFloor, edFloor := byName["roundtrip/v"+v+"/hmac-floor"+form], byName["roundtrip/v"+v+"/ed25519-floor"+form]
-			if sizeOf(t, hmacFloor) != sizeOf(t, byName["roundtrip/v"+v+"/plain-envelope-size"+form]) {
-				t.Errorf("floor and sized plain rows differ in size: %+v", hmacFloor)
-			}
-			// An Ed25519 signature is 64 bytes, an HMAC tag 32: each floor
-			// carries its own suite's envelope.
-			if sizeOf(t, edFloor) <= sizeOf(t, hmacFloor) {
-				t.Errorf("ed25519 floor %d bytes, HMAC floor %d", sizeOf(t, edFloor), sizeOf(t, hmacFloor))
-			}
+		// An Ed25519 signature is 64 bytes, an HMAC tag 32: each floor
+		// carries its own suite's envelope.
+		if sizeOf(t, edFloor) <= sizeOf(t, hmacFloor) {
+			t.Errorf("ed25519 floor %d bytes, HMAC floor %d", sizeOf(t, edFloor), sizeOf(t, hmacFloor))
 		}
 	}
 	// The sized plain rows carry more bytes than plain, and say how many.

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +34,7 @@ func run(ctx context.Context, opt options) ([]Row, error) {
 	// primCost remembers the primitive cost (seal + open, 256 bytes) per
 	// suite, to compare round-trip latency with.
 	primCost := map[string]float64{}
-	for _, s := range benchsuite.AllSuites() {
+	for _, s := range benchsuite.Suites() {
 		for _, size := range []int{256, 4096} {
 			base := fmt.Sprintf("envelope/%s/%d", s.Name, size)
 			if !want(base+"/seal") && !want(base+"/open") {
@@ -109,9 +108,7 @@ func envelopeRows(s benchsuite.Suite, size int, base string, from, to *benchsuit
 }
 
 // sizedPlain names the plain rows whose requests are as long as an HMAC
-// request envelope (see benchsuite.EnvelopeSized); with
-// benchsuite.BinarySuffix or CompactSuffix, as long as a binary or compact
-// one.
+// request envelope (see benchsuite.EnvelopeSized).
 const sizedPlain = "plain-envelope-size"
 
 // floorSuites are the suites with a floor row: plain Paho carrying the
@@ -120,38 +117,13 @@ const sizedPlain = "plain-envelope-size"
 // public-key suites have one too: their primitives take long enough that
 // the process's other threads go to sleep while they run, so a floor
 // shows what that costs a round trip before any envelope code runs.
-var floorSuites = []string{
-	"hmac", "hmac" + benchsuite.BinarySuffix, "hmac" + benchsuite.CompactSuffix,
-	"ed25519", "ed25519" + benchsuite.BinarySuffix, "ed25519" + benchsuite.CompactSuffix,
-	"ed25519+hpke-x25519", "ed25519+hpke-x25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.CompactSuffix,
-}
+var floorSuites = []string{"hmac", "ed25519", "ed25519+hpke-x25519"}
 
-// floorName is the name of suite's floor row: "hmac-floor", "hmac-floor@v3",
-// "ed25519-floor@v2" and so on (the form's suffix stays last).
-func floorName(suite string) string {
-	suffix := formSuffix(suite)
-	return strings.TrimSuffix(suite, suffix) + "-floor" + suffix
-}
+// floorName is the name of suite's floor row: "hmac-floor" and so on.
+func floorName(suite string) string { return suite + "-floor" }
 
 // roundTripSuites are the suites measured over the broker.
-var roundTripSuites = []string{
-	"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "seed-rs256-oaep",
-	"hmac" + benchsuite.BinarySuffix, "psk" + benchsuite.BinarySuffix, "hmac+psk" + benchsuite.BinarySuffix,
-	"ed25519" + benchsuite.BinarySuffix, "ed25519+hpke-x25519" + benchsuite.BinarySuffix,
-	"hmac" + benchsuite.CompactSuffix, "psk" + benchsuite.CompactSuffix, "hmac+psk" + benchsuite.CompactSuffix,
-	"ed25519" + benchsuite.CompactSuffix, "ed25519+hpke-x25519" + benchsuite.CompactSuffix,
-}
-
-// formSuffix is what ends a name of the binary or compact form: its
-// suffix, or "" for the text form.
-func formSuffix(name string) string {
-	for _, suffix := range benchsuite.FormSuffixes[1:] {
-		if strings.HasSuffix(name, suffix) {
-			return suffix
-		}
-	}
-	return ""
-}
+var roundTripSuites = []string{"hmac", "psk", "hmac+psk", "ed25519", "ed25519+hpke-x25519", "ps256+rsa-oaep"}
 
 // roundTripRows measures each secured pair next to plain Paho in rounds:
 // in every round each secured pair's latency is taken in turns with plain
@@ -180,14 +152,13 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		}
 		plain := &entry{name: prefix + "plain", suite: "plain"}
 		entries := []*entry{plain}
-		// Plain Paho carrying an HMAC request envelope's length, one per
-		// envelope form (benchsuite.FormSuffixes), and the floors.
-		sized, floors := map[string]*entry{}, map[string]*entry{}
-		for _, suffix := range benchsuite.FormSuffixes {
-			if want(prefix + sizedPlain + suffix) {
-				sized[suffix] = &entry{name: prefix + sizedPlain + suffix, suite: sizedPlain + suffix, sizedAs: "hmac" + suffix}
-				entries = append(entries, sized[suffix])
-			}
+		// Plain Paho carrying an HMAC request envelope's length, and the
+		// floors.
+		var sized *entry
+		floors := map[string]*entry{}
+		if want(prefix + sizedPlain) {
+			sized = &entry{name: prefix + sizedPlain, suite: sizedPlain, sizedAs: "hmac"}
+			entries = append(entries, sized)
 		}
 		for _, suite := range floorSuites {
 			if name := floorName(suite); want(prefix + name) {
@@ -264,12 +235,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
 				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
 			if e.sizedAs != "" {
-				form := map[string]string{
-					"":                       "an HMAC request envelope's length",
-					benchsuite.BinarySuffix:  "a binary HMAC request envelope's length",
-					benchsuite.CompactSuffix: "a compact HMAC request envelope's length",
-				}[formSuffix(e.sizedAs)]
-				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, %s: p50 %+.1f µs over plain (in turns)", e.size, form, r.AddedP50Us)
+				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, an HMAC request envelope's length: p50 %+.1f µs over plain (in turns)", e.size, r.AddedP50Us)
 				rows = append(rows, r)
 				continue
 			}
@@ -297,9 +263,9 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				continue
 			}
 			r.Extra = latency
-			if sz := sized[formSuffix(e.suite)]; sz != nil {
-				r.RatioSameSize = median(sz.tput) / r.OpsPerSec
-				r.Extra += "; " + relative(r.RatioSameSize, sz.suite)
+			if sized != nil {
+				r.RatioSameSize = median(sized.tput) / r.OpsPerSec
+				r.Extra += "; " + relative(r.RatioSameSize, sized.suite)
 			}
 			if fl := floors[e.suite]; fl != nil {
 				r.RatioFloor = median(fl.tput) / r.OpsPerSec
@@ -324,7 +290,7 @@ func relative(ratio float64, other string) string {
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 
 func suiteNamed(name string) benchsuite.Suite {
-	for _, s := range benchsuite.AllSuites() {
+	for _, s := range benchsuite.Suites() {
 		if s.Name == name {
 			return s
 		}
@@ -396,7 +362,7 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 	}
 	widths := []int{64, 1024}
 	if want("replay/memory") {
-		s, _ := envelope.NewMemoryStore(1024)
+		s, _ := replay.NewMemoryStore(1024)
 		parallel("replay/memory", 1, func(m envelope.Seen) error { return s.Admit(context.Background(), m) })
 	}
 	for _, width := range widths {
@@ -404,7 +370,7 @@ func storeRows(opt options, want func(string) bool) ([]Row, error) {
 			continue
 		}
 		perSender, err := heapPerSender(100000, func() (envelope.ReplayStore, func() error, error) {
-			ms, err := envelope.NewBoundedMemoryStore(width, 100000)
+			ms, err := replay.NewBoundedMemoryStore(width, 100000)
 			return ms, func() error { return nil }, err
 		})
 		if err != nil {

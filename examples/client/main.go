@@ -3,7 +3,6 @@
 //
 //	go run ./examples/client --gen-hmac client-gateway.hmac
 //	go run ./examples/client --broker tcp://127.0.0.1:1883 --hmac-key client-gateway.hmac echo hello
-//	go run ./examples/client --broker tcp://127.0.0.1:1883 --hmac-key client-gateway.hmac --envelope 2 echo hello
 package main
 
 import (
@@ -41,7 +40,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	id := fs.String("id", "client", "this client's id")
 	server := fs.String("server", "gateway", "the gateway's id")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
-	fs.IntVar(&keys.Envelope, "envelope", 0, "envelope version of the request: 1 (JSON text), 2 (binary) or 3 (compact, the smallest; the default); with --keys, peer.conf says it")
 	genHMAC := fs.String("gen-hmac", "", "write a new 32-byte HMAC key to this file (mode 600) and exit")
 	genEd := fs.String("gen-ed25519", "", "write a new Ed25519 key pair to BASE.key and BASE.pub and exit")
 	if err := fs.Parse(args); err != nil {

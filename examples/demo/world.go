@@ -124,12 +124,6 @@ type suite struct {
 func suites() []suite {
 	return []suite{
 		{"c-hmac", "HMAC-SHA256", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection { return mqttsec.Protection{HMAC: s.hmac} }},
-		{"c-hmac-bin", "HMAC-SHA256, binary envelope", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection {
-			return mqttsec.Protection{HMAC: s.hmac, Version: envelope.Version2}
-		}},
-		{"c-hmac-text", "HMAC-SHA256, text envelope", envelope.HMAC, func(s *pairwise, f, t *keys) mqttsec.Protection {
-			return mqttsec.Protection{HMAC: s.hmac, Version: envelope.Version1}
-		}},
 		{"c-hotp", "HMAC + HOTP", envelope.HMAC | envelope.HOTPCode, func(s *pairwise, f, t *keys) mqttsec.Protection {
 			return mqttsec.Protection{HMAC: s.hmac, HOTP: s.hotp}
 		}},

@@ -5,15 +5,23 @@
 //	go run ./examples/inspect captured.env
 //	go run ./examples/inspect --keys keys/gateway captured.env
 //	go run ./examples/inspect --keys keys/gateway --at-issue captured.env
+//	echo "$ARMORED_ENVELOPE_FROM_A_LOG" | go run ./examples/inspect --keys keys/gateway
 //
-// Without --keys, every field is shown as the sender — or the broker —
-// wrote it, marked UNVERIFIED. With --keys (a directory made by
-// examples/keygen), the envelope is opened as that party opens it: sender
-// authentication, recipient, policy, freshness and decryption; the verdict
-// and the opened payload are printed, and a refused envelope makes the
-// command exit with status 1. --at-issue opens the envelope as of the time
-// it claims to have been sent, to check the authenticity of a captured
-// message after it expired; its freshness is then not checked.
+// The envelope is read as its bytes, or as their text armor: the same
+// bytes in unpadded base64url, as logs and text-only transports carry
+// them (surrounding white space, such as a line end, is ignored).
+//
+// The header is shown as the sender — or the broker — wrote it
+// (envelope.Peek): kind, sender, recipients, topic, reply-to, correlation
+// id, counter, times, protections and the ids of the keys they name.
+// Without --keys it is marked UNVERIFIED and the payload is not shown,
+// since only opening the envelope tells it. With --keys (a directory made
+// by examples/keygen), the envelope is opened as that party opens it:
+// sender authentication, recipient, policy, freshness and decryption; the
+// verdict and the opened payload are printed, and a refused envelope makes
+// the command exit with status 1. --at-issue opens the envelope as of the
+// time it claims to have been sent, to check the authenticity of a
+// captured message after it expired; its freshness is then not checked.
 //
 // A reply opens only against the request it answers, which this command
 // does not have: replies are always shown unverified. Nothing is recorded:
@@ -36,7 +44,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/b64url"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // errRefused is returned (after the report is printed) when the party
@@ -61,7 +71,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	}
 	keysDir := fs.String("keys", "", "the receiving party's key directory: open the envelope as it would")
 	atIssue := fs.Bool("at-issue", false, "with --keys: open as of the envelope's issue time (freshness not checked)")
-	maxSize := fs.Int("max-size", envelope.DefaultMaxSize, "largest envelope read, in bytes")
+	maxSize := fs.Int("max-size", envelope.DefaultMaxSize, "largest envelope read, in bytes (before any base64url armor)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,34 +97,41 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 		defer f.Close()
 		in = f
 	}
-	data, err := io.ReadAll(io.LimitReader(in, int64(*maxSize)+1))
+	// Read up to the armor of the largest envelope, a line end and one
+	// byte more, which tells a larger input.
+	limit := base64.RawURLEncoding.EncodedLen(*maxSize) + 2
+	data, err := io.ReadAll(io.LimitReader(in, int64(limit)+1))
 	if err != nil {
 		return err
 	}
-	h, data, err := inspectCaptured(data, *maxSize)
+	if len(data) > limit {
+		fmt.Fprintf(stdout, "not an envelope: %v\n", envelope.ErrTooLarge)
+		return errRefused
+	}
+	h, data, armored, err := readCaptured(data, *maxSize)
 	if err != nil {
 		fmt.Fprintf(stdout, "not an envelope: %v\n", err)
 		return errRefused
 	}
 	r := report{w: stdout, now: now()}
-	r.header(len(data), h)
+	r.header(len(data), armored, h)
 	if party == nil {
-		r.unopened(data, h, "UNVERIFIED: no --keys given")
+		r.unopened("UNVERIFIED: no --keys given")
 		return nil
 	}
 	if h.Kind == envelope.Reply || h.Kind == envelope.ErrorReply {
-		r.unopened(data, h, "UNVERIFIED: a reply opens only against the request it answers")
+		r.unopened("UNVERIFIED: a reply opens only against the request it answers")
 		return nil
 	}
-	replay, err := envelope.NewMemoryStore(envelope.DefaultWindow)
+	store, err := replay.NewMemoryStore(replay.DefaultWindow)
 	if err != nil {
 		return err
 	}
-	o := &envelope.Opener{ID: party.ID, Keys: party.Keyring, Replay: replay, MaxSize: *maxSize, Now: now}
+	o := &envelope.Opener{ID: party.ID, Keys: party.Keyring, Replay: store, MaxSize: *maxSize, Now: now}
 	if *atIssue {
 		o.Now = func() time.Time { return h.IssuedAt }
 	}
-	m, err := o.OpenInspected(context.Background(), h, &envelope.Expect{Kinds: h.Kind})
+	m, err := o.Open(context.Background(), data, &envelope.Expect{Kinds: h.Kind})
 	if err != nil {
 		r.line("verdict", fmt.Sprintf("REFUSED by %s: %v", show(party.ID), err))
 		return errRefused
@@ -128,22 +145,43 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	return nil
 }
 
-// inspectCaptured inspects a captured message, which often ends with the
-// newline of the tool that printed it. A text envelope never contains one;
-// a binary envelope may end with the byte 0x0A, so it is read as it is
-// first, and without the line end only if it is malformed as it is. It
-// returns the bytes it inspected.
-func inspectCaptured(data []byte, maxSize int) (*envelope.Header, []byte, error) {
-	h, err := envelope.Inspect(data, maxSize)
+// readCaptured reads the header of a captured envelope: its bytes, or
+// their base64url armor. An envelope begins with a byte below 0x20, which
+// is no base64url character, so an input that is base64url text once
+// white space is trimmed is armor. A captured message often ends with the
+// line end of the tool that printed it; the bytes of an envelope may end
+// with 0x0A, so they are read as they are first, and without the line end
+// only if they are malformed as they are. It returns the envelope's bytes
+// and whether they came armored.
+func readCaptured(data []byte, maxSize int) (h *envelope.Header, env []byte, armored bool, err error) {
+	if text := bytes.TrimSpace(data); len(text) > 0 && armor(text) {
+		env, err := b64url.DecodeString(string(text))
+		if err != nil {
+			return nil, nil, true, fmt.Errorf("%w: base64url armor: %v", envelope.ErrMalformed, err)
+		}
+		h, err := envelope.Peek(env, maxSize)
+		return h, env, true, err
+	}
+	h, err = envelope.Peek(data, maxSize)
 	if err == nil || !errors.Is(err, envelope.ErrMalformed) {
-		return h, data, err
+		return h, data, false, err
 	}
 	trimmed := bytes.TrimSuffix(bytes.TrimSuffix(data, []byte("\n")), []byte("\r"))
 	if len(trimmed) == len(data) {
-		return nil, data, err
+		return nil, data, false, err
 	}
-	h, err = envelope.Inspect(trimmed, maxSize)
-	return h, trimmed, err
+	h, err = envelope.Peek(trimmed, maxSize)
+	return h, trimmed, false, err
+}
+
+// armor reports whether text is made of base64url characters only.
+func armor(text []byte) bool {
+	for _, c := range text {
+		if !b64url.IsChar(c) {
+			return false
+		}
+	}
+	return true
 }
 
 var kindNames = map[envelope.Kind]string{
@@ -160,9 +198,12 @@ func (r report) line(name, value string) {
 	fmt.Fprintf(r.w, "%-11s %s\n", name, value)
 }
 
-func (r report) header(size int, h *envelope.Header) {
-	form := map[int]string{envelope.Version1: "JSON text", envelope.Version2: "binary", envelope.Version3: "compact"}[h.Version]
-	r.line("envelope", fmt.Sprintf("%d bytes, version %d (%s)", size, h.Version, form))
+func (r report) header(size int, armored bool, h *envelope.Header) {
+	from := ""
+	if armored {
+		from = ", read from base64url armor"
+	}
+	r.line("envelope", fmt.Sprintf("%d bytes%s", size, from))
 	r.line("kind", fmt.Sprintf("%s (%s)", kindNames[h.Kind], h.Kind))
 	r.line("from", show(h.From))
 	to := make([]string, len(h.To))
@@ -182,33 +223,23 @@ func (r report) header(size int, h *envelope.Header) {
 	if h.CorrelationID != nil {
 		r.line("correlation", base64.RawURLEncoding.EncodeToString(h.CorrelationID))
 	}
-	if h.InReplyTo != nil {
-		r.line("in-reply-to", base64.RawURLEncoding.EncodeToString(h.InReplyTo))
+	if h.Kind == envelope.Reply || h.Kind == envelope.ErrorReply {
+		r.line("in-reply-to", base64.RawURLEncoding.EncodeToString(h.InReplyTo[:]))
 	}
 	r.line("counter", strconv.FormatUint(h.Counter, 10))
 	r.line("issued", r.when(h.IssuedAt))
 	r.line("expires", r.when(h.ExpiresAt))
 	r.line("protection", h.Protections.String())
-	for i, alg := range h.Algorithms {
-		r.line("key", fmt.Sprintf("%s %s", alg, show(h.KeyIDs[i])))
+	for _, k := range h.Keys {
+		r.line("key", fmt.Sprintf("%s %s", k.Algorithm, k.ID))
 	}
 }
 
-// unopened reports an envelope that was not opened, and its payload if it
-// is not encrypted.
-func (r report) unopened(data []byte, h *envelope.Header, why string) {
+// unopened reports an envelope that was not opened: its payload is shown
+// only by opening it.
+func (r report) unopened(why string) {
 	r.line("verdict", why)
-	if h.Protections&envelope.Encryption != 0 {
-		r.line("payload", "(encrypted)")
-		return
-	}
-	// Inspect has checked every member's encoding; Parse decodes them.
-	e, err := envelope.Parse(data)
-	if err != nil {
-		r.line("payload", fmt.Sprintf("(unreadable: %v)", err))
-		return
-	}
-	r.payload(e.Payload)
+	r.line("payload", "(not opened)")
 }
 
 func (r report) payload(p []byte) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,7 +13,9 @@ import (
 	"time"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // parties makes a gateway and a client key directory that share HMAC and
@@ -65,10 +66,8 @@ func TestInspect(t *testing.T) {
 		}
 		return sealed.Bytes
 	}
-	// Requests in the text form, which the cases below edit as JSON; the
-	// binary and compact ones set their version.
 	request := func(enc bool) *envelope.Params {
-		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: hmacKey, Version: envelope.Version1}
+		p := &envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "mqttsec/client/reply", HMAC: hmacKey}
 		if enc {
 			p.PSK = psk
 		}
@@ -78,24 +77,21 @@ func TestInspect(t *testing.T) {
 	secret := seal(request(true), "the vault code", now)
 	old := seal(request(false), "card 42", now.Add(-2*time.Hour))
 	escape := seal(request(false), "\x1b[2Jgone", now)
-	// One character in the middle of the MAC changed to another base64url
-	// character: well formed, not authentic.
+	armor := func(b []byte) []byte { return []byte(base64.RawURLEncoding.EncodeToString(b)) }
+	// One byte in the middle of the HMAC tag (the member before the empty
+	// signature's 4-byte length) changed: well formed, not authentic.
 	tampered := bytes.Clone(plain)
-	at := bytes.Index(tampered, []byte(`"mac":"`)) + len(`"mac":"`) + 10
-	if tampered[at] == 'A' {
-		tampered[at] = 'B'
-	} else {
-		tampered[at] = 'A'
+	tampered[len(tampered)-4-10] ^= 0x01
+	// The first byte of a later envelope format.
+	later := bytes.Clone(plain)
+	later[0] = 0x02
+	// An envelope may end with a line feed: its signature's last byte
+	// (Ed25519 signatures differ by message; the counter moves). The
+	// client signs with its own key, which the gateway learns.
+	if err := keydir.Export(cl, filepath.Join(gw, "peers", "client"), false); err != nil {
+		t.Fatal(err)
 	}
-	badPayload := bytes.Clone(plain)
-	badPayload[bytes.Index(badPayload, []byte(`"p":"`))+5] = '!'
-	binary := func(p *envelope.Params) *envelope.Params { p.Version = envelope.Version2; return p }
-	plain2 := seal(binary(request(false)), "card 42", now)
-	compact := func(p *envelope.Params) *envelope.Params { p.Version = envelope.Version3; return p }
-	plain3 := seal(compact(request(false)), "card 42", now)
-	// A binary envelope may end with a line feed: its signature's last
-	// byte (Ed25519 signatures differ by message; the counter moves).
-	_, edKey, err := ed25519.GenerateKey(nil)
+	edKey, err := keyfile.ReadEd25519Private(filepath.Join(cl, "self", "ed25519.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +104,13 @@ func TestInspect(t *testing.T) {
 		if i == 1<<16 {
 			t.Fatal("no signature ending in 0x0A in 65536 tries")
 		}
-		p := binary(request(false))
+		p := request(false)
 		p.Signer = signer
 		endsInLF = seal(p, "card 42", now)
+	}
+	h, err := envelope.Peek(plain, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	// A reply of the gateway to the plain request.
@@ -118,7 +118,7 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := envelope.NewMemoryStore(0)
+	store, err := replay.NewMemoryStore(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +132,8 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	size := func(b []byte) string { return fmt.Sprintf("envelope    %d bytes\n", len(b)) }
+	armored := func(b []byte) string { return fmt.Sprintf("envelope    %d bytes, read from base64url armor\n", len(b)) }
 	tests := []struct {
 		name    string
 		args    []string
@@ -141,28 +143,35 @@ func TestInspect(t *testing.T) {
 		not     []string // not in the output
 	}{
 		{"header only", nil, plain, false,
-			[]string{"kind        request", "from        client", "to          gateway", "topic       get-card", "reply-to    mqttsec/client/reply", "protection  hmac", "key         HS256 ", "UNVERIFIED: no --keys", "payload     7 bytes: card 42"}, nil},
-		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{"UNVERIFIED", "version 1 (JSON text)"}, nil},
-		{"binary", []string{"--keys", gw}, plain2, false, []string{fmt.Sprintf("%d bytes, version 2 (binary)", len(plain2)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
-		{"compact", []string{"--keys", gw}, plain3, false, []string{fmt.Sprintf("%d bytes, version 3 (compact)", len(plain3)), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
-		{"compact, cut short", nil, plain3[:len(plain3)-1], true, []string{"not an envelope", "malformed"}, nil},
-		{"compact, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain3), '\n'), false, []string{fmt.Sprintf("%d bytes, version 3 (compact)", len(plain3)), "ACCEPTED"}, nil},
-		{"binary, trailing newline", []string{"--keys", gw}, append(bytes.Clone(plain2), '\n'), false, []string{"version 2 (binary)", "ACCEPTED"}, nil},
-		{"binary ending in a line feed", nil, endsInLF, false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
-		{"binary ending in a line feed, trailing newline", nil, append(bytes.Clone(endsInLF), '\n'), false, []string{fmt.Sprintf("%d bytes, version 2", len(endsInLF)), "protection  hmac+sig"}, nil},
-		{"binary, cut short", nil, plain2[:len(plain2)-1], true, []string{"not an envelope", "malformed"}, nil},
+			[]string{size(plain), "kind        request", "from        client", "to          gateway", "topic       get-card", "reply-to    mqttsec/client/reply",
+				"correlation " + base64.RawURLEncoding.EncodeToString(h.CorrelationID), fmt.Sprintf("counter     %d", h.Counter), "issued      ", "expires     ",
+				"protection  hmac", "key         HS256 " + hmacKey.KeyID().String(), "UNVERIFIED: no --keys", "payload     (not opened)"},
+			[]string{"card 42", "in-reply-to"}},
+		{"trailing newline", nil, append(bytes.Clone(plain), '\n'), false, []string{size(plain), "UNVERIFIED"}, nil},
+		{"cut short", nil, plain[:len(plain)-1], true, []string{"not an envelope", "malformed"}, nil},
+		{"later format", nil, later, true, []string{"not an envelope", "unsupported version"}, nil},
+		{"ending in a line feed", nil, endsInLF, false, []string{size(endsInLF), "protection  hmac+sig", "key         Ed25519 "}, nil},
+		{"ending in a line feed, trailing newline", nil, append(bytes.Clone(endsInLF), '\n'), false, []string{size(endsInLF), "protection  hmac+sig"}, nil},
+		{"ending in a line feed, opened", []string{"--keys", gw}, append(bytes.Clone(endsInLF), '\n'), false, []string{size(endsInLF), "ACCEPTED by gateway: from client, hmac+sig", "card 42"}, nil},
+		{"armored", nil, armor(plain), false, []string{armored(plain), "from        client", "UNVERIFIED: no --keys"}, nil},
+		{"armored, opened", []string{"--keys", gw}, append(armor(plain), '\n'), false, []string{armored(plain), "ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, nil},
+		{"armored, CRLF", []string{"--keys", gw}, append(armor(plain), "\r\n"...), false, []string{armored(plain), "ACCEPTED"}, nil},
+		{"armored, cut short", nil, armor(plain)[:len(armor(plain))-3], true, []string{"not an envelope", "malformed"}, nil},
+		{"armored, tampered", []string{"--keys", gw}, armor(tampered), true, []string{armored(tampered), "REFUSED by gateway", "authentication"}, []string{"ACCEPTED", "card 42"}},
 		{"opened", []string{"--keys", gw}, plain, false, []string{"ACCEPTED by gateway: from client, hmac", "payload     7 bytes: card 42"}, []string{"UNVERIFIED"}},
-		{"encrypted, not opened", nil, secret, false, []string{"protection  enc+hmac", "payload     (encrypted)"}, []string{"vault"}},
+		{"encrypted, not opened", nil, secret, false, []string{"protection  enc+hmac", "key         A256GCM ", "payload     (not opened)"}, []string{"vault"}},
 		{"encrypted, opened", []string{"--keys", gw}, secret, false, []string{"ACCEPTED by gateway: from client, enc+hmac", "the vault code"}, nil},
 		{"tampered", []string{"--keys", gw}, tampered, true, []string{"REFUSED by gateway", "authentication"}, []string{"ACCEPTED", "card 42"}},
 		{"expired", []string{"--keys", gw}, old, true, []string{"REFUSED by gateway", "expired", " ago)"}, []string{"ACCEPTED"}},
 		{"expired, at issue time", []string{"--keys", gw, "--at-issue"}, old, false, []string{"ACCEPTED by gateway", "freshness not checked", "card 42"}, nil},
 		{"another party's keys", []string{"--keys", cl}, plain, true, []string{"REFUSED by client"}, []string{"ACCEPTED"}},
-		{"reply", []string{"--keys", gw}, reply.Bytes, false, []string{"kind        reply", "in-reply-to ", "a reply opens only against the request it answers", "payload     2 bytes: ok"}, []string{"ACCEPTED"}},
-		{"control characters", nil, escape, false, []string{"base64url: "}, []string{"\x1b"}},
-		{"bad payload member", nil, badPayload, true, []string{"not an envelope", "malformed"}, []string{"card 42"}},
+		{"reply", []string{"--keys", gw}, reply.Bytes, false, []string{"kind        reply", "in-reply-to " + base64.RawURLEncoding.EncodeToString(req.Digest[:]), "a reply opens only against the request it answers", "payload     (not opened)"}, []string{"ACCEPTED"}},
+		{"control characters", []string{"--keys", gw}, escape, false, []string{"ACCEPTED", "base64url: "}, []string{"\x1b"}},
 		{"junk", nil, []byte("hello"), true, []string{"not an envelope", "malformed"}, nil},
+		{"junk bytes", nil, []byte{0xff, 0x01, 0x02}, true, []string{"not an envelope", "malformed"}, nil},
+		{"empty", nil, nil, true, []string{"not an envelope", "malformed"}, nil},
 		{"too large", []string{"--max-size", "100"}, plain, true, []string{"not an envelope", "too large"}, nil},
+		{"too large, armored", []string{"--max-size", "100"}, armor(plain), true, []string{"not an envelope", "too large"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

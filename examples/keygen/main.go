@@ -3,7 +3,7 @@
 //
 //	keygen init   --dir keys/gateway --id gateway [--rsa] [--force]
 //	keygen export --dir keys/gateway --to keys/client/peers/gateway [--force]
-//	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--envelope 2] [--force]
+//	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]
 //	keygen show   --dir keys/gateway
 //
 // init writes the party's own keys (mode 600) and prints their public key
@@ -72,14 +72,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
 		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
 		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
-		version := fs.Int("envelope", 0, "envelope version of requests each side sends the other: 1 (JSON text), 2 (binary) or 3 (compact, the smallest; the default)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if *dir == "" || *peerDir == "" {
 			return errors.New("pair needs --dir and --peer-dir")
 		}
-		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Envelope: *version, Force: *force})
+		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Force: *force})
 		if err != nil {
 			return err
 		}

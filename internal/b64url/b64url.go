@@ -1,7 +1,7 @@
 // Package b64url is the one strict reading of unpadded base64url (RFC 4648
-// §5) that the envelope and the key files share: only the 64 alphabet
-// characters, no padding, no line breaks, and zero unused bits in the last
-// character, so that each byte string has exactly one encoding. Go's
+// §5) that the key files and the text armor of envelopes share: only the 64
+// alphabet characters, no padding, no line breaks, and zero unused bits in
+// the last character, so that each byte string has exactly one encoding. Go's
 // base64.RawURLEncoding.Strict() agrees except that it skips CR and LF
 // anywhere in its input.
 package b64url

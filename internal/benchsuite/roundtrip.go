@@ -43,7 +43,7 @@ func SecuredPair(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys) 
 	send := func(from, to *Keys) mqttsec.Protection {
 		p := &envelope.Params{}
 		s.Apply(from, to, p)
-		return mqttsec.Protection{HMAC: p.HMAC, HOTP: p.HOTP, Signer: p.Signer, PSK: p.PSK, Recipients: p.Recipients, Version: p.Version}
+		return mqttsec.Protection{HMAC: p.HMAC, HOTP: p.HOTP, Signer: p.Signer, PSK: p.PSK, Recipients: p.Recipients}
 	}
 	gwRing, err := mqttsec.NewKeyring(mqttsec.Own{Identities: gwKeys.Identities},
 		&mqttsec.Peer{Peer: *s.Peer(clID, clKeys), Send: send(gwKeys, clKeys)})

@@ -20,14 +20,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
-	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mqttsec/mqttsec/aesgcm"
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/hotp"
-	"github.com/mqttsec/mqttsec/rsasign"
 )
 
 // Keys is one party's full key set, and the pairwise secrets it shares
@@ -45,10 +43,10 @@ type Keys struct {
 	X       hpke.PrivateKey
 	XWing   hpke.PrivateKey
 
-	Ed, ECDSA, PS, RS envelope.Signer
-	Verifiers         []envelope.Verifier // including the legacy RS256 one
-	X25519, XW, OAEP  envelope.Recipient
-	Identities        []envelope.Identity
+	Ed, ECDSA, PS    envelope.Signer
+	Verifiers        []envelope.Verifier
+	X25519, XW, OAEP envelope.Recipient
+	Identities       []envelope.Identity
 }
 
 // NewKeyPair generates the key sets of two parties that share their
@@ -86,7 +84,6 @@ func NewKeys(shared *Keys) (*Keys, error) {
 		func() (err error) { k.Ed, err = envelope.NewEd25519Signer(k.EdPriv); return },
 		func() (err error) { k.ECDSA, err = envelope.NewECDSASigner(k.ES); return },
 		func() (err error) { k.PS, err = envelope.NewRSASigner(k.RSASign); return },
-		func() (err error) { k.RS, err = newLegacySigner(k.RSASign); return },
 		func() error {
 			for _, f := range []func() (envelope.Verifier, error){
 				func() (envelope.Verifier, error) {
@@ -94,7 +91,6 @@ func NewKeys(shared *Keys) (*Keys, error) {
 				},
 				func() (envelope.Verifier, error) { return envelope.NewECDSAVerifier(&k.ES.PublicKey) },
 				func() (envelope.Verifier, error) { return envelope.NewRSAVerifier(&k.RSASign.PublicKey) },
-				func() (envelope.Verifier, error) { return envelope.NewLegacyRSAVerifier(&k.RSASign.PublicKey) },
 			} {
 				v, err := f()
 				if err != nil {
@@ -136,111 +132,45 @@ func random(n int) []byte {
 	return b
 }
 
-// legacySigner signs RS256 (RSASSA-PKCS1-v1_5 SHA-256), as the seed system
-// does; the envelope package only verifies it, and only by policy.
-type legacySigner struct {
-	id  string
-	key *rsa.PrivateKey
-}
-
-func newLegacySigner(key *rsa.PrivateKey) (envelope.Signer, error) {
-	v, err := envelope.NewLegacyRSAVerifier(&key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	return &legacySigner{id: v.KeyID(), key: key}, nil
-}
-
-func (s *legacySigner) Algorithm() envelope.Algorithm { return envelope.RS256 }
-func (s *legacySigner) KeyID() string                 { return s.id }
-func (s *legacySigner) Sign(msg []byte) ([]byte, error) {
-	return rsasign.SignLegacyPKCS1v15(s.key, msg)
-}
-
 // Suite is one protection set: how a sender with keys from seals to a
 // receiver with keys to.
 type Suite struct {
 	Name      string
 	Symmetric bool // no public-key operation
 	Require   envelope.Protection
-	Legacy    bool // uses RS256
 	Apply     func(from, to *Keys, p *envelope.Params)
 }
 
-// BinarySuffix ends the name of a suite sealed as a binary envelope
-// (envelope.Version2), CompactSuffix as a compact one (envelope.Version3).
-const (
-	BinarySuffix  = "@v2"
-	CompactSuffix = "@v3"
-)
-
-// FormSuffixes end the names of the suites of each envelope form: text
-// (version 1, no suffix), binary and compact.
-var FormSuffixes = []string{"", BinarySuffix, CompactSuffix}
-
-// BinarySuites returns every suite of Suites sealed as a binary envelope,
-// each named with BinarySuffix.
-func BinarySuites() []Suite { return suitesIn(envelope.Version2, BinarySuffix) }
-
-// CompactSuites returns every suite of Suites sealed as a compact
-// envelope, each named with CompactSuffix.
-func CompactSuites() []Suite { return suitesIn(envelope.Version3, CompactSuffix) }
-
-func suitesIn(version int, suffix string) []Suite {
-	var out []Suite
-	for _, s := range Suites() {
-		apply := s.Apply
-		s.Name += suffix
-		s.Apply = func(from, to *Keys, p *envelope.Params) {
-			apply(from, to, p)
-			p.Version = version
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// TextSuites returns every suite of Suites sealed as a text envelope
-// (envelope.Version1), under the suite's own name.
-func TextSuites() []Suite { return suitesIn(envelope.Version1, "") }
-
-// AllSuites returns TextSuites, BinarySuites and CompactSuites: every suite
-// in every form.
-func AllSuites() []Suite { return slices.Concat(TextSuites(), BinarySuites(), CompactSuites()) }
-
-// SuitesByName returns AllSuites by name.
+// SuitesByName returns Suites by name.
 func SuitesByName() map[string]Suite {
 	m := map[string]Suite{}
-	for _, s := range AllSuites() {
+	for _, s := range Suites() {
 		m[s.Name] = s
 	}
 	return m
 }
 
-// Suites returns every suite, with no envelope version set (so Seal writes
-// envelope.Version), the seed system's design ("seed-rs256-oaep":
-// RSA-2048 PKCS#1 v1.5 signatures and an RSA-OAEP-wrapped AES key per
-// message) among them.
+// Suites returns every suite. "ps256+rsa-oaep" is the design of the seed
+// system this project replaces (RSA-2048 signatures and an RSA-OAEP-wrapped
+// AES key per message) with RSA-PSS for its PKCS#1 v1.5 signatures, which
+// envelope 1.0 does not carry.
 func Suites() []Suite {
 	return []Suite{
-		{"hmac", true, envelope.HMAC, false, func(f, t *Keys, p *envelope.Params) { p.HMAC = f.HMAC }},
-		{"hmac+hotp", true, envelope.HMAC | envelope.HOTPCode, false, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.HOTP = f.HMAC, f.HOTP }},
-		{"psk", true, envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) { p.PSK = f.PSK }},
-		{"hmac+psk", true, envelope.HMAC | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.PSK = f.HMAC, f.PSK }},
-		{"ed25519", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.Ed }},
-		{"es256", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.ECDSA }},
-		{"ps256", false, envelope.Signature, false, func(f, t *Keys, p *envelope.Params) { p.Signer = f.PS }},
-		{"ed25519+hpke-x25519", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+		{"hmac", true, envelope.HMAC, func(f, t *Keys, p *envelope.Params) { p.HMAC = f.HMAC }},
+		{"hmac+hotp", true, envelope.HMAC | envelope.HOTPCode, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.HOTP = f.HMAC, f.HOTP }},
+		{"psk", true, envelope.Encryption, func(f, t *Keys, p *envelope.Params) { p.PSK = f.PSK }},
+		{"hmac+psk", true, envelope.HMAC | envelope.Encryption, func(f, t *Keys, p *envelope.Params) { p.HMAC, p.PSK = f.HMAC, f.PSK }},
+		{"ed25519", false, envelope.Signature, func(f, t *Keys, p *envelope.Params) { p.Signer = f.Ed }},
+		{"es256", false, envelope.Signature, func(f, t *Keys, p *envelope.Params) { p.Signer = f.ECDSA }},
+		{"ps256", false, envelope.Signature, func(f, t *Keys, p *envelope.Params) { p.Signer = f.PS }},
+		{"ed25519+hpke-x25519", false, envelope.Signature | envelope.Encryption, func(f, t *Keys, p *envelope.Params) {
 			p.Signer, p.Recipients = f.Ed, []envelope.Recipient{t.X25519}
 		}},
-		{"ed25519+hpke-xwing", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+		{"ed25519+hpke-xwing", false, envelope.Signature | envelope.Encryption, func(f, t *Keys, p *envelope.Params) {
 			p.Signer, p.Recipients = f.Ed, []envelope.Recipient{t.XW}
 		}},
-		{"ps256+rsa-oaep", false, envelope.Signature | envelope.Encryption, false, func(f, t *Keys, p *envelope.Params) {
+		{"ps256+rsa-oaep", false, envelope.Signature | envelope.Encryption, func(f, t *Keys, p *envelope.Params) {
 			p.Signer, p.Recipients = f.PS, []envelope.Recipient{t.OAEP}
-		}},
-		{"seed-rs256-oaep", false, envelope.Signature | envelope.Encryption, true, func(f, t *Keys, p *envelope.Params) {
-			p.Signer, p.Recipients = f.RS, []envelope.Recipient{t.OAEP}
 		}},
 	}
 }
@@ -249,7 +179,7 @@ func Suites() []Suite {
 func (s Suite) Peer(id string, from *Keys) *envelope.Peer {
 	return &envelope.Peer{
 		ID:        id,
-		Policy:    envelope.Policy{Require: s.Require, AllowLegacyRSAPKCS1v15: s.Legacy},
+		Policy:    envelope.Policy{Require: s.Require},
 		HMACKeys:  []*envelope.HMACKey{from.HMAC},
 		HOTPKeys:  []*envelope.HOTPKey{from.HOTP},
 		AEADKeys:  []*envelope.AEADKey{from.PSK},
@@ -435,9 +365,9 @@ func NewCase(s Suite, from, to *Keys, payload []byte) (*Case, error) {
 		}
 		envelopes[i] = sealed.Bytes
 	}
-	e, err := envelope.Parse(envelopes[0])
+	si, aad, err := frameParts(envelopes[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s: parse: %w", s.Name, err)
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	next := turns(Variants)
 	c := &Case{
@@ -445,10 +375,30 @@ func NewCase(s Suite, from, to *Keys, payload []byte) (*Case, error) {
 		Open:         func() { opener.Open(ctx, envelopes[next()], expect) },
 		EnvelopeSize: len(envelopes[0]),
 	}
-	if c.PrimSeal, c.PrimOpen, err = Primitives(s, from, to, e.SigningInput(), payload, e.HeaderText()); err != nil {
+	if c.PrimSeal, c.PrimOpen, err = Primitives(s, from, to, si, payload, aad); err != nil {
 		return nil, fmt.Errorf("%s: primitives: %w", s.Name, err)
 	}
 	return c, nil
+}
+
+// signingInputPrefix begins the signing input (SPEC.md §4.1).
+const signingInputPrefix = "mqttsec.v1."
+
+// frameParts returns the signing input of an envelope, which its digest
+// hashes, and the associated data its AEAD authenticates (SPEC.md §4.1,
+// §4.6), read from its frame (§2):
+//
+//	0x01 || u32 len(H) || H || u32 len(P) || P || u32 len(M) || M || u32 len(S) || S
+//
+// The signing input is the prefix and the envelope up to the end of P; the
+// associated data the envelope up to the end of H.
+func frameParts(env []byte) (si, aad []byte, err error) {
+	if _, err := envelope.Peek(env, len(env)); err != nil {
+		return nil, nil, err
+	}
+	headerEnd := 5 + int(binary.BigEndian.Uint32(env[1:5]))
+	payloadEnd := headerEnd + 4 + int(binary.BigEndian.Uint32(env[headerEnd:]))
+	return append([]byte(signingInputPrefix), env[:payloadEnd]...), env[:headerEnd], nil
 }
 
 // AdmitAll is a ReplayStore that admits every counter, so that one sealed

@@ -1,6 +1,7 @@
 package benchsuite
 
 import (
+	"bytes"
 	"sync"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestOpenVerifiesVariedSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	suites := SuitesByName()
-	for _, name := range []string{"ed25519", "es256@v2", "ps256@v3", "ed25519+hpke-x25519@v3"} {
+	for _, name := range []string{"ed25519", "es256", "ps256", "ed25519+hpke-x25519", "ps256+rsa-oaep"} {
 		t.Run(name, func(t *testing.T) {
 			s := suites[name]
 			p := &envelope.Params{}
@@ -94,10 +95,55 @@ func TestPrimitivesRefuseMissingKeys(t *testing.T) {
 		from, to *Keys
 	}{
 		{"ed25519", &noVerifiers, gw},
-		{"ed25519+hpke-x25519@v3", cl, &noIdentities},
+		{"ed25519+hpke-x25519", cl, &noIdentities},
 	} {
 		if _, _, err := Primitives(suites[tt.suite], tt.from, tt.to, []byte("signing input"), nil, nil); err == nil {
 			t.Errorf("%s with a key missing: no error", tt.suite)
+		}
+	}
+}
+
+// A Case's primitives run over its envelope's signing input and associated
+// data: the prefix and the envelope up to the end of the payload, and the
+// envelope up to the end of the header.
+func TestFrameParts(t *testing.T) {
+	gw, cl, err := NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("a payload of some length")
+	sealed, err := (&envelope.Sealer{ID: "client", Counter: envelope.NewClockCounter()}).Seal(
+		&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card", ReplyTo: "r", HMAC: cl.HMAC}, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := sealed.Bytes
+	si, aad, err := frameParts(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The HMAC tag (32 bytes) and an empty signature follow the payload.
+	if want := append([]byte(signingInputPrefix), env[:len(env)-4-32-4]...); !bytes.Equal(si, want) {
+		t.Errorf("signing input %x, want %x", si, want)
+	}
+	if !bytes.HasSuffix(si, payload) {
+		t.Error("the signing input does not end with the payload")
+	}
+	if want := env[:len(env)-4-32-4-len(payload)-4]; !bytes.Equal(aad, want) {
+		t.Errorf("associated data %x, want %x", aad, want)
+	}
+	if _, _, err := frameParts(env[:len(env)-1]); err == nil {
+		t.Error("a cut envelope has parts")
+	}
+	// Every suite makes a case, named once.
+	names := map[string]bool{}
+	for _, s := range Suites() {
+		if names[s.Name] {
+			t.Errorf("two suites named %s", s.Name)
+		}
+		names[s.Name] = true
+		if _, err := NewCase(s, cl, gw, payload); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
 		}
 	}
 }

@@ -75,9 +75,6 @@ type Keys struct {
 	HMAC    string
 	SignKey string
 	PeerPub string
-	// Envelope is the envelope version of requests to the peer (0: the
-	// default); with Dir, peer.conf's envelope line says it instead.
-	Envelope int
 }
 
 // Register adds the key flags to fs.
@@ -91,15 +88,9 @@ func (k *Keys) Register(fs *flag.FlagSet) {
 // Keyring builds a keyring with one peer: messages to it carry an HMAC
 // and/or an Ed25519 signature, and the same is required of its messages.
 func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
-	if k.Envelope != 0 && k.Envelope != envelope.Version1 && k.Envelope != envelope.Version2 && k.Envelope != envelope.Version3 {
-		return nil, errors.New("--envelope must be 1, 2 or 3")
-	}
 	if k.Dir != "" {
 		if k.HMAC != "" || k.SignKey != "" || k.PeerPub != "" {
 			return nil, errors.New("--keys replaces --hmac-key, --sign-key and --peer-pub")
-		}
-		if k.Envelope != 0 {
-			return nil, errors.New("with --keys, the peer's peer.conf sets the envelope version (envelope 1|2), not --envelope")
 		}
 		p, err := keydir.Load(k.Dir)
 		if err != nil {
@@ -111,7 +102,7 @@ func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
 		return p.Keyring, nil
 	}
 	var own mqttsec.Own
-	peer := &mqttsec.Peer{Peer: envelope.Peer{ID: peerID}, Send: mqttsec.Protection{Version: k.Envelope}}
+	peer := &mqttsec.Peer{Peer: envelope.Peer{ID: peerID}}
 	if k.HMAC != "" {
 		secret, err := keyfile.ReadSecret(k.HMAC)
 		if err != nil {

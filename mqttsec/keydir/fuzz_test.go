@@ -7,15 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mqttsec/mqttsec/envelope"
 )
 
 // FuzzPeerConf: the peer.conf parser never panics and reports every
 // problem as a FileError.
 func FuzzPeerConf(f *testing.F) {
-	f.Add("send hmac sig\nrequire hmac\nsign ed25519\nhotp-digits 8\nttl 30s\nenvelope 2\nlegacy-rs256\n")
-	f.Add("send hmac\nenvelope 3\n")
+	f.Add("send hmac sig\nrequire hmac\nsign ed25519\nhotp-digits 8\nttl 30s\n")
+	f.Add("send hmac\nenvelope 3\n") // a directive of earlier releases
 	f.Add("send enc # comment\n")
 	f.Add("ttl\n")
 	f.Fuzz(func(t *testing.T, conf string) {
@@ -27,7 +25,7 @@ func FuzzPeerConf(f *testing.F) {
 			}
 			return
 		}
-		if c.send == 0 || (c.hotpDigits != 6 && c.hotpDigits != 8) || c.ttl < 0 || c.version < 0 || c.version > envelope.Version3 {
+		if c.send == 0 || (c.hotpDigits != 6 && c.hotpDigits != 8) || c.ttl < 0 {
 			t.Fatalf("accepted an impossible configuration: %+v", c)
 		}
 	})

@@ -197,11 +197,8 @@ type PairOptions struct {
 	HMAC, HOTP, PSK bool
 	// Send is the peer.conf send line for both sides, e.g. "hmac sig";
 	// empty means "hmac".
-	Send string
-	// Envelope, when set (1, 2 or 3), adds an envelope line to both sides'
-	// peer.conf: the envelope version of requests to the other.
-	Envelope int
-	Force    bool
+	Send  string
+	Force bool
 }
 
 // Pair gives two parties (directories made by Init) fresh shared secrets
@@ -224,9 +221,6 @@ func Pair(dirA, dirB string, opt PairOptions) error {
 		send = "hmac"
 	}
 	conf := []byte("send " + send + "\n")
-	if opt.Envelope != 0 {
-		conf = fmt.Appendf(conf, "envelope %d\n", opt.Envelope)
-	}
 	if _, err := parsePeerConfData("peer.conf", conf); err != nil {
 		return err
 	}

@@ -29,10 +29,8 @@
 //	sign ed25519          own key that signs for it (default: the first present)
 //	hotp-digits 8         HOTP code length (default 6)
 //	ttl 30s               lifetime of messages to it (default 60s)
-//	envelope 1            envelope version of requests to it: 3 (compact,
-//	                      the default), 2 (binary) or 1 (text), for a
-//	                      peer that reads only those
-//	legacy-rs256          accept RS256 signatures from it
+//	clockless             the peer has no real-time clock: answer its time
+//	                      requests whatever their timestamps (SPEC.md §10)
 //
 // # Rotation
 //
@@ -365,8 +363,7 @@ type peerConf struct {
 	sign          string
 	hotpDigits    int
 	ttl           time.Duration
-	version       int
-	legacy        bool
+	clockless     bool
 }
 
 var protectionWords = map[string]envelope.Protection{
@@ -419,16 +416,13 @@ func parsePeerConfData(path string, data []byte) (*peerConf, error) {
 				return nil, bad("want: ttl <duration>, e.g. ttl 30s")
 			}
 			c.ttl = d
-		case "envelope":
-			if len(f) != 2 || (f[1] != "1" && f[1] != "2" && f[1] != "3") {
-				return nil, bad("want: envelope 1|2|3")
-			}
-			c.version = int(f[1][0] - '0')
-		case "legacy-rs256":
+		case "clockless":
 			if len(f) != 1 {
-				return nil, bad("legacy-rs256 takes no value")
+				return nil, bad("want: clockless")
 			}
-			c.legacy = true
+			c.clockless = true
+		case "envelope", "legacy-rs256":
+			return nil, bad(fmt.Sprintf("directive %q was removed: envelope 1.0 has one format, without RS256", f[0]))
 		default:
 			return nil, bad(fmt.Sprintf("unknown directive %q", f[0]))
 		}
@@ -450,8 +444,8 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &mqttsec.Peer{Peer: envelope.Peer{ID: id, Policy: envelope.Policy{Require: conf.require, AllowLegacyRSAPKCS1v15: conf.legacy}}}
-	p.Send.TTL, p.Send.Version = conf.ttl, conf.version
+	p := &mqttsec.Peer{Peer: envelope.Peer{ID: id, Policy: envelope.Policy{Require: conf.require, Clockless: conf.clockless}}}
+	p.Send.TTL = conf.ttl
 	// Shared secrets.
 	if path := filepath.Join(dir, "hmac.key"); exists(path) {
 		secrets, err := secretLines(path)
@@ -498,7 +492,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		if !exists(path) {
 			continue
 		}
-		vs, err := verifiers(path, name, conf.legacy)
+		vs, err := verifiers(path, name)
 		if err != nil {
 			return nil, err
 		}
@@ -620,7 +614,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	return p, nil
 }
 
-func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
+func verifiers(path, name string) ([]envelope.Verifier, error) {
 	data, err := readPublic(path)
 	if err != nil {
 		return nil, err
@@ -652,12 +646,6 @@ func verifiers(path, name string, legacy bool) ([]envelope.Verifier, error) {
 		case *rsa.PublicKey:
 			if name == "rsa-sign.pub" {
 				v, err = envelope.NewRSAVerifier(key)
-				if err == nil && legacy {
-					var lv envelope.Verifier
-					if lv, err = envelope.NewLegacyRSAVerifier(key); err == nil {
-						out = append(out, lv)
-					}
-				}
 			}
 		}
 		if err != nil {

@@ -132,37 +132,6 @@ func TestLayoutRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPeerConfEnvelopeVersion: the envelope directive sets the version of
-// requests to the peer; without it the default (zero) stays.
-func TestPeerConfEnvelopeVersion(t *testing.T) {
-	for _, tt := range []struct {
-		line string
-		want int
-	}{{"", 0}, {"envelope 1\n", envelope.Version1}, {"envelope 2\n", envelope.Version2}, {"envelope 3\n", envelope.Version3}} {
-		t.Run(strings.TrimSpace(tt.line), func(t *testing.T) {
-			gw, _ := setup(t, "hmac", PairOptions{HMAC: true})
-			peer := filepath.Join(gw, "peers", "client")
-			if err := os.WriteFile(filepath.Join(peer, "peer.conf"), []byte("send hmac\n"+tt.line), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, signers, err := loadSelf(filepath.Join(gw, "self"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := loadPeer(peer, "client", signers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.Send.Version != tt.want {
-				t.Fatalf("Send.Version %d, want %d", p.Send.Version, tt.want)
-			}
-			if _, err := Load(gw); err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-		})
-	}
-}
-
 func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 	must := func(t *testing.T, err error) {
 		t.Helper()
@@ -208,12 +177,12 @@ func TestLoadErrorsNameFileAndLineWithoutSecrets(t *testing.T) {
 		{"unknown directive", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nallow everything\n"))
 		}, "peer.conf", 2, nil},
-		{"envelope version 4", func(t *testing.T, gw, peer string) {
-			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nenvelope 4\n"))
-		}, "peer.conf", 2, nil},
-		{"envelope without a version", func(t *testing.T, gw, peer string) {
-			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\n\nenvelope\n"))
+		{"envelope directive of earlier releases", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\n\nenvelope 1\n"))
 		}, "peer.conf", 3, nil},
+		{"clockless with an argument", func(t *testing.T, gw, peer string) {
+			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac\nclockless yes\n"))
+		}, "peer.conf", 2, nil},
 		{"unknown protection", func(t *testing.T, gw, peer string) {
 			write(t, filepath.Join(peer, "peer.conf"), []byte("send hmac rot13\n"))
 		}, "peer.conf", 1, nil},
@@ -304,7 +273,7 @@ func TestRotationLosesNoMessage(t *testing.T) {
 	gwKey, clKey := filepath.Join(gwDir, "peers", "client", "hmac.key"), filepath.Join(clDir, "peers", "gateway", "hmac.key")
 	old, _ := os.ReadFile(gwKey)
 	fresh := []byte(b64.EncodeToString([]byte("a new 32-byte key for rotation!!")) + "\n")
-	kidOf := func(line []byte) string {
+	kidOf := func(line []byte) envelope.KeyID {
 		s, _ := b64.DecodeString(strings.TrimSpace(string(line)))
 		k, _ := envelope.NewHMACKey(s)
 		return k.KeyID()
@@ -313,7 +282,7 @@ func TestRotationLosesNoMessage(t *testing.T) {
 		name       string
 		gwFile     []byte
 		clFile     []byte
-		clientSent string // key id the client seals with after the step
+		clientSent envelope.KeyID // key id the client seals with after the step
 	}{
 		{"new key accepted everywhere", append(append([]byte{}, old...), fresh...), append(append([]byte{}, old...), fresh...), kidOf(old)},
 		{"client switches primary", append(append([]byte{}, old...), fresh...), append(append([]byte{}, fresh...), old...), kidOf(fresh)},
@@ -439,5 +408,27 @@ func TestDescribe(t *testing.T) {
 	secret, _ := os.ReadFile(filepath.Join(gwDir, "peers", "client", "hmac.key"))
 	if strings.Contains(out, strings.TrimSpace(string(secret))) {
 		t.Fatal("Describe shows a secret")
+	}
+}
+
+func TestPeerConfClockless(t *testing.T) {
+	for _, tc := range []struct {
+		conf string
+		want bool
+	}{
+		{"send hmac\n", false},
+		{"send hmac\nclockless\n", true},
+	} {
+		gwDir, _ := setup(t, "hmac", PairOptions{HMAC: true})
+		if err := os.WriteFile(filepath.Join(gwDir, "peers", "client", "peer.conf"), []byte(tc.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gw, err := Load(gwDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := gw.Keyring.Peer("client").Policy.Clockless; got != tc.want {
+			t.Errorf("peer.conf %q: Policy.Clockless = %v, want %v", tc.conf, got, tc.want)
+		}
 	}
 }

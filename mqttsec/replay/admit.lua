@@ -1,6 +1,6 @@
 -- Atomic check-and-update of one sender's replay window (SPEC.md §7.2),
 -- run by Redis so that replicas never race each other. It accepts exactly
--- the counters envelope.Window accepts, and refuses everything that may
+-- the counters Window (memory.go) accepts, and refuses everything that may
 -- have been accepted before Redis lost records (RedisStore's "Losing
 -- state"). The sender's key holds (RedisStore.fresh reads it in Go, for
 -- Check):

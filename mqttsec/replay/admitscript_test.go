@@ -16,7 +16,7 @@ import (
 // nextCounter picks the next counter of a random walk around window ref:
 // near its top, exactly around its lower edge, a jump of 2^32 or more or
 // of about the width, or a repeat of a recent one.
-func nextCounter(rng *rand.Rand, ref *envelope.Window, c, base uint64) uint64 {
+func nextCounter(rng *rand.Rand, ref *Window, c, base uint64) uint64 {
 	w := uint64(ref.Width())
 	switch k := rng.IntN(10); {
 	case k < 4:
@@ -36,14 +36,14 @@ func nextCounter(rng *rand.Rand, ref *envelope.Window, c, base uint64) uint64 {
 }
 
 // storeAndWindow returns a RedisStore of the given width under a prefix of
-// its own, and an empty envelope.Window of that width to hold it to.
-func storeAndWindow(t *testing.T, rdb *redis.Client, name string, width int) (*RedisStore, *envelope.Window) {
+// its own, and an empty Window of that width to hold it to.
+func storeAndWindow(t *testing.T, rdb *redis.Client, name string, width int) (*RedisStore, *Window) {
 	t.Helper()
 	s, err := InitRedisStore(ctx, rdb, RedisStoreOptions{Prefix: fmt.Sprintf("mqttsec-test:%s:%d:", name, time.Now().UnixNano()), Width: width})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := envelope.NewWindow(width)
+	ref, err := NewWindow(width)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func storeAndWindow(t *testing.T, rdb *redis.Client, name string, width int) (*R
 // and newest issue time newest (ms): the ring layout, the same newest and
 // highest counter, and a ring bit set for exactly the counters ref
 // accepted within its width.
-func checkRing(t *testing.T, stored []byte, ref *envelope.Window, newest int64) {
+func checkRing(t *testing.T, stored []byte, ref *Window, newest int64) {
 	t.Helper()
 	width := ref.Width()
 	if len(stored) != 17+width/8 || stored[0] != 2 {
@@ -81,7 +81,7 @@ func checkRing(t *testing.T, stored []byte, ref *envelope.Window, newest int64) 
 }
 
 // The script Redis runs for Admit keeps a window exactly as
-// envelope.Window does: the same counters accepted and refused, and a ring
+// Window does: the same counters accepted and refused, and a ring
 // that records exactly those, including around 2^32, 2^53 and 2^64 where
 // Lua's doubles could not hold a counter. Check agrees with both.
 func TestAdmitScriptMatchesWindow(t *testing.T) {
@@ -132,7 +132,7 @@ func TestAdmitScriptMatchesWindow(t *testing.T) {
 	}
 }
 
-// A key in the earlier layout (the newest issue time and envelope.Window's
+// A key in the earlier layout (the newest issue time and Window's
 // encoding, the window shifted on every move) is read as it is by Check,
 // and rewritten as a ring by the first Admit, keeping its time to live;
 // from there on the store goes on as the window would have.
@@ -192,7 +192,7 @@ func TestAdmitScriptReadsEarlierLayout(t *testing.T) {
 	if err := s.Admit(ctx, envelope.Seen{Sender: "client", Counter: 7, IssuedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := envelope.NewWindow(envelope.DefaultWindow)
+	ref, _ := NewWindow(DefaultWindow)
 	ref.Accept(7)
 	stored, err := rdb.Get(ctx, s.prefix+"client").Bytes()
 	if err != nil {
@@ -203,7 +203,7 @@ func TestAdmitScriptReadsEarlierLayout(t *testing.T) {
 
 // encodeEarlier is a sender's key in the earlier layout, for window w and
 // newest issue time newest (ms): [i64 newest][window's MarshalBinary].
-func encodeEarlier(t *testing.T, w *envelope.Window, newest int64) []byte {
+func encodeEarlier(t *testing.T, w *Window, newest int64) []byte {
 	t.Helper()
 	b, err := w.MarshalBinary()
 	if err != nil {

@@ -5,9 +5,11 @@
 //     across restarts and crashes, without a disk write per message;
 //   - [FileStore], a receiver's replay windows in a crash-safe file, with
 //     group commit;
-//   - [RedisStore], replay windows shared by several replicas through Redis.
+//   - [RedisStore], replay windows shared by several replicas through Redis;
+//   - [MemoryStore], replay windows in process memory, which a restart
+//     forgets, built on [Window], the sliding window of one sender.
 //
-// All implement the envelope package's Counter or ReplayStore. A FileStore
+// All but Window implement the envelope package's Counter or ReplayStore. A FileStore
 // or FileCounter holds its files alone until Close: a second one on the same
 // files, in any process, is ErrLocked (on Linux, macOS and the BSDs, which
 // have flock). Replicas share state through Redis.

@@ -110,7 +110,7 @@ import (
 // milliseconds]. Bytes after the committed length are an uncommitted tail.
 //
 // In the snapshot the length is the file's length, and the body after the
-// header is [i64 floor (envelope.MemoryStore.Floor)] followed by one record
+// header is [i64 floor (MemoryStore.Floor)] followed by one record
 // per sender: its highest counter and newest issue time.
 //
 // # Commit, and why a crash loses nothing
@@ -181,7 +181,7 @@ import (
 type FileStore struct {
 	dir          string
 	compactAfter int64
-	mem          *envelope.MemoryStore
+	mem          *MemoryStore
 	losses       lossReports
 	// lossAt is the latest loss moment (zero: never); set while opening.
 	lossAt time.Time
@@ -221,9 +221,9 @@ var _ envelope.ReplayStore = (*FileStore)(nil)
 // FileStoreOptions configures CreateFileStore and OpenFileStore. The zero
 // value is usable.
 type FileStoreOptions struct {
-	// Width is the replay window width (0: envelope.DefaultWindow).
+	// Width is the replay window width (0: DefaultWindow).
 	Width int
-	// MaxSenders bounds the senders tracked (0: envelope.DefaultMaxSenders).
+	// MaxSenders bounds the senders tracked (0: DefaultMaxSenders).
 	MaxSenders int
 	// CompactAfter is the log size that triggers a snapshot (0: 4 MiB).
 	CompactAfter int64
@@ -281,12 +281,12 @@ func openFileStore(dir string, opt FileStoreOptions, now func() time.Time) (*Fil
 
 func newFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
 	if opt.MaxSenders == 0 {
-		opt.MaxSenders = envelope.DefaultMaxSenders
+		opt.MaxSenders = DefaultMaxSenders
 	}
 	if opt.CompactAfter <= 0 {
 		opt.CompactAfter = defaultCompactAfter
 	}
-	mem, err := envelope.NewBoundedMemoryStore(opt.Width, opt.MaxSenders)
+	mem, err := NewBoundedMemoryStore(opt.Width, opt.MaxSenders)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +362,7 @@ func (s *FileStore) closeFiles() {
 }
 
 // Width returns the replay window width (FileStoreOptions.Width, or
-// envelope.DefaultWindow): how far below a sender's highest counter a
+// DefaultWindow): how far below a sender's highest counter a
 // message is still judged by its mark rather than refused as too old. The
 // mqttsec SDK reads it to hold back no more messages than it must.
 func (s *FileStore) Width() int { return s.mem.Width() }

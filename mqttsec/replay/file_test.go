@@ -371,7 +371,7 @@ func TestFileStoreReopensWithFewerSenders(t *testing.T) {
 // of a store (interface{ Width() int }), so that it holds back no more
 // messages than the width requires.
 func TestFileStoreWidth(t *testing.T) {
-	for _, tc := range []struct{ opt, want int }{{0, envelope.DefaultWindow}, {1024, 1024}} {
+	for _, tc := range []struct{ opt, want int }{{0, DefaultWindow}, {1024, 1024}} {
 		dir := t.TempDir()
 		s, err := CreateFileStore(dir, FileStoreOptions{Width: tc.opt})
 		if err != nil {

@@ -271,7 +271,7 @@ type fileSnapshot struct {
 
 // encodeSnapshotBody returns what follows a snapshot's header: the floor
 // (i64 Unix nanoseconds, 0 for none), then one record per sender.
-func encodeSnapshotBody(mem *envelope.MemoryStore) []byte {
+func encodeSnapshotBody(mem *MemoryStore) []byte {
 	b := binary.BigEndian.AppendUint64(nil, uint64(unixNano(mem.Floor())))
 	mem.Each(func(sender string, highest uint64, newest time.Time) {
 		b = appendRecord(b, sender, highest, newest)

@@ -26,7 +26,7 @@ const DefaultRetention = 10 * time.Minute
 // replicas admitting the same message at once exactly one succeeds, and
 // replicas admitting different messages of one sender never conflict or
 // retry, however many there are. The script accepts exactly what
-// envelope.Window accepts (a test runs both side by side), and keeps the
+// Window accepts (a test runs both side by side), and keeps the
 // window as a ring of bits that it updates in place, so an Admit costs
 // Redis about the same at every width.
 //
@@ -176,7 +176,7 @@ type RedisStoreOptions struct {
 	// to absorb the reordering of them all. With Redis Cluster the prefix
 	// must hold a hash tag ("{gateway}:replay:").
 	Prefix string
-	// Width is the replay window width (0: envelope.DefaultWindow), at
+	// Width is the replay window width (0: DefaultWindow), at
 	// most MaxRedisWidth.
 	Width int
 	// Retention is how long a sender's window is kept after the last of
@@ -216,9 +216,9 @@ func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStor
 		opt.Prefix = "mqttsec:replay:"
 	}
 	if opt.Width == 0 {
-		opt.Width = envelope.DefaultWindow
+		opt.Width = DefaultWindow
 	}
-	if _, err := envelope.NewWindow(opt.Width); err != nil {
+	if _, err := NewWindow(opt.Width); err != nil {
 		return nil, err
 	}
 	if opt.Width > MaxRedisWidth {
@@ -313,8 +313,8 @@ func (s *RedisStore) fresh(b []byte, c uint64) (bool, error) {
 		p := c % width
 		return b[ringHeader+p/8]&(0x80>>(p%8)) == 0, nil
 	case len(b) == 8 || len(b) == 16+size:
-		// The earlier layout: [newest][envelope.Window's encoding].
-		w, _ := envelope.NewWindow(s.width) // NewRedisStore checked the width
+		// The earlier layout: [newest][Window's encoding].
+		w, _ := NewWindow(s.width) // NewRedisStore checked the width
 		if w.UnmarshalBinary(b[8:]) == nil {
 			return w.Fresh(c), nil
 		}

@@ -169,7 +169,7 @@ func TestRedisStoreRetention(t *testing.T) {
 		t.Fatalf("the damaged value became %q, %v", v, err)
 	}
 	// A value of the ring layout's length with another first byte too.
-	odd := "\x07" + strings.Repeat("\x00", 16+envelope.DefaultWindow/8)
+	odd := "\x07" + strings.Repeat("\x00", 16+DefaultWindow/8)
 	rdb.Set(ctx, s.prefix+"odd", odd, time.Minute)
 	if err := s.Admit(ctx, seen("odd", 1)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a value of another layout: Admit = %v", err)
@@ -230,7 +230,7 @@ func TestNewRedisStoreRefusesInvalidOptions(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	for _, opt := range []RedisStoreOptions{
 		{Width: 65},
-		{Width: envelope.MaxWindow + 64},
+		{Width: MaxWindow + 64},
 		{Width: MaxRedisWidth + 64},
 		{Retention: 100 * 365 * 24 * time.Hour},
 	} {
