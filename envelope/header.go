@@ -42,9 +42,12 @@ type header struct {
 }
 
 // headers keeps headers between Open, Peek and Seal calls: a header points
-// to itself (its room for one recipient), which would otherwise take an
-// allocation per call (TestAllocations). Nothing that leaves those calls
-// points into a header, and putHeader clears it before it goes back.
+// to itself (its room for one recipient), so it would otherwise take an
+// allocation of 288 bytes per call. With the pool, Seal and Open of a
+// 256-byte HMAC or PSK message take 3 allocations instead of 4 and 7–13 %
+// less time (BenchmarkEnvelope/(hmac|psk)/256, six interleaved rounds;
+// Open of psk not significant). Nothing that leaves those calls points
+// into a header, and putHeader clears it before it goes back.
 var headers = sync.Pool{New: func() any { return new(header) }}
 
 func getHeader() *header { return headers.Get().(*header) }
