@@ -113,17 +113,17 @@ func (s *Sealer) SealInto(buf []byte, p *Params, payload []byte) (*Sealed, error
 	if err := h.check(); err != nil {
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
-	out, digest, err := s.write(buf, h, p, key, payload)
-	if err != nil {
-		return nil, err
-	}
-	sealed := &Sealed{Bytes: out, Digest: digest, CorrelationID: h.corr, Counter: h.ctr, kind: h.kind, topic: h.topic}
+	sealed := &Sealed{CorrelationID: h.corr, Counter: h.ctr, kind: h.kind, topic: h.topic}
 	if p.CorrelationID != nil || p.InReplyTo != nil {
-		// The caller's (or the request's) bytes: the Sealed keeps a copy.
+		// The caller's (or the request's) bytes, which may even lie in
+		// buf: the Sealed keeps a copy, taken before buf is written.
 		sealed.CorrelationID = bytes.Clone(h.corr)
 	}
 	if h.kind == Request {
 		sealed.to = h.to[0]
+	}
+	if sealed.Bytes, sealed.Digest, err = s.write(buf, h, p, key, payload); err != nil {
+		return nil, err
 	}
 	return sealed, nil
 }
@@ -345,6 +345,9 @@ func (w *frameWriter) authenticate(p *Params, a authBlock) error {
 		var err error
 		if sig, err = p.Signer.Sign(signed[:]); err != nil {
 			return err
+		}
+		if !signatureSizeFits(p.Signer.Algorithm(), len(sig)) {
+			return invalid("the signer made a signature of the wrong size for its algorithm")
 		}
 	}
 	w.tags(mac, sig)

@@ -411,3 +411,45 @@ func TestSealHMACFromSecretAlone(t *testing.T) {
 		t.Fatal("the tag is not HMAC-SHA-256(secret, \"mqttsec.v1.digest.\" || D)")
 	}
 }
+
+// truncatingSigner signs with its Signer and drops the last byte: a signer
+// of another implementation that gets the size of its algorithm wrong.
+type truncatingSigner struct{ Signer }
+
+func (s truncatingSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := s.Signer.Sign(msg)
+	if err != nil {
+		return nil, err
+	}
+	return sig[:len(sig)-1], nil
+}
+
+// Seal refuses a signature its receivers would refuse as malformed
+// (SPEC.md §3.3) instead of sending it.
+func TestSealRefusesSignatureOfTheWrongSize(t *testing.T) {
+	w := newWorld(t)
+	for _, signer := range []Signer{w.ed, w.es} {
+		p := w.request("m")
+		p.Signer = truncatingSigner{signer}
+		if s, err := w.sealer().Seal(p, nil); !errors.Is(err, ErrInvalidParams) || s != nil {
+			t.Errorf("%s: Seal = %v, want ErrInvalidParams", signer.Algorithm(), err)
+		}
+	}
+}
+
+// A correlation id that lies in the buffer SealInto writes is read before
+// the buffer is written: the envelope and Sealed.CorrelationID both carry
+// it as it was.
+func TestSealIntoCorrelationIDInTheBuffer(t *testing.T) {
+	w := newWorld(t)
+	buf := make([]byte, 0, 4096)
+	corr := buf[:16:16]
+	copy(corr, "corr-0123456789a")
+	p := w.request("m")
+	p.HMAC, p.CorrelationID = w.hmac, corr
+	s := must[*Sealed](t)(w.sealer().SealInto(buf, p, []byte("x")))
+	h := must[*Header](t)(Peek(s.Bytes, 0))
+	if string(h.CorrelationID) != "corr-0123456789a" || string(s.CorrelationID) != "corr-0123456789a" {
+		t.Fatalf("correlation id in the envelope %q, in Sealed %q; want both %q", h.CorrelationID, s.CorrelationID, "corr-0123456789a")
+	}
+}
