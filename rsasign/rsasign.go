@@ -1,9 +1,7 @@
 // Package rsasign signs and verifies with RSA-PSS over SHA-256 (RFC 8017
 // §8.1, salt length 32 bytes, MGF1-SHA-256), refusing keys under 2048 bits.
-//
-// PKCS #1 v1.5 signatures are weaker (no security proof, a history of
-// verification bugs) and are accepted only through the explicitly named
-// [NewLegacyPKCS1v15Verifier], for peers that cannot do anything else.
+// PKCS #1 v1.5 signatures (no security proof, a history of verification
+// bugs) are neither made nor accepted.
 package rsasign
 
 import (
@@ -88,11 +86,9 @@ func (s *Signer) String() string {
 // GoString describes the signer without revealing the key, for %#v.
 func (s *Signer) GoString() string { return s.String() }
 
-// Verifier checks RSA-PSS SHA-256 signatures (or, when made by
-// NewLegacyPKCS1v15Verifier, PKCS #1 v1.5 SHA-256 signatures).
+// Verifier checks RSA-PSS SHA-256 signatures.
 type Verifier struct {
-	pub    *rsa.PublicKey
-	legacy bool
+	pub *rsa.PublicKey
 }
 
 // NewVerifier returns a Verifier of RSA-PSS SHA-256 signatures by pub.
@@ -103,18 +99,6 @@ func NewVerifier(pub *rsa.PublicKey) (*Verifier, error) {
 	return &Verifier{pub: pub}, nil
 }
 
-// NewLegacyPKCS1v15Verifier returns a Verifier of RSASSA-PKCS1-v1_5 SHA-256
-// signatures by pub. Use it only for peers that cannot sign with PSS.
-func NewLegacyPKCS1v15Verifier(pub *rsa.PublicKey) (*Verifier, error) {
-	if err := checkSize(pub); err != nil {
-		return nil, err
-	}
-	return &Verifier{pub: pub, legacy: true}, nil
-}
-
-// Legacy reports whether v verifies PKCS #1 v1.5 signatures instead of PSS.
-func (v *Verifier) Legacy() bool { return v.legacy }
-
 // Public returns the verifier's public key.
 func (v *Verifier) Public() *rsa.PublicKey { return v.pub }
 
@@ -124,30 +108,10 @@ func (v *Verifier) Verify(msg, sig []byte) error {
 		return ErrVerify
 	}
 	digest := sha256.Sum256(msg)
-	var err error
-	if v.legacy {
-		err = rsa.VerifyPKCS1v15(v.pub, crypto.SHA256, digest[:], sig)
-	} else {
-		err = rsa.VerifyPSS(v.pub, crypto.SHA256, digest[:], sig, pssOptions)
-	}
-	if err != nil {
+	if rsa.VerifyPSS(v.pub, crypto.SHA256, digest[:], sig, pssOptions) != nil {
 		return ErrVerify
 	}
 	return nil
-}
-
-// SignLegacyPKCS1v15 returns an RSASSA-PKCS1-v1_5 SHA-256 signature of msg.
-// It exists to interoperate with and measure legacy peers; new code signs
-// with a Signer.
-func SignLegacyPKCS1v15(key *rsa.PrivateKey, msg []byte) ([]byte, error) {
-	if key == nil {
-		return nil, ErrKeySize
-	}
-	if err := checkSize(&key.PublicKey); err != nil {
-		return nil, err
-	}
-	digest := sha256.Sum256(msg)
-	return rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
 }
 
 // ParsePrivateKeyPEM parses a PEM "PRIVATE KEY" (PKCS #8) or

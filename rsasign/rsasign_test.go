@@ -61,20 +61,16 @@ func TestSignVerify(t *testing.T) {
 func TestVerifyRejects(t *testing.T) {
 	key := loadKey(t, "rsa2048.pem")
 	s, v := signerAndVerifier(t, key)
-	legacy, err := NewLegacyPKCS1v15Verifier(s.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
 	msg := []byte("message")
 	sig, err := s.Sign(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkcs1, err := SignLegacyPKCS1v15(key, msg)
+	digest := sha256.Sum256(msg)
+	pkcs1, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := sha256.Sum256(msg)
 	otherSalt, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: 20})
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +91,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"pss truncated", v, msg, sig[:len(sig)-1], false},
 		{"pss empty", v, msg, nil, false},
 		{"pss other salt length", v, msg, otherSalt, false},
-		{"pkcs1 refused by pss verifier", v, msg, pkcs1, false},
-		{"pkcs1 accepted by legacy verifier", legacy, msg, pkcs1, true},
-		{"pss refused by legacy verifier", legacy, msg, sig, false},
+		{"pkcs1 refused", v, msg, pkcs1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,12 +113,6 @@ func TestKeySize(t *testing.T) {
 	}
 	if _, err := NewVerifier(&small.PublicKey); !errors.Is(err, ErrKeySize) {
 		t.Errorf("NewVerifier(1024) = %v, want ErrKeySize", err)
-	}
-	if _, err := NewLegacyPKCS1v15Verifier(&small.PublicKey); !errors.Is(err, ErrKeySize) {
-		t.Errorf("NewLegacyPKCS1v15Verifier(1024) = %v, want ErrKeySize", err)
-	}
-	if _, err := SignLegacyPKCS1v15(small, []byte("x")); !errors.Is(err, ErrKeySize) {
-		t.Errorf("SignLegacyPKCS1v15(1024) = %v, want ErrKeySize", err)
 	}
 	if _, err := NewSigner(nil); err == nil {
 		t.Error("NewSigner(nil) succeeded")
