@@ -61,6 +61,39 @@ func TestOpenerClocklessAcceptsRepliesToPendingRequests(t *testing.T) {
 	}
 }
 
+// A clockless receiver accepts a reply only while its request is within
+// its lifetime on the monotonic clock: a reply held back by the broker
+// until after that, which would set the device's clock back, is
+// ErrContext. A receiver with a clock judges the reply by its timestamps
+// instead.
+func TestOpenerClocklessStopsWaiting(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		clockless bool
+		waited    time.Duration // how long ago the request was sealed
+		want      error
+	}{
+		{"clockless, within the request's lifetime", true, DefaultTTL - time.Second, nil},
+		{"clockless, at the end of it", true, DefaultTTL, ErrContext},
+		{"clockless, long after", true, 365 * 24 * time.Hour, ErrContext},
+		{"with a clock, long after", false, 365 * 24 * time.Hour, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			req := sealRequestWith(t, w, withHMAC, nil)
+			in := must[*Message](t)(w.opener().Open(ctx, req.Bytes, expectRequest))
+			rep := must[*Sealed](t)(w.gatewaySealer().Seal(&Params{Kind: Reply, InReplyTo: in, HMAC: w.hmac}, nil))
+			// Seal started the wait at time.Now(); move its start back.
+			req.waitUntil = req.waitUntil.Add(-tt.waited)
+			o := w.clientOpener()
+			o.Clockless = tt.clockless
+			if _, err := o.Open(ctx, rep.Bytes, &Expect{Kinds: Reply, Request: req}); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
 // TestOpenerClocklessRefusesWhatItCannotJudge: requests and events, fresh
 // by any clock, are ErrExpired to a clockless receiver, and a reply still
 // needs its pending request (ErrContext, checked first).

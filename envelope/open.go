@@ -28,6 +28,12 @@ type Message struct {
 	// Digest identifies a request (it is zero for other kinds); Seal of a
 	// reply copies it into the reply's header.
 	Digest [32]byte
+	// TimeRequest marks a time request (method TimeMethod) of a peer whose
+	// policy says it has no clock (Policy.Clockless), accepted whatever its
+	// timestamps: answer it with an empty reply, whose issue time is the
+	// answer, and act on nothing else. It is decided with the policy Open
+	// applied, so a keyring reloaded meanwhile cannot change it.
+	TimeRequest bool
 
 	// Room for the usual recipient list, correlation id and request
 	// digest, so that a message owns them without allocations of their
@@ -52,7 +58,13 @@ type Opener struct {
 	// Clockless marks a receiver without a real-time clock (SPEC.md §10):
 	// it accepts only replies and errors to its pending requests, whose
 	// binding proves them fresh, and checks their lifetime but not their
-	// timestamps against a clock. Every other message is ErrExpired.
+	// timestamps against a clock. A reply is accepted only while its
+	// request is within its lifetime on the monotonic clock, counted from
+	// Seal (ErrContext after). Every other message is ErrExpired. The
+	// time a reply tells (Message.IssuedAt) lags the true time by at most
+	// the wait: a receiver that learns its time from it should discard a
+	// reply that took longer than half its skew, and never set its clock
+	// back.
 	Clockless bool
 }
 
@@ -116,7 +128,9 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	if err := o.Replay.Admit(ctx, seen); err != nil {
 		return nil, replayError(err)
 	}
-	return newMessage(h, payload, digest), nil
+	m := newMessage(h, payload, digest)
+	m.TimeRequest = peer.Policy.timeRequest(h)
+	return m, nil
 }
 
 // parse runs Open's steps 1 to 3 into h: the size (before anything is
@@ -161,17 +175,22 @@ func (o *Opener) checkContext(h *header, want *Expect) error {
 		return errorf(ErrContext, "topic does not match")
 	}
 	if h.kind == Reply || h.kind == ErrorReply {
-		return answers(h, want.Request)
+		return answers(h, want.Request, o.Clockless)
 	}
 	return nil
 }
 
 // answers checks that a reply or error answers req: its digest (compared
-// in constant time), correlation id and method, from its recipient.
-func answers(h *header, req *Sealed) error {
+// in constant time), correlation id and method, from its recipient. A
+// clockless receiver, which has only the binding to prove a reply fresh,
+// also stops waiting for it when the request's lifetime is over on the
+// monotonic clock.
+func answers(h *header, req *Sealed, clockless bool) error {
 	switch {
 	case req == nil || req.kind != Request:
 		return errorf(ErrContext, "no pending request")
+	case clockless && !time.Now().Before(req.waitUntil):
+		return errorf(ErrContext, "no longer waiting for the request")
 	case subtle.ConstantTimeCompare(req.Digest[:], h.re) != 1:
 		return errorf(ErrContext, "reply to another request")
 	case !bytes.Equal(req.CorrelationID, h.corr) || req.topic != h.topic || req.to != h.from:

@@ -24,8 +24,9 @@ type Policy struct {
 	// ErrPolicy, so stripping a protection never downgrades a message.
 	Require Protection
 
-	// RequirePairwiseEncryption, with Require including Encryption, demands
-	// a pre-shared AEAD key rather than a wrapped content key.
+	// RequirePairwiseEncryption demands encryption under a pre-shared AEAD
+	// key: a message in the clear or under a wrapped content key is
+	// refused with ErrPolicy.
 	RequirePairwiseEncryption bool
 
 	// MaxClockSkew is the tolerance on "iat" and "exp" (default 30 s).
@@ -78,6 +79,12 @@ func (p *Policy) check(h *header) error {
 	return nil
 }
 
+// timeRequest reports whether h is a time request the policy accepts
+// whatever its timestamps: a clockless peer's request for TimeMethod.
+func (p *Policy) timeRequest(h *header) bool {
+	return p.Clockless && h.kind == Request && h.topic == TimeMethod
+}
+
 // freshness applies the freshness rules (SPEC.md §7.4, §9 step 6, §10) as
 // of now, and returns what the replay store is told of the message. A
 // clockless receiver judges only replies, which their binding proves
@@ -94,7 +101,7 @@ func (p *Policy) freshness(h *header, now time.Time, clockless bool) (Seen, erro
 			return Seen{}, errorf(ErrExpired, "no clock to judge freshness by")
 		}
 		return seen, nil
-	case p.Clockless && h.kind == Request && h.topic == TimeMethod:
+	case p.timeRequest(h):
 		// Recorded as issued now, so that a loss of replay state (SPEC.md
 		// §7.3) does not refuse the time requests that follow it.
 		seen.IssuedAt, seen.ExpiresAt = now, now.Add(lifetime+skew)

@@ -8,8 +8,11 @@ import (
 // Seen identifies one message to a ReplayStore: its sender, its counter and
 // when it claims to have been issued (authenticated by the time Admit runs).
 type Seen struct {
-	Sender   string
-	Counter  uint64
+	Sender  string
+	Counter uint64
+	// IssuedAt is the message's "iat"; for the time request of a clockless
+	// peer (Message.TimeRequest), whose "iat" is no clock's, it is the
+	// receiver's clock when it opened the request.
 	IssuedAt time.Time
 	// ExpiresAt is when the receiver stops accepting the message as fresh:
 	// its "exp" plus the receiver's MaxClockSkew, in the Opener's clock

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
+	"math"
 	"reflect"
 	"time"
 
@@ -76,6 +77,10 @@ type Sealed struct {
 	// request's kind, method and recipient.
 	kind      Kind
 	topic, to string
+	// waitUntil is when the request's lifetime ends on the monotonic
+	// clock: a clockless receiver accepts its reply only before then
+	// (SPEC.md §10).
+	waitUntil time.Time
 }
 
 func invalid(why string) error { return errorf(ErrInvalidParams, why) }
@@ -113,7 +118,8 @@ func (s *Sealer) SealInto(buf []byte, p *Params, payload []byte) (*Sealed, error
 	if err := h.check(); err != nil {
 		return nil, errorf(ErrInvalidParams, err.Error())
 	}
-	sealed := &Sealed{CorrelationID: h.corr, Counter: h.ctr, kind: h.kind, topic: h.topic}
+	sealed := &Sealed{CorrelationID: h.corr, Counter: h.ctr, kind: h.kind, topic: h.topic,
+		waitUntil: time.Now().Add(time.Duration(h.exp-h.iat) * time.Millisecond)}
 	if p.CorrelationID != nil || p.InReplyTo != nil {
 		// The caller's (or the request's) bytes, which may even lie in
 		// buf: the Sealed keeps a copy, taken before buf is written.
@@ -148,7 +154,7 @@ func (s *Sealer) checkParams(p *Params, buf, payload []byte) error {
 }
 
 // address fills the header's parties and context: for a reply, from the
-// request it answers (SPEC.md §5 step 2).
+// request it answers (SPEC.md §5).
 func (s *Sealer) address(h *header, p *Params) error {
 	h.kind, h.from = p.Kind, s.ID
 	switch p.Kind {
@@ -192,7 +198,7 @@ func addressReply(h *header, p *Params) error {
 	return nil
 }
 
-// stamp gives the header its counter and timestamps (SPEC.md §5 step 1).
+// stamp gives the header its counter and timestamps (SPEC.md §5).
 func (s *Sealer) stamp(h *header, p *Params) error {
 	ctr, err := s.Counter.Next()
 	if err != nil {
@@ -215,7 +221,7 @@ func (s *Sealer) stamp(h *header, p *Params) error {
 }
 
 // protect adds the protections' members to the header and returns the
-// content key to encrypt with, nil for none (SPEC.md §5 step 3).
+// content key to encrypt with, nil for none (SPEC.md §5).
 func protect(h *header, p *Params) (*aesgcm.Key, error) {
 	var key *aesgcm.Key
 	var err error
@@ -270,7 +276,7 @@ func wrapContentKey(h *header, recipients []Recipient) (*aesgcm.Key, error) {
 }
 
 // write writes the envelope of the checked header h and the payload into
-// buf, or a new buffer (SPEC.md §5 steps 4 to 7), and returns it with its
+// buf, or a new buffer (SPEC.md §5), and returns it with its
 // digest.
 func (s *Sealer) write(buf []byte, h *header, p *Params, key *aesgcm.Key, payload []byte) ([]byte, [32]byte, error) {
 	var room [512]byte // the usual header fits; a longer one grows
@@ -279,7 +285,8 @@ func (s *Sealer) write(buf []byte, h *header, p *Params, key *aesgcm.Key, payloa
 	if key != nil {
 		bodyLen += aesgcm.Overhead
 	}
-	maxSize := cmp.Or(max(s.MaxSize, 0), DefaultMaxSize)
+	// Every member's length is a u32: no envelope may be longer.
+	maxSize := int(min(uint64(cmp.Or(max(s.MaxSize, 0), DefaultMaxSize)), math.MaxUint32))
 	size := frameOverhead + len(hdr) + bodyLen + tagsSize(p)
 	if size > maxSize {
 		return nil, [32]byte{}, ErrTooLarge

@@ -431,7 +431,9 @@ func pendingRequest(t testing.TB, b []byte) *Sealed {
 	if err != nil {
 		t.Fatalf("expect.request does not read: %v", err)
 	}
-	s := &Sealed{Bytes: b, Digest: f.digest(), Counter: h.ctr, kind: h.kind, topic: h.topic}
+	// Sent just now, as far as a clockless receiver's wait goes.
+	s := &Sealed{Bytes: b, Digest: f.digest(), Counter: h.ctr, kind: h.kind, topic: h.topic,
+		waitUntil: time.Now().Add(time.Duration(h.exp-h.iat) * time.Millisecond)}
 	s.CorrelationID = bytes.Clone(h.corr)
 	if len(h.to) > 0 {
 		s.to = h.to[0]

@@ -3,6 +3,7 @@ package mqttsec_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,48 @@ func TestServerAnswersClocklessTimeRequests(t *testing.T) {
 		_, err = p.client.Request(ctx, "gateway", envelope.TimeMethod, nil)
 		if e := (*mqttsec.Error)(nil); !errors.As(err, &e) || e.Code != mqttsec.CodeNotFound {
 			t.Fatalf("the client's time request: %v, want CodeNotFound", err)
+		}
+	})
+}
+
+// Whether a request is a clockless peer's time request is decided once,
+// with the policy Open applied: a keyring reloaded between Open and the
+// dispatch (here by Authorize, which runs in between) cannot send a
+// request accepted whatever its timestamps to an application's handler.
+func TestTimeRequestSurvivesAKeyringReload(t *testing.T) {
+	forEach(t, func(t *testing.T, b *broker, proto int) {
+		checkNoLeaks(t)
+		k := getKeys()
+		hmac := mqttsec.Protection{HMAC: k.hmac}
+		clockless := peerOf(k, "device", k.client, envelope.HMAC, hmac)
+		clockless.Policy.Clockless = true
+		ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, clockless))
+		reloaded := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "device", k.client, envelope.HMAC, hmac)))
+		var handled atomic.Int32
+		newPair(t, b, pairOptions{proto: proto,
+			handlers: map[string]mqttsec.HandlerFunc{envelope.TimeMethod: func(context.Context, *mqttsec.Request) ([]byte, error) {
+				handled.Add(1)
+				return []byte("from the handler"), nil
+			}},
+			configure: func(c *mqttsec.ServerConfig) {
+				c.Keyring = ring
+				c.Authorize = func(string, string) bool { ring.Replace(reloaded); return true }
+			}})
+		timeTopic, replyTopic := mqttsec.Topics{}.Request("gateway", envelope.TimeMethod), mqttsec.Topics{}.Reply("device")
+		eve := newAttacker(t, b, replyTopic)
+
+		sealer := &envelope.Sealer{ID: "device", Counter: envelope.NewMemoryCounter(0),
+			Now: func() time.Time { return time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC) }}
+		req := mustT(sealer.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: envelope.TimeMethod,
+			ReplyTo: replyTopic, HMAC: k.hmac}, nil))
+		eve.publish(t, timeTopic, req.Bytes)
+		waitFor(t, "the time reply", func() bool { return len(eve.captured(replyTopic)) == 1 })
+		if n := handled.Load(); n != 0 {
+			t.Fatalf("the application's %s handler ran %d time(s) for a request sealed in 2001", envelope.TimeMethod, n)
+		}
+		h := mustT(envelope.Peek(eve.captured(replyTopic)[0], 0))
+		if h.Kind != envelope.Reply {
+			t.Fatalf("answered with a %s, want the time reply", h.Kind)
 		}
 	})
 }

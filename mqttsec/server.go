@@ -161,7 +161,7 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeForbidden})
 		return
 	}
-	if s.timeRequest(m) {
+	if m.TimeRequest {
 		// A clockless peer's time request: the reply's issue time is the
 		// answer.
 		s.stats.add(StatAccepted)
@@ -256,21 +256,10 @@ func (s *Server) liveUntil(req *envelope.Message) time.Time {
 	if p := s.cfg.Keyring.Peer(req.From); p != nil {
 		skew = p.Policy.ClockSkew()
 	}
-	if s.timeRequest(req) {
+	if req.TimeRequest {
 		return s.now().Add(req.ExpiresAt.Sub(req.IssuedAt) + skew)
 	}
 	return req.ExpiresAt.Add(skew)
-}
-
-// timeRequest reports whether req is a time request (envelope.TimeMethod)
-// of a peer whose policy says it has no clock (Policy.Clockless), which
-// the server answers itself.
-func (s *Server) timeRequest(req *envelope.Message) bool {
-	if req.Kind != envelope.Request || req.Topic != envelope.TimeMethod {
-		return false
-	}
-	p := s.cfg.Keyring.Peer(req.From)
-	return p != nil && p.Policy.Clockless
 }
 
 // reply seals, with rs, a reply (or, with e set, an error reply) to req,
