@@ -8,6 +8,7 @@ import "errors"
 // short reason that names no key material and no byte position.
 type Error string
 
+// Error returns the class's text, "envelope: " and its name.
 func (e Error) Error() string { return string(e) }
 
 // The error classes. Seal reports programmer mistakes with ErrInvalidParams.

@@ -51,7 +51,7 @@ type indepCursor struct {
 }
 
 func (c *indepCursor) take(n int) []byte {
-	if !c.ok || n > len(c.b) {
+	if !c.ok || n < 0 || n > len(c.b) {
 		c.ok = false
 		return nil
 	}

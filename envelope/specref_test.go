@@ -161,12 +161,13 @@ func srReadFrame(E []byte) *srFrame {
 	var members [4][]byte
 	for i := range members {
 		zeroFill(pos + 4)
-		n := int(binary.BigEndian.Uint32(f.buf[pos:]))
+		n64 := uint64(binary.BigEndian.Uint32(f.buf[pos:]))
 		pos += 4
-		if pos+n > len(f.buf) {
+		if uint64(pos)+n64 > uint64(len(f.buf)) {
 			fault("frame-len")
-			n = len(f.buf) - pos
+			n64 = uint64(len(f.buf) - pos)
 		}
+		n := int(n64)
 		members[i] = f.buf[pos : pos+n]
 		pos += n
 		if i == 1 {

@@ -38,11 +38,8 @@ const hpkeInfo = "mqttsec v1 content key"
 // oaepLabel is the RSA-OAEP label for every content-key wrap.
 const oaepLabel = "mqttsec v1 content key"
 
-// Bounds on wrapped-key sizes, so a peer cannot make us parse large blobs.
-const (
-	contentKeySize = 32
-	maxWrappedSize = 1120 + contentKeySize + 16 // the X-Wing wrap; RSA-8192 OAEP (1024) is smaller
-)
+// contentKeySize is the size of a content key: an AES-256 key.
+const contentKeySize = 32
 
 func hpkeAlgorithm(kem hpke.KEM) (Algorithm, bool) {
 	switch kem.ID() {
@@ -52,18 +49,6 @@ func hpkeAlgorithm(kem hpke.KEM) (Algorithm, bool) {
 		return HPKEXWing, true
 	}
 	return "", false
-}
-
-// wrappedSize is the exact size of a wrapped content key for the HPKE
-// algorithms: the KEM encapsulation, the key, and the AES-GCM tag.
-func wrappedSize(alg Algorithm) int {
-	switch alg {
-	case HPKEX25519:
-		return 32 + contentKeySize + 16
-	case HPKEXWing:
-		return 1120 + contentKeySize + 16
-	}
-	return 0
 }
 
 type hpkeRecipient struct {
@@ -113,7 +98,7 @@ func (i *hpkeIdentity) String() string {
 }
 func (i *hpkeIdentity) GoString() string { return i.String() }
 func (i *hpkeIdentity) Unwrap(wrapped []byte) ([]byte, error) {
-	if len(wrapped) != wrappedSize(i.alg) {
+	if !wrappedSizeFits(i.alg, len(wrapped)) {
 		return nil, ErrDecryption
 	}
 	return hpke.Open(i.key, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(hpkeInfo), wrapped)
