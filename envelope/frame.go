@@ -63,9 +63,7 @@ func readFrame(data []byte) (frame, error) {
 	if !s.Empty() {
 		return frame{}, errorf(ErrMalformed, "trailing data")
 	}
-	if len(f.header) == 0 {
-		return frame{}, errorf(ErrMalformed, "empty header")
-	}
+	// An empty header passes: step 3 finds its first field missing.
 	return f, nil
 }
 
