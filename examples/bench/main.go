@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 )
 
@@ -81,17 +82,36 @@ type options struct {
 	rounds   int
 }
 
+// newFlagSet returns the command's flag set: the testing package's flags
+// (registered by testing.Init; bench sets test.benchtime), which its usage
+// leaves out, and its own.
+func newFlagSet(stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: bench [flags]")
+		cli.PrintDefaults(fs, "test.")
+	}
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	return fs
+}
+
 func main() {
 	testing.Init()
-	duration := flag.Duration("duration", time.Second, "time per row")
-	filter := flag.String("filter", "", "only rows whose name matches this regular expression")
-	asJSON := flag.Bool("json", false, "print the rows as JSON")
-	broker := flag.String("broker", "", "MQTT broker URL for the round-trip rows; empty starts an embedded broker")
-	redisAddr := flag.String("redis", "", "Redis for the Redis replay-store rows: host:port, or a redis:// or rediss:// (TLS) URL")
-	inFlight := flag.Int("in-flight", 64, "requests in flight for the throughput rows")
-	rounds := flag.Int("rounds", 5, "interleaved rounds per row, each taking duration/rounds; rows report the median round")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	flag.Parse()
+	fs := newFlagSet(os.Stderr)
+	duration := fs.Duration("duration", time.Second, "time per row")
+	filter := fs.String("filter", "", "only rows whose name matches this regular expression")
+	asJSON := fs.Bool("json", false, "print the rows as JSON")
+	broker := fs.String("broker", "", "MQTT broker URL for the round-trip rows; empty starts an embedded broker")
+	redisAddr := fs.String("redis", "", "Redis for the Redis replay-store rows: host:port, or a redis:// or rediss:// (TLS) URL")
+	inFlight := fs.Int("in-flight", 64, "requests in flight for the throughput rows")
+	rounds := fs.Int("rounds", 5, "interleaved rounds per row, each taking duration/rounds; rows report the median round")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if help, err := cli.Parse(fs, os.Args[1:], os.Stdout); help {
+		return
+	} else if err != nil {
+		os.Exit(2)
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 )
 
@@ -131,5 +134,28 @@ func TestBenchRows(t *testing.T) {
 		if small.BytesPerSender <= 0 || large.BytesPerSender <= small.BytesPerSender {
 			t.Errorf("%s store: %.0f bytes per sender with a 64-wide window, %.0f with 1024", store, small.BytesPerSender, large.BytesPerSender)
 		}
+	}
+}
+
+// -h prints bench's own flags to stdout, without the testing package's.
+func TestBenchHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}} {
+		var out, errOut bytes.Buffer
+		fs := newFlagSet(&errOut)
+		fs.Duration("duration", time.Second, "time per row")
+		help, err := cli.Parse(fs, args, &out)
+		if !help || err != nil || !strings.HasPrefix(out.String(), "usage: bench") || !strings.Contains(out.String(), "-duration") || errOut.Len() != 0 {
+			t.Fatalf("bench %q = %v, %v; stdout %q, stderr %q", args, help, err, out.String(), errOut.String())
+		}
+		if strings.Contains(out.String(), "test.") {
+			t.Fatalf("bench %q lists the testing flags:\n%s", args, out.String())
+		}
+	}
+	// They are still accepted.
+	old := flag.Lookup("test.benchtime").Value.String()
+	defer flag.Set("test.benchtime", old)
+	fs := newFlagSet(io.Discard)
+	if _, err := cli.Parse(fs, []string{"-test.benchtime", "20ms"}, io.Discard); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -30,19 +30,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: client [flags] METHOD [PAYLOAD]\n       client --gen-hmac FILE | --gen-ed25519 BASE")
+		fmt.Fprintln(fs.Output(), "usage: client [flags] METHOD [PAYLOAD]\n       client --gen-hmac FILE | --gen-ed25519 BASE")
 		fs.PrintDefaults()
 	}
 	var conn cli.Conn
 	var keys cli.Keys
 	conn.Register(fs)
 	keys.Register(fs)
-	id := fs.String("id", "client", "this client's id")
+	id := fs.String("id", "client", "this client's id (with --keys: the key directory's)")
 	server := fs.String("server", "gateway", "the gateway's id")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	genHMAC := fs.String("gen-hmac", "", "write a new 32-byte HMAC key to this file (mode 600) and exit")
 	genEd := fs.String("gen-ed25519", "", "write a new Ed25519 key pair to BASE.key and BASE.pub and exit")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
 	}
 	if did, err := cli.Generate(*genHMAC, *genEd); did || err != nil {
@@ -52,15 +52,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("need METHOD and an optional PAYLOAD")
 	}
-	ring, err := keys.Keyring(*server)
+	for _, f := range [][2]string{{"id", *id}, {"server", *server}} {
+		if err := cli.CheckID(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	ring, dirID, err := keys.Load(*server)
 	if err != nil {
 		return err
 	}
-	tr, err := conn.Transport(fmt.Sprintf("%s-%d", *id, time.Now().UnixNano()))
+	self, err := cli.OwnID(fs, "id", *id, keys.Dir, dirID)
 	if err != nil {
 		return err
 	}
-	c, err := mqttsec.NewClient(mqttsec.Config{ID: *id, Transport: tr, Keyring: ring})
+	tr, err := conn.Transport(fmt.Sprintf("%s-%d", self, time.Now().UnixNano()))
+	if err != nil {
+		return err
+	}
+	c, err := mqttsec.NewClient(mqttsec.Config{ID: self, Transport: tr, Keyring: ring})
 	if err != nil {
 		return err
 	}

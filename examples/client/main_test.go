@@ -131,3 +131,103 @@ func TestClientWithKeyDirectories(t *testing.T) {
 		t.Fatalf("peer.conf with an envelope line: %v", err)
 	}
 }
+
+func TestClientHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"--keys", "x", "-help"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "usage: client") || !strings.Contains(out.String(), "-keys") || errOut.Len() != 0 {
+			t.Errorf("client %q = %v; stdout %q, stderr %q; want usage on stdout and no error", args, err, out.String(), errOut.String())
+		}
+	}
+}
+
+// With --keys and no --id the client is the party of the key directory; an
+// --id that differs from it, or is not an id, is refused before any
+// connection.
+func TestClientIDFromKeyDirectory(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	root := t.TempDir()
+	gw, door := filepath.Join(root, "gateway"), filepath.Join(root, "door-7")
+	for _, err := range []error{
+		keydir.Init(gw, "gateway", keydir.InitOptions{}), keydir.Init(door, "door-7", keydir.InitOptions{}),
+		keydir.Pair(gw, door, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring, err := (&cli.Keys{Dir: gw}).Keyring("door-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 5}).Transport("kd-gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		return []byte(r.Caller + " " + string(r.Payload)), nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		reply string
+		err   []string
+	}{
+		{name: "id from the directory", reply: "door-7 hello\n"},
+		{name: "the same id given", flags: []string{"--id", "door-7"}, reply: "door-7 hello\n"},
+		{name: "the default id given", flags: []string{"--id", "client"}, err: []string{`"client"`, `"door-7"`, door}},
+		{name: "another id", flags: []string{"--id", "door-8"}, err: []string{`"door-8"`, `"door-7"`}},
+		{name: "not an id", flags: []string{"--id", "bad id"}, err: []string{"--id", "ASCII letters, digits and - . _ : @"}},
+		{name: "server not an id", flags: []string{"--server", "gate way"}, err: []string{"--server", "ASCII letters, digits and - . _ : @"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"--broker", b.URL(), "--timeout", "5s", "--keys", door}, tt.flags...)
+			err := run(ctx, append(args, "echo", "hello"), &out, &errOut)
+			if tt.err == nil {
+				if err != nil || out.String() != tt.reply {
+					t.Fatalf("reply %q, %v; want %q", out.String(), err, tt.reply)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("reply %q; want an error", out.String())
+			}
+			for _, s := range tt.err {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %s", err, s)
+				}
+			}
+		})
+	}
+}
+
+// An id that is not one is refused first, saying what an id may hold.
+func TestClientRefusesBadIDs(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.hmac")
+	for _, args := range [][]string{
+		{"--id", "bad id", "--hmac-key", missing, "echo"},
+		{"--server", "a/b", "--hmac-key", missing, "echo"},
+		{"--id", "", "echo"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "--"+strings.TrimPrefix(args[0], "--")) || !strings.Contains(err.Error(), "ASCII letters, digits and - . _ : @") {
+			t.Errorf("client %q = %v; want an error naming %s and the allowed characters", args, err, args[0])
+		}
+	}
+}

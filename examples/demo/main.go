@@ -12,25 +12,56 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/mqttsec/mqttsec/internal/cli"
 )
 
+// options are the command's flags.
+type options struct {
+	broker   string
+	protocol int
+	timeout  time.Duration
+}
+
+// parseFlags reads the command line; help, printed to stdout, ends the
+// command with status 0.
+func parseFlags(args []string, stdout, stderr io.Writer) (opt options, help bool, err error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: demo [--broker URL] [--protocol 3|5] [--timeout D]")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&opt.broker, "broker", "", "MQTT broker URL (tcp://host:port); empty starts an embedded broker")
+	fs.IntVar(&opt.protocol, "protocol", 5, "MQTT protocol version: 3 (3.1.1) or 5")
+	fs.DurationVar(&opt.timeout, "timeout", 60*time.Second, "give up after this long")
+	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
+		return opt, help, err
+	}
+	if opt.protocol != 3 && opt.protocol != 5 {
+		return opt, false, errors.New("--protocol must be 3 or 5")
+	}
+	return opt, false, nil
+}
+
 func main() {
-	broker := flag.String("broker", "", "MQTT broker URL (tcp://host:port); empty starts an embedded broker")
-	protocol := flag.Int("protocol", 5, "MQTT protocol version: 3 (3.1.1) or 5")
-	timeout := flag.Duration("timeout", 60*time.Second, "give up after this long")
-	flag.Parse()
-	if *protocol != 3 && *protocol != 5 {
-		fmt.Fprintln(os.Stderr, "demo: --protocol must be 3 or 5")
+	opt, help, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
+	if help {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opt.timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *broker, *protocol); err != nil {
+	if err := run(ctx, os.Stdout, opt.broker, opt.protocol); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}

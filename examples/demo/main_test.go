@@ -26,3 +26,26 @@ func TestDemo(t *testing.T) {
 		})
 	}
 }
+
+func TestDemoFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		help, err bool
+		stdout    string
+	}{
+		{args: []string{"-h"}, help: true, stdout: "usage: demo"},
+		{args: []string{"--help"}, help: true, stdout: "-protocol"},
+		{args: []string{"--protocol", "4"}, err: true},
+		{args: []string{"--nope"}, err: true},
+		{args: []string{"--protocol", "3", "--broker", "tcp://127.0.0.1:1883"}},
+	} {
+		var out, errOut bytes.Buffer
+		opt, help, err := parseFlags(tt.args, &out, &errOut)
+		if help != tt.help || (err != nil) != tt.err || !strings.Contains(out.String(), tt.stdout) || tt.stdout == "" && out.Len() != 0 {
+			t.Errorf("demo %q = %+v, %v, %v; stdout %q", tt.args, opt, help, err, out.String())
+		}
+		if tt.help && errOut.Len() != 0 {
+			t.Errorf("demo %q wrote to stderr: %q", tt.args, errOut.String())
+		}
+	}
+}

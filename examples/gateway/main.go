@@ -79,11 +79,15 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- struct{}) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gateway [flags]  (serves echo and time to --peer until Ctrl-C)")
+		fs.PrintDefaults()
+	}
 	var conn cli.Conn
 	var keys cli.Keys
 	conn.Register(fs)
 	keys.Register(fs)
-	id := fs.String("id", "gateway", "this gateway's id")
+	id := fs.String("id", "gateway", "this gateway's id (with --keys: the key directory's)")
 	peer := fs.String("peer", "client", "the id of the client allowed to call")
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
@@ -91,8 +95,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	state.register(fs)
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
+	}
+	for _, f := range [][2]string{{"id", *id}, {"peer", *peer}} {
+		if err := cli.CheckID(f[0], f[1]); err != nil {
+			return err
+		}
 	}
 	if err := state.check(); err != nil {
 		return err
@@ -114,8 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			fmt.Fprintln(stderr, "gateway: rules not reloaded, previous rules stay:", err)
 		})
 	}
-	ring, err := keys.Keyring(*peer)
+	ring, dirID, err := keys.Load(*peer)
 	if err != nil {
+		return err
+	}
+	if *id, err = cli.OwnID(fs, "id", *id, keys.Dir, dirID); err != nil {
 		return err
 	}
 	if keys.Dir != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
@@ -354,4 +355,81 @@ func startClient(t *testing.T, ctx context.Context, broker string, ring *mqttsec
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
+}
+
+func TestGatewayHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, &out, &errOut, nil); err != nil || !strings.HasPrefix(out.String(), "usage: gateway") || !strings.Contains(out.String(), "-keys") || errOut.Len() != 0 {
+			t.Errorf("gateway %q = %v; stdout %q, stderr %q; want usage on stdout and no error", args, err, out.String(), errOut.String())
+		}
+	}
+}
+
+// With --keys and no --id the gateway is the party of the key directory;
+// an --id that differs from it, or an id that is not one, is refused
+// before any connection.
+func TestGatewayIDFromKeyDirectory(t *testing.T) {
+	b := startBroker(t)
+	root := t.TempDir()
+	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
+	for _, err := range []error{
+		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		flags []string
+		err   []string // nil: serves as gw-1
+	}{
+		{name: "id from the directory"},
+		{name: "the same id given", flags: []string{"--id", "gw-1"}},
+		{name: "the default id given", flags: []string{"--id", "gateway"}, err: []string{`"gateway"`, `"gw-1"`, gw}},
+		{name: "not an id", flags: []string{"--id", "bad id"}, err: []string{"--id", "ASCII letters, digits and - . _ : @"}},
+		{name: "peer not an id", flags: []string{"--peer", "a/b"}, err: []string{"--peer", "ASCII letters, digits and - . _ : @"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			args := append([]string{"--broker", b.URL(), "--keys", gw}, tt.flags...)
+			if tt.err != nil {
+				var out, errOut bytes.Buffer
+				err := run(ctx, args, &out, &errOut, nil)
+				if err == nil {
+					t.Fatal("run succeeded; want an error")
+				}
+				for _, s := range tt.err {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %s", err, s)
+					}
+				}
+				return
+			}
+			stop, _ := startGateway(t, ctx, args...)
+			defer stop()
+			ring, err := (&cli.Keys{Dir: cl}).Keyring("gw-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := startClient(t, ctx, b.URL(), ring)
+			if reply, err := c.Request(ctx, "gw-1", "echo", []byte("hi")); err != nil || string(reply) != "hi" {
+				t.Fatalf("echo to gw-1 = %q, %v", reply, err)
+			}
+		})
+	}
+}
+
+// An id that is not one is refused first, saying what an id may hold.
+func TestGatewayRefusesBadIDs(t *testing.T) {
+	for _, args := range [][]string{{"--id", "bad id"}, {"--peer", "door#7"}, {"--id", ""}} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, &out, &errOut, nil)
+		if err == nil || !strings.Contains(err.Error(), args[0]) || !strings.Contains(err.Error(), "ASCII letters, digits and - . _ : @") {
+			t.Errorf("gateway %q = %v; want an error naming %s and the allowed characters", args, err, args[0])
+		}
+	}
 }

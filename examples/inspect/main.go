@@ -45,6 +45,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/b64url"
+	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -66,13 +67,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: inspect [--keys DIR [--at-issue]] [--max-size N] [FILE]  (no FILE: standard input)")
+		fmt.Fprintln(fs.Output(), "usage: inspect [--keys DIR [--at-issue]] [--max-size N] [FILE]  (no FILE: standard input)")
 		fs.PrintDefaults()
 	}
 	keysDir := fs.String("keys", "", "the receiving party's key directory: open the envelope as it would")
 	atIssue := fs.Bool("at-issue", false, "with --keys: open as of the envelope's issue time (freshness not checked)")
 	maxSize := fs.Int("max-size", envelope.DefaultMaxSize, "largest envelope read, in bytes (before any base64url armor)")
-	if err := fs.Parse(args); err != nil {
+	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 1 || (*atIssue && *keysDir == "") || *maxSize <= 0 {

@@ -243,3 +243,12 @@ func TestInspectUsage(t *testing.T) {
 		t.Errorf("missing key directory: %v, printed %q", err, out.String())
 	}
 }
+
+func TestInspectHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}} {
+		var out, errOut bytes.Buffer
+		if err := run(args, strings.NewReader(""), &out, &errOut, time.Now); err != nil || !strings.HasPrefix(out.String(), "usage: inspect") || !strings.Contains(out.String(), "-keys") || errOut.Len() != 0 {
+			t.Errorf("inspect %q = %v; stdout %q, stderr %q; want usage on stdout and no error", args, err, out.String(), errOut.String())
+		}
+	}
+}

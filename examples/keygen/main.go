@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
@@ -31,23 +32,56 @@ func main() {
 
 const usage = "usage: keygen init|export|pair|show [flags]  (keygen CMD -h for flags)"
 
+// synopsis is each command's usage line.
+var synopsis = map[string]string{
+	"init":   "keygen init --dir DIR --id ID [--rsa] [--force]",
+	"export": "keygen export --dir DIR --to PEERDIR [--force]",
+	"pair":   `keygen pair --dir DIR --peer-dir DIR [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]`,
+	"show":   "keygen show --dir DIR",
+}
+
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		for _, cmd := range []string{"init", "export", "pair", "show"} {
+			fmt.Fprintln(stdout, "  "+synopsis[cmd])
+		}
+		return nil
+	}
+	err := command(args, stdout, stderr)
+	if errors.Is(err, keydir.ErrExists) {
+		// The library's error cannot know the flag that overwrites.
+		err = fmt.Errorf("%w: add --force to overwrite", err)
+	}
+	return err
+}
+
+func command(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keygen "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage:", synopsis[args[0]])
+		fs.PrintDefaults()
+	}
 	dir := fs.String("dir", "", "the party's key directory")
 	force := fs.Bool("force", false, "overwrite existing files")
+	parse := func() (bool, error) { return cli.Parse(fs, args[1:], stdout) }
 	switch args[0] {
 	case "init":
 		id := fs.String("id", "", "the party's id")
 		withRSA := fs.Bool("rsa", false, "also create RSA-2048 signing and RSA-OAEP keys")
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parse(); help || err != nil {
 			return err
 		}
 		if *dir == "" || *id == "" {
 			return errors.New("init needs --dir and --id")
+		}
+		if err := cli.CheckID("id", *id); err != nil {
+			return err
 		}
 		if err := keydir.Init(*dir, *id, keydir.InitOptions{RSA: *withRSA, Force: *force}); err != nil {
 			return err
@@ -55,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return show(*dir, stdout)
 	case "export":
 		to := fs.String("to", "", "directory to write the public keys to (the other side's peers/<id>)")
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parse(); help || err != nil {
 			return err
 		}
 		if *dir == "" || *to == "" {
@@ -72,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
 		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
 		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parse(); help || err != nil {
 			return err
 		}
 		if *dir == "" || *peerDir == "" {
@@ -85,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s and %s now share the requested secrets (files mode 600)\n", *dir, *peerDir)
 		return nil
 	case "show":
-		if err := fs.Parse(args[1:]); err != nil {
+		if help, err := parse(); help || err != nil {
 			return err
 		}
 		if *dir == "" {

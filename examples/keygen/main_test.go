@@ -65,3 +65,50 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 		}
 	}
 }
+
+func TestKeygenHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "usage: keygen init|export|pair|show"},
+		{[]string{"--help"}, "usage: keygen init|export|pair|show"},
+		{[]string{"help"}, "keygen pair --dir DIR --peer-dir DIR"},
+		{[]string{"init", "-h"}, "usage: keygen init --dir DIR --id ID"},
+		{[]string{"export", "--help"}, "usage: keygen export --dir DIR --to PEERDIR"},
+		{[]string{"pair", "-h"}, "-peer-dir"},
+		{[]string{"show", "--dir", "x", "-h"}, "usage: keygen show --dir DIR"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(tt.args, &out, &errOut); err != nil || !strings.Contains(out.String(), tt.want) || errOut.Len() != 0 {
+			t.Errorf("keygen %q = %v; stdout %q, stderr %q; want %q on stdout and no error", tt.args, err, out.String(), errOut.String(), tt.want)
+		}
+	}
+}
+
+// Errors an operator acts on say what to type.
+func TestKeygenErrorsNameTheFix(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "door-7")
+	var out, errOut bytes.Buffer
+	exported := filepath.Join(t.TempDir(), "peers", "door-7")
+	for _, args := range [][]string{{"init", "--dir", dir, "--id", "door-7"}, {"export", "--dir", dir, "--to", exported}} {
+		if err := run(args, &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"init", "--dir", dir, "--id", "door-7"}, []string{"file exists", "--force"}},
+		{[]string{"export", "--dir", dir, "--to", exported}, []string{"file exists", "--force"}},
+		{[]string{"init", "--dir", filepath.Join(t.TempDir(), "x"), "--id", "bad id"}, []string{`--id "bad id"`, "1 to 128 bytes of ASCII letters, digits and - . _ : @"}},
+	} {
+		err := run(tt.args, &out, &errOut)
+		for _, s := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), s) {
+				t.Errorf("keygen %q = %v; want an error saying %s", tt.args, err, s)
+			}
+		}
+	}
+}

@@ -3,10 +3,12 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -88,19 +90,32 @@ func (k *Keys) Register(fs *flag.FlagSet) {
 // Keyring builds a keyring with one peer: messages to it carry an HMAC
 // and/or an Ed25519 signature, and the same is required of its messages.
 func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
+	ring, _, err := k.Load(peerID)
+	return ring, err
+}
+
+// Load is Keyring, and also returns the id the --keys directory gives its
+// party ("" without --keys).
+func (k *Keys) Load(peerID string) (ring *mqttsec.Keyring, dirID string, err error) {
 	if k.Dir != "" {
 		if k.HMAC != "" || k.SignKey != "" || k.PeerPub != "" {
-			return nil, errors.New("--keys replaces --hmac-key, --sign-key and --peer-pub")
+			return nil, "", errors.New("--keys replaces --hmac-key, --sign-key and --peer-pub")
 		}
 		p, err := keydir.Load(k.Dir)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if p.Keyring.Peer(peerID) == nil {
-			return nil, fmt.Errorf("%s has no peer %q", k.Dir, peerID)
+			return nil, "", fmt.Errorf("%s has no peer %q", k.Dir, peerID)
 		}
-		return p.Keyring, nil
+		return p.Keyring, p.ID, nil
 	}
+	ring, err = k.files(peerID)
+	return ring, "", err
+}
+
+// files builds the keyring from the single-file flags.
+func (k *Keys) files(peerID string) (*mqttsec.Keyring, error) {
 	var own mqttsec.Own
 	peer := &mqttsec.Peer{Peer: envelope.Peer{ID: peerID}}
 	if k.HMAC != "" {
@@ -177,4 +192,70 @@ func RedisOptions(addr string) (*redis.Options, error) {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}
 	return opt, nil
+}
+
+// Parse parses args with fs. -h, -help or --help print fs's usage to
+// stdout and return help = true with no error: the command stops there
+// and exits 0. Any other problem prints to fs's output, as flag does.
+// fs.Usage must write to fs.Output().
+func Parse(fs *flag.FlagSet, args []string, stdout io.Writer) (help bool, err error) {
+	out := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err = fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		_, err = stdout.Write(buf.Bytes())
+		return true, err
+	}
+	out.Write(buf.Bytes())
+	return false, err
+}
+
+// PrintDefaults prints fs's flags as fs.PrintDefaults does, to fs.Output(),
+// leaving out those whose names start with hidePrefix (when it is not
+// empty).
+func PrintDefaults(fs *flag.FlagSet, hidePrefix string) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if hidePrefix == "" || !strings.HasPrefix(f.Name, hidePrefix) {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	shown.PrintDefaults()
+}
+
+// IDRule says what an id is (envelope.ValidID).
+var IDRule = fmt.Sprintf("an id is 1 to %d bytes of ASCII letters, digits and - . _ : @", envelope.MaxIDLength)
+
+// CheckID refuses an invalid id given with the flag named name, saying
+// what an id may hold.
+func CheckID(name, id string) error {
+	if envelope.ValidID(id) {
+		return nil
+	}
+	return fmt.Errorf("--%s %q: %s", name, id, IDRule)
+}
+
+// OwnID returns the id a command runs as, given the value of its flag
+// named name (with its default) and the id of its --keys directory dir
+// ("" without one). The directory's id is used unless the flag was given;
+// given and different, it is an error naming both. The id is checked
+// (CheckID).
+func OwnID(fs *flag.FlagSet, name, flagID, dir, dirID string) (string, error) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	switch {
+	case given || dirID == "":
+		if err := CheckID(name, flagID); err != nil {
+			return "", err
+		}
+		if dirID != "" && flagID != dirID {
+			return "", fmt.Errorf("--%s %q differs from the id %q of the key directory %s: leave out --%s, or give that id", name, flagID, dirID, dir, name)
+		}
+		return flagID, nil
+	}
+	return dirID, nil // keydir.Load checked it
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
-// ErrExists means a file would be overwritten without Force.
-var ErrExists = errors.New("file exists (use force to overwrite)")
+// ErrExists means a file would be overwritten without Force (the Force
+// field of InitOptions or PairOptions, Export's force; keygen's --force).
+var ErrExists = errors.New("file exists")
 
 // write creates path with data and mode; an existing file is an error
 // unless force.
@@ -77,7 +78,7 @@ type InitOptions struct {
 // MLKEM768X25519 keys (and RSA keys if asked), secret files with mode 600.
 func Init(dir, id string, opt InitOptions) error {
 	if !envelope.ValidID(id) {
-		return fmt.Errorf("%w: keydir: invalid id %q", mqttsec.ErrInvalidConfig, id)
+		return fmt.Errorf("%w: keydir: invalid id %q: an id is 1 to %d bytes of ASCII letters, digits and - . _ : @", mqttsec.ErrInvalidConfig, id, envelope.MaxIDLength)
 	}
 	self := filepath.Join(dir, "self")
 	if err := write(filepath.Join(self, "id"), []byte(id+"\n"), 0o644, opt.Force); err != nil {

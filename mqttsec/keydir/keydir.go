@@ -22,6 +22,10 @@
 //	<dir>/peers/<id>/rsa-oaep.pub and RSA; the first key of the first
 //	                              file present (in this order) is used
 //
+// Secret files must not be readable, and the peers' public key files and
+// peer.conf not writable, by group or others: Load refuses them
+// (ErrPermissions, ErrWritable).
+//
 // peer.conf has one directive per line ('#' comments):
 //
 //	send hmac sig enc     protections for messages to the peer
@@ -54,6 +58,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,6 +102,11 @@ var (
 	// ErrTooLarge is wrapped by errors about a file larger than any key
 	// file needs to be (1 MiB).
 	ErrTooLarge = keyfile.ErrTooLarge
+	// ErrWritable is wrapped by errors about a peer's public key file or
+	// peer.conf that group or others may write: whoever can write it can
+	// put their own key in the peer's place, or lower what the peer must
+	// send.
+	ErrWritable = errors.New("file must not be writable by group or others (chmod go-w)")
 )
 
 // b64 writes the base64url lines of key files; they are read with
@@ -156,6 +166,40 @@ func readPublic(path string) ([]byte, error) {
 	return readFile(path, keyfile.ReadPublic)
 }
 
+// writableError is a peer's public key file that group or others may
+// write.
+type writableError struct{ mode os.FileMode }
+
+func (e *writableError) Error() string { return fmt.Sprintf("%v (mode %v)", ErrWritable, e.mode) }
+
+// readPeerPublic reads a peer's public key file. Like a secret file's, its
+// permissions are checked on the file that was opened, not on the path:
+// group and others must not be able to write it.
+func readPeerPublic(path string) ([]byte, error) {
+	return readFile(path, func(path string) ([]byte, error) {
+		f, err := keyfile.OpenRegular(path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if perm := st.Mode().Perm(); perm&0o022 != 0 {
+			return nil, &writableError{mode: perm}
+		}
+		data, err := io.ReadAll(io.LimitReader(f, keyfile.MaxSize+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > keyfile.MaxSize {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: ErrTooLarge}
+		}
+		return data, nil
+	})
+}
+
 // readFile reads a file of the directory with read, which bounds its size.
 // Every error is a FileError naming the file, wrapping what read returned
 // (so that errors.Is(err, fs.ErrNotExist) or ErrTooLarge still holds).
@@ -167,6 +211,10 @@ func readFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
 	var pe *keyfile.PermissionError
 	if errors.As(err, &pe) {
 		return nil, &FileError{Path: path, Msg: fmt.Sprintf("%v (mode %v)", ErrPermissions, pe.Mode), Err: ErrPermissions}
+	}
+	var we *writableError
+	if errors.As(err, &we) {
+		return nil, &FileError{Path: path, Msg: we.Error(), Err: ErrWritable}
 	}
 	msg := err.Error()
 	var pathErr *fs.PathError
@@ -371,7 +419,9 @@ var protectionWords = map[string]envelope.Protection{
 }
 
 func parsePeerConf(path string) (*peerConf, error) {
-	data, err := readPublic(path)
+	// peer.conf says what the peer must send: like its public keys, it
+	// must not be writable by group or others.
+	data, err := readPeerPublic(path)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +550,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	}
 	var recipients []envelope.Recipient
 	if path := filepath.Join(dir, "xwing.pub"); exists(path) {
-		data, err := readPublic(path)
+		data, err := readPeerPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -522,7 +572,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 	}
 	if path := filepath.Join(dir, "x25519.pub"); exists(path) {
-		data, err := readPublic(path)
+		data, err := readPeerPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -548,7 +598,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		}
 	}
 	if path := filepath.Join(dir, "rsa-oaep.pub"); exists(path) {
-		data, err := readPublic(path)
+		data, err := readPeerPublic(path)
 		if err != nil {
 			return nil, err
 		}
@@ -615,7 +665,7 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 }
 
 func verifiers(path, name string) ([]envelope.Verifier, error) {
-	data, err := readPublic(path)
+	data, err := readPeerPublic(path)
 	if err != nil {
 		return nil, err
 	}

@@ -432,3 +432,71 @@ func TestPeerConfClockless(t *testing.T) {
 		}
 	}
 }
+
+// A peer's public key file that group or others may write is refused like
+// a secret file others may read: the error names the file and the fix.
+// Files that only others may read load.
+func TestPeerPublicKeyWritableByOthers(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"ed25519.pub", 0o664, false},
+		{"es256.pub", 0o646, false},
+		{"x25519.pub", 0o620, false},
+		{"xwing.pub", 0o666, false},
+		{"ed25519.pub", 0o644, true},
+		{"xwing.pub", 0o444, true},
+		{"es256.pub", 0o600, true},
+		{"peer.conf", 0o664, false},
+		{"peer.conf", 0o644, true},
+	} {
+		t.Run(fmt.Sprintf("%s %v", tt.file, tt.mode), func(t *testing.T) {
+			gw, _ := setup(t, "hmac sig", PairOptions{HMAC: true})
+			path := filepath.Join(gw, "peers", "client", tt.file)
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(gw)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Load = %v", err)
+				}
+				return
+			}
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Path != path || !errors.Is(err, ErrWritable) || !strings.Contains(err.Error(), "chmod go-w") {
+				t.Fatalf("Load = %v; want an error naming %s and chmod go-w", err, path)
+			}
+		})
+	}
+}
+
+// Init, Pair and Export write no file that group or others may write (nor
+// read, if it is secret): what they make loads.
+func TestWrittenFilesAreNotWritableByOthers(t *testing.T) {
+	gw, cl := setup(t, "hmac sig", PairOptions{HMAC: true, HOTP: true, PSK: true})
+	for _, dir := range []string{gw, cl} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return err
+			}
+			mask := os.FileMode(0o022)
+			if strings.HasSuffix(path, ".key") {
+				mask = 0o077
+			}
+			if st.Mode().Perm()&mask != 0 {
+				t.Errorf("%s: mode %v", path, st.Mode().Perm())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
