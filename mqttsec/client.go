@@ -3,6 +3,7 @@ package mqttsec
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -92,7 +93,16 @@ func (c *Client) shut() bool {
 // arrives, since none can be accepted. A reply that arrives before the
 // broker acknowledged the request counts: the reply shows the request
 // arrived. A reply arriving after Request returned is dropped.
+//
+// If ctx ends (its deadline, or a cancel) before a reply came, Request
+// returns a *NoReplyError naming the server and method and how long it
+// waited: errors.Is finds ErrNoReply and ctx's error
+// (context.DeadlineExceeded, context.Canceled) in it. The server may be
+// down, or its handler slow; the request may or may not have run. When
+// the transport reports first that the request could not be sent, Request
+// returns that error instead.
 func (c *Client) Request(ctx context.Context, server, method string, payload []byte) ([]byte, error) {
+	began := time.Now()
 	if err := c.live(); err != nil {
 		return nil, err
 	}
@@ -126,14 +136,24 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	// acknowledgement: a broker that withholds it delays nothing.
 	published := make(chan error, 1)
 	go func() { published <- c.cfg.Transport.Publish(ctx, out) }()
-	return c.awaitReply(ctx, p, published, sealed, server)
+	return c.awaitReply(ctx, p, published, sealed, server, method, began)
+}
+
+// noReply is Request's error when ctx ended before a reply came.
+func noReply(ctx context.Context, server, method string, waited time.Duration) *NoReplyError {
+	cause := ctx.Err()
+	if own := context.Cause(ctx); own != nil && own != cause {
+		cause = fmt.Errorf("%w: %w", cause, own)
+	}
+	return &NoReplyError{Server: server, Method: method, Waited: waited, Cause: cause}
 }
 
 // awaitReply waits for the reply to the request sealed, published on
 // server: the first candidate that opens, an authentic reply refused for
 // its timestamps, a publish that failed before the request was sent, the
-// client's Close or ctx, whichever comes first.
-func (c *Client) awaitReply(ctx context.Context, p *pending, published chan error, sealed sealedMessage, server string) ([]byte, error) {
+// client's Close or ctx (a *NoReplyError), whichever comes first. began is
+// when Request was called.
+func (c *Client) awaitReply(ctx context.Context, p *pending, published chan error, sealed sealedMessage, server, method string, began time.Time) ([]byte, error) {
 	expect := &envelope.Expect{
 		Kinds: envelope.Reply | envelope.ErrorReply, From: server, Request: sealed.Sealed,
 	}
@@ -154,7 +174,7 @@ func (c *Client) awaitReply(ctx context.Context, p *pending, published chan erro
 		case <-c.closed:
 			return nil, ErrClosed
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, noReply(ctx, server, method, time.Since(began))
 		}
 	}
 }

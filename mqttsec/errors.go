@@ -65,6 +65,12 @@ var (
 	// the two clocks disagree by more than the receiver's
 	// Policy.MaxClockSkew (SPEC.md §7.4).
 	ErrClockSkew = errors.New("mqttsec: clocks too far apart")
+	// ErrNoReply is wrapped by the *NoReplyError Request returns when its
+	// context ends (deadline or cancel) before a reply came: the server is
+	// not running or not subscribed, the broker did not pass the request
+	// on, or the handler did not answer in time. The request may or may
+	// not have run.
+	ErrNoReply = errors.New("mqttsec: no reply")
 	// ErrPublishRefused: the broker refused a message with an MQTT 5
 	// PUBACK reason code (its ACL, a quota): it was not delivered. MQTT
 	// 3.1.1 cannot say so; a broker drops the message or the connection.
@@ -118,6 +124,31 @@ func (e *ClockSkewError) Error() string {
 
 // Unwrap returns ErrClockSkew and the refusal.
 func (e *ClockSkewError) Unwrap() []error { return []error{ErrClockSkew, e.Err} }
+
+// NoReplyError is Request's error when its context ends before a reply
+// came. errors.Is finds ErrNoReply and the context's error
+// (context.DeadlineExceeded or context.Canceled) in it.
+type NoReplyError struct {
+	// Server and Method are those of the request.
+	Server, Method string
+	// Waited is how long Request waited, from its call to its giving up.
+	Waited time.Duration
+	// Cause is the context's error; when the context was given a cause of
+	// its own (context.WithTimeoutCause, WithCancelCause), it wraps that
+	// cause too.
+	Cause error
+}
+
+func (e *NoReplyError) Error() string {
+	waited := e.Waited
+	if waited >= time.Millisecond {
+		waited = waited.Round(time.Millisecond)
+	}
+	return fmt.Sprintf("mqttsec: no reply from %q to %q in %v: %v", e.Server, e.Method, waited, e.Cause)
+}
+
+// Unwrap returns ErrNoReply and the cause.
+func (e *NoReplyError) Unwrap() []error { return []error{ErrNoReply, e.Cause} }
 
 func aheadOrBehind(d time.Duration) string {
 	if d < 0 {

@@ -48,8 +48,10 @@ func NewPahoV5(cfg autopaho.ClientConfig) *PahoV5 {
 	return &PahoV5{cfg: cfg}
 }
 
-// Start implements Transport. It returns once connected (or with ctx's
-// error, having given up).
+// Start implements Transport. It returns once connected, or, having given
+// up when ctx ended, with an error wrapping ctx's error and, if an attempt
+// failed, that of the latest failed attempt (a refused or unreachable
+// broker, a TLS failure, the broker's refusal as an autopaho.ConnackError).
 func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	t.mu.Lock()
 	if t.cm != nil {
@@ -83,7 +85,16 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 		return userDown == nil || userDown()
 	}
 	userConnectError := cfg.OnConnectError
+	// lastFailure keeps why the latest connection attempt failed, for
+	// Start's error should the first connection never come.
+	var lastFailure struct {
+		sync.Mutex
+		err error
+	}
 	cfg.OnConnectError = func(err error) {
+		lastFailure.Lock()
+		lastFailure.err = err
+		lastFailure.Unlock()
 		g.tell(connectionEvent{kind: connFailed, err: err})
 		if userConnectError != nil {
 			userConnectError(err)
@@ -110,7 +121,16 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	t.cm, t.life, t.stop = cm, life, stop
 	t.mu.Unlock()
 	if err := cm.AwaitConnection(ctx); err != nil {
+		// autopaho retries until ctx ends; its error says only that. The
+		// last attempt's failure says why (read before Close, whose
+		// cancel may fail the attempt under way).
+		lastFailure.Lock()
+		why := lastFailure.err
+		lastFailure.Unlock()
 		t.Close(context.Background())
+		if why != nil {
+			return fmt.Errorf("mqttsec: mqtt v5 connect: %w (gave up: %w)", why, err)
+		}
 		return fmt.Errorf("mqttsec: mqtt v5 connect: %w", err)
 	}
 	return nil
