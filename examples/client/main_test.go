@@ -51,11 +51,22 @@ func TestClientRequestWithKeysFromFiles(t *testing.T) {
 	}
 	defer srv.Close(context.Background())
 
+	// host:port without a scheme is tcp://host:port on both versions.
+	for _, broker := range []string{b.URL(), b.Addr()} {
+		for _, proto := range []string{"3", "5"} {
+			out.Reset()
+			err := run(ctx, []string{"--broker", broker, "--protocol", proto, "--timeout", "5s", "--hmac-key", hmac, "echo", "hello"}, &out, &errOut)
+			if err != nil || out.String() != "hello\n" {
+				t.Fatalf("v%s --broker %s: echo printed %q, %v", proto, broker, out.String(), err)
+			}
+		}
+	}
+	// An unknown scheme is refused before connecting, naming the accepted
+	// ones.
 	for _, proto := range []string{"3", "5"} {
-		out.Reset()
-		err := run(ctx, []string{"--broker", b.URL(), "--protocol", proto, "--hmac-key", hmac, "echo", "hello"}, &out, &errOut)
-		if err != nil || out.String() != "hello\n" {
-			t.Fatalf("v%s: echo printed %q, %v", proto, out.String(), err)
+		err := run(ctx, []string{"--broker", "http://" + b.Addr(), "--protocol", proto, "--hmac-key", hmac, "echo", "hello"}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "tcp://") || !strings.Contains(err.Error(), `"http"`) {
+			t.Fatalf("v%s --broker http://: %v; want an error naming the accepted schemes", proto, err)
 		}
 	}
 	// There is one envelope format: no flag chooses a version.

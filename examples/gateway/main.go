@@ -6,6 +6,11 @@
 //	go run ./examples/client --gen-hmac client-gateway.hmac
 //	go run ./examples/gateway --broker tcp://127.0.0.1:1883 --peer client --hmac-key client-gateway.hmac
 //
+// With a key directory (--keys, made by examples/keygen) it serves every
+// peer the directory holds, as it is reloaded, and names them at start;
+// --peer ID narrows that to the one peer. The single-file key flags are
+// for one peer, --peer (default "client").
+//
 // With --state DIR the replay windows and the gateway's message counter are
 // kept in DIR (replay.FileStore, replay.FileCounter), so a request captured
 // before a restart is still refused after it. Create them once, on the
@@ -52,6 +57,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: gateway [flags]  (serves echo and time to --peer until Ctrl-C)")
+		fmt.Fprintln(fs.Output(), "usage: gateway [flags]  (serves echo and time to --peer, or with --keys to every peer of the directory, until Ctrl-C)")
 		fs.PrintDefaults()
 	}
 	var conn cli.Conn
@@ -88,20 +95,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	conn.Register(fs)
 	keys.Register(fs)
 	id := fs.String("id", "gateway", "this gateway's id (with --keys: the key directory's)")
-	peer := fs.String("peer", "client", "the id of the client allowed to call")
+	peer := fs.String("peer", "", "the id of the only client allowed to call (default: with --keys every peer of the directory, as it is reloaded; with the single-file flags \""+defaultPeer+"\")")
 	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	var state stateFlags
 	state.register(fs)
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
-	rejectLogInterval := fs.Duration("reject-log-interval", mqttsec.DefaultRejectLogInterval, "at most one log line per this time for refused messages of one kind, with how many were left out; negative logs each")
+	rejectLogInterval := rejectInterval(mqttsec.DefaultRejectLogInterval)
+	fs.Var(&rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
 	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
 	}
-	for _, f := range [][2]string{{"id", *id}, {"peer", *peer}} {
-		if err := cli.CheckID(f[0], f[1]); err != nil {
+	if err := cli.CheckID("id", *id); err != nil {
+		return err
+	}
+	if *peer != "" {
+		if err := cli.CheckID("peer", *peer); err != nil {
 			return err
 		}
+	} else if keys.Dir == "" {
+		// Single key files are for one peer, whose id they do not hold.
+		*peer = defaultPeer
 	}
 	if err := state.check(); err != nil {
 		return err
@@ -127,6 +141,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if err != nil {
 		return err
 	}
+	if keys.Dir != "" && *peer != "" {
+		// The directory's keyring holds all its peers, and a nil Authorize
+		// would let each of them call: --peer narrows it to one.
+		authorize = onlyPeer(*peer, authorize)
+	}
 	if *id, err = cli.OwnID(fs, "id", *id, keys.Dir, dirID); err != nil {
 		return err
 	}
@@ -148,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: *rejectLogInterval}
+	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: time.Duration(rejectLogInterval)}
 	closeState, err := state.open(ctx, &cfg)
 	if err != nil {
 		return err
@@ -167,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if err := srv.Start(startCtx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "gateway %s listening on %s for %s (methods: echo, time); Ctrl-C stops\n", *id, conn.Broker, *peer)
+	fmt.Fprintf(stdout, "gateway %s listening on %s for %s (methods: echo, time); Ctrl-C stops\n", *id, conn.Broker, servedPeers(*peer, keys.Dir, ring))
 	if ready != nil {
 		close(ready)
 	}
@@ -190,6 +209,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		err = nil
 	}
 	return err
+}
+
+// defaultPeer is the peer served with the single-file key flags and no
+// --peer.
+const defaultPeer = "client"
+
+// onlyPeer lets only peer call, and then only what authorize (if set)
+// grants it.
+func onlyPeer(peer string, authorize func(caller, method string) bool) func(caller, method string) bool {
+	return func(caller, method string) bool {
+		return caller == peer && (authorize == nil || authorize(caller, method))
+	}
+}
+
+// servedPeers says whom the gateway serves, for its start line: peer, or
+// without it every peer of the key directory dir, which ring holds now.
+func servedPeers(peer, dir string, ring *mqttsec.Keyring) string {
+	if peer != "" {
+		return peer
+	}
+	ids := ring.PeerIDs()
+	if len(ids) == 0 {
+		return fmt.Sprintf("every peer of %s (none yet; keys are reloaded)", dir)
+	}
+	return fmt.Sprintf("every peer of %s (now: %s)", dir, strings.Join(ids, ", "))
+}
+
+// rejectInterval is the --reject-log-interval flag: a duration, or 0 or a
+// negative number, with or without a unit, for "no limit: log every
+// refusal" (mqttsec.Config.RejectLogInterval takes a negative value for
+// that; its zero would mean the default).
+type rejectInterval time.Duration
+
+func (r *rejectInterval) String() string { return time.Duration(*r).String() }
+
+func (r *rejectInterval) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseInt(s, 10, 64)
+		if nerr != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s needs a unit (%ss, say), or give 0 or -1 to log every refusal", s, s)
+		}
+	}
+	if d <= 0 {
+		d = -1 // every refusal
+	}
+	*r = rejectInterval(d)
+	return nil
 }
 
 // stateFlags say where the gateway keeps its replay windows and message

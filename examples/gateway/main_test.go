@@ -433,3 +433,137 @@ func TestGatewayRefusesBadIDs(t *testing.T) {
 		}
 	}
 }
+
+// With --keys and no --peer the gateway serves every peer of its key
+// directory, and says which at start; --peer narrows it to that one, the
+// others' requests refused as forbidden; a --peer not in the directory is
+// refused at start.
+func TestGatewayPeersOfKeyDirectory(t *testing.T) {
+	b := startBroker(t)
+	root := t.TempDir()
+	gw, cl, door := filepath.Join(root, "gw-1"), filepath.Join(root, "client"), filepath.Join(root, "door-7")
+	for _, err := range []error{
+		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}), keydir.Init(door, "door-7", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}), keydir.Pair(gw, door, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		flags  []string
+		served []string // served peers; the other is refused as forbidden
+		start  string   // in the start line
+		err    string   // a start refused, saying this
+	}{
+		{name: "every peer", served: []string{"client", "door-7"}, start: "for every peer of " + gw + " (now: client, door-7)"},
+		{name: "only client", flags: []string{"--peer", "client"}, served: []string{"client"}, start: "for client ("},
+		{name: "only door-7", flags: []string{"--peer", "door-7"}, served: []string{"door-7"}, start: "for door-7 ("},
+		{name: "not in the directory", flags: []string{"--peer", "nobody"}, err: `no peer "nobody"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			args := append([]string{"--broker", b.URL(), "--keys", gw}, tt.flags...)
+			if tt.err != "" {
+				var out, errOut bytes.Buffer
+				if err := run(ctx, args, &out, &errOut, nil); err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("run = %v; want an error saying %s", err, tt.err)
+				}
+				return
+			}
+			stop, _ := startGateway(t, ctx, args...)
+			for _, p := range []struct{ id, dir string }{{"client", cl}, {"door-7", door}} {
+				ring, err := (&cli.Keys{Dir: p.dir}).Keyring("gw-1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := startClientAs(t, ctx, b.URL(), p.id, ring)
+				reply, err := c.Request(ctx, "gw-1", "echo", []byte("hi"))
+				var remote *mqttsec.Error
+				switch {
+				case slices.Contains(tt.served, p.id):
+					if err != nil || string(reply) != "hi" {
+						t.Errorf("echo from %s = %q, %v; want it served", p.id, reply, err)
+					}
+				case !errors.As(err, &remote) || remote.Code != mqttsec.CodeForbidden:
+					t.Errorf("echo from %s = %q, %v; want it forbidden", p.id, reply, err)
+				}
+			}
+			if out := stop(); !strings.Contains(out, tt.start) {
+				t.Errorf("gateway printed:\n%s\nwant %q in its start line", out, tt.start)
+			}
+		})
+	}
+}
+
+// --reject-log-interval takes a duration, or 0 or -1 without a unit for
+// "log every refusal" (a negative mqttsec.Config.RejectLogInterval; its
+// zero would mean the default instead).
+func TestRejectLogIntervalFlag(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "30s", want: 30 * time.Second},
+		{in: "1m", want: time.Minute},
+		{in: "-1ns", want: -1},
+		{in: "-1", want: -1},
+		{in: "0", want: -1},
+		{in: "0s", want: -1},
+		{in: "-5", want: -1},
+		{in: "-2s", want: -1},
+		{in: "30", err: "needs a unit"},
+		{in: "soon", err: "soon"},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			r := rejectInterval(mqttsec.DefaultRejectLogInterval)
+			err := r.Set(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Set = %v (%v); want an error saying %s", err, time.Duration(r), tt.err)
+				}
+				return
+			}
+			if err != nil || time.Duration(r) != tt.want {
+				t.Fatalf("Set = %v, %v; want %v", time.Duration(r), err, tt.want)
+			}
+		})
+	}
+	// Through run: a plain -1 or 0 is no parse error (the run stops later,
+	// for want of keys); the usage says so, and keeps the default.
+	for _, v := range []string{"-1", "0", "30s"} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"--reject-log-interval", v}, &out, &errOut, nil)
+		if err == nil || strings.Contains(err.Error(), "reject-log-interval") || errOut.Len() != 0 {
+			t.Errorf("--reject-log-interval %s: %v\n%s", v, err, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &out, &errOut, nil); err != nil {
+		t.Fatal(err)
+	}
+	if u := out.String(); !strings.Contains(u, "0 or -1") || !strings.Contains(u, "(default 10s)") {
+		t.Errorf("usage does not say 0 or -1, or the default:\n%s", u)
+	}
+}
+
+// startClientAs starts the peer id of the gateway on broker, with ring.
+func startClientAs(t *testing.T, ctx context.Context, broker, id string, ring *mqttsec.Keyring) *mqttsec.Client {
+	t.Helper()
+	tr, err := (&cli.Conn{Broker: broker, Protocol: 5}).Transport("test-" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mqttsec.NewClient(mqttsec.Config{ID: id, Transport: tr, Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ type Conn struct {
 
 // Register adds the connection flags to fs.
 func (c *Conn) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:port or tls://host:port")
+	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:port, tls://host:port, ws://, wss:// or unix://path; host:port alone means tcp://host:port")
 	fs.IntVar(&c.Protocol, "protocol", 5, "MQTT version: 3 (3.1.1) or 5")
 	fs.StringVar(&c.CA, "ca", "", "PEM file of the CA that issued the broker's certificate (tls://)")
 	fs.StringVar(&c.Cert, "cert", "", "PEM client certificate, for brokers that require one")
@@ -51,24 +52,60 @@ func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
 			return nil, err
 		}
 	}
+	if c.Protocol != 3 && c.Protocol != 5 {
+		return nil, errors.New("--protocol must be 3 or 5")
+	}
+	u, err := BrokerURL(c.Broker)
+	if err != nil {
+		return nil, err
+	}
 	switch c.Protocol {
 	case 3:
-		o := mqtt.NewClientOptions().AddBroker(c.Broker).SetClientID(clientID).SetConnectTimeout(10 * time.Second)
+		o := mqtt.NewClientOptions().AddBroker(u.String()).SetClientID(clientID).SetConnectTimeout(10 * time.Second)
 		if tlsCfg != nil {
 			o.SetTLSConfig(tlsCfg)
 		}
 		return mqttsec.NewPahoV3(o), nil
-	case 5:
-		u, err := url.Parse(c.Broker)
-		if err != nil {
-			return nil, fmt.Errorf("--broker: %w", err)
-		}
+	default:
 		return mqttsec.NewPahoV5(autopaho.ClientConfig{
 			ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, ConnectTimeout: 10 * time.Second,
 			ClientConfig: paho.ClientConfig{ClientID: clientID},
 		}), nil
 	}
-	return nil, errors.New("--protocol must be 3 or 5")
+}
+
+// BrokerSchemes are the URL schemes a --broker URL may have: those the
+// mqttsec transports dial on both MQTT versions.
+var BrokerSchemes = []string{"tcp", "mqtt", "tls", "ssl", "mqtts", "mqtt+ssl", "tcps", "ws", "wss", "unix"}
+
+// BrokerURL reads a --broker flag, for MQTT 3.1.1 and 5 alike: a URL with
+// one of BrokerSchemes, or host:port without a scheme, which means
+// tcp://host:port (and :port alone tcp://127.0.0.1:port, as Paho's MQTT
+// 3.1.1 client takes it). Any other scheme is an error naming the
+// accepted ones.
+func BrokerURL(broker string) (*url.URL, error) {
+	s := strings.TrimSpace(broker)
+	if s == "" {
+		return nil, errors.New("--broker is empty: give tcp://host:port or host:port")
+	}
+	if !strings.Contains(s, "://") {
+		if strings.HasPrefix(s, ":") {
+			s = "127.0.0.1" + s
+		}
+		s = "tcp://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--broker %q: %w", broker, err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if !slices.Contains(BrokerSchemes, u.Scheme) {
+		return nil, fmt.Errorf("--broker %q: unknown scheme %q; the accepted ones are %s:// (or host:port alone for tcp://)", broker, u.Scheme, strings.Join(BrokerSchemes, "://, "))
+	}
+	if u.Host == "" && (u.Scheme != "unix" || u.Path == "") {
+		return nil, fmt.Errorf("--broker %q: no host (unix:// takes a path)", broker)
+	}
+	return u, nil
 }
 
 // Keys names the key files for one peer, or a whole key directory.
@@ -95,7 +132,9 @@ func (k *Keys) Keyring(peerID string) (*mqttsec.Keyring, error) {
 }
 
 // Load is Keyring, and also returns the id the --keys directory gives its
-// party ("" without --keys).
+// party ("" without --keys). With --keys the keyring holds every peer of
+// the directory; peerID, unless it is "", must be one of them. The
+// single-file flags need a peerID.
 func (k *Keys) Load(peerID string) (ring *mqttsec.Keyring, dirID string, err error) {
 	if k.Dir != "" {
 		if k.HMAC != "" || k.SignKey != "" || k.PeerPub != "" {
@@ -105,10 +144,13 @@ func (k *Keys) Load(peerID string) (ring *mqttsec.Keyring, dirID string, err err
 		if err != nil {
 			return nil, "", err
 		}
-		if p.Keyring.Peer(peerID) == nil {
+		if peerID != "" && p.Keyring.Peer(peerID) == nil {
 			return nil, "", fmt.Errorf("%s has no peer %q", k.Dir, peerID)
 		}
 		return p.Keyring, p.ID, nil
+	}
+	if peerID == "" {
+		return nil, "", errors.New("the single-file flags (--hmac-key, --sign-key, --peer-pub) need the peer's id; a --keys directory names its peers")
 	}
 	ring, err = k.files(peerID)
 	return ring, "", err

@@ -151,3 +151,81 @@ func TestOwnID(t *testing.T) {
 		})
 	}
 }
+
+// --broker without a scheme is tcp://, for both MQTT versions; an unknown
+// scheme is refused naming the accepted ones.
+func TestBrokerURL(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		err      []string
+	}{
+		{in: "tcp://127.0.0.1:1883", want: "tcp://127.0.0.1:1883"},
+		{in: "127.0.0.1:1883", want: "tcp://127.0.0.1:1883"},
+		{in: "broker.example:1883", want: "tcp://broker.example:1883"},
+		{in: "localhost:1883", want: "tcp://localhost:1883"},
+		{in: "[::1]:1883", want: "tcp://[::1]:1883"},
+		{in: ":1883", want: "tcp://127.0.0.1:1883"},
+		{in: " tcp://h:1 ", want: "tcp://h:1"},
+		{in: "TLS://h:8883", want: "tls://h:8883"},
+		{in: "ssl://h:8883", want: "ssl://h:8883"},
+		{in: "mqtts://h:8883", want: "mqtts://h:8883"},
+		{in: "mqtt://h:1883", want: "mqtt://h:1883"},
+		{in: "ws://h:8080/mqtt", want: "ws://h:8080/mqtt"},
+		{in: "wss://h/mqtt", want: "wss://h/mqtt"},
+		{in: "unix:///run/mosquitto.sock", want: "unix:///run/mosquitto.sock"},
+		{in: "http://h:1883", err: []string{`"http"`, "tcp://", "tls://", "ws://", "wss://", "unix://", "host:port"}},
+		{in: "redis://h:6379", err: []string{`"redis"`, "tcp://"}},
+		{in: "", err: []string{"--broker"}},
+		{in: "tcp://", err: []string{"no host"}},
+		{in: "tcp://h:port", err: []string{"--broker"}},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			u, err := BrokerURL(tt.in)
+			if tt.err != nil {
+				if err == nil {
+					t.Fatalf("BrokerURL = %v; want an error", u)
+				}
+				for _, s := range append(tt.err, "--broker") {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %s", err, s)
+					}
+				}
+				return
+			}
+			if err != nil || u.String() != tt.want {
+				t.Fatalf("BrokerURL = %v, %v; want %s", u, err, tt.want)
+			}
+		})
+	}
+}
+
+// Both transports take the --broker URL through BrokerURL: an unknown
+// scheme is an error before any connection, on either MQTT version.
+func TestTransportChecksBroker(t *testing.T) {
+	for _, proto := range []int{3, 5} {
+		for _, tt := range []struct {
+			broker string
+			ok     bool
+		}{
+			{"127.0.0.1:1883", true}, {"tcp://127.0.0.1:1883", true}, {"http://127.0.0.1:1883", false}, {"localhost", true},
+		} {
+			t.Run(fmt.Sprintf("v%d %s", proto, tt.broker), func(t *testing.T) {
+				tr, err := (&Conn{Broker: tt.broker, Protocol: proto}).Transport("x")
+				if (err == nil) != tt.ok {
+					t.Fatalf("Transport = %v, %v; want ok %v", tr, err, tt.ok)
+				}
+				if err != nil && !strings.Contains(err.Error(), "accepted") {
+					t.Fatalf("error %q does not name the accepted schemes", err)
+				}
+			})
+		}
+	}
+}
+
+// Without --keys a peer id is needed; with it, "" means every peer.
+func TestLoadWithoutPeer(t *testing.T) {
+	_, _, err := (&Keys{HMAC: "x.hmac"}).Load("")
+	if err == nil || !strings.Contains(err.Error(), "--keys") {
+		t.Fatalf("Load(\"\") with --hmac-key = %v; want an error saying a peer id is needed", err)
+	}
+}
