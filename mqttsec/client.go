@@ -244,7 +244,7 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 				return nil, true, skew
 			}
 		}
-		c.reject(Inbound{Topic: c.replyTopic}, err)
+		c.reject(Inbound{Topic: c.replyTopic, Payload: cand}, err)
 		if errors.Is(err, envelope.ErrReplayStore) {
 			// The client's own replay store failed: no reply, genuine or
 			// not, can be accepted now.

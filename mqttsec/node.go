@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,11 +335,11 @@ func (n *node) enqueue(in Inbound) {
 	}
 	route, err := envelope.Peek(in.Payload, n.cfg.MaxSize)
 	if err != nil {
-		n.reject(in, err)
+		n.rejectPeeked(in, err, nil)
 		return
 	}
 	if n.cfg.Keyring.Peer(route.From) == nil {
-		n.reject(in, envelope.ErrUnknownKey)
+		n.rejectPeeked(in, envelope.ErrUnknownKey, route)
 		return
 	}
 	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter)}
@@ -397,8 +398,26 @@ func (n *node) route(in Inbound) {
 }
 
 // reject counts and logs a refused message. Nothing goes back to the
-// sender: before authentication there is no one to answer.
+// sender: before authentication there is no one to answer. The line says
+// what the message's header claims (see appendClaims), if it reads; the
+// header is parsed for that only when the line is written, not for
+// refusals a flood has only counted.
 func (n *node) reject(in Inbound, err error) {
+	n.refuseMessage(in, err, func() *envelope.Header {
+		h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
+		return h
+	})
+}
+
+// rejectPeeked is reject for a message whose header has been peeked
+// already: h, or nil if it did not read.
+func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
+	n.refuseMessage(in, err, func() *envelope.Header { return h })
+}
+
+// refuseMessage is reject, with header finding the message's header (nil
+// if it does not read) for the line, if one is written.
+func (n *node) refuseMessage(in Inbound, err error, header func() *envelope.Header) {
 	class := envelope.Class(err)
 	name := classStat[class]
 	if name == "" {
@@ -415,7 +434,47 @@ func (n *node) reject(in Inbound, err error) {
 		n.rejects.Log(n.ctx, slog.LevelError, "mqttsec: replay store unavailable, message refused", "", "topic", in.Topic, "err", err)
 		return
 	}
-	n.refuse(n.ctx, name, "mqttsec: message refused", "topic", in.Topic)
+	n.stats.add(name)
+	n.rejects.LogMore(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", name,
+		func() []any { return appendClaims(nil, header()) }, "topic", in.Topic)
+}
+
+// appendClaims appends to attrs what a refused message's header claims:
+// its sender ("claimed_from"), its kind ("kind") and the keys it names
+// ("claimed_keys": "HS256:nCjULoikGARQrPxC,Ed25519:…", at most
+// maxClaimedKeys of them), so that an operator can tell which device is
+// failing. None of it is verified — the message was refused, and anyone
+// may send a header naming any sender and key — hence "claimed_". Key ids
+// are public: nothing secret is logged. A nil h (a header that does not
+// read: junk, too large, an unsupported version) appends nothing.
+func appendClaims(attrs []any, h *envelope.Header) []any {
+	if h == nil {
+		return attrs
+	}
+	return append(attrs, "claimed_from", h.From, "kind", h.Kind.String(), "claimed_keys", claimedKeys(h.Keys))
+}
+
+// maxClaimedKeys bounds the keys a refusal's line lists: a header may name
+// dozens of wrapped keys.
+const maxClaimedKeys = 8
+
+// claimedKeys formats keys as "alg:id,alg:id", with "+N more" for keys
+// past maxClaimedKeys.
+func claimedKeys(keys []envelope.KeyRef) string {
+	var b strings.Builder
+	for i, k := range keys {
+		if i == maxClaimedKeys {
+			fmt.Fprintf(&b, ",+%d more", len(keys)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(k.Algorithm))
+		b.WriteByte(':')
+		b.WriteString(k.ID.String())
+	}
+	return b.String()
 }
 
 // refuse counts a refused or dropped message under the Stats name stat,

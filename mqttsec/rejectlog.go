@@ -52,6 +52,16 @@ func newRejectLog(log *slog.Logger, interval time.Duration, now func() time.Time
 // for the next line of its kind. class is logged as the "class" attribute
 // when it is not empty.
 func (r *rejectLog) Log(ctx context.Context, level slog.Level, msg, class string, attrs ...any) {
+	r.LogMore(ctx, level, msg, class, nil, attrs...)
+}
+
+// LogMore is Log with more attributes, after attrs: those more returns, if
+// more is not nil. It is called only when the line is written, so what
+// takes work to find (a header parsed again) is not found for a refusal
+// that is only counted. They are no part of the kind: a line of a kind
+// stands for refusals whatever their attributes, and the kinds kept stay
+// the package's own, however many senders a flood claims.
+func (r *rejectLog) LogMore(ctx context.Context, level slog.Level, msg, class string, more func() []any, attrs ...any) {
 	if !r.log.Enabled(ctx, level) {
 		return
 	}
@@ -75,14 +85,18 @@ func (r *rejectLog) Log(ctx context.Context, level slog.Level, msg, class string
 		c.suppressed, c.last = 0, now
 		r.mu.Unlock()
 	}
-	r.write(ctx, level, msg, class, suppressed, attrs)
+	r.write(ctx, level, msg, class, suppressed, attrs, more)
 }
 
-// write logs one line: msg, then class (if any), attrs and suppressed (if
-// any).
-func (r *rejectLog) write(ctx context.Context, level slog.Level, msg, class string, suppressed int, attrs []any) {
+// write logs one line: msg, then class (if any), attrs, what more returns
+// (if more is not nil) and suppressed (if any).
+func (r *rejectLog) write(ctx context.Context, level slog.Level, msg, class string, suppressed int, attrs []any, more func() []any) {
 	if class != "" {
 		attrs = append([]any{"class", class}, attrs...)
+	}
+	if more != nil {
+		// A copy, never the caller's array.
+		attrs = append(attrs[:len(attrs):len(attrs)], more()...)
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)
@@ -103,6 +117,6 @@ func (r *rejectLog) Close() {
 	}
 	r.mu.Unlock()
 	for k, n := range left {
-		r.write(context.Background(), k.level, k.msg, k.class, n, nil)
+		r.write(context.Background(), k.level, k.msg, k.class, n, nil, nil)
 	}
 }
