@@ -24,21 +24,8 @@ func startGateway(t *testing.T, broker, hmac string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := (&cli.Conn{Broker: broker, Protocol: 5}).Transport(fmt.Sprintf("exit-gateway-%d", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	serveGateway(t, broker, 5, fmt.Sprintf("exit-gateway-%d", time.Now().UnixNano()), ring,
+		func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
 }
 
 // closedAddr is a TCP address nothing listens on.

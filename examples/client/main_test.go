@@ -35,21 +35,9 @@ func TestClientRequestWithKeysFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 3}).Transport("test-gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
+	serveGateway(t, b.URL(), 3, "test-gateway", ring, func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
 
 	// host:port without a scheme is tcp://host:port on both versions.
 	for _, broker := range []string{b.URL(), b.Addr()} {
@@ -103,23 +91,11 @@ func TestClientWithKeyDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 5}).Transport("kd-gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+	serveGateway(t, b.URL(), 5, "kd-gateway", ring, func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
 		return []byte(r.Protections.String() + " " + string(r.Payload)), nil
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
 	var out, errOut bytes.Buffer
 	if err := run(ctx, []string{"--broker", b.URL(), "--keys", cl, "echo", "hi"}, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -175,23 +151,11 @@ func TestClientIDFromKeyDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := (&cli.Conn{Broker: b.URL(), Protocol: 5}).Transport("kd-gateway")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+	serveGateway(t, b.URL(), 5, "kd-gateway", ring, func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
 		return []byte(r.Caller + " " + string(r.Payload)), nil
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
 	for _, tt := range []struct {
 		name  string
 		flags []string
@@ -241,4 +205,25 @@ func TestClientRefusesBadIDs(t *testing.T) {
 			t.Errorf("client %q = %v; want an error naming %s and the allowed characters", args, err, args[0])
 		}
 	}
+}
+
+// serveGateway starts the SDK's Server as "gateway" on broker over MQTT
+// proto, with ring, answering "echo" with echo, until the test ends.
+func serveGateway(t *testing.T, broker string, proto int, clientID string, ring *mqttsec.Keyring, echo mqttsec.HandlerFunc) {
+	t.Helper()
+	tr, err := (&cli.Conn{Broker: broker, Protocol: proto}).Transport(clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Transport: tr, Keyring: ring}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.HandleFunc("echo", echo)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
 }
