@@ -5,11 +5,13 @@
 //	keygen export --dir keys/gateway --to keys/client/peers/gateway [--force]
 //	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]
 //	keygen show   --dir keys/gateway
+//	keygen acl    --dir keys/gateway [--out FILE] [--prefix P] [--force]
 //
 // init writes the party's own keys (mode 600) and prints their public key
 // ids; export writes the public keys for the other side; pair gives two
-// parties shared secrets and a peer.conf for each other. Existing files are
-// never overwritten without --force.
+// parties shared secrets and a peer.conf for each other; acl writes a
+// Mosquitto acl_file (mqttsec.Topics.MosquittoACL) for the directory's
+// party and its peers. Existing files are never overwritten without --force.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"os"
 
 	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
@@ -30,7 +33,7 @@ func main() {
 	}
 }
 
-const usage = "usage: keygen init|export|pair|show [flags]  (keygen CMD -h for flags)"
+const usage = "usage: keygen init|export|pair|show|acl [flags]  (keygen CMD -h for flags)"
 
 // synopsis is each command's usage line.
 var synopsis = map[string]string{
@@ -38,7 +41,17 @@ var synopsis = map[string]string{
 	"export": "keygen export --dir DIR --to PEERDIR [--force]",
 	"pair":   `keygen pair --dir DIR --peer-dir DIR [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]`,
 	"show":   "keygen show --dir DIR",
+	"acl":    "keygen acl --dir DIR [--out FILE] [--prefix P] [--force]",
 }
+
+// aclHelp says how acl maps a key directory onto the ACL.
+const aclHelp = `Writes a Mosquitto acl_file for the party of DIR and every peer under
+DIR/peers, to stdout or to FILE (mode 0644). Each MQTT username must be the
+mqttsec id (with mTLS: the certificate's common name and
+use_identity_as_username true). The party of DIR is the server (gateway):
+it reads its own requests, writes replies and reads its peers' events; each
+peer is a client: it calls the party only, reads its own replies and the
+party's events. Every identity publishes only its own events.`
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -47,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(stdout, usage)
-		for _, cmd := range []string{"init", "export", "pair", "show"} {
+		for _, cmd := range []string{"init", "export", "pair", "show", "acl"} {
 			fmt.Fprintln(stdout, "  "+synopsis[cmd])
 		}
 		return nil
@@ -65,6 +78,9 @@ func command(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage:", synopsis[args[0]])
+		if args[0] == "acl" {
+			fmt.Fprintln(fs.Output(), aclHelp)
+		}
 		fs.PrintDefaults()
 	}
 	dir := fs.String("dir", "", "the party's key directory")
@@ -126,8 +142,75 @@ func command(args []string, stdout, stderr io.Writer) error {
 			return errors.New("show needs --dir")
 		}
 		return show(*dir, stdout)
+	case "acl":
+		out := fs.String("out", "", "file to write the ACL to, mode 0644 (default: stdout)")
+		prefix := fs.String("prefix", mqttsec.DefaultTopicPrefix, "first topic level(s) of the topic scheme")
+		if help, err := parse(); help || err != nil {
+			return err
+		}
+		if *dir == "" {
+			return errors.New("acl needs --dir")
+		}
+		acl, err := dirACL(*dir, mqttsec.Topics{Prefix: *prefix})
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			_, err = stdout.Write(acl)
+			return err
+		}
+		if err := writeFile(*out, acl, 0o644, *force); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Mosquitto ACL for %s written to %s\n", *dir, *out)
+		return nil
 	}
 	return errors.New(usage)
+}
+
+// aclIdentities maps a key directory onto ACL identities: the party serves
+// and reads its peers' events; each peer calls the party and reads its
+// events.
+func aclIdentities(party string, peers []string) []mqttsec.ACLIdentity {
+	ids := []mqttsec.ACLIdentity{{ID: party, Serves: true, EventsFrom: peers}}
+	for _, p := range peers {
+		ids = append(ids, mqttsec.ACLIdentity{ID: p, Calls: []string{party}, EventsFrom: []string{party}})
+	}
+	return ids
+}
+
+// dirACL loads dir and returns the Mosquitto ACL for its party and peers.
+func dirACL(dir string, topics mqttsec.Topics) ([]byte, error) {
+	p, err := keydir.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return topics.MosquittoACL(aclIdentities(p.ID, p.Keyring.PeerIDs()))
+}
+
+// writeFile creates path with data and mode; an existing file is
+// keydir.ErrExists unless force.
+func writeFile(path string, data []byte, mode os.FileMode, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, mode)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s: %w", path, keydir.ErrExists)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func show(dir string, w io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
@@ -78,6 +79,9 @@ func TestKeygenHelp(t *testing.T) {
 		{[]string{"export", "--help"}, "usage: keygen export --dir DIR --to PEERDIR"},
 		{[]string{"pair", "-h"}, "-peer-dir"},
 		{[]string{"show", "--dir", "x", "-h"}, "usage: keygen show --dir DIR"},
+		{[]string{"help"}, "keygen acl --dir DIR [--out FILE]"},
+		{[]string{"acl", "-h"}, "usage: keygen acl --dir DIR [--out FILE]"},
+		{[]string{"acl", "--help"}, "The party of DIR is the server"},
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(tt.args, &out, &errOut); err != nil || !strings.Contains(out.String(), tt.want) || errOut.Len() != 0 {
@@ -110,5 +114,87 @@ func TestKeygenErrorsNameTheFix(t *testing.T) {
 				t.Errorf("keygen %q = %v; want an error saying %s", tt.args, err, s)
 			}
 		}
+	}
+}
+
+// TestKeygenACL: acl writes, for a gateway directory with two peers, the
+// ACL the generator gives when the gateway serves and the peers call it.
+func TestKeygenACL(t *testing.T) {
+	root := t.TempDir()
+	gw := filepath.Join(root, "gateway")
+	var out, errOut bytes.Buffer
+	steps := [][]string{{"init", "--dir", gw, "--id", "gateway"}}
+	for _, peer := range []string{"door-7", "alice"} {
+		d := filepath.Join(root, peer)
+		steps = append(steps,
+			[]string{"init", "--dir", d, "--id", peer},
+			[]string{"pair", "--dir", gw, "--peer-dir", d, "--hmac"})
+	}
+	for _, args := range steps {
+		if err := run(args, &out, &errOut); err != nil {
+			t.Fatalf("keygen %v: %v\n%s", args, err, errOut.String())
+		}
+	}
+	acl := func(topics mqttsec.Topics) string {
+		t.Helper()
+		want, err := topics.MosquittoACL([]mqttsec.ACLIdentity{
+			{ID: "gateway", Serves: true, EventsFrom: []string{"alice", "door-7"}},
+			{ID: "alice", Calls: []string{"gateway"}, EventsFrom: []string{"gateway"}},
+			{ID: "door-7", Calls: []string{"gateway"}, EventsFrom: []string{"gateway"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(want)
+	}
+	want := acl(mqttsec.Topics{})
+	for _, s := range []string{"user gateway\n", "user alice\n", "user door-7\n", "topic write mqttsec/gateway/req/#"} {
+		if !strings.Contains(want, s) {
+			t.Fatalf("generator output lacks %q:\n%s", s, want)
+		}
+	}
+	file := filepath.Join(root, "mosquitto.acl")
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		stdout  string // exact stdout, unless ""
+		errWant []string
+		file    string // the file's content afterwards, unless ""
+	}{
+		{name: "stdout", args: []string{"acl", "--dir", gw}, stdout: want},
+		{name: "prefix", args: []string{"acl", "--dir", gw, "--prefix", "site/a"}, stdout: acl(mqttsec.Topics{Prefix: "site/a"})},
+		{name: "out", args: []string{"acl", "--dir", gw, "--out", file}, file: want},
+		{name: "out again", args: []string{"acl", "--dir", gw, "--out", file, "--prefix", "other"}, errWant: []string{"file exists", "--force"}, file: want},
+		{name: "out force", args: []string{"acl", "--dir", gw, "--out", file, "--prefix", "other", "--force"}, file: acl(mqttsec.Topics{Prefix: "other"})},
+		{name: "no dir", args: []string{"acl"}, errWant: []string{"acl needs --dir"}},
+		{name: "not a key dir", args: []string{"acl", "--dir", root}, errWant: []string{filepath.Join("self", "id")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(tt.args, &out, &errOut)
+			if tt.errWant == nil && err != nil {
+				t.Fatalf("keygen %q: %v\n%s", tt.args, err, errOut.String())
+			}
+			for _, s := range tt.errWant {
+				if err == nil || !strings.Contains(err.Error(), s) {
+					t.Errorf("keygen %q = %v; want an error saying %s", tt.args, err, s)
+				}
+			}
+			if tt.stdout != "" && out.String() != tt.stdout {
+				t.Errorf("keygen %q wrote:\n%s\nwant:\n%s", tt.args, out.String(), tt.stdout)
+			}
+			if tt.file != "" {
+				data, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(data) != tt.file {
+					t.Errorf("%s after keygen %q:\n%s\nwant:\n%s", file, tt.args, data, tt.file)
+				}
+				if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o644 {
+					t.Errorf("%s: mode %v, %v; want 0644", file, fi.Mode().Perm(), err)
+				}
+			}
+		})
 	}
 }
