@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
@@ -32,7 +34,20 @@ type Conn struct {
 	CA       string
 	Cert     string
 	Key      string
+	// Username is the MQTT user name ("" for none). Its password comes
+	// from PasswordFile or, without one, from the PasswordEnv environment
+	// variable; never from a flag, which would show in ps.
+	Username     string
+	PasswordFile string
 }
+
+// PasswordEnv is the environment variable holding the broker password when
+// --username is given without --password-file.
+const PasswordEnv = "MQTTSEC_PASSWORD"
+
+// maxMQTTString is the longest user name or password an MQTT CONNECT
+// packet carries (a two-byte length).
+const maxMQTTString = 65535
 
 // Register adds the connection flags to fs.
 func (c *Conn) Register(fs *flag.FlagSet) {
@@ -41,23 +56,83 @@ func (c *Conn) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.CA, "ca", "", "PEM file of the CA that issued the broker's certificate (tls://)")
 	fs.StringVar(&c.Cert, "cert", "", "PEM client certificate, for brokers that require one")
 	fs.StringVar(&c.Key, "key", "", "PEM key of the client certificate (mode 600)")
+	fs.StringVar(&c.Username, "username", "", "MQTT user name, for brokers that require a password: the password is the first line of --password-file, or else $"+PasswordEnv)
+	fs.StringVar(&c.PasswordFile, "password-file", "", "file whose first line is the broker password (mode 600; needs --username)")
+}
+
+// credentials returns the user name and password to connect with: the
+// password is the first line of PasswordFile (a secret file: group and
+// others must not be able to read it), or else the PasswordEnv variable.
+// Without a user name the password is not looked up (MQTT 3.1.1 allows no
+// password without a user name), and --password-file is an error. A user
+// name with no password is allowed: some brokers need only that.
+func (c *Conn) credentials() (user string, password []byte, err error) {
+	if c.Username == "" {
+		if c.PasswordFile != "" {
+			return "", nil, errors.New("--password-file needs --username")
+		}
+		return "", nil, nil
+	}
+	if len(c.Username) > maxMQTTString || !utf8.ValidString(c.Username) || strings.ContainsRune(c.Username, 0) {
+		return "", nil, fmt.Errorf("--username: must be UTF-8 without NUL, at most %d bytes", maxMQTTString)
+	}
+	if c.PasswordFile != "" {
+		data, err := keyfile.ReadPrivate(c.PasswordFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("--password-file: %w", err)
+		}
+		line, _, _ := bytes.Cut(data, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			return "", nil, fmt.Errorf("--password-file %s: the first line is empty", c.PasswordFile)
+		}
+		if len(line) > maxMQTTString {
+			return "", nil, fmt.Errorf("--password-file %s: the password is longer than %d bytes", c.PasswordFile, maxMQTTString)
+		}
+		return c.Username, bytes.Clone(line), nil
+	}
+	if env := os.Getenv(PasswordEnv); env != "" {
+		if len(env) > maxMQTTString {
+			return "", nil, fmt.Errorf("$%s: the password is longer than %d bytes (or use --password-file)", PasswordEnv, maxMQTTString)
+		}
+		return c.Username, []byte(env), nil
+	}
+	return c.Username, nil, nil
 }
 
 // Transport returns an unstarted transport for clientID.
 func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
+	v3, v5, err := c.options(clientID)
+	if err != nil {
+		return nil, err
+	}
+	if v3 != nil {
+		return mqttsec.NewPahoV3(v3), nil
+	}
+	return mqttsec.NewPahoV5(*v5), nil
+}
+
+// options builds what Transport hands to the transport: Paho's client
+// options for --protocol 3, or an autopaho configuration for 5 (the other
+// one is nil).
+func (c *Conn) options(clientID string) (*mqtt.ClientOptions, *autopaho.ClientConfig, error) {
 	var tlsCfg *tls.Config
 	if c.CA != "" || c.Cert != "" {
 		var err error
 		if tlsCfg, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if c.Protocol != 3 && c.Protocol != 5 {
-		return nil, errors.New("--protocol must be 3 or 5")
+		return nil, nil, errors.New("--protocol must be 3 or 5")
 	}
 	u, err := BrokerURL(c.Broker)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	user, password, err := c.credentials()
+	if err != nil {
+		return nil, nil, err
 	}
 	switch c.Protocol {
 	case 3:
@@ -65,12 +140,16 @@ func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
 		if tlsCfg != nil {
 			o.SetTLSConfig(tlsCfg)
 		}
-		return mqttsec.NewPahoV3(o), nil
+		if user != "" {
+			o.SetUsername(user).SetPassword(string(password))
+		}
+		return o, nil, nil
 	default:
-		return mqttsec.NewPahoV5(autopaho.ClientConfig{
+		return nil, &autopaho.ClientConfig{
 			ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, ConnectTimeout: 10 * time.Second,
+			ConnectUsername: user, ConnectPassword: password,
 			ClientConfig: paho.ClientConfig{ClientID: clientID},
-		}), nil
+		}, nil
 	}
 }
 

@@ -2,10 +2,23 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/mqttsec/mqttsec/internal/keyfile"
+	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
 func TestRedisOptions(t *testing.T) {
@@ -227,5 +240,181 @@ func TestLoadWithoutPeer(t *testing.T) {
 	_, _, err := (&Keys{HMAC: "x.hmac"}).Load("")
 	if err == nil || !strings.Contains(err.Error(), "--keys") {
 		t.Fatalf("Load(\"\") with --hmac-key = %v; want an error saying a peer id is needed", err)
+	}
+}
+
+// writePasswordFile writes content to a new file with mode perm.
+func writePasswordFile(t *testing.T, content string, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return path
+}
+
+// --username, --password-file and $MQTTSEC_PASSWORD reach the options of
+// both transports; a password file that group or others can read is
+// refused, and every error names the flag that fixes it.
+func TestCredentials(t *testing.T) {
+	good := writePasswordFile(t, "s3cret pw\r\nsecond line ignored\n", 0o600)
+	noNewline := writePasswordFile(t, "bare", 0o400)
+	groupReadable := writePasswordFile(t, "s3cret\n", 0o640)
+	otherReadable := writePasswordFile(t, "s3cret\n", 0o604)
+	emptyLine := writePasswordFile(t, "\nsecond\n", 0o600)
+	missing := filepath.Join(t.TempDir(), "absent")
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		env     string // $MQTTSEC_PASSWORD, unset if ""
+		user    string
+		pass    string
+		err     string // in the error; "" for none
+		errPerm bool   // the error wraps keyfile.ErrPermissions
+	}{
+		{name: "none"},
+		{name: "file", args: []string{"--username", "alice", "--password-file", good}, user: "alice", pass: "s3cret pw"},
+		{name: "file without newline", args: []string{"--username", "alice", "--password-file", noNewline}, user: "alice", pass: "bare"},
+		{name: "env", args: []string{"--username", "alice"}, env: "from-env", user: "alice", pass: "from-env"},
+		{name: "file over env", args: []string{"--username", "alice", "--password-file", good}, env: "from-env", user: "alice", pass: "s3cret pw"},
+		{name: "username alone", args: []string{"--username", "alice"}, user: "alice"},
+		{name: "env without username", env: "from-env"},
+		{name: "file without username", args: []string{"--password-file", good}, err: "--password-file needs --username"},
+		{name: "group-readable file", args: []string{"--username", "alice", "--password-file", groupReadable}, err: "--password-file: ", errPerm: true},
+		{name: "other-readable file", args: []string{"--username", "alice", "--password-file", otherReadable}, err: "--password-file: ", errPerm: true},
+		{name: "empty first line", args: []string{"--username", "alice", "--password-file", emptyLine}, err: "--password-file " + emptyLine + ": the first line is empty"},
+		{name: "missing file", args: []string{"--username", "alice", "--password-file", missing}, err: "--password-file: "},
+		{name: "username not UTF-8", args: []string{"--username", "al\xffice"}, env: "from-env", err: "--username: "},
+	} {
+		for _, proto := range []string{"3", "5"} {
+			t.Run(tt.name+"/v"+proto, func(t *testing.T) {
+				if tt.env != "" {
+					t.Setenv(PasswordEnv, tt.env)
+				} else {
+					t.Setenv(PasswordEnv, "")
+					os.Unsetenv(PasswordEnv) // t.Setenv restores it afterwards
+				}
+				var c Conn
+				fs := flag.NewFlagSet("x", flag.ContinueOnError)
+				c.Register(fs)
+				if err := fs.Parse(append([]string{"--broker", "127.0.0.1:1883", "--protocol", proto}, tt.args...)); err != nil {
+					t.Fatal(err)
+				}
+				v3, v5, err := c.options("id")
+				if tt.err != "" {
+					if err == nil || !strings.Contains(err.Error(), tt.err) {
+						t.Fatalf("options error %v; want one containing %q", err, tt.err)
+					}
+					if tt.errPerm != errors.Is(err, keyfile.ErrPermissions) {
+						t.Fatalf("options error %v: wraps ErrPermissions %v, want %v", err, !tt.errPerm, tt.errPerm)
+					}
+					if strings.Contains(err.Error(), "s3cret") {
+						t.Fatalf("error %v quotes the password", err)
+					}
+					if _, err := c.Transport("id"); err == nil {
+						t.Fatal("options failed but Transport did not")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				var user, pass string
+				if proto == "3" {
+					if v3 == nil || v5 != nil {
+						t.Fatalf("--protocol 3 built %v, %v", v3, v5)
+					}
+					user, pass = v3.Username, v3.Password
+				} else {
+					if v5 == nil || v3 != nil {
+						t.Fatalf("--protocol 5 built %v, %v", v3, v5)
+					}
+					user, pass = v5.ConnectUsername, string(v5.ConnectPassword)
+				}
+				if user != tt.user || pass != tt.pass {
+					t.Fatalf("username %q, password %q; want %q, %q", user, pass, tt.user, tt.pass)
+				}
+			})
+		}
+	}
+}
+
+// There is no --password flag: it would show in ps.
+func TestNoPasswordFlag(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	new(Conn).Register(fs)
+	if fs.Lookup("password") != nil {
+		t.Fatal("--password is registered")
+	}
+	for _, name := range []string{"username", "password-file"} {
+		if fs.Lookup(name) == nil {
+			t.Fatalf("--%s is not registered", name)
+		}
+	}
+}
+
+// startAuthBroker runs a mochi broker that admits only alice with password
+// pw (the testbroker package admits everyone).
+func startAuthBroker(t *testing.T) string {
+	t.Helper()
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	ledger := &auth.Ledger{Users: auth.Users{"alice": {Username: "alice", Password: "pw"}}}
+	if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger}); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "auth", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return "tcp://" + l.Address()
+}
+
+// A broker that requires a password admits the transport built from the
+// flags, on both MQTT versions, and refuses a wrong password.
+func TestCredentialsConnect(t *testing.T) {
+	broker := startAuthBroker(t)
+	right := writePasswordFile(t, "pw\n", 0o600)
+	wrong := writePasswordFile(t, "not-pw\n", 0o600)
+	for _, tt := range []struct {
+		name string
+		file string
+		env  string
+		ok   bool
+	}{
+		{name: "file", file: right, ok: true},
+		{name: "env", env: "pw", ok: true},
+		{name: "wrong file", file: wrong},
+		{name: "wrong env", env: "not-pw"},
+	} {
+		for _, proto := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s/v%d", tt.name, proto), func(t *testing.T) {
+				t.Setenv(PasswordEnv, tt.env)
+				c := Conn{Broker: broker, Protocol: proto, Username: "alice", PasswordFile: tt.file}
+				tr, err := c.Transport(fmt.Sprintf("auth-%d", proto))
+				if err != nil {
+					t.Fatal(err)
+				}
+				timeout := 10 * time.Second
+				if !tt.ok {
+					timeout = 2 * time.Second
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				err = tr.Start(ctx, func(mqttsec.Inbound) {})
+				closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer closeCancel()
+				defer tr.Close(closeCtx)
+				if (err == nil) != tt.ok {
+					t.Fatalf("Start = %v; want success %v", err, tt.ok)
+				}
+			})
+		}
 	}
 }
