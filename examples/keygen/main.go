@@ -22,6 +22,7 @@ import (
 	"os"
 
 	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
@@ -159,7 +160,7 @@ func command(args []string, stdout, stderr io.Writer) error {
 			_, err = stdout.Write(acl)
 			return err
 		}
-		if err := writeFile(*out, acl, 0o644, *force); err != nil {
+		if err := keyfile.Write(*out, acl, 0o644, *force); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "Mosquitto ACL for %s written to %s\n", *dir, *out)
@@ -186,31 +187,6 @@ func dirACL(dir string, topics mqttsec.Topics) ([]byte, error) {
 		return nil, err
 	}
 	return topics.MosquittoACL(aclIdentities(p.ID, p.Keyring.PeerIDs()))
-}
-
-// writeFile creates path with data and mode; an existing file is
-// keydir.ErrExists unless force.
-func writeFile(path string, data []byte, mode os.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s: %w", path, keydir.ErrExists)
-	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func show(dir string, w io.Writer) error {

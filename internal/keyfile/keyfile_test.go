@@ -150,3 +150,34 @@ func TestReadPrivateChecksTheOpenedFile(t *testing.T) {
 		}
 	}
 }
+
+// Write creates a file with the mode asked for whatever the umask, refuses
+// an existing one without force, and replaces it whole with force.
+func TestWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for _, tt := range []struct {
+		name  string
+		data  string
+		force bool
+		want  error
+		after string
+	}{
+		{"new", "first", false, nil, "first"},
+		{"existing, without force", "second", false, ErrExists, "first"},
+		{"existing, with force", "2nd", true, nil, "2nd"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Write(path, []byte(tt.data), 0o640, tt.force)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Write = %v, want %v", err, tt.want)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil || string(got) != tt.after {
+				t.Fatalf("file holds %q (%v), want %q", got, err, tt.after)
+			}
+			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o640 {
+				t.Fatalf("mode %v (%v), want 0640", st.Mode().Perm(), err)
+			}
+		})
+	}
+}

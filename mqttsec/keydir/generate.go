@@ -10,46 +10,27 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
 // ErrExists means a file would be overwritten without Force (the Force
 // field of InitOptions or PairOptions, Export's force; keygen's --force).
-var ErrExists = errors.New("file exists")
+var ErrExists = keyfile.ErrExists
 
-// write creates path with data and mode; an existing file is an error
-// unless force.
+// write creates path, and the directories above it, with data and mode;
+// an existing file is ErrExists unless force.
 func write(path string, data []byte, mode os.FileMode, force bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s: %w", path, ErrExists)
-	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return keyfile.Write(path, data, mode, force)
 }
 
 func pemPKCS8(k any) ([]byte, error) {
