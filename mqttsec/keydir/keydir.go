@@ -496,124 +496,163 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	}
 	p := &mqttsec.Peer{Peer: envelope.Peer{ID: id, Policy: envelope.Policy{Require: conf.require, Clockless: conf.clockless}}}
 	p.Send.TTL = conf.ttl
-	// Shared secrets.
-	if path := filepath.Join(dir, "hmac.key"); exists(path) {
-		secrets, err := secretLines(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range secrets {
-			k, err := envelope.NewHMACKey(s)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: 0, Msg: "HMAC keys must be 32 to 64 bytes"}
-			}
-			p.HMACKeys = append(p.HMACKeys, k)
-		}
+	if err := loadSharedSecrets(dir, conf, p); err != nil {
+		return nil, err
 	}
-	if path := filepath.Join(dir, "hotp.key"); exists(path) {
-		secrets, err := secretLines(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range secrets {
-			k, err := envelope.NewHOTPKey(s, conf.hotpDigits)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
-			}
-			p.HOTPKeys = append(p.HOTPKeys, k)
-		}
-	}
-	if path := filepath.Join(dir, "psk.key"); exists(path) {
-		secrets, err := secretLines(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range secrets {
-			k, err := envelope.NewAEADKey(s)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: 0, Msg: "pre-shared keys must be 32 bytes"}
-			}
-			p.AEADKeys = append(p.AEADKeys, k)
-		}
-	}
-	// Public keys.
 	for _, name := range []string{"ed25519.pub", "es256.pub", "rsa-sign.pub"} {
-		path := filepath.Join(dir, name)
-		if !exists(path) {
-			continue
+		if path := filepath.Join(dir, name); exists(path) {
+			vs, err := verifiers(path, name)
+			if err != nil {
+				return nil, err
+			}
+			p.Verifiers = append(p.Verifiers, vs...)
 		}
-		vs, err := verifiers(path, name)
+	}
+	recipients, err := loadRecipients(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := chooseSendKeys(filepath.Join(dir, "peer.conf"), conf, p, signers, recipients); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// loadSharedSecrets reads the peer's HMAC, HOTP and pre-shared keys, each
+// file optional.
+func loadSharedSecrets(dir string, conf *peerConf, p *mqttsec.Peer) error {
+	var err error
+	if p.HMACKeys, err = secretKeys(filepath.Join(dir, "hmac.key"), envelope.NewHMACKey,
+		func(error) string { return "HMAC keys must be 32 to 64 bytes" }); err != nil {
+		return err
+	}
+	newHOTP := func(s []byte) (*envelope.HOTPKey, error) { return envelope.NewHOTPKey(s, conf.hotpDigits) }
+	if p.HOTPKeys, err = secretKeys(filepath.Join(dir, "hotp.key"), newHOTP, error.Error); err != nil {
+		return err
+	}
+	p.AEADKeys, err = secretKeys(filepath.Join(dir, "psk.key"), envelope.NewAEADKey,
+		func(error) string { return "pre-shared keys must be 32 bytes" })
+	return err
+}
+
+// secretKeys makes a key of each secret line of path with newKey (none if
+// the file does not exist); a secret newKey refuses is an error of the
+// file, saying why.
+func secretKeys[K any](path string, newKey func([]byte) (K, error), why func(error) string) ([]K, error) {
+	if !exists(path) {
+		return nil, nil
+	}
+	secrets, err := secretLines(path)
+	if err != nil {
+		return nil, err
+	}
+	var keys []K
+	for _, s := range secrets {
+		k, err := newKey(s)
 		if err != nil {
-			return nil, err
+			return nil, &FileError{Path: path, Line: 0, Msg: why(err)}
 		}
-		p.Verifiers = append(p.Verifiers, vs...)
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// loadRecipients reads the peer's encryption keys, in the order of the
+// layout: xwing.pub, x25519.pub, rsa-oaep.pub, each optional.
+func loadRecipients(dir string) ([]envelope.Recipient, error) {
+	var recipients []envelope.Recipient
+	for _, f := range []struct {
+		name string
+		read func(path string) ([]envelope.Recipient, error)
+	}{{"xwing.pub", xwingRecipients}, {"x25519.pub", x25519Recipients}, {"rsa-oaep.pub", rsaRecipient}} {
+		if path := filepath.Join(dir, f.name); exists(path) {
+			rs, err := f.read(path)
+			if err != nil {
+				return nil, err
+			}
+			recipients = append(recipients, rs...)
+		}
+	}
+	return recipients, nil
+}
+
+// xwingRecipients reads MLKEM768-X25519 public keys, one base64url line
+// each.
+func xwingRecipients(path string) ([]envelope.Recipient, error) {
+	data, err := readPeerPublic(path)
+	if err != nil {
+		return nil, err
 	}
 	var recipients []envelope.Recipient
-	if path := filepath.Join(dir, "xwing.pub"); exists(path) {
-		data, err := readPeerPublic(path)
+	ls, nums := lines(data)
+	for i, l := range ls {
+		raw, err := keyfile.DecodeLine(l)
 		if err != nil {
-			return nil, err
+			return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url public key"}
 		}
-		ls, nums := lines(data)
-		for i, l := range ls {
-			raw, err := keyfile.DecodeLine(l)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: nums[i], Msg: "not a base64url public key"}
-			}
-			pub, err := hpke.MLKEM768X25519().NewPublicKey(raw)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: nums[i], Msg: "not an MLKEM768-X25519 public key"}
-			}
-			r, err := envelope.NewHPKERecipient(pub)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: nums[i], Msg: err.Error()}
-			}
-			recipients = append(recipients, r)
+		pub, err := hpke.MLKEM768X25519().NewPublicKey(raw)
+		if err != nil {
+			return nil, &FileError{Path: path, Line: nums[i], Msg: "not an MLKEM768-X25519 public key"}
 		}
+		r, err := envelope.NewHPKERecipient(pub)
+		if err != nil {
+			return nil, &FileError{Path: path, Line: nums[i], Msg: err.Error()}
+		}
+		recipients = append(recipients, r)
 	}
-	if path := filepath.Join(dir, "x25519.pub"); exists(path) {
-		data, err := readPeerPublic(path)
-		if err != nil {
-			return nil, err
-		}
-		for i, b := range pemBlocks(data) {
-			bad := &FileError{Path: path, Line: 0, Msg: fmt.Sprintf("PEM block %d is not an X25519 public key", i+1)}
-			if b.Type != "PUBLIC KEY" {
-				return nil, bad
-			}
-			k, err := x509.ParsePKIXPublicKey(b.Bytes)
-			xk, ok := k.(*ecdh.PublicKey)
-			if err != nil || !ok || xk.Curve() != ecdh.X25519() {
-				return nil, bad
-			}
-			pub, err := hpke.NewDHKEMPublicKey(xk)
-			if err != nil {
-				return nil, bad
-			}
-			r, err := envelope.NewHPKERecipient(pub)
-			if err != nil {
-				return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
-			}
-			recipients = append(recipients, r)
-		}
+	return recipients, nil
+}
+
+// x25519Recipients reads X25519 public keys, one PEM block each.
+func x25519Recipients(path string) ([]envelope.Recipient, error) {
+	data, err := readPeerPublic(path)
+	if err != nil {
+		return nil, err
 	}
-	if path := filepath.Join(dir, "rsa-oaep.pub"); exists(path) {
-		data, err := readPeerPublic(path)
-		if err != nil {
-			return nil, err
+	var recipients []envelope.Recipient
+	for i, b := range pemBlocks(data) {
+		bad := &FileError{Path: path, Line: 0, Msg: fmt.Sprintf("PEM block %d is not an X25519 public key", i+1)}
+		if b.Type != "PUBLIC KEY" {
+			return nil, bad
 		}
-		pub, err := rsasign.ParsePublicKeyPEM(data)
-		if err != nil {
-			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
+		k, err := x509.ParsePKIXPublicKey(b.Bytes)
+		xk, ok := k.(*ecdh.PublicKey)
+		if err != nil || !ok || xk.Curve() != ecdh.X25519() {
+			return nil, bad
 		}
-		r, err := envelope.NewRSARecipient(pub)
+		pub, err := hpke.NewDHKEMPublicKey(xk)
+		if err != nil {
+			return nil, bad
+		}
+		r, err := envelope.NewHPKERecipient(pub)
 		if err != nil {
 			return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
 		}
 		recipients = append(recipients, r)
 	}
-	// How to seal for the peer.
-	confPath := filepath.Join(dir, "peer.conf")
+	return recipients, nil
+}
+
+// rsaRecipient reads an RSA-OAEP public key in PEM.
+func rsaRecipient(path string) ([]envelope.Recipient, error) {
+	data, err := readPeerPublic(path)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := rsasign.ParsePublicKeyPEM(data)
+	if err != nil {
+		return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
+	}
+	r, err := envelope.NewRSARecipient(pub)
+	if err != nil {
+		return nil, &FileError{Path: path, Line: 0, Msg: err.Error()}
+	}
+	return []envelope.Recipient{r}, nil
+}
+
+// chooseSendKeys sets how to seal for the peer: the first key of each
+// protection peer.conf (at confPath) asks to send.
+func chooseSendKeys(confPath string, conf *peerConf, p *mqttsec.Peer, signers ownSigners, recipients []envelope.Recipient) error {
 	need := func(ok bool, what string) error {
 		if !ok {
 			return &FileError{Path: confPath, Line: 0, Msg: "send " + what + " needs " + map[string]string{
@@ -624,27 +663,20 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 	}
 	if conf.send&envelope.HMAC != 0 {
 		if err := need(len(p.HMACKeys) > 0, "hmac"); err != nil {
-			return nil, err
+			return err
 		}
 		p.Send.HMAC = p.HMACKeys[0]
 	}
 	if conf.send&envelope.HOTPCode != 0 {
 		if err := need(len(p.HOTPKeys) > 0, "hotp"); err != nil {
-			return nil, err
+			return err
 		}
 		p.Send.HOTP = p.HOTPKeys[0]
 	}
 	if conf.send&envelope.Signature != 0 {
-		s := signers[conf.sign]
-		if conf.sign == "" {
-			for _, alg := range signerOrder {
-				if s = signers[alg]; s != nil {
-					break
-				}
-			}
-		}
+		s := signers.choose(conf.sign)
 		if err := need(s != nil, "sig"); err != nil {
-			return nil, err
+			return err
 		}
 		p.Send.Signer = s
 	}
@@ -655,13 +687,27 @@ func loadPeer(dir, id string, signers ownSigners) (*mqttsec.Peer, error) {
 		case len(recipients) > 0:
 			p.Send.Recipients = recipients[:1]
 		default:
-			return nil, need(false, "enc")
+			return need(false, "enc")
 		}
 	}
 	if p.Send.HMAC == nil && p.Send.Signer == nil && p.Send.PSK == nil {
-		return nil, &FileError{Path: confPath, Line: 0, Msg: "send must include hmac, sig, or enc with psk.key"}
+		return &FileError{Path: confPath, Line: 0, Msg: "send must include hmac, sig, or enc with psk.key"}
 	}
-	return p, nil
+	return nil
+}
+
+// choose returns the signer named (sign in peer.conf), or without a name
+// the first present in signerOrder.
+func (signers ownSigners) choose(name string) envelope.Signer {
+	if name != "" {
+		return signers[name]
+	}
+	for _, alg := range signerOrder {
+		if s := signers[alg]; s != nil {
+			return s
+		}
+	}
+	return nil
 }
 
 func verifiers(path, name string) ([]envelope.Verifier, error) {
