@@ -68,7 +68,7 @@ func (w *claimsWorld) deliver(payload []byte) {
 	w.s.enqueue(Inbound{Topic: "mqttsec/gateway/req/m", Payload: payload})
 	for len(w.s.queue) > 0 {
 		q := <-w.s.queue
-		w.s.route(q.in)
+		w.s.route(q)
 		w.s.arrivals.decide(q.arrival)
 	}
 }

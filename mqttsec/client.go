@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -101,11 +103,23 @@ func (c *Client) shut() bool {
 // down, or its handler slow; the request may or may not have run. When
 // the transport reports first that the request could not be sent, Request
 // returns that error instead.
-func (c *Client) Request(ctx context.Context, server, method string, payload []byte) ([]byte, error) {
+//
+// Each Request is a span ("call <method>") of Config.TracerProvider, and
+// is measured (see the package documentation); the request carries the
+// span's trace context to the server as its correlation id.
+func (c *Client) Request(ctx context.Context, server, method string, payload []byte) (out []byte, err error) {
 	began := time.Now()
 	if err := c.live(); err != nil {
 		return nil, err
 	}
+	ctx, span := c.tel.startCall(ctx, server, method)
+	out, err = c.request(ctx, server, method, payload, began)
+	c.tel.endCall(ctx, span, began, server, method, err)
+	return out, err
+}
+
+// request is Request, measured by it.
+func (c *Client) request(ctx context.Context, server, method string, payload []byte, began time.Time) ([]byte, error) {
 	prot, err := c.cfg.Keyring.sendTo(server)
 	if err != nil {
 		return nil, err
@@ -163,6 +177,7 @@ func (c *Client) awaitReply(ctx context.Context, p *pending, published chan erro
 			published = nil
 			if err == nil {
 				sealed.published()
+				trace.SpanFromContext(ctx).AddEvent("request acknowledged by the broker")
 			} else if !errors.Is(err, ErrUnacknowledged) {
 				return nil, err // not sent: no reply can come
 			}
@@ -200,7 +215,8 @@ func (c *Client) sealRequest(ctx context.Context, prot *Protection, server, meth
 		// An envelope lives at least a millisecond: no time is left.
 		return sealedMessage{}, context.DeadlineExceeded
 	}
-	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: c.replyTopic}
+	params := &envelope.Params{Kind: envelope.Request, To: []string{server}, Topic: method, ReplyTo: c.replyTopic,
+		CorrelationID: correlationID(ctx)}
 	prot.apply(params)
 	params.TTL = ttl
 	sealer := *c.sealer
@@ -239,7 +255,7 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 	if err != nil {
 		if errors.Is(err, envelope.ErrExpired) {
 			if skew := c.clockSkew(ctx, cand, expect, server, err); skew != nil {
-				c.stats.add(StatClockSkew)
+				c.count(StatClockSkew, server)
 				c.log.Warn("mqttsec: authentic reply refused, the clocks are too far apart", "server", server, "err", skew)
 				return nil, true, skew
 			}
@@ -252,7 +268,7 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 		}
 		return nil, false, nil
 	}
-	c.stats.add(StatAccepted)
+	c.count(StatAccepted, server)
 	if m.Kind == envelope.ErrorReply {
 		return nil, true, decodeError(m.Payload)
 	}
@@ -294,7 +310,7 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 	}
 	if route.Kind != envelope.Reply && route.Kind != envelope.ErrorReply {
 		// A request or event on the reply topic: a reflection.
-		c.reject(in, envelope.ErrContext)
+		c.rejectPeeked(in, envelope.ErrContext, route)
 		return
 	}
 	// Nothing trusts the digest before Open.
@@ -302,13 +318,13 @@ func (c *Client) routeReply(ctx context.Context, in Inbound) {
 	p := c.pending[route.InReplyTo]
 	c.mu.Unlock()
 	if p == nil {
-		c.refuse(ctx, StatUnmatchedReply, "mqttsec: reply for no pending request", "topic", in.Topic)
+		c.refuse(ctx, StatUnmatchedReply, c.claimedPeer(route), "mqttsec: reply for no pending request", "topic", in.Topic)
 		return
 	}
 	select {
 	case p.candidates <- in.Payload:
 	default:
-		c.refuse(ctx, StatOverload, "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
+		c.refuse(ctx, StatOverload, c.claimedPeer(route), "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
 	}
 }
 

@@ -85,9 +85,9 @@ func FuzzServerDispatch(f *testing.F) {
 		})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		defer s.cancel()
-		in := Inbound{Topic: topic, Payload: payload}
-		s.route(in)
-		s.route(in)    // a duplicate delivery
+		q := queued{in: Inbound{Topic: topic, Payload: payload}}
+		s.route(q)
+		s.route(q)     // a duplicate delivery
 		s.sends.Wait() // the replies' publishes
 		onTopic := topic == "mqttsec/gateway/req/get-card"
 		isGenuine := onTopic && bytes.Equal(payload, genuine.Bytes)

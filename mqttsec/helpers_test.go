@@ -250,8 +250,10 @@ type pairOptions struct {
 	suite     suite
 	tls       *tls.Config
 	configure func(*mqttsec.ServerConfig)
-	handlers  map[string]mqttsec.HandlerFunc
-	noCleanup bool
+	// configureClient, if set, changes the client's Config.
+	configureClient func(*mqttsec.Config)
+	handlers        map[string]mqttsec.HandlerFunc
+	noCleanup       bool
 	// clientReplay, if set, is the client's replay store.
 	clientReplay envelope.ReplayStore
 }
@@ -282,9 +284,13 @@ func newPair(t testing.TB, b *broker, o pairOptions) *pair {
 	for m, h := range o.handlers {
 		server.HandleFunc(m, h)
 	}
-	client := mustT(mqttsec.NewClient(mqttsec.Config{
+	ccfg := mqttsec.Config{
 		ID: "client", Transport: transport(t, o.proto, b.url, "client", o.tls), Keyring: clientKeys, Replay: o.clientReplay,
-	}))
+	}
+	if o.configureClient != nil {
+		o.configureClient(&ccfg)
+	}
+	client := mustT(mqttsec.NewClient(ccfg))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := server.Start(ctx); err != nil {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/mqttsec/mqttsec/internal/benchsuite"
+	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
 // BenchmarkInProcessRoundTrip measures what mqttsec's own code costs a
@@ -13,7 +17,10 @@ import (
 // "floor" is benchsuite.FloorPair over such a bus: the same hand-offs
 // between goroutines, the suite's envelope length, and only its bare
 // primitives. secured ÷ floor is the envelope code and the SDK around the
-// primitives.
+// primitives. "instrumented" is secured with OpenTelemetry SDK meter and
+// tracer providers on both sides (metrics read by no one, every span
+// sampled and dropped): instrumented ÷ secured is what the metrics and
+// spans cost when an application installs an SDK.
 //
 //	go test -run '^$' -bench InProcessRoundTrip -benchmem ./mqttsec
 func BenchmarkInProcessRoundTrip(b *testing.B) {
@@ -25,13 +32,21 @@ func BenchmarkInProcessRoundTrip(b *testing.B) {
 	payload := make([]byte, 256)
 	ctx := context.Background()
 	for _, name := range []string{"hmac", "psk", "ed25519"} {
-		for _, kind := range []string{"secured", "floor"} {
+		for _, kind := range []string{"secured", "instrumented", "floor"} {
 			b.Run(name+"/"+kind, func(b *testing.B) {
 				var pair *benchsuite.Pair
 				var err error
-				if kind == "secured" {
+				switch kind {
+				case "secured":
 					pair, err = benchsuite.SecuredPair(ctx, benchsuite.NewMemoryBus().Dial, suites[name], gwKeys, clKeys)
-				} else {
+				case "instrumented":
+					mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+					tp := sdktrace.NewTracerProvider()
+					defer mp.Shutdown(ctx)
+					defer tp.Shutdown(ctx)
+					pair, err = benchsuite.SecuredPairWith(ctx, benchsuite.NewMemoryBus().Dial, suites[name], gwKeys, clKeys,
+						func(c *mqttsec.Config) { c.MeterProvider, c.TracerProvider = mp, tp })
+				default:
 					pair, _, err = benchsuite.FloorPair(ctx, benchsuite.NewMemoryBus().Dial, suites[name], clKeys, gwKeys, payload)
 				}
 				if err != nil {

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -71,6 +74,12 @@ type Config struct {
 	MaxSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MeterProvider receives the metrics, TracerProvider the spans (see
+	// the package documentation for their names); nil means the global
+	// ones of go.opentelemetry.io/otel, which record nothing until the
+	// application installs an SDK.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 	// ResponseProperties also sets the MQTT v5 ResponseTopic and
 	// CorrelationData properties on requests, and CorrelationData on
 	// replies, for plain v5 tools that watch the traffic. mqttsec itself
@@ -110,6 +119,10 @@ type node struct {
 	opener *envelope.Opener
 	log    *slog.Logger
 	stats  stats
+	tel    *telemetry
+	// gauges is the registration of the observable gauges' callback,
+	// ended by stop.
+	gauges metric.Registration
 	// rejects logs refused messages, a flood of them in few lines.
 	rejects *rejectLog
 	// reuseBuffers is whether envelopes are sealed into pooled buffers
@@ -122,6 +135,11 @@ type node struct {
 
 	// connectedBefore is whether the transport connected once already.
 	connectedBefore atomic.Bool
+	// serving is set once Start succeeded; connected while the transport
+	// is connected, as far as it tells (a transport that tells nothing is
+	// taken as connected once started); renewing while subscriptions are
+	// being renewed after a reconnection. Ready reads them.
+	serving, connected, renewing atomic.Bool
 
 	// unread counts oversize messages whose payload the transport dropped
 	// unread (see guard): each still arrives, empty, and is not counted
@@ -178,7 +196,13 @@ func newNode(cfg Config) (*node, error) {
 		arrivals:  newArrivals(),
 		sendSlots: make(chan struct{}, maxPendingSends),
 	}
-	ordered := &orderedStore{ReplayStore: store, arrivals: n.arrivals, width: windowWidth(store)}
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.tel = tel
+	timed := &timedStore{ReplayStore: store, tel: tel}
+	ordered := &orderedStore{ReplayStore: timed, arrivals: n.arrivals, width: windowWidth(store)}
 	n.opener = &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: ordered, Now: cfg.Now, MaxSize: cfg.MaxSize}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
@@ -250,11 +274,69 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 		n.stop()
 		return err
 	}
+	if _, ok := n.cfg.Transport.(guarded); !ok {
+		n.connected.Store(true) // as far as this transport tells
+	}
 	for _, f := range filters {
 		if err := n.cfg.Transport.Subscribe(ctx, f); err != nil {
 			n.close(context.Background())
 			return err
 		}
+	}
+	if err := n.observe(); err != nil {
+		n.close(context.Background())
+		return err
+	}
+	n.serving.Store(true)
+	return nil
+}
+
+// observe registers the callback of the observable gauges: the queue, the
+// replies waiting for the broker, the connection.
+func (n *node) observe() error {
+	t := n.tel
+	reg, err := t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		id := metric.WithAttributes(t.id)
+		o.ObserveInt64(t.queueDepth, int64(len(n.queue)), id)
+		o.ObserveInt64(t.queueCapacity, int64(cap(n.queue)), id)
+		o.ObserveInt64(t.publishPending, int64(len(n.sendSlots)), id)
+		up := int64(0)
+		if n.connected.Load() {
+			up = 1
+		}
+		o.ObserveInt64(t.connectionUp, up, id)
+		return nil
+	}, t.queueDepth, t.queueCapacity, t.publishPending, t.connectionUp)
+	if err != nil {
+		return fmt.Errorf("%w: instruments: %w", ErrInvalidConfig, err)
+	}
+	n.mu.Lock()
+	n.gauges = reg
+	n.mu.Unlock()
+	return nil
+}
+
+// ErrNotConnected is wrapped by Ready's error while the connection to the
+// broker is down or its subscriptions are being renewed.
+var ErrNotConnected = errors.New("mqttsec: not connected to the broker")
+
+// Ready reports whether the Client or Server is ready to serve: nil once
+// Start succeeded while it is connected to the broker with every
+// subscription in place, or else why not (ErrNotStarted, ErrClosed,
+// ErrNotConnected) — for a readiness check. A Transport other than
+// NewPahoV5's and NewPahoV3's does not tell of its connection: it is taken
+// as connected once started.
+func (n *node) Ready() error {
+	if err := n.live(); err != nil {
+		return err
+	}
+	switch {
+	case !n.serving.Load():
+		return ErrNotStarted
+	case !n.connected.Load():
+		return fmt.Errorf("%w: the connection to the broker is down", ErrNotConnected)
+	case n.renewing.Load():
+		return fmt.Errorf("%w: renewing the subscriptions after reconnecting", ErrNotConnected)
 	}
 	return nil
 }
@@ -262,20 +344,34 @@ func (n *node) start(ctx context.Context, filters ...string) error {
 // connectionEvent logs the transport's connection events: an operator
 // sees the gateway lose the broker, retry and come back.
 func (n *node) connectionEvent(ev connectionEvent) {
+	event := ""
 	switch ev.kind {
 	case connUp:
 		if n.connectedBefore.Swap(true) {
+			n.renewing.Store(true)
+			n.connected.Store(true)
+			event = "reconnected"
 			n.log.Info("mqttsec: reconnected to the broker")
 		} else {
+			n.connected.Store(true)
+			event = "connected"
 			n.log.Info("mqttsec: connected to the broker")
 		}
 	case connLost:
+		n.connected.Store(false)
+		event = "lost"
 		n.log.Warn("mqttsec: connection to the broker lost", "err", ev.err)
 	case connFailed:
+		event = "failed"
 		// A broker down for long: one line per RejectLogInterval.
 		n.rejects.Log(context.Background(), slog.LevelWarn, "mqttsec: connecting to the broker failed", "connect", "err", ev.err)
 	case connRenewed:
+		n.renewing.Store(false)
+		event = "renewed"
 		n.log.Info("mqttsec: subscriptions renewed", "filters", ev.filters)
+	}
+	if event != "" {
+		n.tel.connection(event)
 	}
 }
 
@@ -291,7 +387,7 @@ func maxSize(configured int) int {
 // (see guard): over MaxSize, it could never open.
 func (n *node) droppedUnread(topic string, size int) {
 	n.unread.Add(1)
-	n.refuse(context.Background(), StatTooLarge, "mqttsec: message refused unread", "topic", topic, "bytes", size)
+	n.refuse(context.Background(), StatTooLarge, "", "mqttsec: message refused unread", "topic", topic, "bytes", size)
 }
 
 // takeUnread counts off one message refused unread, if there is one left
@@ -314,6 +410,9 @@ func (n *node) takeUnread() bool {
 type queued struct {
 	in      Inbound
 	arrival *arrival
+	// from is the sender the message claims, a peer of the keyring
+	// (unverified), for the metrics of its outcome.
+	from string
 }
 
 // enqueue runs on the transport's goroutine: it never blocks. Replies go
@@ -342,7 +441,7 @@ func (n *node) enqueue(in Inbound) {
 		n.rejectPeeked(in, envelope.ErrUnknownKey, route)
 		return
 	}
-	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter)}
+	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter), from: route.From}
 	// One case and a default: a non-blocking send, which needs far less
 	// of the delivering goroutine's stack than a select of three cases
 	// (transports may deliver each message on a goroutine of its own, whose
@@ -351,17 +450,18 @@ func (n *node) enqueue(in Inbound) {
 	case n.queue <- q:
 	default:
 		n.arrivals.decide(q.arrival)
-		n.overloaded(in.Topic)
+		n.overloaded(in.Topic, q.from)
 	}
 }
 
-// overloaded counts and logs a message dropped because the queue was full,
-// unless the node is closing and its workers are gone.
-func (n *node) overloaded(topic string) {
+// overloaded counts and logs a message from (the sender it claims, a
+// peer) dropped because the queue was full, unless the node is closing and
+// its workers are gone.
+func (n *node) overloaded(topic, from string) {
 	if n.intake.Err() != nil {
 		return
 	}
-	n.refuse(n.ctx, StatOverload, "mqttsec: queue full, message dropped", "topic", topic)
+	n.refuse(n.ctx, StatOverload, from, "mqttsec: queue full, message dropped", "topic", topic)
 }
 
 func (n *node) work() {
@@ -371,14 +471,15 @@ func (n *node) work() {
 			return
 		case q := <-n.queue:
 			if n.intake.Err() == nil {
-				n.route(q.in)
+				n.route(q)
 			}
 			n.arrivals.decide(q.arrival)
 		}
 	}
 }
 
-func (n *node) route(in Inbound) {
+func (n *node) route(q queued) {
+	in := q.in
 	if n.requests != nil {
 		if method, ok := methodAfter(n.reqPrefix, in.Topic); ok {
 			n.requests(n.ctx, in, method)
@@ -394,30 +495,22 @@ func (n *node) route(in Inbound) {
 			return
 		}
 	}
-	n.stats.add(StatUnroutable)
+	n.count(StatUnroutable, q.from)
 }
 
 // reject counts and logs a refused message. Nothing goes back to the
-// sender: before authentication there is no one to answer. The line says
-// what the message's header claims (see appendClaims), if it reads; the
-// header is parsed for that only when the line is written, not for
-// refusals a flood has only counted.
+// sender: before authentication there is no one to answer. The count's
+// peer and the log line say what the message's header claims (see
+// claimedPeer and appendClaims), if it reads: it is parsed again for that,
+// which costs far less than the Open that refused it.
 func (n *node) reject(in Inbound, err error) {
-	n.refuseMessage(in, err, func() *envelope.Header {
-		h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
-		return h
-	})
+	h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
+	n.rejectPeeked(in, err, h)
 }
 
 // rejectPeeked is reject for a message whose header has been peeked
 // already: h, or nil if it did not read.
 func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
-	n.refuseMessage(in, err, func() *envelope.Header { return h })
-}
-
-// refuseMessage is reject, with header finding the message's header (nil
-// if it does not read) for the line, if one is written.
-func (n *node) refuseMessage(in Inbound, err error, header func() *envelope.Header) {
 	class := envelope.Class(err)
 	name := classStat[class]
 	if name == "" {
@@ -426,17 +519,33 @@ func (n *node) refuseMessage(in Inbound, err error, header func() *envelope.Head
 			return
 		}
 	}
+	n.count(name, n.claimedPeer(h))
 	if class == envelope.ErrReplayStore {
 		// This party's own state failed, not the message: every message is
 		// refused until it is back, so it is an error whatever RejectLevel
 		// says. The store's error names no secret.
-		n.stats.add(name)
 		n.rejects.Log(n.ctx, slog.LevelError, "mqttsec: replay store unavailable, message refused", "", "topic", in.Topic, "err", err)
 		return
 	}
-	n.stats.add(name)
 	n.rejects.LogMore(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", name,
-		func() []any { return appendClaims(nil, header()) }, "topic", in.Topic)
+		func() []any { return appendClaims(nil, h) }, "topic", in.Topic)
+}
+
+// claimedPeer is the sender h claims if it is a peer of the keyring, for
+// the metrics of a refusal (unverified); "" for a header that did not read
+// or a sender the keyring lacks, which are never a label.
+func (n *node) claimedPeer(h *envelope.Header) string {
+	if h == nil || n.cfg.Keyring.Peer(h.From) == nil {
+		return ""
+	}
+	return h.From
+}
+
+// count counts an outcome (a Stat name) of a message from peer ("" for
+// none known) in Stats and the metrics.
+func (n *node) count(stat, peer string) {
+	n.stats.add(stat)
+	n.tel.count(stat, peer)
 }
 
 // appendClaims appends to attrs what a refused message's header claims:
@@ -477,11 +586,12 @@ func claimedKeys(keys []envelope.KeyRef) string {
 	return b.String()
 }
 
-// refuse counts a refused or dropped message under the Stats name stat,
-// and logs msg with attrs through the reject log at RejectLevel, where a
-// flood of one kind (msg and stat) comes out in few lines.
-func (n *node) refuse(ctx context.Context, stat, msg string, attrs ...any) {
-	n.stats.add(stat)
+// refuse counts a refused or dropped message from peer ("" for none
+// known) under the Stats name stat, and logs msg with attrs through the
+// reject log at RejectLevel, where a flood of one kind (msg and stat)
+// comes out in few lines.
+func (n *node) refuse(ctx context.Context, stat, peer, msg string, attrs ...any) {
+	n.count(stat, peer)
 	n.rejects.Log(ctx, n.cfg.RejectLevel, msg, stat, attrs...)
 }
 
@@ -491,7 +601,7 @@ func (n *node) handleEvent(in Inbound, sender, topic string, h EventHandler) {
 		n.reject(in, err)
 		return
 	}
-	n.stats.add(StatAccepted)
+	n.count(StatAccepted, m.From)
 	h(n.ctx, &Event{From: m.From, Topic: m.Topic, Payload: m.Payload, Protections: m.Protections})
 }
 
@@ -605,6 +715,13 @@ func (n *node) stop() {
 	}
 	n.wg.Wait()
 	n.sends.Wait()
+	n.mu.Lock()
+	gauges := n.gauges
+	n.gauges = nil
+	n.mu.Unlock()
+	if gauges != nil {
+		gauges.Unregister()
+	}
 	if left := len(n.queue); left > 0 {
 		// Acknowledged to the broker, never opened: their senders get no
 		// answer and may retry.
@@ -696,7 +813,7 @@ func (n *node) send(out Outbound, within time.Duration, done func(error)) {
 // stateLost logs and counts a loss of the replay store's own records,
 // which the store reports through NotifyLoss.
 func (n *node) stateLost(err error) {
-	n.stats.add(StatStateLost)
+	n.count(StatStateLost, "")
 	n.log.Error("mqttsec: replay state lost: messages that may have been accepted before it are refused until they are too old to matter", "err", err)
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mqttsec/mqttsec/envelope"
 )
 
@@ -150,54 +152,100 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 	if err != nil {
 		return
 	}
+	ctx, span := s.startSpan(ctx, m)
 	if !s.replyToAllowed(m.From, m.ReplyTo) {
-		s.refuse(ctx, StatBadReplyTo, "mqttsec: reply-to refused", "caller", m.From, "method", method)
+		s.refuse(ctx, StatBadReplyTo, m.From, "mqttsec: reply-to refused", "caller", m.From, "method", method)
 		// Answer on the caller's own reply topic, never on the one asked for.
-		s.reply(rs, m, s.topics.Reply(m.From), until, nil, &Error{Code: CodeBadReplyTo})
+		s.reply(rs, m, s.topics.Reply(m.From), until, nil, &Error{Code: CodeBadReplyTo}, span)
 		return
 	}
 	if s.scfg.Authorize != nil && !s.scfg.Authorize(m.From, method) {
-		s.refuse(ctx, StatForbidden, "mqttsec: forbidden", "caller", m.From, "method", method)
-		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeForbidden})
+		s.refuse(ctx, StatForbidden, m.From, "mqttsec: forbidden", "caller", m.From, "method", method)
+		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeForbidden}, span)
 		return
 	}
 	if m.TimeRequest {
 		// A clockless peer's time request: the reply's issue time is the
 		// answer.
-		s.stats.add(StatAccepted)
-		s.reply(rs, m, m.ReplyTo, until, nil, nil)
+		s.count(StatAccepted, m.From)
+		s.reply(rs, m, m.ReplyTo, until, nil, nil, span)
 		return
 	}
 	s.mu.RLock()
 	h := s.handlers[method]
 	s.mu.RUnlock()
 	if h == nil {
-		s.stats.add(StatNotFound)
-		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeNotFound, Message: method})
+		s.count(StatNotFound, m.From)
+		s.reply(rs, m, m.ReplyTo, until, nil, &Error{Code: CodeNotFound, Message: method}, span)
 		return
 	}
-	s.stats.add(StatAccepted)
-	hctx, cancel := context.WithDeadline(ctx, until)
-	defer cancel()
-	out, herr := h.ServeRequest(hctx, &Request{Caller: m.From, Method: method, Payload: m.Payload, Protections: m.Protections})
-	if herr != nil && errors.Is(herr, context.DeadlineExceeded) && hctx.Err() != nil {
+	s.count(StatAccepted, m.From)
+	out, expired, herr := s.serve(ctx, h, m, until)
+	if expired {
 		// The request expired while its handler ran: its caller has given
 		// up (its deadline is the request's expiry), so no answer is sent.
-		s.stats.add(StatHandlerError)
+		s.count(StatHandlerError, m.From)
 		s.log.Warn("mqttsec: request expired while its handler ran, no reply sent", "caller", m.From, "method", method)
+		endSpan(span, herr)
 		return
 	}
 	if herr != nil {
-		s.stats.add(StatHandlerError)
+		s.count(StatHandlerError, m.From)
 		var e *Error
 		if !errors.As(herr, &e) {
 			s.log.Error("mqttsec: handler failed", "caller", m.From, "method", method, "err", herr)
 			e = &Error{Code: CodeInternal}
 		}
-		s.reply(rs, m, m.ReplyTo, until, nil, e)
+		s.reply(rs, m, m.ReplyTo, until, nil, e, span)
 		return
 	}
-	s.reply(rs, m, m.ReplyTo, until, out, nil)
+	s.reply(rs, m, m.ReplyTo, until, out, nil, span)
+}
+
+// serve runs h for req, which is live until until, and measures it: the
+// handler's duration by method and result, and the requests in flight.
+// expired is whether the handler failed because the request expired
+// while it ran.
+func (s *Server) serve(ctx context.Context, h Handler, req *envelope.Message, until time.Time) (out []byte, expired bool, err error) {
+	hctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	s.tel.handling(ctx, req.Topic, 1)
+	began := time.Now()
+	out, err = h.ServeRequest(hctx, &Request{Caller: req.From, Method: req.Topic, Payload: req.Payload, Protections: req.Protections})
+	took := time.Since(began)
+	expired = err != nil && errors.Is(err, context.DeadlineExceeded) && hctx.Err() != nil
+	result := "ok"
+	switch {
+	case expired:
+		result = "expired"
+	case err != nil:
+		result = "error"
+	}
+	s.tel.handling(ctx, req.Topic, -1)
+	s.tel.handled(ctx, req.From, req.Topic, result, took)
+	return out, expired, err
+}
+
+// startSpan starts the span of req, just opened (see
+// telemetry.startServe), named after its method if the server has a
+// handler for it, "_OTHER" otherwise.
+func (s *Server) startSpan(ctx context.Context, req *envelope.Message) (context.Context, trace.Span) {
+	return s.tel.startServe(ctx, req, s.methodLabel(req))
+}
+
+// methodLabel is req's method as a label: bounded by the handlers
+// registered, whatever methods callers name.
+func (s *Server) methodLabel(req *envelope.Message) string {
+	if req.TimeRequest {
+		return req.Topic
+	}
+	s.mu.RLock()
+	_, ok := s.handlers[req.Topic]
+	s.mu.RUnlock()
+	if ok {
+		return req.Topic
+	}
+	return otherMethod
 }
 
 // replySealer returns the sealer of the reply to req, with a counter
@@ -206,7 +254,7 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 func (s *Server) replySealer(req *envelope.Message) (*envelope.Sealer, error) {
 	drawn, err := s.sealer.Counter.Next()
 	if err != nil {
-		s.stats.add(StatNoCounter)
+		s.count(StatNoCounter, req.From)
 		s.rejects.Log(s.ctx, slog.LevelError, "mqttsec: no counter for the reply, request refused before its handler", StatNoCounter,
 			"caller", req.From, "method", req.Topic, "err", err)
 		return nil, err
@@ -270,29 +318,35 @@ func (s *Server) liveUntil(req *envelope.Message) time.Time {
 // happens apart (see node.send), so a broker that withholds
 // acknowledgements never holds the worker, and lasts no longer than the
 // request is live: after that its caller has given up.
-func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, until time.Time, payload []byte, e *Error) {
+func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, until time.Time, payload []byte, e *Error, span trace.Span) {
+	if e != nil {
+		span.SetAttributes(attrResult.String(e.Code))
+	}
 	left := until.Sub(s.now())
 	if left <= 0 {
-		s.stats.add(StatPublishError)
+		s.count(StatPublishError, req.From)
 		s.log.Warn("mqttsec: request expired before its reply was sealed, no reply sent", "caller", req.From, "method", req.Topic)
+		endSpan(span, context.DeadlineExceeded)
 		return
 	}
 	prot, err := s.cfg.Keyring.sendTo(req.From)
 	if err != nil {
-		s.stats.add(StatPublishError)
+		s.count(StatPublishError, req.From)
 		s.log.Error("mqttsec: no keys to answer caller", "caller", req.From)
+		endSpan(span, err)
 		return
 	}
 	sealed, err := s.sealReply(rs, req, prot, payload, e)
 	if errors.Is(err, envelope.ErrTooLarge) {
-		s.stats.add(StatReplyTooLarge)
+		s.count(StatReplyTooLarge, req.From)
 		s.log.Error("mqttsec: reply too large to send, error reply sent instead",
 			"caller", req.From, "method", req.Topic, "error_reply", e != nil)
 		sealed, err = s.sealReply(rs, req, prot, nil, &Error{Code: CodeReplyTooLarge})
 	}
 	if err != nil {
-		s.stats.add(StatPublishError)
+		s.count(StatPublishError, req.From)
 		s.log.Error("mqttsec: reply not sent", "caller", req.From, "method", req.Topic, "err", err)
+		endSpan(span, err)
 		return
 	}
 	out := Outbound{Topic: topic, Payload: sealed.Bytes}
@@ -300,7 +354,10 @@ func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string,
 		out.CorrelationData = req.CorrelationID
 	}
 	caller, method := req.From, req.Topic
-	s.send(out, left, func(err error) { s.sent(sealed, caller, method, err) })
+	s.send(out, left, func(err error) {
+		s.sent(sealed, caller, method, err)
+		endSpan(span, err)
+	})
 }
 
 // sent counts and logs the outcome of a reply's publish. A reply the
@@ -311,10 +368,10 @@ func (s *Server) sent(sealed sealedMessage, caller, method string, err error) {
 	case err == nil:
 		sealed.published()
 	case errors.Is(err, ErrUnacknowledged):
-		s.stats.add(StatPublishUnconfirmed)
+		s.count(StatPublishUnconfirmed, caller)
 		s.log.Warn("mqttsec: reply sent, not acknowledged by the broker", "caller", caller, "method", method, "err", err)
 	default:
-		s.stats.add(StatPublishError)
+		s.count(StatPublishError, caller)
 		s.log.Error("mqttsec: reply not sent", "caller", caller, "method", method, "err", err)
 	}
 }

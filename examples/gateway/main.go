@@ -63,6 +63,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/mqttsec"
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	state.register(fs)
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := rejectInterval(mqttsec.DefaultRejectLogInterval)
+	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this `address` (127.0.0.1:9464; :9464 for every interface)")
+	expiryWarning := fs.Duration("expiry-warning", 30*24*time.Hour, "log a warning, daily, when the --cert or --ca certificate expires within this `duration`")
 	fs.Var(&rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
 	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
@@ -123,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if *shareGroup != "" && state.redis == "" {
 		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
 	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var authorize func(caller, method string) bool
 	if (*usersFile == "") != (*groupsFile == "") {
 		return errors.New("--users and --groups go together")
@@ -133,8 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			return err
 		}
 		authorize = rules.Allowed
-		go rules.Watch(ctx, 2*time.Second, func(err error) {
-			fmt.Fprintln(stderr, "gateway: rules not reloaded, previous rules stay:", err)
+		go rules.Watch(ctx, 2*time.Second, func() {
+			log.Info("gateway: authorization rules reloaded", "users", *usersFile, "groups", *groupsFile)
+		}, func(err error) {
+			log.Error("gateway: authorization rules not reloaded, the previous rules stay", "err", err)
 		})
 	}
 	ring, dirID, err := keys.Load(*peer)
@@ -151,8 +158,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	if keys.Dir != "" {
 		// Keys rotate by editing the directory: reload on change.
-		go keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func(err error) {
-			fmt.Fprintln(stderr, "gateway: keys not reloaded, previous keys stay:", err)
+		go keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func() {
+			log.Info("gateway: keys reloaded", "dir", keys.Dir, "peers", strings.Join(ring.PeerIDs(), ","))
+		}, func(err error) {
+			log.Error("gateway: keys not reloaded, the previous keys stay", "err", err)
 		})
 	}
 	clientID := *id
@@ -166,8 +175,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: time.Duration(rejectLogInterval)}
+	var prom *metrics
+	if *metricsAddr != "" {
+		if prom, err = newMetrics(); err != nil {
+			return err
+		}
+		defer prom.provider.Shutdown(context.Background())
+		cfg.MeterProvider = prom.provider
+	}
+	certs, err := certificates(map[string]string{"client certificate (--cert)": conn.Cert, "CA (--ca)": conn.CA})
+	if err != nil {
+		return err
+	}
+	var meter metric.Meter = noop.NewMeterProvider().Meter("")
+	if prom != nil {
+		meter = prom.provider.Meter("github.com/mqttsec/mqttsec/examples/gateway")
+	}
+	if err := watchExpiry(ctx, log, meter, certs, *expiryWarning, 24*time.Hour); err != nil {
+		return err
+	}
 	closeState, err := state.open(ctx, &cfg)
 	if err != nil {
 		return err
@@ -181,6 +208,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	srv.HandleFunc("time", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
 		return []byte(time.Now().UTC().Format(time.RFC3339Nano)), nil
 	})
+	if prom != nil {
+		// Served before Start: /readyz says why the gateway is not ready
+		// while it connects.
+		ops, err := serveOps(*metricsAddr, prom.handler, srv.Ready)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ops.close(ctx)
+		}()
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", ops.addr)
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := srv.Start(startCtx); err != nil {

@@ -37,6 +37,13 @@ func clientID(role string) string {
 // SecuredPair starts an mqttsec gateway that echoes and a client, both
 // sealing with suite s.
 func SecuredPair(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys) (*Pair, error) {
+	return SecuredPairWith(ctx, dial, s, gwKeys, clKeys, nil)
+}
+
+// SecuredPairWith is SecuredPair with configure (if not nil) applied to
+// the Config of both the gateway and the client (to set their meter and
+// tracer providers, say).
+func SecuredPairWith(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys, configure func(*mqttsec.Config)) (*Pair, error) {
 	// Unique ids per pair, so that pairs never read each other's topics.
 	n := seq.Add(1)
 	gwID, clID := fmt.Sprintf("bench-gw-%d", n), fmt.Sprintf("bench-cl-%d", n)
@@ -63,7 +70,13 @@ func SecuredPair(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys) 
 	if err != nil {
 		return nil, err
 	}
-	gw, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: gwID, Transport: gwTr, Keyring: gwRing}})
+	gwCfg := mqttsec.Config{ID: gwID, Transport: gwTr, Keyring: gwRing}
+	clCfg := mqttsec.Config{ID: clID, Transport: clTr, Keyring: clRing}
+	if configure != nil {
+		configure(&gwCfg)
+		configure(&clCfg)
+	}
+	gw, err := mqttsec.NewServer(mqttsec.ServerConfig{Config: gwCfg})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +84,7 @@ func SecuredPair(ctx context.Context, dial Dial, s Suite, gwKeys, clKeys *Keys) 
 	if err := gw.Start(ctx); err != nil {
 		return nil, err
 	}
-	c, err := mqttsec.NewClient(mqttsec.Config{ID: clID, Transport: clTr, Keyring: clRing})
+	c, err := mqttsec.NewClient(clCfg)
 	if err != nil {
 		gw.Close(context.Background())
 		return nil, err

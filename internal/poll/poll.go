@@ -8,10 +8,11 @@ import (
 )
 
 // Reload calls stamp every interval until ctx ends and, whenever its value
-// differs from the last one seen (initially last), calls reload; a failed
-// reload goes to onError (if set) once per change, and the next change
+// differs from the last one seen (initially last), calls reload; each
+// reload is reported once per change, to onReload (if set) when it
+// succeeded and to onError (if set) when it failed, and the next change
 // tries again.
-func Reload(ctx context.Context, interval time.Duration, last string, stamp func() string, reload func() error, onError func(error)) {
+func Reload(ctx context.Context, interval time.Duration, last string, stamp func() string, reload func() error, onReload func(), onError func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -24,8 +25,11 @@ func Reload(ctx context.Context, interval time.Duration, last string, stamp func
 				continue
 			}
 			last = s
-			if err := reload(); err != nil && onError != nil {
+			switch err := reload(); {
+			case err != nil && onError != nil:
 				onError(err)
+			case err == nil && onReload != nil:
+				onReload()
 			}
 		}
 	}

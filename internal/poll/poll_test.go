@@ -16,7 +16,7 @@ import (
 func TestReload(t *testing.T) {
 	var mu sync.Mutex
 	stamps := []string{"a", "a", "b", "b", "b", "c", "c"}
-	var reloads, failures int
+	var reloads, failures, successes int
 	stamp := func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -38,7 +38,8 @@ func TestReload(t *testing.T) {
 	onError := func(error) { mu.Lock(); failures++; mu.Unlock() }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { Reload(ctx, time.Millisecond, "a", stamp, reload, onError); close(done) }()
+	onReload := func() { mu.Lock(); successes++; mu.Unlock() }
+	go func() { Reload(ctx, time.Millisecond, "a", stamp, reload, onReload, onError); close(done) }()
 	testwait.Until(t, "every stamp read", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -48,7 +49,7 @@ func TestReload(t *testing.T) {
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
-	if reloads != 2 || failures != 1 {
-		t.Fatalf("%d reloads and %d failures reported, want 2 (a→b, b→c) and 1", reloads, failures)
+	if reloads != 2 || failures != 1 || successes != 1 {
+		t.Fatalf("%d reloads, %d failures and %d successes reported, want 2 (a→b, b→c), 1 and 1", reloads, failures, successes)
 	}
 }

@@ -293,10 +293,13 @@ func (a *Authorizer) fileStamp() string {
 }
 
 // Watch reloads the rules whenever either file changes (checked every
-// interval) until ctx ends, reporting failed reloads to onError.
-func (a *Authorizer) Watch(ctx context.Context, interval time.Duration, onError func(error)) {
+// interval) until ctx ends, and reports each change once: to onReload
+// after the new rules took force, to onError (a *SyntaxError names the
+// file and line) when they were refused and the previous rules stay.
+// Either may be nil.
+func (a *Authorizer) Watch(ctx context.Context, interval time.Duration, onReload func(), onError func(error)) {
 	last, _ := a.stamp.Load().(string)
-	poll.Reload(ctx, interval, last, a.fileStamp, a.Reload, onError)
+	poll.Reload(ctx, interval, last, a.fileStamp, a.Reload, onReload, onError)
 }
 
 // Allowed reports whether caller may call method under the current rules.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,12 +223,14 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var reported []error
+	var reloads atomic.Int64
 	wg.Go(func() {
-		a.Watch(ctx, 5*time.Millisecond, func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() })
+		a.Watch(ctx, 5*time.Millisecond, func() { reloads.Add(1) }, func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() })
 	})
 	defer func() { cancel(); wg.Wait() }()
 	write(t, g, "readers  get-*, put-*   \n")
 	testwait.Until(t, "Watch to pick up the change", func() bool { return a.Allowed("a", "put-card") })
+	testwait.Until(t, "the reload to be reported", func() bool { return reloads.Load() == 1 })
 	mu.Lock()
 	early := reported
 	mu.Unlock()

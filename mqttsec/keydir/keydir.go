@@ -784,11 +784,16 @@ func Reload(dir string, ring *mqttsec.Keyring) error {
 }
 
 // Watch reloads dir into ring whenever a file in it changes (checked every
-// interval) until ctx ends, reporting failed reloads to onError once per
-// change.
-func Watch(ctx context.Context, dir string, ring *mqttsec.Keyring, interval time.Duration, onError func(error)) {
-	// The first tick always reloads (no stamp matches ""): files may have
-	// changed between the caller's Load and this goroutine starting.
-	poll.Reload(ctx, interval, "", func() string { return stamp(dir) },
-		func() error { return Reload(dir, ring) }, onError)
+// interval) until ctx ends, and reports each change once: to onReload
+// after the new keys took force, to onError (naming the file, and the line
+// where there is one) when they were refused and ring keeps its keys.
+// Either may be nil. It first reloads dir once, reporting only a failure:
+// files may have changed between the caller's Load and Watch.
+func Watch(ctx context.Context, dir string, ring *mqttsec.Keyring, interval time.Duration, onReload func(), onError func(error)) {
+	last := stamp(dir)
+	if err := Reload(dir, ring); err != nil && onError != nil {
+		onError(err)
+	}
+	poll.Reload(ctx, interval, last, func() string { return stamp(dir) },
+		func() error { return Reload(dir, ring) }, onReload, onError)
 }

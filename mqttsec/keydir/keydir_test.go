@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,7 +354,8 @@ func TestWatchReloadsAndKeepsKeysOnBadFiles(t *testing.T) {
 		case <-ctx.Done():
 		}
 	}
-	wg.Go(func() { Watch(ctx, gwDir, p.Keyring, 5*time.Millisecond, report) })
+	var reloads atomic.Int64
+	wg.Go(func() { Watch(ctx, gwDir, p.Keyring, 5*time.Millisecond, func() { reloads.Add(1) }, report) })
 	defer func() { cancel(); wg.Wait() }()
 	// A new peer appears, whole: made outside peers/ and renamed into it,
 	// so that no reload sees it half written.
@@ -371,9 +373,10 @@ func TestWatchReloadsAndKeepsKeysOnBadFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.Until(t, "Watch to load the new peer", func() bool { return p.Keyring.Peer("door-9") != nil })
+	testwait.Until(t, "the reload to be reported", func() bool { return reloads.Load() > 0 })
 	select {
 	case err := <-errs:
-		t.Fatalf("a valid directory was reported: %v", err)
+		t.Fatalf("a valid directory was reported as an error: %v", err)
 	default:
 	}
 	// A broken file is reported, and the keys in force stay.

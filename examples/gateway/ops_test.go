@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttsec/mqttsec/internal/cli"
+	"github.com/mqttsec/mqttsec/internal/testbroker"
+	"github.com/mqttsec/mqttsec/internal/testcerts"
+	"github.com/mqttsec/mqttsec/internal/testwait"
+)
+
+// get fetches url and returns its status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// runGateway runs the gateway with args until the test ends; it returns
+// its stdout and stderr as they grow, once it listens.
+func runGateway(t *testing.T, args ...string) (stdout, stderr *testwait.Log) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &testwait.Log{}, &testwait.Log{}
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- run(ctx, args, stdout, stderr, ready) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway exit: %v\n%s", err, stderr)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("gateway: %v\n%s", err, stderr)
+	}
+	return stdout, stderr
+}
+
+var opsAddr = regexp.MustCompile(`metrics on http://([^/]+)/metrics`)
+
+// TestGatewayServesMetricsAndHealth: with --metrics the gateway serves
+// the Prometheus text format (mqttsec's metrics, labelled by outcome, peer
+// and method, beside the Go runtime's), /healthz, and /readyz, which
+// turns to 503 with the reason when the broker goes away.
+func TestGatewayServesMetricsAndHealth(t *testing.T) {
+	b, err := testbroker.Start("127.0.0.1:0", nil) // closed by the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmac, _ := hmacAndState(t)
+	stdout, _ := runGateway(t, "--broker", b.URL(), "--hmac-key", hmac, "--metrics", "127.0.0.1:0")
+	m := opsAddr.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no metrics address in:\n%s", stdout)
+	}
+	base := "http://" + m[1]
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+
+	ring, err := (&cli.Keys{HMAC: hmac}).Keyring("gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := startClient(t, ctx, b.URL(), ring)
+	if _, err := c.Request(ctx, "gateway", "echo", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^mqttsec_messages_total\{[^}]*mqttsec_outcome="accepted"[^}]*mqttsec_peer="client"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^mqttsec_server_handler_duration_seconds_count\{[^}]*mqttsec_method="echo"[^}]*mqttsec_result="ok"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^mqttsec_replay_duration_seconds_bucket\{`),
+		regexp.MustCompile(`(?m)^mqttsec_connection_up\{[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^mqttsec_queue_capacity\{[^}]*\} 1024$`),
+		regexp.MustCompile(`(?m)^go_goroutines `),
+	} {
+		if !want.MatchString(body) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+
+	b.Close()
+	testwait.Until(t, "/readyz to report the broker gone", func() bool {
+		code, body := get(t, base+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "not connected to the broker")
+	})
+}
+
+// TestGatewayWarnsOfCertificateExpiry: over TLS, the gateway warns of a
+// certificate that expires within --expiry-warning, and reports each
+// certificate's expiry as a metric.
+func TestGatewayWarnsOfCertificateExpiry(t *testing.T) {
+	set, err := testcerts.New("gateway") // valid for a day
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := set.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := testbroker.Start("127.0.0.1:0", set.ServerTLS(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	hmac, _ := hmacAndState(t)
+	stdout, stderr := runGateway(t, "--broker", b.URL(), "--ca", files.CA, "--cert", files.ClientCert, "--key", files.ClientKey,
+		"--hmac-key", hmac, "--metrics", "127.0.0.1:0", "--expiry-warning", "48h")
+	for _, role := range []string{"client certificate", "CA"} {
+		testwait.Until(t, "a warning for the "+role, func() bool {
+			return regexp.MustCompile(`level=WARN msg="gateway: certificate expires soon" role="` + role).MatchString(stderr.String())
+		})
+	}
+	m := opsAddr.FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no metrics address in:\n%s", stdout)
+	}
+	_, body := get(t, "http://"+m[1]+"/metrics")
+	want := regexp.MustCompile(`(?m)^mqttsec_tls_certificate_expiry_seconds\{[^}]*file="` + regexp.QuoteMeta(files.ClientCert) + `"[^}]*\} (\S+)$`)
+	if got := want.FindStringSubmatch(body); got == nil {
+		t.Fatalf("no expiry of the client certificate in /metrics:\n%s", body)
+	}
+}
+
+// TestLogExpiry: a certificate past its expiry is an error, one within
+// the warning window a warning, and one beyond it is not logged.
+func TestLogExpiry(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		notAfter time.Time
+		want     string
+	}{
+		{now.Add(-time.Hour), `level=ERROR msg="gateway: certificate expired"`},
+		{now.Add(24 * time.Hour), `level=WARN msg="gateway: certificate expires soon" role=CA file=ca.pem not_after=2026-12-08T00:00:00.000Z left=24h0m0s`},
+		{now.Add(31 * 24 * time.Hour), ``},
+	} {
+		var out bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+		logExpiry(log, []certificate{{file: "ca.pem", role: "CA", notAfter: c.notAfter}}, 30*24*time.Hour, now)
+		if got := strings.TrimSpace(out.String()); (c.want == "") != (got == "") || !strings.HasPrefix(got, c.want) {
+			t.Errorf("expiry %v: logged %q, want %q", c.notAfter, got, c.want)
+		}
+	}
+}

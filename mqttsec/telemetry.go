@@ -1,0 +1,373 @@
+package mqttsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mqttsec/mqttsec/envelope"
+)
+
+// Instrumentation. A Client or Server reports through OpenTelemetry's
+// metric and trace APIs, to the MeterProvider and TracerProvider of its
+// Config (by default the global ones, otel.GetMeterProvider and
+// otel.GetTracerProvider, which do nothing until the application installs
+// an SDK). The application picks the exporter: Prometheus, OTLP, or none.
+//
+// Metrics (the instrument names; a Prometheus exporter writes them with
+// underscores, a unit suffix and _total on counters):
+//
+//	mqttsec.messages                 counter    messages by outcome: the Stat names (accepted, why refused or dropped, what became of a reply)
+//	mqttsec.server.handler.duration  histogram  seconds a handler ran, by method and result (ok, error, expired)
+//	mqttsec.server.active_requests   updown     requests whose handler is running, by method
+//	mqttsec.client.request.duration  histogram  seconds from Request to its outcome, by server, method and result
+//	mqttsec.client.active_requests   updown     requests waiting for their reply
+//	mqttsec.replay.duration          histogram  seconds the replay store took to check or admit a message, by operation and result (ok, replayed, error)
+//	mqttsec.queue.depth              gauge      messages waiting for a worker
+//	mqttsec.queue.capacity           gauge      the most that may wait (Config.QueueSize)
+//	mqttsec.publish.pending          gauge      replies waiting for the broker's acknowledgement
+//	mqttsec.connection.up            gauge      1 while connected to the broker, else 0
+//	mqttsec.connection.events        counter    connection events: connected, reconnected, lost, failed, renewed
+//
+// Every measurement carries mqttsec.id, this party's id. Labels stay
+// bounded whatever the network sends: mqttsec.peer is a peer of the
+// keyring — for a refused message, the sender it claims, unverified, when
+// that sender is in the keyring; never an id the keyring lacks, which
+// gets no peer label — and a server labels only the methods it has a
+// handler for (and envelope.TimeMethod), others as "_OTHER". A keyring of
+// thousands of peers makes thousands of series per outcome: an OpenTelemetry
+// View can drop mqttsec.peer where that is too many.
+//
+// Traces: Request starts a client span ("call <method>") and sends its
+// context as the request's correlation id, in the W3C traceparent form
+// (00-<trace id>-<span id>-<flags>), when ctx carries a valid span
+// context; otherwise the correlation id is random. A server that opens the
+// request starts its span ("serve <method>") as that span's child and hands
+// it to the handler in its context, and ends it when the reply is
+// acknowledged by the broker. The correlation id is authenticated with the
+// rest of the header but not encrypted: the broker sees which requests
+// belong to one trace. It is read only after the request opened, and only
+// to parent a span: nothing else depends on it.
+
+// instrumentationName names the meter and the tracer.
+const instrumentationName = "github.com/mqttsec/mqttsec/mqttsec"
+
+// Attribute keys of the instruments and spans.
+const (
+	attrID        = attribute.Key("mqttsec.id")
+	attrPeer      = attribute.Key("mqttsec.peer")
+	attrServer    = attribute.Key("mqttsec.server")
+	attrMethod    = attribute.Key("mqttsec.method")
+	attrOutcome   = attribute.Key("mqttsec.outcome")
+	attrResult    = attribute.Key("mqttsec.result")
+	attrOperation = attribute.Key("mqttsec.operation")
+	attrEvent     = attribute.Key("mqttsec.event")
+	attrRPCSystem = attribute.Key("rpc.system")
+	attrRPCMethod = attribute.Key("rpc.method")
+)
+
+// otherMethod labels the methods a server has no handler for: a caller
+// may name any number of them.
+const otherMethod = "_OTHER"
+
+// durationBuckets are the histogram boundaries, in seconds: from 100 µs
+// (an in-memory replay store) to 10 s (a request's default lifetime is
+// envelope.DefaultTTL).
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// telemetry holds a node's instruments and tracer.
+type telemetry struct {
+	id     attribute.KeyValue
+	meter  metric.Meter
+	tracer trace.Tracer
+
+	received         metric.Int64Counter
+	handlerDuration  metric.Float64Histogram
+	serverActive     metric.Int64UpDownCounter
+	requestDuration  metric.Float64Histogram
+	clientActive     metric.Int64UpDownCounter
+	replayDuration   metric.Float64Histogram
+	connectionEvents metric.Int64Counter
+
+	queueDepth, queueCapacity, publishPending, connectionUp metric.Int64ObservableGauge
+
+	// labels holds the options of the label sets seen, so that recording a
+	// measurement allocates nothing once its labels were seen.
+	labelsMu sync.RWMutex
+	labels   map[labelKey]*labelSet
+}
+
+// labelKey names a label set: an instrument's kind of set, then values.
+type labelKey [4]string
+
+// labelSet is a set of labels as the instruments take it, and the name of
+// a span that goes with it, if any.
+type labelSet struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+	name   string
+}
+
+// maxLabelSets bounds the label sets kept; past it, each measurement makes
+// its set anew. Label values are bounded (see the package documentation),
+// so only a keyring of thousands of peers reaches it.
+const maxLabelSets = 1 << 14
+
+// label returns the label set of k, made of this party's id and kvs (and
+// with span name name) the first time k is seen.
+func (t *telemetry) label(k labelKey, name string, kvs ...attribute.KeyValue) *labelSet {
+	t.labelsMu.RLock()
+	l := t.labels[k]
+	t.labelsMu.RUnlock()
+	if l != nil {
+		return l
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(append(kvs, t.id)...))
+	l = &labelSet{add: []metric.AddOption{o}, record: []metric.RecordOption{o}, name: name}
+	t.labelsMu.Lock()
+	if len(t.labels) < maxLabelSets {
+		t.labels[k] = l
+	}
+	t.labelsMu.Unlock()
+	return l
+}
+
+// newTelemetry makes the instruments of a node with id from cfg's
+// providers (or the global ones).
+func newTelemetry(cfg Config) (*telemetry, error) {
+	mp, tp := cfg.MeterProvider, cfg.TracerProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	m := mp.Meter(instrumentationName)
+	t := &telemetry{id: attrID.String(cfg.ID), meter: m, tracer: tp.Tracer(instrumentationName), labels: map[labelKey]*labelSet{}}
+	seconds := []metric.Float64HistogramOption{metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...)}
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	var err error
+	t.received, err = m.Int64Counter("mqttsec.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages received, by outcome: accepted, or why they were refused or dropped."))
+	add(err)
+	t.handlerDuration, err = m.Float64Histogram("mqttsec.server.handler.duration",
+		append(seconds, metric.WithDescription("How long request handlers ran."))...)
+	add(err)
+	t.serverActive, err = m.Int64UpDownCounter("mqttsec.server.active_requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests whose handler is running."))
+	add(err)
+	t.requestDuration, err = m.Float64Histogram("mqttsec.client.request.duration",
+		append(seconds, metric.WithDescription("How long requests took, from the call to the reply or failure."))...)
+	add(err)
+	t.clientActive, err = m.Int64UpDownCounter("mqttsec.client.active_requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests waiting for their reply."))
+	add(err)
+	t.replayDuration, err = m.Float64Histogram("mqttsec.replay.duration",
+		append(seconds, metric.WithDescription("How long the replay store took to check or admit a message."))...)
+	add(err)
+	t.connectionEvents, err = m.Int64Counter("mqttsec.connection.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Connection events: connected, reconnected, lost, failed, renewed."))
+	add(err)
+	t.queueDepth, err = m.Int64ObservableGauge("mqttsec.queue.depth", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages waiting for a worker."))
+	add(err)
+	t.queueCapacity, err = m.Int64ObservableGauge("mqttsec.queue.capacity", metric.WithUnit("{message}"),
+		metric.WithDescription("The most messages that may wait for a worker."))
+	add(err)
+	t.publishPending, err = m.Int64ObservableGauge("mqttsec.publish.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Replies waiting for the broker's acknowledgement."))
+	add(err)
+	t.connectionUp, err = m.Int64ObservableGauge("mqttsec.connection.up",
+		metric.WithDescription("1 while connected to the broker, else 0."))
+	add(err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: instruments: %w", ErrInvalidConfig, err)
+	}
+	return t, nil
+}
+
+// count adds one message with outcome (a Stat name) from peer ("" when the
+// sender is not in the keyring, or unknown).
+func (t *telemetry) count(outcome, peer string) {
+	var l *labelSet
+	if peer == "" {
+		l = t.label(labelKey{"messages", outcome}, "", attrOutcome.String(outcome))
+	} else {
+		l = t.label(labelKey{"messages", outcome, peer}, "", attrOutcome.String(outcome), attrPeer.String(peer))
+	}
+	t.received.Add(context.Background(), 1, l.add...)
+}
+
+// connection counts a connection event.
+func (t *telemetry) connection(event string) {
+	l := t.label(labelKey{"connection", event}, "", attrEvent.String(event))
+	t.connectionEvents.Add(context.Background(), 1, l.add...)
+}
+
+// Span start options, made once.
+var (
+	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+)
+
+// startCall starts the span of a request for method on server, and
+// counts it in flight.
+func (t *telemetry) startCall(ctx context.Context, server, method string) (context.Context, trace.Span) {
+	l := t.label(labelKey{"call", method}, "call "+method)
+	ctx, span := t.tracer.Start(ctx, l.name, clientSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrServer.String(server))
+	}
+	t.clientActive.Add(ctx, 1, t.label(labelKey{"client"}, "").add...)
+	return ctx, span
+}
+
+// endCall records the outcome of a request started with startCall at
+// began, and ends its span.
+func (t *telemetry) endCall(ctx context.Context, span trace.Span, began time.Time, server, method string, err error) {
+	t.clientActive.Add(ctx, -1, t.label(labelKey{"client"}, "").add...)
+	result := requestResult(err)
+	l := t.label(labelKey{"request", server, method, result}, "",
+		attrServer.String(server), attrMethod.String(method), attrResult.String(result))
+	t.requestDuration.Record(ctx, time.Since(began).Seconds(), l.record...)
+	endSpan(span, err)
+}
+
+// startServe starts the span of req, just opened, whose method is
+// labelled method, as the child of the span whose context its correlation
+// id carries, if any (see the package documentation).
+func (t *telemetry) startServe(ctx context.Context, req *envelope.Message, method string) (context.Context, trace.Span) {
+	l := t.label(labelKey{"serve", method}, "serve "+method)
+	ctx, span := t.tracer.Start(remoteParent(ctx, req.CorrelationID), l.name, serverSpan...)
+	if span.IsRecording() {
+		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrPeer.String(req.From))
+	}
+	return ctx, span
+}
+
+// handling counts a handler of method starting (delta 1) or ending (-1).
+func (t *telemetry) handling(ctx context.Context, method string, delta int64) {
+	t.serverActive.Add(ctx, delta, t.label(labelKey{"active", method}, "", attrMethod.String(method)).add...)
+}
+
+// handled records how long a handler of method ran for peer, and its
+// result.
+func (t *telemetry) handled(ctx context.Context, peer, method, result string, took time.Duration) {
+	l := t.label(labelKey{"handled", peer, method, result}, "",
+		attrPeer.String(peer), attrMethod.String(method), attrResult.String(result))
+	t.handlerDuration.Record(ctx, took.Seconds(), l.record...)
+}
+
+// traceparentField is the W3C trace context field a correlation id carries.
+const traceparentField = "traceparent"
+
+// traceparentLen is the length of a version-00 traceparent.
+const traceparentLen = 55
+
+var traceContext = propagation.TraceContext{}
+
+// correlationID is the correlation id of a request sent from ctx: the
+// W3C traceparent of ctx's span, or nil (a random one) if it has none.
+func correlationID(ctx context.Context) []byte {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil
+	}
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(ctx, carrier)
+	if tp := carrier[traceparentField]; len(tp) == traceparentLen {
+		return []byte(tp)
+	}
+	return nil
+}
+
+// remoteParent is ctx with the span context a request's correlation id
+// carries, if it is a valid traceparent; otherwise ctx as it is. A random
+// correlation id is not a traceparent.
+func remoteParent(ctx context.Context, corr []byte) context.Context {
+	if len(corr) != traceparentLen || string(corr[:3]) != "00-" {
+		return ctx
+	}
+	return traceContext.Extract(ctx, propagation.MapCarrier{traceparentField: string(corr)})
+}
+
+// endSpan ends span with err as its status (none for nil).
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// requestResult names the outcome of a Request for its histogram: a
+// small fixed set, whatever the error.
+func requestResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var e *Error
+	var skew *ClockSkewError
+	switch {
+	case errors.As(err, &e):
+		return "error_reply"
+	case errors.Is(err, ErrNoReply):
+		return "no_reply"
+	case errors.As(err, &skew):
+		return "clock_skew"
+	case errors.Is(err, ErrPublishRefused):
+		return "publish_refused"
+	case errors.Is(err, envelope.ErrReplayStore):
+		return "replay_store"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	default:
+		return "failed"
+	}
+}
+
+// timedStore is a replay store whose checks and admissions are measured
+// (mqttsec.replay.duration).
+type timedStore struct {
+	envelope.ReplayStore
+	tel *telemetry
+}
+
+// Check checks m, measured.
+func (s *timedStore) Check(ctx context.Context, m envelope.Seen) error {
+	began := time.Now()
+	err := s.ReplayStore.Check(ctx, m)
+	s.tel.replayed(ctx, "check", time.Since(began), err)
+	return err
+}
+
+// Admit admits m, measured.
+func (s *timedStore) Admit(ctx context.Context, m envelope.Seen) error {
+	began := time.Now()
+	err := s.ReplayStore.Admit(ctx, m)
+	s.tel.replayed(ctx, "admit", time.Since(began), err)
+	return err
+}
+
+// replayed records one replay store operation that took d and ended
+// with err: ok, replayed, or error (the store failed).
+func (t *telemetry) replayed(ctx context.Context, op string, d time.Duration, err error) {
+	result := "ok"
+	switch {
+	case errors.Is(err, envelope.ErrReplayed):
+		result = "replayed"
+	case err != nil:
+		result = "error"
+	}
+	l := t.label(labelKey{"replay", op, result}, "", attrOperation.String(op), attrResult.String(result))
+	t.replayDuration.Record(ctx, d.Seconds(), l.record...)
+}
