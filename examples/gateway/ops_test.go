@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testcerts"
 	"github.com/mqttsec/mqttsec/internal/testwait"
+	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
 // get fetches url and returns its status and body.
@@ -181,6 +184,58 @@ func TestLogExpiry(t *testing.T) {
 		logExpiry(log, []certificate{{file: "ca.pem", role: "CA", notAfter: c.notAfter}}, 30*24*time.Hour, now)
 		if got := strings.TrimSpace(out.String()); (c.want == "") != (got == "") || !strings.HasPrefix(got, c.want) {
 			t.Errorf("expiry %v: logged %q, want %q", c.notAfter, got, c.want)
+		}
+	}
+}
+
+// TestGatewayLogsReloads: a change to the key directory or the rules is
+// logged once: the reload, or its refusal naming the file and line (the
+// previous keys or rules staying in force).
+func TestGatewayLogsReloads(t *testing.T) {
+	b := startBroker(t)
+	root := t.TempDir()
+	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
+	for _, err := range []error{
+		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, groups := filepath.Join(root, "users"), filepath.Join(root, "groups")
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(users, "client  callers\n")
+	write(groups, "callers  echo\n")
+	_, stderr := runGateway(t, "--broker", b.URL(), "--keys", gw, "--users", users, "--groups", groups)
+	logged := func(re string) int { return len(regexp.MustCompile(re).FindAllString(stderr.String(), -1)) }
+
+	conf := filepath.Join(gw, "peers", "client", "peer.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		path, text, want string
+	}{
+		{conf, "send nothing\n", `level=ERROR msg="gateway: keys not reloaded, the previous keys stay" err="` + regexp.QuoteMeta(conf) + `:1: `},
+		{conf, string(good), `level=INFO msg="gateway: keys reloaded" dir=` + regexp.QuoteMeta(gw) + ` peers=client`},
+		{groups, "callers\n", `level=ERROR msg="gateway: authorization rules not reloaded, the previous rules stay" err="` + regexp.QuoteMeta(groups) + `:1: `},
+		{groups, "callers  echo, time\n", `level=INFO msg="gateway: authorization rules reloaded"`},
+	}
+	for _, s := range steps {
+		write(s.path, s.text)
+		testwait.Until(t, "the log line "+s.want, func() bool { return logged(s.want) > 0 })
+	}
+	// Each change once, though the watchers polled many times since.
+	for _, s := range steps {
+		if n := logged(s.want); n != 1 {
+			t.Errorf("%d lines match %s, want 1:\n%s", n, s.want, stderr)
 		}
 	}
 }
