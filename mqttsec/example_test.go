@@ -4,26 +4,35 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net/url"
+	"log"
+	"log/slog"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/mqttsec/mqttsec/envelope"
-	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
-// A gateway and a client sharing an HMAC key, over an embedded broker: the
-// gateway over MQTT v5, the client over MQTT v3.1.1.
+// A gateway and a client sharing an HMAC key: the gateway over MQTT 5, the
+// client over MQTT 3.1.1. So that the example runs by itself, the broker
+// is an embedded one (github.com/mochi-mqtt/server/v2) on a free port;
+// with a broker of your own, set broker to its URL instead, for example
+// "tcp://broker.example:1883", or "tls://broker.example:8883" with
+// TransportOptions.TLS (see ExampleNewTransport_tls).
 func Example() {
-	broker, err := testbroker.Start("127.0.0.1:0", nil)
-	if err != nil {
-		panic(err)
+	mq := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	_ = mq.AddHook(new(auth.AllowHook), nil) // admits every client
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	_ = mq.AddListener(tcp)
+	if err := mq.Serve(); err != nil {
+		log.Fatal(err)
 	}
-	defer broker.Close()
+	defer mq.Close()
+	broker := "tcp://" + tcp.Address()
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -37,36 +46,36 @@ func Example() {
 		}
 	}
 
-	// The gateway.
+	// The gateway, over MQTT 5 (the default).
+	gwTransport, err := mqttsec.NewTransport(broker, mqttsec.TransportOptions{ClientID: "gateway"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	gwKeys, _ := mqttsec.NewKeyring(mqttsec.Own{}, peer("client"))
-	u, _ := url.Parse(broker.URL())
 	gateway, _ := mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{
-		ID:      "gateway",
-		Keyring: gwKeys,
-		Transport: mqttsec.NewPahoV5(autopaho.ClientConfig{
-			ServerUrls: []*url.URL{u}, KeepAlive: 30, ClientConfig: paho.ClientConfig{ClientID: "gateway"},
-		}),
+		ID: "gateway", Keyring: gwKeys, Transport: gwTransport,
 	}})
 	gateway.HandleFunc("get-card", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		// r.Caller is authenticated; r.Payload is authentic and fresh.
 		if string(r.Payload) != "8165538" {
 			return nil, mqttsec.Errorf(mqttsec.CodeBadRequest, "no card %s", r.Payload)
 		}
 		return []byte(`{"card":8165538,"name":"Dana"}`), nil
 	})
 	if err := gateway.Start(ctx); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	defer gateway.Close(context.Background())
 
-	// The client.
+	// The client, over MQTT 3.1.1.
+	clTransport, err := mqttsec.NewTransport(broker, mqttsec.TransportOptions{ClientID: "client-1", Protocol: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
 	clKeys, _ := mqttsec.NewKeyring(mqttsec.Own{}, peer("gateway"))
-	client, _ := mqttsec.NewClient(mqttsec.Config{
-		ID:        "client",
-		Keyring:   clKeys,
-		Transport: mqttsec.NewPahoV3(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("client")),
-	})
+	client, _ := mqttsec.NewClient(mqttsec.Config{ID: "client", Keyring: clKeys, Transport: clTransport})
 	if err := client.Start(ctx); err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	defer client.Close(context.Background())
 

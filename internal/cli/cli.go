@@ -4,21 +4,14 @@ package cli
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -51,7 +44,7 @@ const maxMQTTString = 65535
 
 // Register adds the connection flags to fs.
 func (c *Conn) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:port, tls://host:port, ws://, wss:// or unix://path; host:port alone means tcp://host:port")
+	fs.StringVar(&c.Broker, "broker", "tcp://127.0.0.1:1883", "broker URL: tcp://host:port, tls://host:port, ws://, wss:// or unix:///path; host:port alone means tcp://host:port (credentials go in --username, not the URL)")
 	fs.IntVar(&c.Protocol, "protocol", 5, "MQTT version: 3 (3.1.1) or 5")
 	fs.StringVar(&c.CA, "ca", "", "PEM file of the CA that issued the broker's certificate (tls://)")
 	fs.StringVar(&c.Cert, "cert", "", "PEM client certificate, for brokers that require one")
@@ -100,91 +93,47 @@ func (c *Conn) credentials() (user string, password []byte, err error) {
 	return c.Username, nil, nil
 }
 
-// Transport returns an unstarted transport for clientID.
+// Transport returns an unstarted transport for clientID, made by
+// mqttsec.NewTransport from the flags; errors name the flag to change.
 func (c *Conn) Transport(clientID string) (mqttsec.Transport, error) {
-	v3, v5, err := c.options(clientID)
+	opt, broker, err := c.options(clientID)
 	if err != nil {
 		return nil, err
 	}
-	if v3 != nil {
-		return mqttsec.NewPahoV3(v3), nil
+	tr, err := mqttsec.NewTransport(broker, opt)
+	if err != nil {
+		// The flags are checked; what is left is how they go together
+		// (TLS files with a --broker URL without TLS).
+		return nil, fmt.Errorf("--broker %s: %w", broker, err)
 	}
-	return mqttsec.NewPahoV5(*v5), nil
+	return tr, nil
 }
 
-// options builds what Transport hands to the transport: Paho's client
-// options for --protocol 3, or an autopaho configuration for 5 (the other
-// one is nil).
-func (c *Conn) options(clientID string) (*mqtt.ClientOptions, *autopaho.ClientConfig, error) {
-	var tlsCfg *tls.Config
-	if c.CA != "" || c.Cert != "" {
+// options checks the flags and returns what Transport hands to
+// mqttsec.NewTransport: the options and the broker URL.
+func (c *Conn) options(clientID string) (mqttsec.TransportOptions, string, error) {
+	opt := mqttsec.TransportOptions{ClientID: clientID, Protocol: c.Protocol}
+	if c.CA != "" || c.Cert != "" || c.Key != "" {
 		var err error
-		if tlsCfg, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key}); err != nil {
-			return nil, nil, err
+		if opt.TLS, err = mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key}); err != nil {
+			return opt, "", err
 		}
 	}
 	if c.Protocol != 3 && c.Protocol != 5 {
-		return nil, nil, errors.New("--protocol must be 3 or 5")
+		return opt, "", errors.New("--protocol must be 3 or 5")
 	}
-	u, err := BrokerURL(c.Broker)
+	u, err := mqttsec.ParseBrokerURL(c.Broker)
+	if errors.Is(err, mqttsec.ErrCredentialsInURL) {
+		return opt, "", fmt.Errorf("--broker: %w: give --username, and the password in --password-file or $%s (a password in a URL or flag shows in process lists and logs)",
+			mqttsec.ErrCredentialsInURL, PasswordEnv)
+	}
 	if err != nil {
-		return nil, nil, err
+		return opt, "", fmt.Errorf("--broker: %w", err)
 	}
-	user, password, err := c.credentials()
-	if err != nil {
-		return nil, nil, err
+	if opt.Username, opt.Password, err = c.credentials(); err != nil {
+		return opt, "", err
 	}
-	switch c.Protocol {
-	case 3:
-		o := mqtt.NewClientOptions().AddBroker(u.String()).SetClientID(clientID).SetConnectTimeout(10 * time.Second)
-		if tlsCfg != nil {
-			o.SetTLSConfig(tlsCfg)
-		}
-		if user != "" {
-			o.SetUsername(user).SetPassword(string(password))
-		}
-		return o, nil, nil
-	default:
-		return nil, &autopaho.ClientConfig{
-			ServerUrls: []*url.URL{u}, TlsCfg: tlsCfg, KeepAlive: 30, ConnectTimeout: 10 * time.Second,
-			ConnectUsername: user, ConnectPassword: password,
-			ClientConfig: paho.ClientConfig{ClientID: clientID},
-		}, nil
-	}
-}
-
-// BrokerSchemes are the URL schemes a --broker URL may have: those the
-// mqttsec transports dial on both MQTT versions.
-var BrokerSchemes = []string{"tcp", "mqtt", "tls", "ssl", "mqtts", "mqtt+ssl", "tcps", "ws", "wss", "unix"}
-
-// BrokerURL reads a --broker flag, for MQTT 3.1.1 and 5 alike: a URL with
-// one of BrokerSchemes, or host:port without a scheme, which means
-// tcp://host:port (and :port alone tcp://127.0.0.1:port, as Paho's MQTT
-// 3.1.1 client takes it). Any other scheme is an error naming the
-// accepted ones.
-func BrokerURL(broker string) (*url.URL, error) {
-	s := strings.TrimSpace(broker)
-	if s == "" {
-		return nil, errors.New("--broker is empty: give tcp://host:port or host:port")
-	}
-	if !strings.Contains(s, "://") {
-		if strings.HasPrefix(s, ":") {
-			s = "127.0.0.1" + s
-		}
-		s = "tcp://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("--broker %q: %w", broker, err)
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	if !slices.Contains(BrokerSchemes, u.Scheme) {
-		return nil, fmt.Errorf("--broker %q: unknown scheme %q; the accepted ones are %s:// (or host:port alone for tcp://)", broker, u.Scheme, strings.Join(BrokerSchemes, "://, "))
-	}
-	if u.Host == "" && (u.Scheme != "unix" || u.Path == "") {
-		return nil, fmt.Errorf("--broker %q: no host (unix:// takes a path)", broker)
-	}
-	return u, nil
+	return opt, u.String(), nil
 }
 
 // Keys names the key files for one peer, or a whole key directory.

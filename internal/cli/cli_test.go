@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/mqttsec/mqttsec/internal/keyfile"
+	"github.com/mqttsec/mqttsec/internal/testcerts"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -165,72 +166,76 @@ func TestOwnID(t *testing.T) {
 	}
 }
 
-// --broker without a scheme is tcp://, for both MQTT versions; an unknown
-// scheme is refused naming the accepted ones.
-func TestBrokerURL(t *testing.T) {
-	for _, tt := range []struct {
-		in, want string
-		err      []string
-	}{
-		{in: "tcp://127.0.0.1:1883", want: "tcp://127.0.0.1:1883"},
-		{in: "127.0.0.1:1883", want: "tcp://127.0.0.1:1883"},
-		{in: "broker.example:1883", want: "tcp://broker.example:1883"},
-		{in: "localhost:1883", want: "tcp://localhost:1883"},
-		{in: "[::1]:1883", want: "tcp://[::1]:1883"},
-		{in: ":1883", want: "tcp://127.0.0.1:1883"},
-		{in: " tcp://h:1 ", want: "tcp://h:1"},
-		{in: "TLS://h:8883", want: "tls://h:8883"},
-		{in: "ssl://h:8883", want: "ssl://h:8883"},
-		{in: "mqtts://h:8883", want: "mqtts://h:8883"},
-		{in: "mqtt://h:1883", want: "mqtt://h:1883"},
-		{in: "ws://h:8080/mqtt", want: "ws://h:8080/mqtt"},
-		{in: "wss://h/mqtt", want: "wss://h/mqtt"},
-		{in: "unix:///run/mosquitto.sock", want: "unix:///run/mosquitto.sock"},
-		{in: "http://h:1883", err: []string{`"http"`, "tcp://", "tls://", "ws://", "wss://", "unix://", "host:port"}},
-		{in: "redis://h:6379", err: []string{`"redis"`, "tcp://"}},
-		{in: "", err: []string{"--broker"}},
-		{in: "tcp://", err: []string{"no host"}},
-		{in: "tcp://h:port", err: []string{"--broker"}},
-	} {
-		t.Run(tt.in, func(t *testing.T) {
-			u, err := BrokerURL(tt.in)
-			if tt.err != nil {
+// Both transports take the --broker URL through mqttsec.ParseBrokerURL:
+// a bad one is an error naming --broker before any connection, on either
+// MQTT version; a user name or password in it is refused, naming the
+// flags that take them, without showing the password.
+func TestTransportChecksBroker(t *testing.T) {
+	for _, proto := range []int{3, 5} {
+		for _, tt := range []struct {
+			broker string
+			err    []string // in the error; nil for none
+			is     error
+		}{
+			{broker: "127.0.0.1:1883"},
+			{broker: "tcp://127.0.0.1:1883"},
+			{broker: "localhost"},
+			{broker: "TLS://h:8883"},
+			{broker: "unix:///run/mosquitto.sock"},
+			{broker: "http://127.0.0.1:1883", err: []string{`"http"`, "accepted", "tcp://", "tls://", "ws://", "wss://", "unix://", "host:port"}},
+			{broker: "", err: []string{"empty"}},
+			{broker: "tcp://", err: []string{"no host"}},
+			{broker: "tcp://h:port", err: []string{"invalid port"}},
+			{broker: "tcp://alice:s3cret@h:1883", err: []string{"--username", "--password-file", "$" + PasswordEnv}, is: mqttsec.ErrCredentialsInURL},
+			{broker: "alice:s3cret@h:1883", err: []string{"--username"}, is: mqttsec.ErrCredentialsInURL},
+		} {
+			t.Run(fmt.Sprintf("v%d %s", proto, tt.broker), func(t *testing.T) {
+				tr, err := (&Conn{Broker: tt.broker, Protocol: proto}).Transport("x")
+				if (err == nil) != (tt.err == nil) {
+					t.Fatalf("Transport = %v, %v; want error %v", tr, err, tt.err != nil)
+				}
 				if err == nil {
-					t.Fatalf("BrokerURL = %v; want an error", u)
+					return
 				}
 				for _, s := range append(tt.err, "--broker") {
 					if !strings.Contains(err.Error(), s) {
 						t.Errorf("error %q does not say %s", err, s)
 					}
 				}
-				return
-			}
-			if err != nil || u.String() != tt.want {
-				t.Fatalf("BrokerURL = %v, %v; want %s", u, err, tt.want)
-			}
-		})
+				if !errors.Is(err, mqttsec.ErrInvalidConfig) || tt.is != nil && !errors.Is(err, tt.is) {
+					t.Errorf("error %v does not wrap ErrInvalidConfig and %v", err, tt.is)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("error %q shows the password", err)
+				}
+			})
+		}
 	}
 }
 
-// Both transports take the --broker URL through BrokerURL: an unknown
-// scheme is an error before any connection, on either MQTT version.
-func TestTransportChecksBroker(t *testing.T) {
+// The TLS flags go with a TLS --broker URL: with a tcp:// one they are an
+// error, not a connection in the clear.
+func TestTLSFlagsNeedTLSBroker(t *testing.T) {
+	certs, err := testcerts.New("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := certs.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, proto := range []int{3, 5} {
-		for _, tt := range []struct {
-			broker string
-			ok     bool
-		}{
-			{"127.0.0.1:1883", true}, {"tcp://127.0.0.1:1883", true}, {"http://127.0.0.1:1883", false}, {"localhost", true},
-		} {
-			t.Run(fmt.Sprintf("v%d %s", proto, tt.broker), func(t *testing.T) {
-				tr, err := (&Conn{Broker: tt.broker, Protocol: proto}).Transport("x")
-				if (err == nil) != tt.ok {
-					t.Fatalf("Transport = %v, %v; want ok %v", tr, err, tt.ok)
-				}
-				if err != nil && !strings.Contains(err.Error(), "accepted") {
-					t.Fatalf("error %q does not name the accepted schemes", err)
-				}
-			})
+		c := Conn{Broker: "tcp://127.0.0.1:1883", Protocol: proto, CA: files.CA}
+		if _, err := c.Transport("x"); err == nil || !strings.Contains(err.Error(), "--broker tcp://127.0.0.1:1883") || !strings.Contains(err.Error(), "tls://") {
+			t.Errorf("v%d: --ca with a tcp:// broker: %v; want an error naming --broker and tls://", proto, err)
+		}
+		c.Broker = "tls://127.0.0.1:8883"
+		if _, err := c.Transport("x"); err != nil {
+			t.Errorf("v%d: --ca with a tls:// broker: %v", proto, err)
+		}
+		c.CA, c.Key = "", files.ClientKey
+		if _, err := c.Transport("x"); err == nil || !errors.Is(err, mqttsec.ErrInvalidConfig) {
+			t.Errorf("v%d: --key without --cert: %v; want an error", proto, err)
 		}
 	}
 }
@@ -256,8 +261,9 @@ func writePasswordFile(t *testing.T, content string, perm os.FileMode) string {
 	return path
 }
 
-// --username, --password-file and $MQTTSEC_PASSWORD reach the options of
-// both transports; a password file that group or others can read is
+// --username, --password-file and $MQTTSEC_PASSWORD reach the options
+// given to mqttsec.NewTransport (which sends them on both MQTT versions:
+// TestCredentialsConnect); a password file that group or others can read is
 // refused, and every error names the flag that fixes it.
 func TestCredentials(t *testing.T) {
 	good := writePasswordFile(t, "s3cret pw\r\nsecond line ignored\n", 0o600)
@@ -303,7 +309,7 @@ func TestCredentials(t *testing.T) {
 				if err := fs.Parse(append([]string{"--broker", "127.0.0.1:1883", "--protocol", proto}, tt.args...)); err != nil {
 					t.Fatal(err)
 				}
-				v3, v5, err := c.options("id")
+				opt, _, err := c.options("id")
 				if tt.err != "" {
 					if err == nil || !strings.Contains(err.Error(), tt.err) {
 						t.Fatalf("options error %v; want one containing %q", err, tt.err)
@@ -322,18 +328,10 @@ func TestCredentials(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var user, pass string
-				if proto == "3" {
-					if v3 == nil || v5 != nil {
-						t.Fatalf("--protocol 3 built %v, %v", v3, v5)
-					}
-					user, pass = v3.Username, v3.Password
-				} else {
-					if v5 == nil || v3 != nil {
-						t.Fatalf("--protocol 5 built %v, %v", v3, v5)
-					}
-					user, pass = v5.ConnectUsername, string(v5.ConnectPassword)
+				if opt.Protocol != c.Protocol {
+					t.Fatalf("--protocol %d built options for %d", c.Protocol, opt.Protocol)
 				}
+				user, pass := opt.Username, string(opt.Password)
 				if user != tt.user || pass != tt.pass {
 					t.Fatalf("username %q, password %q; want %q, %q", user, pass, tt.user, tt.pass)
 				}
