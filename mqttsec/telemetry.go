@@ -17,47 +17,6 @@ import (
 	"github.com/mqttsec/mqttsec/envelope"
 )
 
-// Instrumentation. A Client or Server reports through OpenTelemetry's
-// metric and trace APIs, to the MeterProvider and TracerProvider of its
-// Config (by default the global ones, otel.GetMeterProvider and
-// otel.GetTracerProvider, which do nothing until the application installs
-// an SDK). The application picks the exporter: Prometheus, OTLP, or none.
-//
-// Metrics (the instrument names; a Prometheus exporter writes them with
-// underscores, a unit suffix and _total on counters):
-//
-//	mqttsec.messages                 counter    messages by outcome: the Stat names (accepted, why refused or dropped, what became of a reply)
-//	mqttsec.server.handler.duration  histogram  seconds a handler ran, by method and result (ok, error, expired)
-//	mqttsec.server.active_requests   updown     requests whose handler is running, by method
-//	mqttsec.client.request.duration  histogram  seconds from Request to its outcome, by server, method and result
-//	mqttsec.client.active_requests   updown     requests waiting for their reply
-//	mqttsec.replay.duration          histogram  seconds the replay store took to check or admit a message, by operation and result (ok, replayed, error)
-//	mqttsec.queue.depth              gauge      messages waiting for a worker
-//	mqttsec.queue.capacity           gauge      the most that may wait (Config.QueueSize)
-//	mqttsec.publish.pending          gauge      replies waiting for the broker's acknowledgement
-//	mqttsec.connection.up            gauge      1 while connected to the broker, else 0
-//	mqttsec.connection.events        counter    connection events: connected, reconnected, lost, failed, renewed
-//
-// Every measurement carries mqttsec.id, this party's id. Labels stay
-// bounded whatever the network sends: mqttsec.peer is a peer of the
-// keyring — for a refused message, the sender it claims, unverified, when
-// that sender is in the keyring; never an id the keyring lacks, which
-// gets no peer label — and a server labels only the methods it has a
-// handler for (and envelope.TimeMethod), others as "_OTHER". A keyring of
-// thousands of peers makes thousands of series per outcome: an OpenTelemetry
-// View can drop mqttsec.peer where that is too many.
-//
-// Traces: Request starts a client span ("call <method>") and sends its
-// context as the request's correlation id, in the W3C traceparent form
-// (00-<trace id>-<span id>-<flags>), when ctx carries a valid span
-// context; otherwise the correlation id is random. A server that opens the
-// request starts its span ("serve <method>") as that span's child and hands
-// it to the handler in its context, and ends it when the reply is
-// acknowledged by the broker. The correlation id is authenticated with the
-// rest of the header but not encrypted: the broker sees which requests
-// belong to one trace. It is read only after the request opened, and only
-// to parent a span: nothing else depends on it.
-
 // instrumentationName names the meter and the tracer.
 const instrumentationName = "github.com/mqttsec/mqttsec/mqttsec"
 
