@@ -24,6 +24,15 @@ type ACLIdentity struct {
 // only from the senders listed. It is a second wall behind the envelope,
 // which refuses forged, redirected and replayed messages on its own.
 //
+// Mosquitto 2 checks an acl_file only as it delivers and accepts messages:
+// it grants every subscription, a forbidden one included, and then drops
+// what the client may not read, so a wrong identity shows as requests
+// with no reply (ErrNoReply), not as a failed Start. A forbidden publish
+// is refused at once on MQTT 5 (ErrPublishRefused) and dropped silently on
+// MQTT 3.1.1. Its dynamic security plugin, given the same rules as roles,
+// refuses a forbidden subscription in the SUBACK, and Start fails with
+// ErrSubscribeRefused.
+//
 // Brokers other than Mosquitto take the same rules in their own syntax:
 // per user, read "<prefix>/<id>/reply" (and "<prefix>/<id>/req/#" for
 // servers), write "<prefix>/<server>/req/#" for each server called,

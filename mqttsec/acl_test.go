@@ -3,10 +3,13 @@ package mqttsec_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/mqttsec/mqttsec/envelope"
 	"github.com/mqttsec/mqttsec/internal/mosquitto"
+	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
@@ -221,6 +225,67 @@ func TestMosquittoACLAllowsSharedReplicas(t *testing.T) {
 			if a, b := handled[0].Load(), handled[1].Load(); a+b != n {
 				t.Fatalf("replicas handled %d + %d requests, want %d in all", a, b, n)
 			}
+		})
+	}
+}
+
+// A subscription the broker refused when it was made is not renewed after a
+// reconnect, where retrying it would hold up the renewal of those made
+// after it: here the client's events from carol are refused, and the
+// gateway's events, subscribed next, still come after the broker restarts.
+// (TestMosquittoRefusedEventsDoNotHoldUpRenewal is the same on Mosquitto.)
+func TestRefusedSubscriptionIsNotRenewed(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			checkNoLeaks(t)
+			b, err := testbroker.Start("127.0.0.1:0", nil, &refuse{reading: mqttsec.Topics{}.EventFilter("carol")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			k, s := getKeys(), suiteNamed(t, "ed25519")
+			clientKeys := mustT(mqttsec.NewKeyring(mqttsec.Own{Signer: k.client.ed, Identities: k.client.ids},
+				peerOf(k, "gateway", k.gateway, s.require, s.send(k, k.client, k.gateway)),
+				peerOf(k, "carol", k.other, s.require, s.send(k, k.client, k.other))))
+			p := newPair(t, &broker{url: b.URL(), embedded: b}, pairOptions{proto: proto, suite: s})
+			client := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Keyring: clientKeys, Transport: transport(t, proto, b.URL(), "client", nil)}))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := client.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close(context.Background())
+			if err := client.SubscribeEvents(ctx, "carol", func(context.Context, *mqttsec.Event) {}); !errors.Is(err, mqttsec.ErrSubscribeRefused) {
+				t.Fatalf("SubscribeEvents(carol) = %v, want an error wrapping ErrSubscribeRefused", err)
+			}
+			var got atomic.Int64
+			if err := client.SubscribeEvents(ctx, "gateway", func(context.Context, *mqttsec.Event) { got.Add(1) }); err != nil {
+				t.Fatal(err)
+			}
+			// Each poll publishes an event, acknowledged (hence routed)
+			// before the next; one caught by the restart is given up
+			// after a while.
+			arrives := func() bool {
+				ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+				defer cancel()
+				err := p.server.PublishEvent(ctx, "news", []byte("x"), mqttsec.EventOptions{To: []string{"client"}})
+				return err == nil && got.Load() > 0
+			}
+			waitFor(t, "the gateway's events", arrives)
+			if err := b.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			// Both on the new broker: none of the old one's subscriptions
+			// are left.
+			waitFor(t, "the client and the gateway to reconnect", func() bool {
+				ids := b.ClientIDs()
+				on := func(prefix string) bool {
+					return slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, prefix) })
+				}
+				return on("client-") && on("gateway-")
+			})
+			got.Store(0)
+			waitFor(t, "the gateway's events after the broker restarted", arrives)
 		})
 	}
 }

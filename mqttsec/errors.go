@@ -53,7 +53,11 @@ var (
 	// Server or Transport).
 	ErrAlreadyStarted = errors.New("mqttsec: already started")
 	// ErrSubscribeRefused: the broker refused a subscription (its ACL, or
-	// a filter it does not support): nothing would arrive on it.
+	// a filter it does not support): nothing would arrive on it. A broker
+	// may instead grant a subscription and drop, as it delivers them, the
+	// messages the client may not read, and then nothing reports it:
+	// Mosquitto does so with an acl_file; its dynamic security plugin
+	// refuses in the SUBACK.
 	ErrSubscribeRefused = errors.New("mqttsec: subscription refused by the broker")
 	// ErrUnacknowledged: a message was handed to the connection, but the
 	// broker's acknowledgement did not come before the deadline (or the
@@ -73,7 +77,8 @@ var (
 	ErrNoReply = errors.New("mqttsec: no reply")
 	// ErrPublishRefused: the broker refused a message with an MQTT 5
 	// PUBACK reason code (its ACL, a quota): it was not delivered. MQTT
-	// 3.1.1 cannot say so; a broker drops the message or the connection.
+	// 3.1.1 cannot say so; a broker drops the message or the connection
+	// (Mosquitto acknowledges it and drops it).
 	ErrPublishRefused = errors.New("mqttsec: publish refused by the broker")
 	// ErrInvalidEvent: PublishEvent's options do not fit the keyring (an
 	// encrypted event without recipients, or an event for other than

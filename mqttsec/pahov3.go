@@ -2,6 +2,7 @@ package mqttsec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -172,7 +173,9 @@ func (t *PahoV3) setGuard(g guard) {
 	t.mu.Unlock()
 }
 
-// Subscribe implements Transport.
+// Subscribe implements Transport. A filter the broker refuses
+// (ErrSubscribeRefused) is not kept: it is not subscribed again after a
+// reconnect.
 func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
 	t.mu.Lock()
 	t.filters = append(t.filters, filter)
@@ -181,7 +184,13 @@ func (t *PahoV3) Subscribe(ctx context.Context, filter string) error {
 	if client == nil || !client.IsConnectionOpen() {
 		return nil // subscribed on connection
 	}
-	return subscribeV3(ctx, client, filter)
+	err := subscribeV3(ctx, client, filter)
+	if errors.Is(err, ErrSubscribeRefused) {
+		t.mu.Lock()
+		t.filters = dropFilter(t.filters, filter)
+		t.mu.Unlock()
+	}
+	return err
 }
 
 // subscribeV3 subscribes to filter and waits for the SUBACK, which must

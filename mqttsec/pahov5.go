@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,7 +223,9 @@ func subscribeV5(ctx context.Context, cm *autopaho.ConnectionManager, filter str
 	return nil
 }
 
-// Subscribe implements Transport.
+// Subscribe implements Transport. A filter the broker refuses
+// (ErrSubscribeRefused) is not kept: it is not subscribed again after a
+// reconnect.
 func (t *PahoV5) Subscribe(ctx context.Context, filter string) error {
 	t.mu.Lock()
 	t.filters = append(t.filters, filter)
@@ -234,7 +237,26 @@ func (t *PahoV5) Subscribe(ctx context.Context, filter string) error {
 	if err := cm.AwaitConnection(ctx); err != nil {
 		return err
 	}
-	return subscribeV5(ctx, cm, filter)
+	err := subscribeV5(ctx, cm, filter)
+	if errors.Is(err, ErrSubscribeRefused) {
+		t.mu.Lock()
+		t.filters = dropFilter(t.filters, filter)
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// dropFilter removes filter, refused when it was first subscribed, from
+// those renewed after a reconnect: the caller has the refusal, and
+// renewing it would retry it while the connection lasts, holding up the
+// renewal of the filters after it.
+func dropFilter(filters []string, filter string) []string {
+	for i := len(filters) - 1; i >= 0; i-- {
+		if filters[i] == filter {
+			return slices.Delete(filters, i, i+1)
+		}
+	}
+	return filters
 }
 
 // Publish implements Transport. Until Paho's session holds the message

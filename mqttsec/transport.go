@@ -42,7 +42,8 @@ type Transport interface {
 	// the message: the transport must not change or reuse its Payload
 	// afterwards, which is read later, on another goroutine.
 	Start(ctx context.Context, deliver func(Inbound)) error
-	// Subscribe adds a topic filter at QoS 1, kept across reconnects.
+	// Subscribe adds a topic filter at QoS 1, kept across reconnects; a
+	// filter the broker refuses (ErrSubscribeRefused) is not kept.
 	Subscribe(ctx context.Context, filter string) error
 	// Publish sends a message at QoS 1 and waits for the broker's
 	// acknowledgement or ctx.
