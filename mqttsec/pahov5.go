@@ -168,13 +168,16 @@ func (t *PahoV5) setGuard(g guard) {
 // back-off.
 const reportEvery = 30
 
-// renew subscribes each filter in turn, retrying a failed one with
-// back-off while retryable says so of its error, until done closes, and
-// reports whether every filter was renewed. When the connection is down
-// the next connection renews them all again.
+// renew subscribes every filter, then again those that failed, with
+// back-off, while retryable says so of their errors, until done closes,
+// and reports whether every filter was renewed. A filter that keeps
+// failing holds up no other: each round tries every filter still left.
+// When the connection is down the next connection renews them all again.
 func renew(filters []string, done <-chan struct{}, subscribe func(filter string) error, retryable func(error) bool, report func(error)) bool {
-	for _, f := range filters {
-		for attempt := 1; ; attempt++ {
+	left := filters
+	for attempt := 1; ; attempt++ {
+		var failed []string
+		for _, f := range left {
 			select {
 			case <-done:
 				return false
@@ -182,22 +185,26 @@ func renew(filters []string, done <-chan struct{}, subscribe func(filter string)
 			}
 			err := subscribe(f)
 			if err == nil {
-				break
+				continue
 			}
 			if !retryable(err) {
 				return false
 			}
+			failed = append(failed, f)
 			if report != nil && (attempt == 1 || attempt%reportEvery == 0) {
 				report(fmt.Errorf("renewing subscription %q after a reconnect (attempt %d, retrying): %w", f, attempt, err))
 			}
-			select {
-			case <-time.After(retryDelay(attempt)):
-			case <-done:
-				return false
-			}
+		}
+		if len(failed) == 0 {
+			return true
+		}
+		left = failed
+		select {
+		case <-time.After(retryDelay(attempt)):
+		case <-done:
+			return false
 		}
 	}
-	return true
 }
 
 // subscribeTimeout bounds one SUBSCRIBE/SUBACK exchange when renewing.
