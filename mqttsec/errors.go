@@ -44,7 +44,8 @@ func Errorf(code, format string, args ...any) *Error {
 var (
 	// ErrInvalidConfig is wrapped by every error of a constructor or
 	// helper given a configuration it cannot work with (NewClient,
-	// NewServer, NewKeyring, TLSConfig, Topics.MosquittoACL, keydir.Init);
+	// NewServer, NewKeyring, NewTransport, ParseBrokerURL, TLSConfig,
+	// Topics.MosquittoACL, keydir.Init);
 	// the text after it says what is wrong.
 	ErrInvalidConfig = errors.New("mqttsec: invalid configuration")
 	// ErrNotStarted: the Client or Server was used before Start.
@@ -87,6 +88,9 @@ var (
 	ErrInvalidEvent = errors.New("mqttsec: invalid event options")
 	// ErrClosed: the Client or Server was closed.
 	ErrClosed = errors.New("mqttsec: closed")
+	// ErrNotConnected is wrapped by Ready's error while the connection to
+	// the broker is down or its subscriptions are being renewed.
+	ErrNotConnected = errors.New("mqttsec: not connected to the broker")
 	// ErrUnknownPeer: no peer with this id in the keyring.
 	ErrUnknownPeer = errors.New("mqttsec: unknown peer")
 	// ErrNoEncryptionKey: encryption to a peer was asked for, but the

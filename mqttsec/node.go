@@ -316,10 +316,6 @@ func (n *node) observe() error {
 	return nil
 }
 
-// ErrNotConnected is wrapped by Ready's error while the connection to the
-// broker is down or its subscriptions are being renewed.
-var ErrNotConnected = errors.New("mqttsec: not connected to the broker")
-
 // Ready reports whether the Client or Server is ready to serve: nil once
 // Start succeeded while it is connected to the broker with every
 // subscription in place, or else why not (ErrNotStarted, ErrClosed,
