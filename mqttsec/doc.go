@@ -104,12 +104,16 @@
 // (00-<trace id>-<span id>-<flags>), when that context is valid (a tracer
 // SDK is installed, or ctx carries a span); otherwise the correlation id is
 // random. A server that opens the
-// request starts its span ("serve <method>") as that span's child and hands
-// it to the handler in its context, and ends it when the reply is
-// acknowledged by the broker. The correlation id is authenticated with the
-// rest of the header but not encrypted: the broker sees which requests
-// belong to one trace. It is read only after the request opened, and only
-// to parent a span: nothing else depends on it.
+// request starts its span ("serve <method>"), hands it to the handler in
+// its context, and ends it when the reply is acknowledged by the broker.
+// That span starts a trace of the server's own, linked to the caller's
+// span; with Config.ContinueTraces it is the caller's span's child
+// instead, so that one trace runs from client to handler, and the caller
+// (an authenticated peer) chooses the trace id and the sampling. The
+// correlation id is authenticated with the rest of the header but not
+// encrypted: the broker sees which requests belong to one trace. It is read
+// only after the request opened, and only for that link or parent:
+// nothing else depends on it.
 //
 // [Client.Ready] and [Server.Ready] say whether the party is started,
 // connected and subscribed, for a readiness check.

@@ -80,6 +80,15 @@ type Config struct {
 	// application installs an SDK.
 	MeterProvider  metric.MeterProvider
 	TracerProvider trace.TracerProvider
+	// ContinueTraces makes a server's span of a request the child of the
+	// caller's span, whose context the request carries (see the package
+	// documentation), so that one trace runs from the caller through the
+	// handler and on to what the handler calls. The caller, an
+	// authenticated peer, then chooses the trace id and whether its
+	// requests are sampled here. Without it the span starts a trace of the
+	// server's own, sampled by the server's sampler, and links to the
+	// caller's span.
+	ContinueTraces bool
 	// ResponseProperties also sets the MQTT v5 ResponseTopic and
 	// CorrelationData properties on requests, and CorrelationData on
 	// replies, for plain v5 tools that watch the traffic. mqttsec itself
@@ -301,7 +310,7 @@ func (n *node) observe() error {
 		o.ObserveInt64(t.queueCapacity, int64(cap(n.queue)), id)
 		o.ObserveInt64(t.publishPending, int64(len(n.sendSlots)), id)
 		up := int64(0)
-		if n.connected.Load() {
+		if n.isConnected() {
 			up = 1
 		}
 		o.ObserveInt64(t.connectionUp, up, id)
@@ -311,9 +320,29 @@ func (n *node) observe() error {
 		return fmt.Errorf("%w: instruments: %w", ErrInvalidConfig, err)
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		// Closed while starting: stop, which unregisters, may have run.
+		reg.Unregister()
+		return ErrClosed
+	}
 	n.gauges = reg
-	n.mu.Unlock()
 	return nil
+}
+
+// connectionReporter is a transport that says whether its connection is
+// open now (PahoV3, whose connection events may arrive out of order).
+type connectionReporter interface {
+	connectionOpen() bool
+}
+
+// isConnected is whether the transport is connected: as it says, if it
+// does, or else as its connection events last said.
+func (n *node) isConnected() bool {
+	if r, ok := n.cfg.Transport.(connectionReporter); ok {
+		return r.connectionOpen()
+	}
+	return n.connected.Load()
 }
 
 // Ready reports whether the Client or Server is ready to serve: nil once
@@ -329,7 +358,7 @@ func (n *node) Ready() error {
 	switch {
 	case !n.serving.Load():
 		return ErrNotStarted
-	case !n.connected.Load():
+	case !n.isConnected():
 		return fmt.Errorf("%w: the connection to the broker is down", ErrNotConnected)
 	case n.renewing.Load():
 		return fmt.Errorf("%w: renewing the subscriptions after reconnecting", ErrNotConnected)
@@ -437,6 +466,7 @@ func (n *node) enqueue(in Inbound) {
 		n.rejectPeeked(in, envelope.ErrUnknownKey, route)
 		return
 	}
+	in.claimed = route.From
 	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter), from: route.From}
 	// One case and a default: a non-blocking send, which needs far less
 	// of the delivering goroutine's stack than a select of three cases
@@ -496,17 +526,27 @@ func (n *node) route(q queued) {
 
 // reject counts and logs a refused message. Nothing goes back to the
 // sender: before authentication there is no one to answer. The count's
-// peer and the log line say what the message's header claims (see
-// claimedPeer and appendClaims), if it reads: it is parsed again for that,
-// which costs far less than the Open that refused it.
+// peer is the sender the message claimed when it was queued, if that is a
+// peer (see Inbound.claimed); the log line says what the header claims
+// (see appendClaims), if it reads: it is parsed again for that only when
+// the line is written, not for refusals a flood has only counted.
 func (n *node) reject(in Inbound, err error) {
-	h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
-	n.rejectPeeked(in, err, h)
+	n.refuseMessage(in, err, in.claimed, func() *envelope.Header {
+		h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
+		return h
+	})
 }
 
 // rejectPeeked is reject for a message whose header has been peeked
 // already: h, or nil if it did not read.
 func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
+	n.refuseMessage(in, err, n.claimedPeer(h), func() *envelope.Header { return h })
+}
+
+// refuseMessage is reject, with peer the label of its count and header
+// finding the message's header (nil if it does not read) for the line, if
+// one is written.
+func (n *node) refuseMessage(in Inbound, err error, peer string, header func() *envelope.Header) {
 	class := envelope.Class(err)
 	name := classStat[class]
 	if name == "" {
@@ -515,7 +555,7 @@ func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
 			return
 		}
 	}
-	n.count(name, n.claimedPeer(h))
+	n.count(name, peer)
 	if class == envelope.ErrReplayStore {
 		// This party's own state failed, not the message: every message is
 		// refused until it is back, so it is an error whatever RejectLevel
@@ -524,7 +564,7 @@ func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
 		return
 	}
 	n.rejects.LogMore(n.ctx, n.cfg.RejectLevel, "mqttsec: message refused", name,
-		func() []any { return appendClaims(nil, h) }, "topic", in.Topic)
+		func() []any { return appendClaims(nil, header()) }, "topic", in.Topic)
 }
 
 // claimedPeer is the sender h claims if it is a peer of the keyring, for

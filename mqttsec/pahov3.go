@@ -92,6 +92,10 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 	o.SetAutoReconnect(true)
 	o.SetDefaultPublishHandler(t.handler)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
+		// Told here, not from the connection notification, which Paho
+		// sends on a goroutine of its own: the renewal's end is then told
+		// after its connection.
+		t.tellConnected()
 		t.resubscribe(c)
 		if userOnConnect != nil {
 			userOnConnect(c)
@@ -139,13 +143,27 @@ func (t *PahoV3) notified(n mqtt.ConnectionNotification) {
 	g := t.guard
 	t.mu.Unlock()
 	switch n := n.(type) {
-	case mqtt.ConnectionNotificationConnected:
-		g.tell(connectionEvent{kind: connUp})
 	case mqtt.ConnectionNotificationLost:
 		g.tell(connectionEvent{kind: connLost, err: n.Reason})
 	case mqtt.ConnectionNotificationFailed:
 		g.tell(connectionEvent{kind: connFailed, err: n.Reason})
 	}
+}
+
+// tellConnected tells the node of a connection made.
+func (t *PahoV3) tellConnected() {
+	t.mu.Lock()
+	g := t.guard
+	t.mu.Unlock()
+	g.tell(connectionEvent{kind: connUp})
+}
+
+// connectionOpen reports whether the connection is open now.
+func (t *PahoV3) connectionOpen() bool {
+	t.mu.Lock()
+	c := t.client
+	t.mu.Unlock()
+	return c != nil && c.IsConnectionOpen()
 }
 
 // resubscribe renews every filter after a (re)connection, retrying a failed

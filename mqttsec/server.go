@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mqttsec/mqttsec/envelope"
@@ -321,6 +322,7 @@ func (s *Server) liveUntil(req *envelope.Message) time.Time {
 func (s *Server) reply(rs *envelope.Sealer, req *envelope.Message, topic string, until time.Time, payload []byte, e *Error, span trace.Span) {
 	if e != nil {
 		span.SetAttributes(attrResult.String(e.Code))
+		span.SetStatus(codes.Error, "error reply: "+e.Code)
 	}
 	left := until.Sub(s.now())
 	if left <= 0 {

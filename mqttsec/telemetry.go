@@ -48,6 +48,8 @@ type telemetry struct {
 	id     attribute.KeyValue
 	meter  metric.Meter
 	tracer trace.Tracer
+	// continueTraces is Config.ContinueTraces.
+	continueTraces bool
 
 	received         metric.Int64Counter
 	handlerDuration  metric.Float64Histogram
@@ -111,7 +113,8 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 		tp = otel.GetTracerProvider()
 	}
 	m := mp.Meter(instrumentationName)
-	t := &telemetry{id: attrID.String(cfg.ID), meter: m, tracer: tp.Tracer(instrumentationName), labels: map[labelKey]*labelSet{}}
+	t := &telemetry{id: attrID.String(cfg.ID), meter: m, tracer: tp.Tracer(instrumentationName), labels: map[labelKey]*labelSet{},
+		continueTraces: cfg.ContinueTraces}
 	seconds := []metric.Float64HistogramOption{metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...)}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
@@ -203,11 +206,20 @@ func (t *telemetry) endCall(ctx context.Context, span trace.Span, began time.Tim
 }
 
 // startServe starts the span of req, just opened, whose method is
-// labelled method, as the child of the span whose context its correlation
-// id carries, if any (see the package documentation).
+// labelled method: linked to the caller's span, whose context its
+// correlation id carries, if any, or with Config.ContinueTraces its child
+// (see the package documentation).
 func (t *telemetry) startServe(ctx context.Context, req *envelope.Message, method string) (context.Context, trace.Span) {
 	l := t.label(labelKey{"serve", method}, "serve "+method)
-	ctx, span := t.tracer.Start(remoteParent(ctx, req.CorrelationID), l.name, serverSpan...)
+	opts := serverSpan
+	if caller := callerSpan(req.CorrelationID); caller.IsValid() {
+		if t.continueTraces {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, caller)
+		} else {
+			opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: caller}))
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, l.name, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrPeer.String(req.From))
 	}
@@ -249,14 +261,15 @@ func correlationID(ctx context.Context) []byte {
 	return nil
 }
 
-// remoteParent is ctx with the span context a request's correlation id
-// carries, if it is a valid traceparent; otherwise ctx as it is. A random
-// correlation id is not a traceparent.
-func remoteParent(ctx context.Context, corr []byte) context.Context {
+// callerSpan is the span context a request's correlation id carries, if
+// it is a valid traceparent; the zero, invalid, span context otherwise. A
+// random correlation id is not a traceparent.
+func callerSpan(corr []byte) trace.SpanContext {
 	if len(corr) != traceparentLen || string(corr[:3]) != "00-" {
-		return ctx
+		return trace.SpanContext{}
 	}
-	return traceContext.Extract(ctx, propagation.MapCarrier{traceparentField: string(corr)})
+	ctx := traceContext.Extract(context.Background(), propagation.MapCarrier{traceparentField: string(corr)})
+	return trace.SpanContextFromContext(ctx)
 }
 
 // endSpan ends span with err as its status (none for nil).

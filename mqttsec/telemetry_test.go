@@ -198,9 +198,9 @@ func sealAs(t *testing.T, id string, key *envelope.HMACKey) []byte {
 	return m.Bytes
 }
 
-// TestTraceSpansClientToHandler: a request's span on the client is the
-// parent of the gateway's span, which the handler finds in its context;
-// the gateway's span ends once its reply was acknowledged.
+// TestTraceSpansClientToHandler: with ContinueTraces, a request's span on
+// the client is the parent of the gateway's span, which the handler finds
+// in its context; the gateway's span ends once its reply was acknowledged.
 func TestTraceSpansClientToHandler(t *testing.T) {
 	b := embeddedBroker(t)
 	gwSpans, clSpans := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
@@ -208,7 +208,7 @@ func TestTraceSpansClientToHandler(t *testing.T) {
 	clTracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(clSpans))
 	inHandler := make(chan trace.SpanContext, 1)
 	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0],
-		configure: func(c *mqttsec.ServerConfig) { c.TracerProvider = gwTracer },
+		configure: func(c *mqttsec.ServerConfig) { c.TracerProvider, c.ContinueTraces = gwTracer, true },
 		configureClient: func(c *mqttsec.Config) {
 			c.TracerProvider = clTracer
 		},
@@ -253,10 +253,11 @@ func TestTraceSpansClientToHandler(t *testing.T) {
 	}
 }
 
-// TestRequestWithoutTraceIsNotTraced: a request from a context with no
-// span carries a random correlation id, and the gateway's span starts a
-// trace of its own.
-func TestRequestWithoutTraceIsNotTraced(t *testing.T) {
+// TestCallerTraceIsOnlyLinked: by default the gateway's span starts a
+// trace of its own, sampled by the gateway, and links to the caller's span:
+// a caller that asks not to be sampled is traced all the same, and the
+// trace id is not the caller's.
+func TestCallerTraceIsOnlyLinked(t *testing.T) {
 	b := embeddedBroker(t)
 	gwSpans := tracetest.NewSpanRecorder()
 	gwTracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(gwSpans))
@@ -265,43 +266,85 @@ func TestRequestWithoutTraceIsNotTraced(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The caller's span context, not sampled, from no tracer at all.
+	caller := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x0a, 0xf7, 0x65, 1}, SpanID: trace.SpanID{0xb7, 0xad, 1}, Remote: true,
+	})
+	if _, err := p.client.Request(trace.ContextWithSpanContext(ctx, caller), "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, "the gateway's span ended", func() bool { return len(gwSpans.Ended()) == 1 })
+	serve := gwSpans.Ended()[0]
+	switch links := serve.Links(); {
+	case serve.Parent().IsValid():
+		t.Errorf("gateway span has parent %v; want a root", serve.Parent())
+	case serve.SpanContext().TraceID() == caller.TraceID():
+		t.Errorf("gateway span continues the caller's trace")
+	case len(links) != 1 || links[0].SpanContext.TraceID() != caller.TraceID() || links[0].SpanContext.SpanID() != caller.SpanID():
+		t.Errorf("links %v; want one, to the caller's span", links)
+	}
+}
+
+// TestRequestWithoutTraceIsNotTraced: a request from a context with no
+// span carries a random correlation id, and the gateway's span starts a
+// trace of its own, linked to nothing.
+func TestRequestWithoutTraceIsNotTraced(t *testing.T) {
+	b := embeddedBroker(t)
+	gwSpans := tracetest.NewSpanRecorder()
+	gwTracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(gwSpans))
+	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0],
+		configure: func(c *mqttsec.ServerConfig) { c.TracerProvider, c.ContinueTraces = gwTracer, true },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
 		t.Fatal(err)
 	}
 	testwait.Until(t, "the gateway's span ended", func() bool { return len(gwSpans.Ended()) == 1 })
-	if parent := gwSpans.Ended()[0].Parent(); parent.IsValid() {
-		t.Fatalf("gateway span has parent %v from a request without a trace", parent)
+	if s := gwSpans.Ended()[0]; s.Parent().IsValid() || len(s.Links()) != 0 {
+		t.Fatalf("gateway span has parent %v and links %v from a request without a trace", s.Parent(), s.Links())
 	}
 }
 
 // TestReady: Ready says why a party is not ready — not started, the
-// broker gone, closed — and nil while it is connected and subscribed.
+// broker gone, closed — and nil while it is connected and subscribed,
+// again once the broker is back, on both MQTT versions.
 func TestReady(t *testing.T) {
-	b, err := testbroker.Start("127.0.0.1:0", nil) // closed by the test
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := getKeys()
-	ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "client", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
-	srv := mustT(mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Keyring: ring,
-		Transport: transport(t, 5, b.URL(), "gateway", nil)}}))
-	if err := srv.Ready(); !errors.Is(err, mqttsec.ErrNotStarted) {
-		t.Fatalf("before Start: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Ready(); err != nil {
-		t.Fatalf("started: %v", err)
-	}
-	b.Close()
-	testwait.Until(t, "Ready to see the broker gone", func() bool { return errors.Is(srv.Ready(), mqttsec.ErrNotConnected) })
-	if err := srv.Close(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		t.Logf("close: %v", err)
-	}
-	if err := srv.Ready(); !errors.Is(err, mqttsec.ErrClosed) {
-		t.Fatalf("after Close: %v", err)
+	for _, proto := range []int{3, 5} {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			b, err := testbroker.Start("127.0.0.1:0", nil) // closed and restarted by the test
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := getKeys()
+			ring := mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "client", k.client, envelope.HMAC, mqttsec.Protection{HMAC: k.hmac})))
+			srv := mustT(mqttsec.NewServer(mqttsec.ServerConfig{Config: mqttsec.Config{ID: "gateway", Keyring: ring,
+				Transport: transport(t, proto, b.URL(), "gateway", nil)}}))
+			if err := srv.Ready(); !errors.Is(err, mqttsec.ErrNotStarted) {
+				t.Fatalf("before Start: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := srv.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Ready(); err != nil {
+				t.Fatalf("started: %v", err)
+			}
+			b.Close()
+			testwait.Until(t, "Ready to see the broker gone", func() bool { return errors.Is(srv.Ready(), mqttsec.ErrNotConnected) })
+			b, err = testbroker.Start(b.Addr(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			testwait.Until(t, "Ready after the broker came back", func() bool { return srv.Ready() == nil })
+			if err := srv.Close(ctx); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			if err := srv.Ready(); !errors.Is(err, mqttsec.ErrClosed) {
+				t.Fatalf("after Close: %v", err)
+			}
+		})
 	}
 }
