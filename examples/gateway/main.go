@@ -42,6 +42,20 @@
 //
 //	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways --init
 //
+// Operators: the log (stderr) says when the connection to the broker is
+// lost, fails and comes back, when subscriptions are renewed, when the
+// keys or the authorization rules are reloaded or a reload is refused
+// (naming the file and line), and warns daily of a --cert or --ca
+// certificate that expires within --expiry-warning (30 days). With
+// --metrics ADDR the gateway serves, over plain HTTP without
+// authentication (keep ADDR on loopback or a private network), /metrics in
+// the Prometheus text format (mqttsec's metrics, listed in the mqttsec
+// package documentation, with the Go runtime's and the process's), and
+// /healthz and /readyz (503 and the reason while not connected and
+// subscribed).
+//
+//	go run ./examples/gateway --keys keys/gateway --metrics 127.0.0.1:9464
+//
 // Ctrl-C or SIGTERM stops the gateway.
 package main
 
@@ -59,6 +73,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -104,12 +119,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	state.register(fs)
 	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
 	rejectLogInterval := rejectInterval(mqttsec.DefaultRejectLogInterval)
-	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this `address` (127.0.0.1:9464; :9464 for every interface)")
-	expiryWarning := fs.Duration("expiry-warning", 30*24*time.Hour, "log a warning, daily, when the --cert or --ca certificate expires within this `duration`")
+	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over plain HTTP, without authentication, on this `address` (127.0.0.1:9464); the metrics name the peers")
+	expiryWarning := fs.Duration("expiry-warning", 30*24*time.Hour, "log daily a warning for each certificate of --cert and --ca that expires within this `duration` (an error once expired)")
 	fs.Var(&rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
 	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
 		return err
 	}
+	// What runs beside the server (the watchers) ends before run returns.
+	var background sync.WaitGroup
+	defer background.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := cli.CheckID("id", *id); err != nil {
 		return err
 	}
@@ -138,10 +158,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 			return err
 		}
 		authorize = rules.Allowed
-		go rules.Watch(ctx, 2*time.Second, func() {
-			log.Info("gateway: authorization rules reloaded", "users", *usersFile, "groups", *groupsFile)
-		}, func(err error) {
-			log.Error("gateway: authorization rules not reloaded, the previous rules stay", "err", err)
+		background.Go(func() {
+			rules.Watch(ctx, 2*time.Second, func() {
+				log.Info("gateway: authorization rules reloaded", "users", *usersFile, "groups", *groupsFile)
+			}, func(err error) {
+				log.Error("gateway: authorization rules not reloaded, the previous rules stay", "err", err)
+			})
 		})
 	}
 	ring, dirID, err := keys.Load(*peer)
@@ -158,10 +180,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	if keys.Dir != "" {
 		// Keys rotate by editing the directory: reload on change.
-		go keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func() {
-			log.Info("gateway: keys reloaded", "dir", keys.Dir, "peers", strings.Join(ring.PeerIDs(), ","))
-		}, func(err error) {
-			log.Error("gateway: keys not reloaded, the previous keys stay", "err", err)
+		background.Go(func() {
+			keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func() {
+				log.Info("gateway: keys reloaded", "dir", keys.Dir, "peers", strings.Join(ring.PeerIDs(), ","))
+			}, func(err error) {
+				log.Error("gateway: keys not reloaded, the previous keys stay", "err", err)
+			})
 		})
 	}
 	clientID := *id
@@ -184,17 +208,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		defer prom.provider.Shutdown(context.Background())
 		cfg.MeterProvider = prom.provider
 	}
-	certs, err := certificates(map[string]string{"client certificate (--cert)": conn.Cert, "CA (--ca)": conn.CA})
+	certs, skipped, err := certificates(map[string]string{"client certificate (--cert)": conn.Cert, "CA (--ca)": conn.CA})
 	if err != nil {
 		return err
+	}
+	for _, err := range skipped {
+		log.Warn("gateway: certificate skipped", "err", err)
 	}
 	var meter metric.Meter = noop.NewMeterProvider().Meter("")
 	if prom != nil {
 		meter = prom.provider.Meter("github.com/mqttsec/mqttsec/examples/gateway")
 	}
-	if err := watchExpiry(ctx, log, meter, certs, *expiryWarning, 24*time.Hour); err != nil {
-		return err
-	}
+	background.Go(func() { watchExpiry(ctx, log, meter, certs, *expiryWarning, 24*time.Hour) })
 	closeState, err := state.open(ctx, &cfg)
 	if err != nil {
 		return err
@@ -222,8 +247,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		}()
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", ops.addr)
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelStart()
 	if err := srv.Start(startCtx); err != nil {
 		return err
 	}

@@ -79,9 +79,13 @@ func serveOps(addr string, metrics http.Handler, ready func() error) (*opsServer
 	return o, nil
 }
 
-// close stops serving, giving requests under way until ctx ends.
+// close stops serving, giving requests under way until ctx ends, and
+// then closes their connections.
 func (o *opsServer) close(ctx context.Context) error {
 	err := o.srv.Shutdown(ctx)
+	if err != nil {
+		o.srv.Close()
+	}
 	if serveErr := <-o.done; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}
@@ -91,21 +95,21 @@ func (o *opsServer) close(ctx context.Context) error {
 // certificate is a certificate the gateway depends on: its file, what it
 // is for, and when it expires.
 type certificate struct {
-	file, role string
-	notAfter   time.Time
+	file, role, subject string
+	notAfter            time.Time
 }
 
-// certificates reads the certificates of the PEM files named (the client
-// certificate, the CA); an empty name is skipped.
-func certificates(files map[string]string) ([]certificate, error) {
-	var out []certificate
+// certificates reads the certificates of the PEM files named by role (the
+// client certificate, the CA); an empty name is skipped. A block that does
+// not parse is skipped as TLSConfig skips it, and said in skipped.
+func certificates(files map[string]string) (certs []certificate, skipped []error, err error) {
 	for role, file := range files {
 		if file == "" {
 			continue
 		}
 		data, err := keyfile.ReadPublic(file)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for rest := data; ; {
 			var block *pem.Block
@@ -118,43 +122,66 @@ func certificates(files map[string]string) ([]certificate, error) {
 			}
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", file, err)
+				skipped = append(skipped, fmt.Errorf("%s: a certificate that does not parse: %w", file, err))
+				continue
 			}
-			out = append(out, certificate{file: file, role: role, notAfter: c.NotAfter})
+			certs = append(certs, certificate{file: file, role: role, subject: c.Subject.String(), notAfter: c.NotAfter})
 		}
 	}
-	return out, nil
+	return certs, skipped, nil
+}
+
+// earliest is, for each role and file, the certificate that expires
+// first.
+func earliest(certs []certificate) []certificate {
+	type key struct{ role, file string }
+	first := map[key]certificate{}
+	var order []key
+	for _, c := range certs {
+		k := key{c.role, c.file}
+		f, seen := first[k]
+		if !seen {
+			order = append(order, k)
+		}
+		if !seen || c.notAfter.Before(f.notAfter) {
+			first[k] = c
+		}
+	}
+	out := make([]certificate, len(order))
+	for i, k := range order {
+		out[i] = first[k]
+	}
+	return out
 }
 
 // watchExpiry logs, at once and then every check until ctx ends, a
 // warning for each certificate that expires within warn, and an error
-// for each that has expired; and reports each one's expiry as the gauge
-// mqttsec.tls.certificate.expiry (Unix seconds) through meter.
-func watchExpiry(ctx context.Context, log *slog.Logger, meter metric.Meter, certs []certificate, warn, check time.Duration) error {
+// for each that has expired; and reports when the first certificate of
+// each file expires as the gauge mqttsec.tls.certificate.expiry (Unix
+// seconds) through meter. It returns when ctx ends.
+func watchExpiry(ctx context.Context, log *slog.Logger, meter metric.Meter, certs []certificate, warn, check time.Duration) {
+	first := earliest(certs)
 	_, err := meter.Int64ObservableGauge("mqttsec.tls.certificate.expiry", metric.WithUnit("s"),
-		metric.WithDescription("When a certificate the gateway uses expires, in seconds since the Unix epoch."),
+		metric.WithDescription("When the first certificate of a file the gateway uses expires, in seconds since the Unix epoch."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for _, c := range certs {
+			for _, c := range first {
 				o.Observe(c.notAfter.Unix(), metric.WithAttributes(attribute.String("role", c.role), attribute.String("file", c.file)))
 			}
 			return nil
 		}))
 	if err != nil {
-		return err
+		log.Error("gateway: no certificate expiry metric", "err", err)
 	}
-	go func() {
-		t := time.NewTicker(check)
-		defer t.Stop()
-		for {
-			logExpiry(log, certs, warn, time.Now())
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	t := time.NewTicker(check)
+	defer t.Stop()
+	for {
+		logExpiry(log, certs, warn, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-	}()
-	return nil
+	}
 }
 
 // logExpiry logs the certificates that have expired, or expire within
@@ -164,10 +191,10 @@ func logExpiry(log *slog.Logger, certs []certificate, warn time.Duration, now ti
 		left := c.notAfter.Sub(now)
 		switch {
 		case left <= 0:
-			log.Error("gateway: certificate expired", "role", c.role, "file", c.file, "not_after", c.notAfter.UTC())
+			log.Error("gateway: certificate expired", "role", c.role, "file", c.file, "subject", c.subject, "not_after", c.notAfter.UTC())
 		case left <= warn:
-			log.Warn("gateway: certificate expires soon", "role", c.role, "file", c.file, "not_after", c.notAfter.UTC(),
-				"left", left.Round(time.Hour).String())
+			log.Warn("gateway: certificate expires soon", "role", c.role, "file", c.file, "subject", c.subject,
+				"not_after", c.notAfter.UTC(), "left", left.Round(time.Hour).String())
 		}
 	}
 }

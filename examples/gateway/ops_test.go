@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testcerts"
 	"github.com/mqttsec/mqttsec/internal/testwait"
+	"github.com/mqttsec/mqttsec/mqttsec"
 	"github.com/mqttsec/mqttsec/mqttsec/keydir"
 )
 
@@ -171,7 +173,7 @@ func TestLogExpiry(t *testing.T) {
 		want     string
 	}{
 		{now.Add(-time.Hour), `level=ERROR msg="gateway: certificate expired"`},
-		{now.Add(24 * time.Hour), `level=WARN msg="gateway: certificate expires soon" role=CA file=ca.pem not_after=2026-12-08T00:00:00.000Z left=24h0m0s`},
+		{now.Add(24 * time.Hour), `level=WARN msg="gateway: certificate expires soon" role=CA file=ca.pem subject="CN=test CA" not_after=2026-12-08T00:00:00.000Z left=24h0m0s`},
 		{now.Add(31 * 24 * time.Hour), ``},
 	} {
 		var out bytes.Buffer
@@ -181,7 +183,7 @@ func TestLogExpiry(t *testing.T) {
 			}
 			return a
 		}}))
-		logExpiry(log, []certificate{{file: "ca.pem", role: "CA", notAfter: c.notAfter}}, 30*24*time.Hour, now)
+		logExpiry(log, []certificate{{file: "ca.pem", role: "CA", subject: "CN=test CA", notAfter: c.notAfter}}, 30*24*time.Hour, now)
 		if got := strings.TrimSpace(out.String()); (c.want == "") != (got == "") || !strings.HasPrefix(got, c.want) {
 			t.Errorf("expiry %v: logged %q, want %q", c.notAfter, got, c.want)
 		}
@@ -237,5 +239,110 @@ func TestGatewayLogsReloads(t *testing.T) {
 		if n := logged(s.want); n != 1 {
 			t.Errorf("%d lines match %s, want 1:\n%s", n, s.want, stderr)
 		}
+	}
+}
+
+// TestGatewayLeavesNothingRunning: when run returns, whether it failed to
+// start (the --metrics port taken) or was stopped, the watchers of the
+// keys, the rules and the certificates have ended.
+func TestGatewayLeavesNothingRunning(t *testing.T) {
+	b := startBroker(t)
+	root := t.TempDir()
+	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
+	for _, err := range []error{
+		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	users, groups := filepath.Join(root, "users"), filepath.Join(root, "groups")
+	os.WriteFile(users, []byte("client  callers\n"), 0o644)
+	os.WriteFile(groups, []byte("callers  echo\n"), 0o644)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	args := []string{"--broker", b.URL(), "--keys", gw, "--users", users, "--groups", groups}
+	watchers := regexp.MustCompile(`main\.watchExpiry|keydir\.Watch|authz\.\(\*Authorizer\)\.Watch|poll\.Reload`)
+	left := func() []string {
+		var out []string
+		for _, stack := range testwait.Goroutines() {
+			if watchers.MatchString(stack) {
+				out = append(out, stack)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		fails bool
+	}{
+		{"metrics port taken", []string{"--metrics", taken.Addr().String()}, true},
+		{"stopped", []string{"--metrics", "127.0.0.1:0"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			ready, done := make(chan struct{}), make(chan error, 1)
+			var out, errOut testwait.Log
+			go func() { done <- run(ctx, append(args, tc.extra...), &out, &errOut, ready) }()
+			if !tc.fails {
+				select {
+				case <-ready:
+				case err := <-done:
+					t.Fatalf("run = %v\n%s", err, errOut.String())
+				}
+				cancel()
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("run did not return within 10 s")
+			}
+			// Checked before the context of a run that failed ends: run
+			// itself must have ended its watchers.
+			l := left()
+			cancel()
+			if (err != nil) != tc.fails {
+				t.Fatalf("run = %v\n%s", err, errOut.String())
+			}
+			if len(l) > 0 {
+				t.Fatalf("%d watchers outlived run:\n%s", len(l), strings.Join(l, "\n\n"))
+			}
+		})
+	}
+}
+
+// TestCertificates: a CA file's certificates are read whole; a block that
+// does not parse is skipped and said, as TLSConfig skips it; the gauge
+// takes the first to expire of each file.
+func TestCertificates(t *testing.T) {
+	set, err := testcerts.New("gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bundle.pem")
+	bad := "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(path, append(append(set.CAPEM, bad...), set.ClientPEM...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: path}); err != nil {
+		t.Fatalf("TLSConfig refuses the bundle: %v", err)
+	}
+	certs, skipped, err := certificates(map[string]string{"CA": path, "none": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != 2 || len(skipped) != 1 || !strings.Contains(skipped[0].Error(), path) {
+		t.Fatalf("%d certificates, skipped %v; want 2 and one skipped, naming the file", len(certs), skipped)
+	}
+	certs[0].notAfter = certs[1].notAfter.Add(time.Hour)
+	first := earliest(certs)
+	if len(first) != 1 || first[0].subject != certs[1].subject {
+		t.Fatalf("earliest = %+v; want the second certificate", first)
 	}
 }
