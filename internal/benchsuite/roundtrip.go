@@ -245,8 +245,9 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
-// Throughput keeps inFlight requests outstanding for d and returns
-// completed requests per second.
+// Throughput keeps inFlight requests outstanding for d (each of the
+// inFlight senders makes at least one) and returns completed requests per
+// second.
 func Throughput(ctx context.Context, req Requester, payload []byte, inFlight int, d time.Duration) (float64, error) {
 	var done atomic.Int64
 	var mu sync.Mutex
@@ -256,7 +257,10 @@ func Throughput(ctx context.Context, req Requester, payload []byte, inFlight int
 	var wg sync.WaitGroup
 	for range inFlight {
 		wg.Go(func() {
-			for time.Now().Before(end) {
+			// At least one request each, however late the goroutine
+			// starts: on a loaded machine a short round may end before
+			// some of them run.
+			for first := true; first || time.Now().Before(end); first = false {
 				if err := req(ctx, payload); err != nil {
 					mu.Lock()
 					if firstErr == nil {
