@@ -120,6 +120,11 @@ var expectations = []expectation{
 	}},
 	{cmd: "go run ./examples/inspect --keys keys/gateway --at-issue captured.env", outcomes: prints(inspectHeader + `(.|\n)*^verdict +ACCEPTED by gateway: from door-7, hmac\+sig \(as of its issue time; freshness not checked\)\npayload +5 bytes: hello$`)},
 
+	// Operating a gateway: its metrics and health over HTTP.
+	{cmd: "go run ./examples/gateway --keys keys/gateway --metrics 127.0.0.1:9464 &", ready: readiness{output: regexp.MustCompile(gatewayKeysListening)}, outcomes: prints(`(?m)^metrics on http://127\.0\.0\.1:9464/metrics, health on /healthz and /readyz\n(.|\n)*` + servedOne), uses: []service{mosquitto}},
+	{cmd: "curl -s 127.0.0.1:9464/readyz", outcomes: prints(`\Aready\n\z`)},
+	{cmd: "curl -s 127.0.0.1:9464/metrics | grep '^mqttsec_messages_total'", outcomes: prints(`\Amqttsec_messages_total\{mqttsec_id="gateway",mqttsec_outcome="accepted",mqttsec_peer="door-7",[^}\n]*\} 1\n\z`)},
+
 	// Development. The runner starts a Redis and a SOCKS5 proxy on their
 	// default ports for the first command that uses them.
 	{cmd: "MQTTSEC_TEST_MOSQUITTO=127.0.0.1:1883 MQTTSEC_TEST_REDIS=127.0.0.1:6379 MQTTSEC_TEST_SOCKS=127.0.0.1:1080 go test ./...", outcomes: prints(sdkTestsPassed), uses: []service{mosquitto, redis, socks}, timeout: testTimeout},

@@ -104,6 +104,19 @@ var samples = map[string][]sample{
 		{0, inspectHead + "verdict     ACCEPTED by gateway: from door-7, hmac+sig (as of its issue time; freshness not checked)\npayload     5 bytes: hello\n", true},
 		{0, inspectHead + "verdict     ACCEPTED by gateway: from door-7, hmac+sig\npayload     5 bytes: hello\n", false},
 	},
+	"go run ./examples/gateway --keys keys/gateway --metrics 127.0.0.1:9464 &": {
+		{0, "metrics on http://127.0.0.1:9464/metrics, health on /healthz and /readyz\n" + gatewayKeysOut + "accepted=1\n", true},
+		{0, gatewayKeysOut + "accepted=1\n", false},
+	},
+	"curl -s 127.0.0.1:9464/readyz": {
+		{0, "ready\n", true},
+		{0, "not ready: mqttsec: not connected to the broker: the connection to the broker is down\n", false},
+	},
+	"curl -s 127.0.0.1:9464/metrics | grep '^mqttsec_messages_total'": {
+		{0, `mqttsec_messages_total{mqttsec_id="gateway",mqttsec_outcome="accepted",mqttsec_peer="door-7",otel_scope_name="github.com/mqttsec/mqttsec/mqttsec",otel_scope_schema_url="",otel_scope_version=""} 1` + "\n", true},
+		{0, `mqttsec_messages_total{mqttsec_id="gateway",mqttsec_outcome="accepted",mqttsec_peer="door-7",otel_scope_name="github.com/mqttsec/mqttsec/mqttsec",otel_scope_schema_url="",otel_scope_version=""} 2` + "\n", false},
+		{1, "", false},
+	},
 	"MQTTSEC_TEST_MOSQUITTO=127.0.0.1:1883 MQTTSEC_TEST_REDIS=127.0.0.1:6379 MQTTSEC_TEST_SOCKS=127.0.0.1:1080 go test ./...": {
 		{0, "ok  \tgithub.com/mqttsec/mqttsec/examples/gateway\t3.838s\nok  \tgithub.com/mqttsec/mqttsec/mqttsec\t92.394s\n", true},
 	},
