@@ -94,12 +94,38 @@ func ParseBrokerURL(s string) (*url.URL, error) {
 	if s == "" {
 		return nil, fmt.Errorf("%w: the broker URL is empty: give tcp://host:port or host:port", ErrInvalidConfig)
 	}
-	if !strings.Contains(s, "://") {
-		if strings.HasPrefix(s, ":") {
-			s = "127.0.0.1" + s
-		}
-		s = "tcp://" + s
+	s = withScheme(s)
+	u, err := parseURL(s)
+	if err != nil {
+		return nil, err
 	}
+	if err := checkParts(u, s); err != nil {
+		return nil, err
+	}
+	setDefaultPort(u)
+	// A host url.Parse lets through may still not survive being written
+	// out and read again (a colon in it, say): Paho would read another.
+	if again, err := url.Parse(u.String()); err != nil || again.String() != u.String() {
+		return nil, fmt.Errorf("%w: broker URL %q: invalid host", ErrInvalidConfig, shownURL(s))
+	}
+	return u, nil
+}
+
+// withScheme is s, or tcp://s if s has no scheme (and tcp://127.0.0.1:port
+// for :port alone).
+func withScheme(s string) string {
+	if strings.Contains(s, "://") {
+		return s
+	}
+	if strings.HasPrefix(s, ":") {
+		s = "127.0.0.1" + s
+	}
+	return "tcp://" + s
+}
+
+// parseURL parses s, refusing a user name or password in it, and returns
+// it with its scheme in lower case.
+func parseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		if strings.Contains(s, "@") {
@@ -116,38 +142,45 @@ func ParseBrokerURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: give them as TransportOptions.Username and Password instead (a password in a URL shows in process lists and logs)", ErrCredentialsInURL)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
+	return u, nil
+}
+
+// checkParts checks that u, read from s, has a known scheme, a host (or
+// for unix:// a path), and no part its scheme has no use for.
+func checkParts(u *url.URL, s string) error {
 	webSocket := slices.Contains(wsSchemes, u.Scheme)
 	switch {
 	case !slices.Contains(brokerSchemes, u.Scheme):
-		return nil, fmt.Errorf("%w: broker URL %q: unknown scheme %q; the accepted ones are %s:// (or host:port alone for tcp://)",
+		return fmt.Errorf("%w: broker URL %q: unknown scheme %q; the accepted ones are %s:// (or host:port alone for tcp://)",
 			ErrInvalidConfig, shownURL(s), u.Scheme, strings.Join(brokerSchemes, "://, "))
 	case u.Scheme == "unix" && (u.Host == "") == (u.Path == ""):
-		return nil, fmt.Errorf("%w: broker URL %q: give unix:///absolute/path (three slashes)", ErrInvalidConfig, shownURL(s))
+		return fmt.Errorf("%w: broker URL %q: give unix:///absolute/path (three slashes)", ErrInvalidConfig, shownURL(s))
 	case u.Scheme != "unix" && u.Host == "":
-		return nil, fmt.Errorf("%w: broker URL %q has no host", ErrInvalidConfig, shownURL(s))
+		return fmt.Errorf("%w: broker URL %q has no host", ErrInvalidConfig, shownURL(s))
 	case strings.Contains(s, "#"),
 		!webSocket && (u.RawQuery != "" || u.ForceQuery),
 		!webSocket && u.Scheme != "unix" && u.Path != "" && u.Path != "/":
 		// Paho would ignore these parts, and an '@' in them may be the end
 		// of a password.
-		return nil, fmt.Errorf("%w: broker URL %q: %s:// takes no %s", ErrInvalidConfig, shownURL(s), u.Scheme, unusedParts(u.Scheme))
+		return fmt.Errorf("%w: broker URL %q: %s:// takes no %s", ErrInvalidConfig, shownURL(s), u.Scheme, unusedParts(u.Scheme))
 	}
-	if u.Port() == "" && u.Scheme != "unix" && !webSocket {
+	return nil
+}
+
+// setDefaultPort gives a TCP or TLS URL without a port MQTT's registered
+// one, 1883 or 8883 for TLS, and drops its empty path ("/").
+func setDefaultPort(u *url.URL) {
+	if u.Scheme == "unix" || slices.Contains(wsSchemes, u.Scheme) {
+		return
+	}
+	if u.Port() == "" {
 		port := "1883"
 		if usesTLS(u.Scheme) {
 			port = "8883"
 		}
 		u.Host = net.JoinHostPort(u.Hostname(), port)
 	}
-	if !webSocket && u.Scheme != "unix" {
-		u.Path = ""
-	}
-	// A host url.Parse lets through may still not survive being written
-	// out and read again (a colon in it, say): Paho would read another.
-	if again, err := url.Parse(u.String()); err != nil || again.String() != u.String() {
-		return nil, fmt.Errorf("%w: broker URL %q: invalid host", ErrInvalidConfig, shownURL(s))
-	}
-	return u, nil
+	u.Path = ""
 }
 
 // unusedParts names the parts of a URL that scheme has no use for.

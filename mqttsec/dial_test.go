@@ -17,7 +17,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqttsec/mqttsec/internal/testcerts"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -334,14 +333,7 @@ func TestNewTransportSendsCredentials(t *testing.T) {
 // system's roots, which refuse the test CA; a broker that requires a
 // client certificate admits only a transport that has one.
 func TestNewTransportTLS(t *testing.T) {
-	certs, err := testcerts.New("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := certs.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	certs, files := newTestCerts(t)
 	caOnly, err := mqttsec.TLSConfig(mqttsec.TLSFiles{CAFile: files.CA})
 	if err != nil {
 		t.Fatal(err)

@@ -140,10 +140,7 @@ func TestMetricsByOutcomePeerAndMethod(t *testing.T) {
 	})
 
 	got := gw.read(t)
-	for _, c := range []struct {
-		name, attrs string
-		want        int64
-	}{
+	expectPoints(t, "gateway", got, []pointWant{
 		{"mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=client", 1},
 		{"mqttsec.messages", "mqttsec.outcome=not-found,mqttsec.peer=client", 1},
 		{"mqttsec.messages", "mqttsec.outcome=authentication,mqttsec.peer=client", 1},
@@ -156,11 +153,7 @@ func TestMetricsByOutcomePeerAndMethod(t *testing.T) {
 		{"mqttsec.queue.depth", "", 0},
 		{"mqttsec.connection.up", "", 1},
 		{"mqttsec.connection.events", "mqttsec.event=connected", 1},
-	} {
-		if v := value(got, c.name, c.attrs); v != c.want {
-			t.Errorf("gateway %s{%s} = %d, want %d; all: %v", c.name, c.attrs, v, c.want, got[c.name])
-		}
-	}
+	})
 	for _, pt := range got["mqttsec.messages"] {
 		if strings.Contains(pt.attrs, "mqttsec.peer=") && !strings.Contains(pt.attrs, "mqttsec.peer=client") {
 			t.Errorf("a label for a sender outside the keyring: %s", pt.attrs)
@@ -170,18 +163,27 @@ func TestMetricsByOutcomePeerAndMethod(t *testing.T) {
 		t.Errorf("%d series of mqttsec.messages, want 5: %v", n, got["mqttsec.messages"])
 	}
 
-	got = cl.read(t)
-	for _, c := range []struct {
-		name, attrs string
-		want        int64
-	}{
+	expectPoints(t, "client", cl.read(t), []pointWant{
 		{"mqttsec.client.request.duration", "mqttsec.method=echo,mqttsec.result=ok,mqttsec.server=gateway", 1},
 		{"mqttsec.client.request.duration", "mqttsec.method=no-such-method,mqttsec.result=error_reply,mqttsec.server=gateway", 1},
 		{"mqttsec.client.active_requests", "", 0},
 		{"mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway", 2},
-	} {
-		if v := value(got, c.name, c.attrs); v != c.want {
-			t.Errorf("client %s{%s} = %d, want %d; all: %v", c.name, c.attrs, v, c.want, got[c.name])
+	})
+}
+
+// pointWant is the value a metric's point with attrs must have.
+type pointWant struct {
+	name, attrs string
+	want        int64
+}
+
+// expectPoints checks that got, the metrics of who, has each point of
+// wants.
+func expectPoints(t *testing.T, who string, got map[string][]point, wants []pointWant) {
+	t.Helper()
+	for _, w := range wants {
+		if v := value(got, w.name, w.attrs); v != w.want {
+			t.Errorf("%s %s{%s} = %d, want %d; all: %v", who, w.name, w.attrs, v, w.want, got[w.name])
 		}
 	}
 }

@@ -99,176 +99,280 @@ func main() {
 	}
 }
 
-// run serves until ctx ends; ready, if set, is closed once it listens.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- struct{}) error {
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+// flags are the gateway's command line.
+type flags struct {
+	fs                      *flag.FlagSet
+	conn                    cli.Conn
+	keys                    cli.Keys
+	state                   stateFlags
+	id, peer                string
+	usersFile, groupsFile   string
+	shareGroup, metricsAddr string
+	expiryWarning           time.Duration
+	rejectLogInterval       rejectInterval
+}
+
+// parseFlags reads args; help is set when the usage was asked for (and
+// printed to stdout).
+func parseFlags(args []string, stdout, stderr io.Writer) (f *flags, help bool, err error) {
+	f = &flags{fs: flag.NewFlagSet("gateway", flag.ContinueOnError), rejectLogInterval: rejectInterval(mqttsec.DefaultRejectLogInterval)}
+	fs := f.fs
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: gateway [flags]  (serves echo and time to --peer, or with --keys to every peer of the directory, until Ctrl-C)")
 		fs.PrintDefaults()
 	}
-	var conn cli.Conn
-	var keys cli.Keys
-	conn.Register(fs)
-	keys.Register(fs)
-	id := fs.String("id", "gateway", "this gateway's id (with --keys: the key directory's)")
-	peer := fs.String("peer", "", "the id of the only client allowed to call (default: with --keys every peer of the directory, as it is reloaded; with the single-file flags \""+defaultPeer+"\")")
-	usersFile := fs.String("users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
-	groupsFile := fs.String("groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
-	var state stateFlags
-	state.register(fs)
-	shareGroup := fs.String("share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
-	rejectLogInterval := rejectInterval(mqttsec.DefaultRejectLogInterval)
-	metricsAddr := fs.String("metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over plain HTTP, without authentication, on this `address` (127.0.0.1:9464); the metrics name the peers")
-	expiryWarning := fs.Duration("expiry-warning", 30*24*time.Hour, "log daily a warning for each certificate of --cert and --ca that expires within this `duration` (an error once expired)")
-	fs.Var(&rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
+	f.conn.Register(fs)
+	f.keys.Register(fs)
+	fs.StringVar(&f.id, "id", "gateway", "this gateway's id (with --keys: the key directory's)")
+	fs.StringVar(&f.peer, "peer", "", "the id of the only client allowed to call (default: with --keys every peer of the directory, as it is reloaded; with the single-file flags \""+defaultPeer+"\")")
+	fs.StringVar(&f.usersFile, "users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
+	fs.StringVar(&f.groupsFile, "groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
+	f.state.register(fs)
+	fs.StringVar(&f.shareGroup, "share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over plain HTTP, without authentication, on this `address` (127.0.0.1:9464); the metrics name the peers")
+	fs.DurationVar(&f.expiryWarning, "expiry-warning", 30*24*time.Hour, "log daily a warning for each certificate of --cert and --ca that expires within this `duration` (an error once expired)")
+	fs.Var(&f.rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
 	if help, err := cli.Parse(fs, args, stdout); help || err != nil {
+		return nil, help, err
+	}
+	return f, false, f.check()
+}
+
+// check checks the flags that go together, and sets the default peer of
+// the single-file key flags.
+func (f *flags) check() error {
+	if err := cli.CheckID("id", f.id); err != nil {
 		return err
 	}
-	// What runs beside the server (the watchers) ends before run returns.
-	var background sync.WaitGroup
-	defer background.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if err := cli.CheckID("id", *id); err != nil {
-		return err
-	}
-	if *peer != "" {
-		if err := cli.CheckID("peer", *peer); err != nil {
+	if f.peer != "" {
+		if err := cli.CheckID("peer", f.peer); err != nil {
 			return err
 		}
-	} else if keys.Dir == "" {
+	} else if f.keys.Dir == "" {
 		// Single key files are for one peer, whose id they do not hold.
-		*peer = defaultPeer
+		f.peer = defaultPeer
 	}
-	if err := state.check(); err != nil {
+	if err := f.state.check(); err != nil {
 		return err
 	}
-	if *shareGroup != "" && state.redis == "" {
+	if f.shareGroup != "" && f.state.redis == "" {
 		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	var authorize func(caller, method string) bool
-	if (*usersFile == "") != (*groupsFile == "") {
+	if (f.usersFile == "") != (f.groupsFile == "") {
 		return errors.New("--users and --groups go together")
 	}
-	if *usersFile != "" {
-		rules, err := authz.Load(*usersFile, *groupsFile)
-		if err != nil {
-			return err
-		}
-		authorize = rules.Allowed
-		background.Go(func() {
-			rules.Watch(ctx, 2*time.Second, func() {
-				log.Info("gateway: authorization rules reloaded", "users", *usersFile, "groups", *groupsFile)
-			}, func(err error) {
-				log.Error("gateway: authorization rules not reloaded, the previous rules stay", "err", err)
-			})
-		})
+	return nil
+}
+
+// gateway is a gateway being set up and run.
+type gateway struct {
+	*flags
+	log    *slog.Logger
+	stdout io.Writer
+	// background holds what runs beside the server (the watchers), which
+	// ends with run's context, before run returns.
+	background sync.WaitGroup
+}
+
+// run serves until ctx ends; ready, if set, is closed once it listens.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- struct{}) error {
+	f, help, err := parseFlags(args, stdout, stderr)
+	if help || err != nil {
+		return err
 	}
-	ring, dirID, err := keys.Load(*peer)
+	g := &gateway{flags: f, log: slog.New(slog.NewTextHandler(stderr, nil)), stdout: stdout}
+	defer g.background.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	authorize, err := g.authorization(ctx)
 	if err != nil {
 		return err
 	}
-	if keys.Dir != "" && *peer != "" {
-		// The directory's keyring holds all its peers, and a nil Authorize
-		// would let each of them call: --peer narrows it to one.
-		authorize = onlyPeer(*peer, authorize)
-	}
-	if *id, err = cli.OwnID(fs, "id", *id, keys.Dir, dirID); err != nil {
-		return err
-	}
-	if keys.Dir != "" {
-		// Keys rotate by editing the directory: reload on change.
-		background.Go(func() {
-			keydir.Watch(ctx, keys.Dir, ring, 2*time.Second, func() {
-				log.Info("gateway: keys reloaded", "dir", keys.Dir, "peers", strings.Join(ring.PeerIDs(), ","))
-			}, func(err error) {
-				log.Error("gateway: keys not reloaded, the previous keys stay", "err", err)
-			})
-		})
-	}
-	clientID := *id
-	if *shareGroup != "" {
-		// Replicas share the gateway's id, but each needs an MQTT session
-		// of its own: a broker drops a client when another connects under
-		// its client id.
-		clientID += "-" + rand.Text()[:8]
-	}
-	tr, err := conn.Transport(clientID)
+	ring, err := g.keyring(ctx, &authorize)
 	if err != nil {
 		return err
 	}
-	cfg := mqttsec.Config{ID: *id, Transport: tr, Keyring: ring, Logger: log, RejectLevel: slog.LevelWarn, RejectLogInterval: time.Duration(rejectLogInterval)}
-	var prom *metrics
-	if *metricsAddr != "" {
-		if prom, err = newMetrics(); err != nil {
-			return err
-		}
-		defer prom.provider.Shutdown(context.Background())
-		cfg.MeterProvider = prom.provider
-	}
-	certs, skipped, err := certificates(map[string]string{"client certificate (--cert)": conn.Cert, "CA (--ca)": conn.CA})
+	prom, err := g.metrics()
 	if err != nil {
 		return err
 	}
-	for _, err := range skipped {
-		log.Warn("gateway: certificate skipped", "err", err)
-	}
-	var meter metric.Meter = noop.NewMeterProvider().Meter("")
 	if prom != nil {
-		meter = prom.provider.Meter("github.com/mqttsec/mqttsec/examples/gateway")
+		defer prom.provider.Shutdown(context.Background())
 	}
-	background.Go(func() { watchExpiry(ctx, log, meter, certs, *expiryWarning, 24*time.Hour) })
-	closeState, err := state.open(ctx, &cfg)
+	if err := g.watchCertificates(ctx, prom); err != nil {
+		return err
+	}
+	cfg, closeState, err := g.config(ctx, ring, prom)
 	if err != nil {
 		return err
 	}
 	defer closeState()
-	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, ShareGroup: *shareGroup, Config: cfg})
+	srv, err := g.server(cfg, authorize)
 	if err != nil {
 		return err
 	}
-	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
-	srv.HandleFunc("time", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
-		return []byte(time.Now().UTC().Format(time.RFC3339Nano)), nil
-	})
 	if prom != nil {
-		// Served before Start: /readyz says why the gateway is not ready
-		// while it connects.
-		ops, err := serveOps(*metricsAddr, prom.handler, srv.Ready)
+		closeOps, err := g.serveOps(prom, srv)
 		if err != nil {
 			return err
 		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			ops.close(ctx)
-		}()
-		fmt.Fprintf(stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", ops.addr)
+		defer closeOps()
 	}
 	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
 	defer cancelStart()
 	if err := srv.Start(startCtx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "gateway %s listening on %s for %s (methods: echo, time); Ctrl-C stops\n", *id, conn.Broker, servedPeers(*peer, keys.Dir, ring))
+	fmt.Fprintf(stdout, "gateway %s listening on %s for %s (methods: echo, time); Ctrl-C stops\n", g.id, g.conn.Broker, servedPeers(g.peer, g.keys.Dir, ring))
 	if ready != nil {
 		close(ready)
 	}
 	<-ctx.Done()
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelClose()
-	err = srv.Close(closeCtx)
+	return g.stop(srv)
+}
+
+// authorization loads the --users and --groups rules, if given, and
+// reloads them as they change, logging each reload or its refusal.
+func (g *gateway) authorization(ctx context.Context) (func(caller, method string) bool, error) {
+	if g.usersFile == "" {
+		return nil, nil
+	}
+	rules, err := authz.Load(g.usersFile, g.groupsFile)
+	if err != nil {
+		return nil, err
+	}
+	g.background.Go(func() {
+		rules.Watch(ctx, 2*time.Second, func() {
+			g.log.Info("gateway: authorization rules reloaded", "users", g.usersFile, "groups", g.groupsFile)
+		}, func(err error) {
+			g.log.Error("gateway: authorization rules not reloaded, the previous rules stay", "err", err)
+		})
+	})
+	return rules.Allowed, nil
+}
+
+// keyring loads the keys, sets the gateway's id from the key directory
+// (narrowing *authorize to --peer, if given), and reloads the directory
+// as it changes, logging each reload or its refusal.
+func (g *gateway) keyring(ctx context.Context, authorize *func(caller, method string) bool) (*mqttsec.Keyring, error) {
+	ring, dirID, err := g.keys.Load(g.peer)
+	if err != nil {
+		return nil, err
+	}
+	if g.keys.Dir != "" && g.peer != "" {
+		// The directory's keyring holds all its peers, and a nil Authorize
+		// would let each of them call: --peer narrows it to one.
+		*authorize = onlyPeer(g.peer, *authorize)
+	}
+	if g.id, err = cli.OwnID(g.fs, "id", g.id, g.keys.Dir, dirID); err != nil {
+		return nil, err
+	}
+	if g.keys.Dir != "" {
+		// Keys rotate by editing the directory: reload on change.
+		g.background.Go(func() {
+			keydir.Watch(ctx, g.keys.Dir, ring, 2*time.Second, func() {
+				g.log.Info("gateway: keys reloaded", "dir", g.keys.Dir, "peers", strings.Join(ring.PeerIDs(), ","))
+			}, func(err error) {
+				g.log.Error("gateway: keys not reloaded, the previous keys stay", "err", err)
+			})
+		})
+	}
+	return ring, nil
+}
+
+// metrics is the meter provider the metrics are served from with
+// --metrics; nil without.
+func (g *gateway) metrics() (*metrics, error) {
+	if g.metricsAddr == "" {
+		return nil, nil
+	}
+	return newMetrics()
+}
+
+// watchCertificates warns, daily, of the --cert and --ca certificates
+// that expire soon, and reports their expiry through prom (if set).
+func (g *gateway) watchCertificates(ctx context.Context, prom *metrics) error {
+	certs, skipped, err := certificates(map[string]string{"client certificate (--cert)": g.conn.Cert, "CA (--ca)": g.conn.CA})
+	if err != nil {
+		return err
+	}
+	for _, err := range skipped {
+		g.log.Warn("gateway: certificate skipped", "err", err)
+	}
+	var meter metric.Meter = noop.NewMeterProvider().Meter("")
+	if prom != nil {
+		meter = prom.provider.Meter("github.com/mqttsec/mqttsec/examples/gateway")
+	}
+	g.background.Go(func() { watchExpiry(ctx, g.log, meter, certs, g.expiryWarning, 24*time.Hour) })
+	return nil
+}
+
+// config is the server's Config: its transport, keys, log, metrics and
+// replay state (closeState closes the state).
+func (g *gateway) config(ctx context.Context, ring *mqttsec.Keyring, prom *metrics) (cfg mqttsec.Config, closeState func(), err error) {
+	clientID := g.id
+	if g.shareGroup != "" {
+		// Replicas share the gateway's id, but each needs an MQTT session
+		// of its own: a broker drops a client when another connects under
+		// its client id.
+		clientID += "-" + rand.Text()[:8]
+	}
+	tr, err := g.conn.Transport(clientID)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg = mqttsec.Config{ID: g.id, Transport: tr, Keyring: ring, Logger: g.log, RejectLevel: slog.LevelWarn, RejectLogInterval: time.Duration(g.rejectLogInterval)}
+	if prom != nil {
+		cfg.MeterProvider = prom.provider
+	}
+	closeState, err = g.state.open(ctx, &cfg)
+	return cfg, closeState, err
+}
+
+// server is the gateway's Server, with its two methods.
+func (g *gateway) server(cfg mqttsec.Config, authorize func(caller, method string) bool) (*mqttsec.Server, error) {
+	srv, err := mqttsec.NewServer(mqttsec.ServerConfig{Authorize: authorize, ShareGroup: g.shareGroup, Config: cfg})
+	if err != nil {
+		return nil, err
+	}
+	srv.HandleFunc("echo", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) { return r.Payload, nil })
+	srv.HandleFunc("time", func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+		return []byte(time.Now().UTC().Format(time.RFC3339Nano)), nil
+	})
+	return srv, nil
+}
+
+// serveOps serves /metrics, /healthz and /readyz on --metrics, before
+// Start, so that /readyz says why the gateway is not ready while it
+// connects.
+func (g *gateway) serveOps(prom *metrics, srv *mqttsec.Server) (closeOps func(), err error) {
+	ops, err := serveOps(g.metricsAddr, prom.handler, srv.Ready)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(g.stdout, "metrics on http://%s/metrics, health on /healthz and /readyz\n", ops.addr)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ops.close(ctx)
+	}, nil
+}
+
+// stop closes srv and prints its counters.
+func (g *gateway) stop(srv *mqttsec.Server) error {
+	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Close(closeCtx)
 	st := srv.Stats()
-	var names []string
+	names := make([]string, 0, len(st))
 	for n := range st {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
 		if st[n] > 0 {
-			fmt.Fprintf(stdout, "%s=%d\n", n, st[n])
+			fmt.Fprintf(g.stdout, "%s=%d\n", n, st[n])
 		}
 	}
 	if errors.Is(err, context.Canceled) {

@@ -371,16 +371,7 @@ func TestGatewayHelp(t *testing.T) {
 // before any connection.
 func TestGatewayIDFromKeyDirectory(t *testing.T) {
 	b := startBroker(t)
-	root := t.TempDir()
-	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
-	for _, err := range []error{
-		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
-		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, gw, cl := pairedKeyDirs(t)
 	for _, tt := range []struct {
 		name  string
 		flags []string

@@ -195,16 +195,7 @@ func TestLogExpiry(t *testing.T) {
 // previous keys or rules staying in force).
 func TestGatewayLogsReloads(t *testing.T) {
 	b := startBroker(t)
-	root := t.TempDir()
-	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
-	for _, err := range []error{
-		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
-		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	root, gw, _ := pairedKeyDirs(t)
 	users, groups := filepath.Join(root, "users"), filepath.Join(root, "groups")
 	write := func(path, text string) {
 		t.Helper()
@@ -247,16 +238,7 @@ func TestGatewayLogsReloads(t *testing.T) {
 // keys, the rules and the certificates have ended.
 func TestGatewayLeavesNothingRunning(t *testing.T) {
 	b := startBroker(t)
-	root := t.TempDir()
-	gw, cl := filepath.Join(root, "gw-1"), filepath.Join(root, "client")
-	for _, err := range []error{
-		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
-		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	root, gw, _ := pairedKeyDirs(t)
 	users, groups := filepath.Join(root, "users"), filepath.Join(root, "groups")
 	os.WriteFile(users, []byte("client  callers\n"), 0o644)
 	os.WriteFile(groups, []byte("callers  echo\n"), 0o644)
@@ -345,4 +327,21 @@ func TestCertificates(t *testing.T) {
 	if len(first) != 1 || first[0].subject != certs[1].subject {
 		t.Fatalf("earliest = %+v; want the second certificate", first)
 	}
+}
+
+// pairedKeyDirs makes, in a new temporary directory root, the key
+// directories gw of "gw-1" and cl of "client", paired with an HMAC key.
+func pairedKeyDirs(t *testing.T) (root, gw, cl string) {
+	t.Helper()
+	root = t.TempDir()
+	gw, cl = filepath.Join(root, "gw-1"), filepath.Join(root, "client")
+	for _, err := range []error{
+		keydir.Init(gw, "gw-1", keydir.InitOptions{}), keydir.Init(cl, "client", keydir.InitOptions{}),
+		keydir.Pair(gw, cl, keydir.PairOptions{HMAC: true}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, gw, cl
 }
