@@ -83,9 +83,11 @@ type labelSet struct {
 // so only a keyring of thousands of peers reaches it.
 const maxLabelSets = 1 << 14
 
-// label returns the label set of k, made of this party's id and kvs (and
-// with span name name) the first time k is seen.
-func (t *telemetry) label(k labelKey, name string, kvs ...attribute.KeyValue) *labelSet {
+// label returns the label set of k, made of this party's id and kvs the
+// first time k is seen; for a span's set, spanPrefix is not empty and
+// the span's name is spanPrefix followed by k[1] (the method), made only
+// then.
+func (t *telemetry) label(k labelKey, spanPrefix string, kvs ...attribute.KeyValue) *labelSet {
 	t.labelsMu.RLock()
 	l := t.labels[k]
 	t.labelsMu.RUnlock()
@@ -93,7 +95,10 @@ func (t *telemetry) label(k labelKey, name string, kvs ...attribute.KeyValue) *l
 		return l
 	}
 	o := metric.WithAttributeSet(attribute.NewSet(append(kvs, t.id)...))
-	l = &labelSet{add: []metric.AddOption{o}, record: []metric.RecordOption{o}, name: name}
+	l = &labelSet{add: []metric.AddOption{o}, record: []metric.RecordOption{o}}
+	if spanPrefix != "" {
+		l.name = spanPrefix + k[1]
+	}
 	t.labelsMu.Lock()
 	if len(t.labels) < maxLabelSets {
 		t.labels[k] = l
@@ -185,7 +190,7 @@ var (
 // startCall starts the span of a request for method on server, and
 // counts it in flight.
 func (t *telemetry) startCall(ctx context.Context, server, method string) (context.Context, trace.Span) {
-	l := t.label(labelKey{"call", method}, "call "+method)
+	l := t.label(labelKey{"call", method}, "call ")
 	ctx, span := t.tracer.Start(ctx, l.name, clientSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrServer.String(server))
@@ -210,7 +215,7 @@ func (t *telemetry) endCall(ctx context.Context, span trace.Span, began time.Tim
 // correlation id carries, if any, or with Config.ContinueTraces its child
 // (see the package documentation).
 func (t *telemetry) startServe(ctx context.Context, req *envelope.Message, method string) (context.Context, trace.Span) {
-	l := t.label(labelKey{"serve", method}, "serve "+method)
+	l := t.label(labelKey{"serve", method}, "serve ")
 	opts := serverSpan
 	if caller := callerSpan(req.CorrelationID); caller.IsValid() {
 		if t.continueTraces {
