@@ -46,6 +46,13 @@ type TransportOptions struct {
 	// KeepAlive is the MQTT keep-alive interval, in whole seconds (rounded
 	// up), at most 65535 s; zero means 30 s.
 	KeepAlive time.Duration
+	// ConnectRetry makes Start keep trying to connect, with back-off,
+	// until its context ends (a broker still starting, say). Without it
+	// Start fails at the first attempt that fails, at once and with its
+	// cause (connection refused, a TLS or certificate error, a refused
+	// CONNACK), on both MQTT versions. Either way, once connected the
+	// transport reconnects by itself whenever the connection drops.
+	ConnectRetry bool
 }
 
 // What zero means in TransportOptions.
@@ -236,7 +243,8 @@ func NewTransport(brokerURL string, opt TransportOptions) (Transport, error) {
 		// Protocol level 4 is MQTT 3.1.1: without it, Paho tries MQTT 3.1
 		// again after every refusal, a wrong password included.
 		o := mqtt.NewClientOptions().AddBroker(u.String()).SetClientID(opt.ClientID).SetProtocolVersion(4).
-			SetConnectTimeout(connectTimeout).SetKeepAlive(time.Duration(keepAlive) * time.Second)
+			SetConnectTimeout(connectTimeout).SetKeepAlive(time.Duration(keepAlive) * time.Second).
+			SetConnectRetry(opt.ConnectRetry)
 		if tlsCfg != nil {
 			o.SetTLSConfig(tlsCfg)
 		}
@@ -245,7 +253,7 @@ func NewTransport(brokerURL string, opt TransportOptions) (Transport, error) {
 		}
 		return NewPahoV3(o), nil
 	}
-	return NewPahoV5(autopaho.ClientConfig{
+	t := NewPahoV5(autopaho.ClientConfig{
 		ServerUrls:      []*url.URL{u},
 		TlsCfg:          tlsCfg,
 		KeepAlive:       keepAlive,
@@ -253,7 +261,9 @@ func NewTransport(brokerURL string, opt TransportOptions) (Transport, error) {
 		ConnectUsername: opt.Username,
 		ConnectPassword: password,
 		ClientConfig:    paho.ClientConfig{ClientID: opt.ClientID},
-	}), nil
+	})
+	t.failFirst = !opt.ConnectRetry
+	return t, nil
 }
 
 // check refuses options NewTransport cannot turn into a working

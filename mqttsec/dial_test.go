@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/mqttsec"
 )
 
@@ -393,5 +395,60 @@ func TestNewTransportTLS(t *testing.T) {
 	cfg.RootCAs = x509.NewCertPool()
 	if err := startTransport(t, tr, 10*time.Second); err != nil {
 		t.Fatalf("Start after the caller changed its TLS configuration: %v", err)
+	}
+}
+
+// closedPort returns a loopback address nothing listens on (one that was
+// just free).
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// Without ConnectRetry, Start fails at the first failed attempt with its
+// cause, on both versions, long before its context ends; with it, Start
+// waits for the broker to come up.
+func TestNewTransportConnectRetry(t *testing.T) {
+	for _, proto := range []int{3, 5} {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			addr := closedPort(t)
+			tr, err := mqttsec.NewTransport("tcp://"+addr, mqttsec.TransportOptions{ClientID: "at-once", Protocol: proto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err = tr.Start(ctx, func(mqttsec.Inbound) {})
+			if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "connection refused") {
+				t.Fatalf("Start = %v (context: %v); want the refused connection, before the context ended", err, ctx.Err())
+			}
+
+			tr, err = mqttsec.NewTransport("tcp://"+addr, mqttsec.TransportOptions{ClientID: "retrying", Protocol: proto, ConnectRetry: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := make(chan error, 1)
+			go func() { started <- tr.Start(ctx, func(mqttsec.Inbound) {}) }()
+			b, err := testbroker.Start(addr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			select {
+			case err := <-started:
+				if err != nil {
+					t.Fatalf("Start with ConnectRetry = %v; want it connected once the broker came up", err)
+				}
+			case <-ctx.Done():
+				t.Fatal("Start with ConnectRetry did not return")
+			}
+			tr.Close(context.Background())
+		})
 	}
 }

@@ -25,6 +25,10 @@ import (
 // predictable correlation ids and accepts them unauthenticated.
 type PahoV5 struct {
 	cfg autopaho.ClientConfig
+	// failFirst makes Start fail at the first failed connection attempt
+	// rather than retry until its context ends (NewTransport without
+	// ConnectRetry).
+	failFirst bool
 
 	mu      sync.Mutex
 	filters []string
@@ -92,10 +96,17 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 		sync.Mutex
 		err error
 	}
+	// awaiting ends Start's wait for the first connection: ctx, or with
+	// failFirst the first attempt that fails.
+	awaiting, giveUp := context.WithCancel(ctx)
+	defer giveUp()
 	cfg.OnConnectError = func(err error) {
 		lastFailure.Lock()
 		lastFailure.err = err
 		lastFailure.Unlock()
+		if t.failFirst {
+			giveUp()
+		}
 		g.tell(connectionEvent{kind: connFailed, err: err})
 		if userConnectError != nil {
 			userConnectError(err)
@@ -121,14 +132,18 @@ func (t *PahoV5) Start(ctx context.Context, deliver func(Inbound)) error {
 	}
 	t.cm, t.life, t.stop = cm, life, stop
 	t.mu.Unlock()
-	if err := cm.AwaitConnection(ctx); err != nil {
-		// autopaho retries until ctx ends; its error says only that. The
-		// last attempt's failure says why (read before Close, whose
-		// cancel may fail the attempt under way).
+	if err := cm.AwaitConnection(awaiting); err != nil {
+		// autopaho retries until ctx ends (or, with failFirst, the first
+		// attempt fails); its error says only that. The last attempt's
+		// failure says why (read before Close, whose cancel may fail the
+		// attempt under way).
 		lastFailure.Lock()
 		why := lastFailure.err
 		lastFailure.Unlock()
 		t.Close(context.Background())
+		if why != nil && ctx.Err() == nil {
+			return fmt.Errorf("mqttsec: mqtt v5 connect: %w", why) // failFirst
+		}
 		if why != nil {
 			return fmt.Errorf("mqttsec: mqtt v5 connect: %w (gave up: %w)", why, err)
 		}

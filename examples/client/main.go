@@ -12,7 +12,7 @@
 //	2  usage: a flag that does not parse, no METHOD or too many arguments
 //	3  configuration: keys (files, directory, peer), ids (--id, --server),
 //	   --broker or --protocol not usable, a key file that cannot be written
-//	4  cannot connect to the broker (or subscribe to the reply topic) within --timeout
+//	4  cannot connect to the broker (or subscribe to the reply topic)
 //	5  no reply from the gateway within --timeout (mqttsec.ErrNoReply)
 //	6  the gateway answered with an error reply (*mqttsec.Error): its code and message are printed
 //	7  the gateway's reply was refused for clock skew (mqttsec.ErrClockSkew)
@@ -63,7 +63,7 @@ const exitStatuses = `exit status:
   1  anything else
   2  usage: bad flag, no METHOD, too many arguments
   3  configuration: keys, ids, --broker, --protocol
-  4  cannot connect to the broker within --timeout
+  4  cannot connect to the broker (or subscribe to the reply topic)
   5  no reply from the gateway within --timeout
   6  the gateway answered with an error reply (its code and message are printed)
   7  the gateway's reply was refused for clock skew
@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if err := c.Start(ctx); err != nil {
-		return fail(exitConnect, fmt.Errorf("cannot connect to the broker within --timeout %v: %w", *timeout, err))
+		return fail(exitConnect, fmt.Errorf("cannot connect to the broker %s: %w", conn.Broker, err))
 	}
 	defer c.Close(context.Background())
 	var payload []byte
