@@ -198,7 +198,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	if prom != nil {
-		defer prom.provider.Shutdown(context.Background())
+		defer func() {
+			if err := prom.provider.Shutdown(context.Background()); err != nil {
+				g.log.Warn("gateway: metrics not shut down cleanly", "err", err)
+			}
+		}()
 	}
 	if err := g.watchCertificates(ctx, prom); err != nil {
 		return err
@@ -355,7 +359,9 @@ func (g *gateway) serveOps(prom *metrics, srv *mqttsec.Server) (closeOps func(),
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ops.close(ctx)
+		if err := ops.close(ctx); err != nil {
+			g.log.Warn("gateway: metrics server not closed cleanly", "err", err)
+		}
 	}, nil
 }
 
