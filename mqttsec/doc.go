@@ -103,7 +103,8 @@
 // context as the request's correlation id, in the W3C traceparent form
 // (00-<trace id>-<span id>-<flags>), when that context is valid (a tracer
 // SDK is installed, or ctx carries a span); otherwise the correlation id is
-// random. A server that opens the
+// random. On the global provider, no span is started until the
+// application installs one (otel.SetTracerProvider). A server that opens the
 // request starts its span ("serve <method>"), hands it to the handler in
 // its context, and ends it when the reply is acknowledged by the broker.
 // That span starts a trace of the server's own, linked to the caller's

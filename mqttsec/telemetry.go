@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mqttsec/mqttsec/envelope"
 )
@@ -50,6 +51,9 @@ type telemetry struct {
 	tracer trace.Tracer
 	// continueTraces is Config.ContinueTraces.
 	continueTraces bool
+	// ownTracer is whether Config.TracerProvider was given (else the
+	// global one is used; see tracing).
+	ownTracer bool
 
 	received         metric.Int64Counter
 	handlerDuration  metric.Float64Histogram
@@ -119,7 +123,7 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 	}
 	m := mp.Meter(instrumentationName)
 	t := &telemetry{id: attrID.String(cfg.ID), meter: m, tracer: tp.Tracer(instrumentationName), labels: map[labelKey]*labelSet{},
-		continueTraces: cfg.ContinueTraces}
+		continueTraces: cfg.ContinueTraces, ownTracer: cfg.TracerProvider != nil}
 	seconds := []metric.Float64HistogramOption{metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...)}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
@@ -181,6 +185,23 @@ func (t *telemetry) connection(event string) {
 	t.connectionEvents.Add(context.Background(), 1, l.add...)
 }
 
+// untracedProvider is the global tracer provider as it is before an
+// application installs one: its spans record nothing, yet each costs
+// allocations. A Client or Server on the global provider starts no span
+// while it is this one (BenchmarkInProcessRoundTrip/hmac/secured, 6
+// interleaved runs: 57 allocations a round trip instead of 63, 6.7 KiB
+// instead of 7.2; the time within the noise, 19.6 against 20.0 µs).
+var untracedProvider = otel.GetTracerProvider()
+
+// untracedSpan stands for a span not started.
+var untracedSpan trace.Span = noop.Span{}
+
+// tracing is whether spans are started: with a tracer provider of the
+// Config's own, or once the application installed a global one.
+func (t *telemetry) tracing() bool {
+	return t.ownTracer || otel.GetTracerProvider() != untracedProvider
+}
+
 // Span start options, made once.
 var (
 	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
@@ -190,12 +211,15 @@ var (
 // startCall starts the span of a request for method on server, and
 // counts it in flight.
 func (t *telemetry) startCall(ctx context.Context, server, method string) (context.Context, trace.Span) {
+	t.clientActive.Add(ctx, 1, t.label(labelKey{"client"}, "").add...)
+	if !t.tracing() {
+		return ctx, untracedSpan
+	}
 	l := t.label(labelKey{"call", method}, "call ")
 	ctx, span := t.tracer.Start(ctx, l.name, clientSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrServer.String(server))
 	}
-	t.clientActive.Add(ctx, 1, t.label(labelKey{"client"}, "").add...)
 	return ctx, span
 }
 
@@ -215,6 +239,9 @@ func (t *telemetry) endCall(ctx context.Context, span trace.Span, began time.Tim
 // correlation id carries, if any, or with Config.ContinueTraces its child
 // (see the package documentation).
 func (t *telemetry) startServe(ctx context.Context, req *envelope.Message, method string) (context.Context, trace.Span) {
+	if !t.tracing() {
+		return ctx, untracedSpan
+	}
 	l := t.label(labelKey{"serve", method}, "serve ")
 	opts := serverSpan
 	if caller := callerSpan(req.CorrelationID); caller.IsValid() {

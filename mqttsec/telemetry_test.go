@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -348,5 +350,43 @@ func TestReady(t *testing.T) {
 				t.Fatalf("after Close: %v", err)
 			}
 		})
+	}
+}
+
+// globalSpans records the spans of the tracer provider TestGlobalTracerProvider
+// installs globally. One provider for every run of the test: the global
+// provider hands a tracer made before the first installation to the
+// first provider installed, for good.
+var (
+	globalSpans    = tracetest.NewSpanRecorder()
+	globalProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(globalSpans))
+)
+
+// TestGlobalTracerProvider: without Config.TracerProvider, a Client and a
+// Server made before the application installs a global tracer provider
+// trace through it once it is installed.
+func TestGlobalTracerProvider(t *testing.T) {
+	b := embeddedBroker(t)
+	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0]})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(globalProvider)
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	before := len(globalSpans.Ended())
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, "both spans of the request", func() bool { return len(globalSpans.Ended()) == before+2 })
+	var names []string
+	for _, s := range globalSpans.Ended()[before:] {
+		names = append(names, s.Name())
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"call echo", "serve echo"}) {
+		t.Fatalf("spans %v", names)
 	}
 }
