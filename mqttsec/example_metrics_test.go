@@ -26,9 +26,13 @@ import (
 // either, the global providers (otel.SetMeterProvider) are used.
 func ExampleConfig_metrics() {
 	mq := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	_ = mq.AddHook(new(auth.AllowHook), nil)
+	if err := mq.AddHook(new(auth.AllowHook), nil); err != nil {
+		log.Fatal(err)
+	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	_ = mq.AddListener(tcp)
+	if err := mq.AddListener(tcp); err != nil {
+		log.Fatal(err)
+	}
 	if err := mq.Serve(); err != nil {
 		log.Fatal(err)
 	}

@@ -24,9 +24,13 @@ import (
 // TransportOptions.TLS (see ExampleNewTransport_tls).
 func Example() {
 	mq := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	_ = mq.AddHook(new(auth.AllowHook), nil) // admits every client
+	if err := mq.AddHook(new(auth.AllowHook), nil); err != nil { // admits every client
+		log.Fatal(err)
+	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
-	_ = mq.AddListener(tcp)
+	if err := mq.AddListener(tcp); err != nil {
+		log.Fatal(err)
+	}
 	if err := mq.Serve(); err != nil {
 		log.Fatal(err)
 	}

@@ -42,11 +42,15 @@ func ExampleNewTransport_tls() {
 		log.Fatal(err)
 	}
 	mq := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	_ = mq.AddHook(new(auth.AllowHook), nil)
+	if err := mq.AddHook(new(auth.AllowHook), nil); err != nil {
+		log.Fatal(err)
+	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tls", Address: "127.0.0.1:0", TLSConfig: &tls.Config{
 		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 	}})
-	_ = mq.AddListener(tcp)
+	if err := mq.AddListener(tcp); err != nil {
+		log.Fatal(err)
+	}
 	if err := mq.Serve(); err != nil {
 		log.Fatal(err)
 	}
