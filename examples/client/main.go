@@ -145,31 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fail(exitUsage, errors.New("need METHOD and an optional PAYLOAD"))
 	}
-	for _, f := range [][2]string{{"id", *id}, {"server", *server}} {
-		if err := cli.CheckID(f[0], f[1]); err != nil {
-			return fail(exitConfig, err)
-		}
-	}
-	ring, dirID, err := keys.Load(*server)
-	if err != nil {
-		return fail(exitConfig, err)
-	}
-	self, err := cli.OwnID(fs, "id", *id, keys.Dir, dirID)
-	if err != nil {
-		return fail(exitConfig, err)
-	}
-	tr, err := conn.Transport(fmt.Sprintf("%s-%d", self, time.Now().UnixNano()))
-	if err != nil {
-		return fail(exitConfig, err)
-	}
-	cfg := mqttsec.Config{ID: self, Transport: tr, Keyring: ring}
-	if *verbose {
-		// Refusals are logged at RejectLevel (Info); connection events at
-		// Info and Warn. Without -v the SDK's log is discarded, as before.
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		cfg.RejectLevel = slog.LevelInfo
-	}
-	c, err := mqttsec.NewClient(cfg)
+	c, err := newClient(fs, &conn, &keys, *id, *server, *verbose, stderr)
 	if err != nil {
 		return fail(exitConfig, err)
 	}
@@ -185,14 +161,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	out, err := c.Request(ctx, *server, fs.Arg(0), payload)
 	if err != nil {
-		code := requestCode(err)
-		var remote *mqttsec.Error
-		if errors.As(err, &remote) {
-			// The gateway's code and message, without the SDK's prefix.
-			err = fmt.Errorf("%s answered with error %s", *server, strings.TrimPrefix(remote.Error(), "mqttsec: remote error: "))
-		}
-		return fail(code, err)
+		return requestFailed(*server, err)
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return nil
+}
+
+// newClient makes the client: id and server checked, keys loaded, its id
+// from the key directory if there is one, its transport, and with
+// verbose its log on stderr.
+func newClient(fs *flag.FlagSet, conn *cli.Conn, keys *cli.Keys, id, server string, verbose bool, stderr io.Writer) (*mqttsec.Client, error) {
+	for _, f := range [][2]string{{"id", id}, {"server", server}} {
+		if err := cli.CheckID(f[0], f[1]); err != nil {
+			return nil, err
+		}
+	}
+	ring, dirID, err := keys.Load(server)
+	if err != nil {
+		return nil, err
+	}
+	self, err := cli.OwnID(fs, "id", id, keys.Dir, dirID)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := conn.Transport(fmt.Sprintf("%s-%d", self, time.Now().UnixNano()))
+	if err != nil {
+		return nil, err
+	}
+	cfg := mqttsec.Config{ID: self, Transport: tr, Keyring: ring}
+	if verbose {
+		// Refusals are logged at RejectLevel (Info); connection events at
+		// Info and Warn. Without -v the SDK's log is discarded, as before.
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		cfg.RejectLevel = slog.LevelInfo
+	}
+	return mqttsec.NewClient(cfg)
+}
+
+// requestFailed is run's error for a request to server that failed with
+// err, with the exit status of its class; a gateway's error reply is
+// given as its code and message.
+func requestFailed(server string, err error) error {
+	code := requestCode(err)
+	var remote *mqttsec.Error
+	if errors.As(err, &remote) {
+		// The gateway's code and message, without the SDK's prefix.
+		err = fmt.Errorf("%s answered with error %s", server, strings.TrimPrefix(remote.Error(), "mqttsec: remote error: "))
+	}
+	return fail(code, err)
 }
