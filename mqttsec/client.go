@@ -112,9 +112,9 @@ func (c *Client) Request(ctx context.Context, server, method string, payload []b
 	if err := c.live(); err != nil {
 		return nil, err
 	}
-	ctx, span := c.tel.startCall(ctx, server, method)
+	ctx, span, metered := c.tel.startCall(ctx, server, method)
 	out, err = c.request(ctx, server, method, payload, began)
-	c.tel.endCall(ctx, span, began, server, method, err)
+	c.tel.endCall(ctx, span, metered, began, server, method, err)
 	return out, err
 }
 

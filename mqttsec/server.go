@@ -210,7 +210,10 @@ func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
 func (s *Server) serve(ctx context.Context, h Handler, req *envelope.Message, until time.Time) (out []byte, expired bool, err error) {
 	hctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	s.tel.handling(ctx, req.Topic, 1)
+	metered := s.tel.metering()
+	if metered {
+		s.tel.handling(ctx, req.Topic, 1)
+	}
 	began := time.Now()
 	out, err = h.ServeRequest(hctx, &Request{Caller: req.From, Method: req.Topic, Payload: req.Payload, Protections: req.Protections})
 	took := time.Since(began)
@@ -222,8 +225,10 @@ func (s *Server) serve(ctx context.Context, h Handler, req *envelope.Message, un
 	case err != nil:
 		result = "error"
 	}
-	s.tel.handling(ctx, req.Topic, -1)
-	s.tel.handled(ctx, req.From, req.Topic, result, took)
+	if metered {
+		s.tel.handling(ctx, req.Topic, -1)
+		s.tel.handled(ctx, req.From, req.Topic, result, took)
+	}
 	return out, expired, err
 }
 

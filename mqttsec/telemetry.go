@@ -52,8 +52,9 @@ type telemetry struct {
 	// continueTraces is Config.ContinueTraces.
 	continueTraces bool
 	// ownTracer is whether Config.TracerProvider was given (else the
-	// global one is used; see tracing).
-	ownTracer bool
+	// global one is used; see tracing); ownMeter, Config.MeterProvider
+	// (see metering).
+	ownTracer, ownMeter bool
 
 	received         metric.Int64Counter
 	handlerDuration  metric.Float64Histogram
@@ -123,7 +124,7 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 	}
 	m := mp.Meter(instrumentationName)
 	t := &telemetry{id: attrID.String(cfg.ID), meter: m, tracer: tp.Tracer(instrumentationName), labels: map[labelKey]*labelSet{},
-		continueTraces: cfg.ContinueTraces, ownTracer: cfg.TracerProvider != nil}
+		continueTraces: cfg.ContinueTraces, ownTracer: cfg.TracerProvider != nil, ownMeter: cfg.MeterProvider != nil}
 	seconds := []metric.Float64HistogramOption{metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...)}
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
@@ -170,6 +171,9 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 // count adds one message with outcome (a Stat name) from peer ("" when the
 // sender is not in the keyring, or unknown).
 func (t *telemetry) count(outcome, peer string) {
+	if !t.metering() {
+		return
+	}
 	var l *labelSet
 	if peer == "" {
 		l = t.label(labelKey{"messages", outcome}, "", attrOutcome.String(outcome))
@@ -181,6 +185,9 @@ func (t *telemetry) count(outcome, peer string) {
 
 // connection counts a connection event.
 func (t *telemetry) connection(event string) {
+	if !t.metering() {
+		return
+	}
 	l := t.label(labelKey{"connection", event}, "", attrEvent.String(event))
 	t.connectionEvents.Add(context.Background(), 1, l.add...)
 }
@@ -202,6 +209,19 @@ func (t *telemetry) tracing() bool {
 	return t.ownTracer || otel.GetTracerProvider() != untracedProvider
 }
 
+// untouchedMeterProvider is the global meter provider as it is before an
+// application installs one: its instruments record nothing, yet finding
+// each measurement's labels and reading the clock for the durations cost
+// every message. A Client or Server on the global provider measures
+// nothing while it is this one (see BenchmarkInProcessRoundTrip).
+var untouchedMeterProvider = otel.GetMeterProvider()
+
+// metering is whether measurements are recorded: with a meter provider of
+// the Config's own, or once the application installed a global one.
+func (t *telemetry) metering() bool {
+	return t.ownMeter || otel.GetMeterProvider() != untouchedMeterProvider
+}
+
 // Span start options, made once.
 var (
 	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
@@ -209,23 +229,31 @@ var (
 )
 
 // startCall starts the span of a request for method on server, and
-// counts it in flight.
-func (t *telemetry) startCall(ctx context.Context, server, method string) (context.Context, trace.Span) {
-	t.clientActive.Add(ctx, 1, t.label(labelKey{"client"}, "").add...)
+// counts it in flight. metered says whether it was counted: endCall is
+// told, so that an SDK installed meanwhile never sees the request end
+// without having seen it begin.
+func (t *telemetry) startCall(ctx context.Context, server, method string) (_ context.Context, _ trace.Span, metered bool) {
+	if metered = t.metering(); metered {
+		t.clientActive.Add(ctx, 1, t.label(labelKey{"client"}, "").add...)
+	}
 	if !t.tracing() {
-		return ctx, untracedSpan
+		return ctx, untracedSpan, metered
 	}
 	l := t.label(labelKey{"call", method}, "call ")
 	ctx, span := t.tracer.Start(ctx, l.name, clientSpan...)
 	if span.IsRecording() {
 		span.SetAttributes(attrRPCSystem.String("mqttsec"), attrRPCMethod.String(method), attrServer.String(server))
 	}
-	return ctx, span
+	return ctx, span, metered
 }
 
 // endCall records the outcome of a request started with startCall at
-// began, and ends its span.
-func (t *telemetry) endCall(ctx context.Context, span trace.Span, began time.Time, server, method string, err error) {
+// began (if startCall counted it: metered), and ends its span.
+func (t *telemetry) endCall(ctx context.Context, span trace.Span, metered bool, began time.Time, server, method string, err error) {
+	if !metered {
+		endSpan(span, err)
+		return
+	}
 	t.clientActive.Add(ctx, -1, t.label(labelKey{"client"}, "").add...)
 	result := requestResult(err)
 	l := t.label(labelKey{"request", server, method, result}, "",
@@ -348,6 +376,9 @@ type timedStore struct {
 
 // Check checks m, measured.
 func (s *timedStore) Check(ctx context.Context, m envelope.Seen) error {
+	if !s.tel.metering() {
+		return s.ReplayStore.Check(ctx, m)
+	}
 	began := time.Now()
 	err := s.ReplayStore.Check(ctx, m)
 	s.tel.replayed(ctx, "check", time.Since(began), err)
@@ -356,6 +387,9 @@ func (s *timedStore) Check(ctx context.Context, m envelope.Seen) error {
 
 // Admit admits m, measured.
 func (s *timedStore) Admit(ctx context.Context, m envelope.Seen) error {
+	if !s.tel.metering() {
+		return s.ReplayStore.Admit(ctx, m)
+	}
 	began := time.Now()
 	err := s.ReplayStore.Admit(ctx, m)
 	s.tel.replayed(ctx, "admit", time.Since(began), err)

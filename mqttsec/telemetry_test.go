@@ -390,3 +390,45 @@ func TestGlobalTracerProvider(t *testing.T) {
 		t.Fatalf("spans %v", names)
 	}
 }
+
+// globalMeter is the meter provider TestGlobalMeterProvider installs
+// globally, one for every run of the test, as globalProvider is.
+var (
+	globalReader = sdkmetric.NewManualReader()
+	globalMeter  = sdkmetric.NewMeterProvider(sdkmetric.WithReader(globalReader))
+)
+
+// TestGlobalMeterProvider: without Config.MeterProvider, a Client and a
+// Server made before the application installs a global meter provider
+// measure nothing until then, and measure through it once it is
+// installed: each side counts the second request's accepted message, and
+// the client's requests in flight come back to 0, never below.
+func TestGlobalMeterProvider(t *testing.T) {
+	b := embeddedBroker(t)
+	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0]})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	prev := otel.GetMeterProvider()
+	otel.SetMeterProvider(globalMeter)
+	t.Cleanup(func() { otel.SetMeterProvider(prev) })
+	m := &meter{reader: globalReader, provider: globalMeter}
+	before := value(m.read(t), "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway")
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The client counts its reply before Request returns; the server
+	// counted the request before it answered.
+	got := m.read(t)
+	if n := value(got, "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway"); n != max(before, 0)+1 {
+		t.Errorf("client's accepted replies: %d, want %d", n, max(before, 0)+1)
+	}
+	if n := value(got, "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=client"); n < 1 {
+		t.Errorf("server's accepted requests: %d, want at least 1", n)
+	}
+	if n := value(got, "mqttsec.client.active_requests", ""); n != 0 {
+		t.Errorf("client requests in flight: %d, want 0", n)
+	}
+}
