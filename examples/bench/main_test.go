@@ -117,6 +117,18 @@ func TestBenchRows(t *testing.T) {
 			t.Errorf("ed25519 floor %d bytes, HMAC floor %d", sizeOf(t, edFloor), sizeOf(t, hmacFloor))
 		}
 	}
+	// Where the platform tells CPU time, each round-trip row has its CPU
+	// per round trip, and each compared row its ratio to plain's.
+	if _, ok := processCPU(); ok {
+		for _, r := range rows {
+			if !strings.HasPrefix(r.Name, "roundtrip/") {
+				continue
+			}
+			if r.CPUUsPerOp <= 0 || (r.Ref != "" && r.CPURatio <= 0) {
+				t.Errorf("%s lacks its CPU per round trip: %+v", r.Name, r)
+			}
+		}
+	}
 	// The sized plain rows carry more bytes than plain, and say how many.
 	for _, v := range []string{"3", "5"} {
 		if r := byName["roundtrip/v"+v+"/plain-envelope-size"]; !strings.Contains(r.Extra, "-byte requests") || r.P50Us <= 0 {

@@ -142,6 +142,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			p50, p99    []time.Duration
 			added       []time.Duration // p50 over plain's, taken in turns
 			tput        []float64
+			cpu         []float64 // µs of process CPU per round trip
 			// sizedAs, for plain Paho carrying requests as long as a
 			// suite's request envelope, names that suite; size is the length.
 			sizedAs string
@@ -219,21 +220,31 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				}
 			}
 			for _, e := range entries {
+				began := time.Now()
+				cpu0, cpuOK := processCPU()
 				t, err := benchsuite.Throughput(rctx, e.pair.Request, payload, opt.inFlight, slice)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
 				}
 				e.tput = append(e.tput, t)
+				if cpu1, ok := processCPU(); ok && cpuOK {
+					done := t * time.Since(began).Seconds()
+					e.cpu = append(e.cpu, us(cpu1-cpu0)/done)
+				}
 			}
 		}
 		ref := Row{Name: plain.name, OpsPerSec: median(plain.tput), P50Us: us(medianDuration(plain.p50)), P99Us: us(medianDuration(plain.p99)),
-			Extra: fmt.Sprintf("%d in flight; median of %d interleaved rounds", opt.inFlight, opt.rounds)}
+			CPUUsPerOp: medianOrZero(plain.cpu), Extra: fmt.Sprintf("%d in flight; median of %d interleaved rounds", opt.inFlight, opt.rounds)}
 		if want(ref.Name) {
 			rows = append(rows, ref)
 		}
 		for _, e := range entries[1:] {
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
-				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added))}
+				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added)),
+				CPUUsPerOp: medianOrZero(e.cpu)}
+			if ref.CPUUsPerOp > 0 {
+				r.CPURatio = r.CPUUsPerOp / ref.CPUUsPerOp
+			}
 			if e.sizedAs != "" {
 				r.Extra = fmt.Sprintf("plain Paho with %d-byte requests, an HMAC request envelope's length: p50 %+.1f µs over plain (in turns)", e.size, r.AddedP50Us)
 				rows = append(rows, r)
@@ -325,6 +336,15 @@ func medianResult(rs []testing.BenchmarkResult) testing.BenchmarkResult {
 
 func nsPerOp(r testing.BenchmarkResult) float64 {
 	return float64(r.T.Nanoseconds()) / float64(max(r.N, 1))
+}
+
+// medianOrZero is median, or 0 for no values (a platform that does not
+// tell CPU time).
+func medianOrZero(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return median(v)
 }
 
 func median(v []float64) float64 {
