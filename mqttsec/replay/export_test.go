@@ -109,3 +109,7 @@ func setCounterClock(c *FileCounter, now func() time.Time) {
 	defer c.mu.Unlock()
 	c.now = now
 }
+
+// SameBucket reports whether senders a and b share a floor in s (see
+// MemoryStore), for the tests of package replay_test.
+func SameBucket(s *MemoryStore, a, b string) bool { return s.bucket(a) == s.bucket(b) }

@@ -223,10 +223,17 @@ var _ envelope.ReplayStore = (*FileStore)(nil)
 type FileStoreOptions struct {
 	// Width is the replay window width (0: DefaultWindow).
 	Width int
-	// MaxSenders bounds the senders tracked (0: DefaultMaxSenders).
+	// MaxSenders bounds the senders tracked (0: DefaultMaxSenders). See
+	// MemoryStore for what happens when it is full, and how to size it.
 	MaxSenders int
 	// CompactAfter is the log size that triggers a snapshot (0: 4 MiB).
 	CompactAfter int64
+	// Now is the receiver's clock (nil: time.Now), which tells when every
+	// message admitted from a sender has expired, as
+	// MemoryStoreOptions.Now; it must not run ahead of the receiver's. The
+	// times the store writes in its files always come from the system's
+	// clock.
+	Now func() time.Time
 }
 
 // ctimeSlack is how much later than its recorded commit time a state
@@ -280,13 +287,10 @@ func openFileStore(dir string, opt FileStoreOptions, now func() time.Time) (*Fil
 }
 
 func newFileStore(dir string, opt FileStoreOptions) (*FileStore, error) {
-	if opt.MaxSenders == 0 {
-		opt.MaxSenders = DefaultMaxSenders
-	}
 	if opt.CompactAfter <= 0 {
 		opt.CompactAfter = defaultCompactAfter
 	}
-	mem, err := NewBoundedMemoryStore(opt.Width, opt.MaxSenders)
+	mem, err := NewMemoryStoreWith(MemoryStoreOptions{Width: opt.Width, MaxSenders: opt.MaxSenders, Now: opt.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -366,6 +370,10 @@ func (s *FileStore) closeFiles() {
 // message is still judged by its mark rather than refused as too old. The
 // mqttsec SDK reads it to hold back no more messages than it must.
 func (s *FileStore) Width() int { return s.mem.Width() }
+
+// Stats reports the senders the store tracks and those it forgot to make
+// room, as MemoryStore.Stats does (FileStoreOptions.MaxSenders).
+func (s *FileStore) Stats() MemoryStats { return s.mem.Stats() }
 
 // NotifyLoss has f called with a *LossError (wrapping ErrStateLost) for
 // each loss of state the store notices, including one noticed when it was

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -100,66 +102,208 @@ func (w *Window) shift(n uint64) {
 // limit is given.
 const DefaultMaxSenders = 1 << 18
 
-// MemoryStore is an envelope.ReplayStore held in process memory, for at most
-// maxSenders senders (see NewBoundedMemoryStore). When full, it forgets the least recently seen of a
-// small random sample of senders and raises its floor to the newest issue
-// time that sender had: a message from a sender it does not know is then
-// accepted only if issued after the floor, so forgetting never re-admits a
-// message.
+// MemoryStore is an envelope.ReplayStore held in process memory, for at
+// most MaxSenders senders (see MemoryStoreOptions).
 //
 // It forgets everything on restart: after a restart only the timestamp
 // checks (envelope.Policy.MaxLifetime) bound what can be replayed. Use a
 // durable store (FileStore, RedisStore) where that matters.
+//
+// # When it is full
+//
+// The store keeps its senders in the order of their last admitted message.
+// To make room for a new sender it looks at the eight least recently
+// active ones:
+//
+//   - If the latest envelope.Seen.ExpiresAt admitted from one of them has
+//     passed (by MemoryStoreOptions.Now), every message the store admitted
+//     from that sender is refused as expired anyway: it forgets that
+//     sender, and nothing else changes (MemoryStats.ForgottenExpired). A
+//     sender with an admitted message whose ExpiresAt was zero (unknown),
+//     or loaded by Restore, is never taken for expired.
+//   - Otherwise it forgets the one of them whose newest issue time is the
+//     earliest, and raises the floor of that sender's bucket to that time
+//     (MemoryStats.ForgottenLive). Senders fall into buckets by a keyed
+//     hash of their id; there are MemoryStats.Buckets of them (4 ×
+//     MaxSenders rounded up to a power of two, at most 2^22), 8 bytes
+//     each, allocated at the first such forget. A message from a sender
+//     the store does not track is accepted only if issued after the floor
+//     of its bucket (and after Floor's), and a sender tracked again keeps
+//     that floor for its messages: forgetting never re-admits a message.
+//
+// Each Admit costs O(1) whether the store is full or not: no scan of the
+// senders, and no allocation once it is full (a new sender takes the
+// forgotten one's state).
+//
+// # False refusals
+//
+// Of what the store does to make room, only a live forget can refuse a
+// legitimate message: one from a sender the store does not track, issued
+// at or before the newest issue time of a sender forgotten live from the
+// same bucket. If senders' clocks are at most Δ from the receiver's and
+// messages at most ℓ in transit, that sender sent within 2Δ+ℓ before the
+// refused message arrived; being among the eight least recently active,
+// it was followed by MaxSenders−8 others. So:
+//
+//   - While fewer than MaxSenders−8 senders send within any 2Δ+ℓ (200 ms
+//     for clocks ±100 ms apart), no legitimate message is refused, however
+//     many senders send within a lifetime.
+//   - Beyond that, a message from a sender the store does not track is
+//     refused with probability at most F/B: F is the number of live
+//     forgets during the 2Δ+ℓ before it, B the number of buckets. For N
+//     senders that send in turn, each every P, F = N(2Δ+ℓ)/P −
+//     (MaxSenders−8).
+//
+// At twice the cap, with clocks ±100 ms apart and B ≥ 4 × MaxSenders, that
+// is no false refusal while each sender sends less often than about every
+// 400 ms, and at most (0.4 s/P − 1)/4 + 2/MaxSenders of the messages
+// beyond: about 8 % if each sends every 300 ms, 25 % every 200 ms, 75 %
+// every 100 ms (measured with MaxSenders 1000, clocks spread evenly: 0.1 %,
+// 1 % and 5 %; in two camps 200 ms apart, the worst case: 1.5 %, 5 % and
+// 10 %).
+//
+// # Sizing
+//
+// Give MaxSenders at least the number of senders that send within one
+// Policy.MaxLifetime plus Policy.MaxClockSkew, plus up to one more
+// MaxClockSkew for senders whose clocks run ahead (a message stays fresh
+// until its exp, by the sender's clock, plus the skew). Then every sender
+// forgotten has expired, MemoryStats.ForgottenLive stays 0, and no
+// legitimate message is refused. A sender costs about 165 bytes of heap
+// with the default 64-counter window, 180 with 256 counters and 275 with
+// 1024 (BenchmarkMemoryStoreBytesPerSender, with ids of up to 13 bytes;
+// longer ids cost their length). A ForgottenLive that grows (see Stats)
+// says the store is too small, or, after a durable store restarted, that
+// senders it restored and no longer hears from are leaving.
 type MemoryStore struct {
 	width      int
 	maxSenders int
+	now        func() time.Time
+	seed       maphash.Seed
+	nBuckets   int // a power of two
 
-	mu    sync.Mutex
-	win   map[string]*senderState
-	floor time.Time // forgotten senders' newest issue time
-	tick  uint64    // logical clock for recency
+	mu      sync.Mutex
+	win     map[string]*senderState
+	lru     senderState // list head: lru.next is the most recently active sender, lru.prev the least
+	floor   stamp       // RaiseFloor's: for every sender the store does not track
+	buckets []stamp     // the live-forgotten senders' newest issue times, by bucket; nil until the first
+	stats   MemoryStats // the counts; Senders is len(win), filled in by Stats
 }
 
+// senderState is what the store keeps of one sender, and its place in the
+// list of senders by last activity.
 type senderState struct {
-	w        *Window
-	newest   time.Time // newest IssuedAt accepted
-	lastUsed uint64
-	// since is the floor when the window was made: a window started after
+	id      string
+	w       Window
+	newest  stamp // newest IssuedAt admitted
+	expires stamp // latest ExpiresAt admitted; maxStamp when one was unknown
+	// since is the floor when the state was made: a window started after
 	// senders were forgotten knows nothing of what this sender sent before,
 	// so a message issued at or before the floor stays refused.
-	since time.Time
+	since      stamp
+	prev, next *senderState
 }
 
 var _ envelope.ReplayStore = (*MemoryStore)(nil)
+
+// MemoryStoreOptions configures NewMemoryStoreWith. The zero value is
+// usable.
+type MemoryStoreOptions struct {
+	// Width is the replay window width (0: DefaultWindow; see NewWindow).
+	Width int
+	// MaxSenders bounds the senders tracked (0: DefaultMaxSenders). See
+	// MemoryStore for how to size it.
+	MaxSenders int
+	// Now is the receiver's clock (nil: time.Now), which tells when every
+	// message admitted from a sender has expired (envelope.Seen.ExpiresAt).
+	// Give it the receiver's clock (envelope.Opener.Now, mqttsec.Config.Now)
+	// if that is set. It must not run ahead of that clock: a store whose
+	// clock is d ahead may forget a sender up to d before its last
+	// message expires, and admit a replay of that message meanwhile.
+	Now func() time.Time
+}
+
+// MemoryStats is what a MemoryStore reports of its occupancy and of the
+// senders it forgot to make room (see MemoryStore). Stats copies it under
+// the store's lock: cheap enough to poll at every metrics collection.
+type MemoryStats struct {
+	// Senders is the number of senders tracked now, MaxSenders the most
+	// the store tracks: it is full when they are equal.
+	Senders, MaxSenders int
+	// ForgottenExpired counts the senders forgotten once every message
+	// admitted from them had expired: harmless, the turnover of a full
+	// store.
+	ForgottenExpired uint64
+	// ForgottenLive counts the senders forgotten while a message admitted
+	// from them could still be fresh, each raising the floor of its
+	// bucket: legitimate messages may be refused (see MemoryStore, "False
+	// refusals"). It grows when MaxSenders is below the number of senders
+	// that send within one lifetime plus skew, and as the senders loaded
+	// by Restore, whose expiry is unknown, are forgotten.
+	ForgottenLive uint64
+	// Buckets is the number of floors the senders forgotten live are
+	// spread over.
+	Buckets int
+}
 
 // NewMemoryStore returns an empty store whose windows are width counters
 // wide (see NewWindow; 0 means DefaultWindow), tracking up to
 // DefaultMaxSenders senders.
 func NewMemoryStore(width int) (*MemoryStore, error) {
-	return NewBoundedMemoryStore(width, DefaultMaxSenders)
+	return NewMemoryStoreWith(MemoryStoreOptions{Width: width})
 }
 
 // NewBoundedMemoryStore is NewMemoryStore with a limit on the number of
 // senders tracked (at least 1).
 func NewBoundedMemoryStore(width, maxSenders int) (*MemoryStore, error) {
-	if width == 0 {
-		width = DefaultWindow
-	}
-	if _, err := NewWindow(width); err != nil {
-		return nil, err
-	}
 	if maxSenders < 1 {
-		return nil, fmt.Errorf("%w: a replay store must track at least one sender", envelope.ErrInvalidConfig)
+		return nil, errNoSenders()
 	}
-	return &MemoryStore{width: width, maxSenders: maxSenders, win: make(map[string]*senderState)}, nil
+	return NewMemoryStoreWith(MemoryStoreOptions{Width: width, MaxSenders: maxSenders})
 }
 
-// fresh reports whether m would be accepted; s.mu is held.
-func (s *MemoryStore) fresh(m envelope.Seen) bool {
-	if st := s.win[m.Sender]; st != nil {
-		return (st.since.IsZero() || m.IssuedAt.After(st.since)) && st.w.Fresh(m.Counter)
+// NewMemoryStoreWith returns an empty store configured by opt. Invalid
+// options are envelope.ErrInvalidConfig.
+func NewMemoryStoreWith(opt MemoryStoreOptions) (*MemoryStore, error) {
+	if opt.Width == 0 {
+		opt.Width = DefaultWindow
 	}
-	return m.IssuedAt.After(s.floor)
+	if _, err := NewWindow(opt.Width); err != nil {
+		return nil, err
+	}
+	switch {
+	case opt.MaxSenders == 0:
+		opt.MaxSenders = DefaultMaxSenders
+	case opt.MaxSenders < 0:
+		return nil, errNoSenders()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &MemoryStore{
+		width: opt.Width, maxSenders: opt.MaxSenders, now: opt.Now,
+		seed: maphash.MakeSeed(), nBuckets: bucketCount(opt.MaxSenders),
+		win: make(map[string]*senderState), floor: noStamp,
+	}
+	s.lru.next, s.lru.prev = &s.lru, &s.lru
+	return s, nil
+}
+
+func errNoSenders() error {
+	return fmt.Errorf("%w: a replay store must track at least one sender", envelope.ErrInvalidConfig)
+}
+
+// maxBuckets bounds the buckets of a store (32 MiB of floors).
+const maxBuckets = 1 << 22
+
+// bucketCount returns the number of buckets for a store of maxSenders:
+// at least four per sender, a power of two, at most maxBuckets.
+func bucketCount(maxSenders int) int {
+	n := 1
+	for n < maxBuckets && n < 4*min(maxSenders, maxBuckets) {
+		n <<= 1
+	}
+	return n
 }
 
 // Check implements envelope.ReplayStore.
@@ -169,7 +313,7 @@ func (s *MemoryStore) Check(ctx context.Context, m envelope.Seen) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fresh(m) {
+	if !s.fresh(s.win[m.Sender], m) {
 		return envelope.ErrReplayed
 	}
 	return nil
@@ -182,55 +326,126 @@ func (s *MemoryStore) Admit(ctx context.Context, m envelope.Seen) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fresh(m) {
+	st := s.win[m.Sender]
+	if !s.fresh(st, m) {
 		return envelope.ErrReplayed
 	}
-	st := s.track(m.Sender)
-	st.w.Accept(m.Counter)
-	if m.IssuedAt.After(st.newest) {
-		st.newest = m.IssuedAt
+	if st == nil {
+		st = s.add(m.Sender)
 	}
-	s.tick++
-	st.lastUsed = s.tick
+	st.w.Accept(m.Counter)
+	st.newest = max(st.newest, stampOf(m.IssuedAt))
+	st.expires = max(st.expires, expiryOf(m.ExpiresAt))
+	s.touch(st)
 	return nil
 }
 
-// track returns the state of sender, creating it (and making room) if
-// needed; s.mu is held.
-func (s *MemoryStore) track(sender string) *senderState {
-	st := s.win[sender]
+// fresh reports whether m would be accepted, st being its sender's state
+// (nil when not tracked); s.mu is held.
+func (s *MemoryStore) fresh(st *senderState, m envelope.Seen) bool {
 	if st == nil {
-		if len(s.win) >= s.maxSenders {
-			s.evictOne()
-		}
-		w, _ := NewWindow(s.width)
-		st = &senderState{w: w, since: s.floor}
-		s.win[sender] = st
+		return stampOf(m.IssuedAt) > s.floorOf(m.Sender)
 	}
+	return (st.since == noStamp || stampOf(m.IssuedAt) > st.since) && st.w.Fresh(m.Counter)
+}
+
+// floorOf returns the floor for sender while the store does not track it:
+// RaiseFloor's, or its bucket's if later; s.mu is held.
+func (s *MemoryStore) floorOf(sender string) stamp {
+	if s.buckets == nil {
+		return s.floor
+	}
+	return max(s.floor, s.buckets[s.bucket(sender)])
+}
+
+// bucket returns the index of sender's bucket.
+func (s *MemoryStore) bucket(sender string) int {
+	return int(maphash.String(s.seed, sender) & uint64(s.nBuckets-1))
+}
+
+// add tracks sender, in the state of a sender forgotten to make room if
+// the store is full; s.mu is held.
+func (s *MemoryStore) add(sender string) *senderState {
+	var st *senderState
+	if len(s.win) >= s.maxSenders {
+		st = s.makeRoom()
+		st.w.reset()
+	} else {
+		st = &senderState{w: Window{bits: make([]uint64, s.width/64)}}
+	}
+	st.id, st.newest, st.expires, st.since = sender, noStamp, noStamp, s.floorOf(sender)
+	s.win[sender] = st
+	s.pushFront(st)
 	return st
 }
 
-// evictOne forgets the least recently used of up to 8 senders (map order
-// is random) and raises the floor to its newest issue time; s.mu is held.
-func (s *MemoryStore) evictOne() {
-	var victim string
-	var oldest *senderState
-	n := 0
-	for id, st := range s.win {
-		if oldest == nil || st.lastUsed < oldest.lastUsed {
-			victim, oldest = id, st
+// evictScan is how many of the least recently active senders makeRoom
+// considers.
+const evictScan = 8
+
+// makeRoom forgets one of the evictScan least recently active senders: one
+// whose admitted messages have all expired if there is one; else the one
+// with the earliest newest issue time, raising its bucket's floor to that
+// time. It returns the state it dropped. s.mu is held, and the store holds
+// at least one sender.
+func (s *MemoryStore) makeRoom() *senderState {
+	now := stampOf(s.now())
+	victim := s.lru.prev
+	for st, n := s.lru.prev, 0; st != &s.lru && n < evictScan; st, n = st.prev, n+1 {
+		if now > st.expires {
+			s.forget(st)
+			s.stats.ForgottenExpired++
+			return st
 		}
-		if n++; n == 8 {
-			break
+		if st.newest < victim.newest {
+			victim = st
 		}
 	}
-	if oldest == nil {
-		return
+	s.raiseBucket(victim)
+	s.forget(victim)
+	s.stats.ForgottenLive++
+	return victim
+}
+
+// raiseBucket raises the floor of st's bucket to st's newest issue time,
+// making the buckets at the first call; s.mu is held.
+func (s *MemoryStore) raiseBucket(st *senderState) {
+	if s.buckets == nil {
+		s.buckets = make([]stamp, s.nBuckets)
+		for i := range s.buckets {
+			s.buckets[i] = noStamp
+		}
 	}
-	if oldest.newest.After(s.floor) {
-		s.floor = oldest.newest
+	b := &s.buckets[s.bucket(st.id)]
+	*b = max(*b, st.newest)
+}
+
+// forget drops st; s.mu is held.
+func (s *MemoryStore) forget(st *senderState) {
+	unlink(st)
+	delete(s.win, st.id)
+}
+
+// touch makes st, which is in the list, the most recently active sender;
+// s.mu is held.
+func (s *MemoryStore) touch(st *senderState) {
+	if s.lru.next != st {
+		unlink(st)
+		s.pushFront(st)
 	}
-	delete(s.win, victim)
+}
+
+// pushFront puts st, which is in no list, first in the store's list.
+func (s *MemoryStore) pushFront(st *senderState) {
+	st.prev, st.next = &s.lru, s.lru.next
+	s.lru.next.prev = st
+	s.lru.next = st
+}
+
+// unlink takes st out of its list.
+func unlink(st *senderState) {
+	st.prev.next, st.next.prev = st.next, st.prev
+	st.prev, st.next = nil, nil
 }
 
 // Width returns the width of the store's windows, in counters.
@@ -243,51 +458,126 @@ func (s *MemoryStore) Len() int {
 	return len(s.win)
 }
 
-// Floor returns the issue time at or before which messages from senders
-// the store does not track are refused (zero until it forgot one).
+// Stats returns the store's occupancy and the counts of senders forgotten
+// (see MemoryStats). The counts only grow: a metric takes them as
+// counters, a log reports when ForgottenLive grew since it last looked.
+func (s *MemoryStore) Stats() MemoryStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Senders, st.MaxSenders, st.Buckets = len(s.win), s.maxSenders, s.nBuckets
+	return st
+}
+
+// Floor returns the latest floor: RaiseFloor's, or a bucket's if later
+// (zero while there is none). A message from a sender the store does not
+// track is accepted if issued after it, whatever its bucket. A durable
+// store saves it, and raises the floor to it when it loads its state
+// (RaiseFloor): safe, since it is at or above every bucket's floor, but
+// it then applies to every sender.
 func (s *MemoryStore) Floor() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.floor
+	f := s.floor
+	for _, b := range s.buckets {
+		f = max(f, b)
+	}
+	return f.time()
 }
 
 // Restore makes the store refuse every counter of sender up to and
 // including highest, and remember newest as its newest issue time. Durable
 // stores call it when they load their state: counters accepted before a
-// restart, and any below them, are refused afterwards.
+// restart, and any below them, are refused afterwards. What expired is not
+// known of a restored sender: when the store is full it is forgotten
+// live (see MemoryStore).
 func (s *MemoryStore) Restore(sender string, highest uint64, newest time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.track(sender)
+	st := s.win[sender]
+	if st == nil {
+		st = s.add(sender)
+	}
 	if h, ok := st.w.Highest(); !ok || highest > h {
 		st.w.fillTo(highest)
 	}
-	if newest.After(st.newest) {
-		st.newest = newest
-	}
-	s.tick++
-	st.lastUsed = s.tick
+	st.newest = max(st.newest, stampOf(newest))
+	st.expires = maxStamp
+	s.touch(st)
 }
 
 // RaiseFloor raises the floor (see Floor) to t if t is later.
 func (s *MemoryStore) RaiseFloor(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.After(s.floor) {
-		s.floor = t
-	}
+	s.floor = max(s.floor, stampOf(t))
 }
 
 // Each calls f for every tracked sender with the highest counter it
-// accepted and its newest issue time, holding the store's lock: f must not
-// call the store.
+// accepted and its newest issue time, least recently active first (so
+// that Restore in that order keeps the order), holding the store's lock:
+// f must not call the store.
 func (s *MemoryStore) Each(f func(sender string, highest uint64, newest time.Time)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, st := range s.win {
+	for st := s.lru.prev; st != &s.lru; st = st.prev {
 		h, _ := st.w.Highest()
-		f(id, h, st.newest)
+		f(st.id, h, st.newest.time())
 	}
+}
+
+// A stamp is a time in Unix nanoseconds: 8 bytes where a time.Time takes
+// 24. A time beyond what an int64 of nanoseconds holds saturates, which
+// keeps the order (a before b gives stampOf(a) <= stampOf(b)): comparing
+// stamps never finds a message issued after a floor it is not after.
+type stamp int64
+
+const (
+	noStamp  stamp = math.MinInt64     // the zero time.Time: none
+	minStamp stamp = math.MinInt64 + 1 // the earliest time, saturated
+	maxStamp stamp = math.MaxInt64     // the latest time, saturated; an unknown expiry
+
+	// minStampSec and maxStampSec bound the Unix seconds whose every
+	// nanosecond has a stamp of its own.
+	minStampSec = math.MinInt64 / 1_000_000_000
+	maxStampSec = math.MaxInt64/1_000_000_000 - 1
+)
+
+// stampOf returns t's stamp (noStamp for the zero time).
+func stampOf(t time.Time) stamp {
+	if t.IsZero() {
+		return noStamp
+	}
+	switch sec := t.Unix(); {
+	case sec < minStampSec:
+		return minStamp
+	case sec > maxStampSec:
+		return maxStamp
+	}
+	return stamp(t.UnixNano())
+}
+
+// expiryOf returns the stamp of an envelope.Seen.ExpiresAt: maxStamp,
+// never past, when it is zero (unknown).
+func expiryOf(t time.Time) stamp {
+	if t.IsZero() {
+		return maxStamp
+	}
+	return stampOf(t)
+}
+
+// time returns the time of s (the zero time for noStamp).
+func (s stamp) time() time.Time {
+	if s == noStamp {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s))
+}
+
+// reset empties the window.
+func (w *Window) reset() {
+	w.highest, w.started = 0, false
+	clear(w.bits)
 }
 
 // fillTo makes highest the highest counter and marks it and every counter

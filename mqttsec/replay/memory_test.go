@@ -182,9 +182,12 @@ func TestMemoryStoreEvictionNeverReadmits(t *testing.T) {
 	if s.Len() != 3 {
 		t.Fatalf("Len = %d, want 3", s.Len())
 	}
-	// All three senders fit in the sample of eight, so the least recently
-	// used one, "a", is the one forgotten, and the floor is its newest issue
-	// time.
+	// None of the three has a known expiry, so the one with the earliest
+	// newest issue time, "a", is forgotten live, and the floor of its
+	// bucket is that time.
+	if st := s.Stats(); st.ForgottenLive != 1 || st.ForgottenExpired != 0 {
+		t.Fatalf("Stats = %+v, want one sender forgotten live", st)
+	}
 	floor := s.Floor()
 	if !floor.Equal(at(0)) {
 		t.Fatalf("floor %v, want %v", floor, at(0))
@@ -210,8 +213,198 @@ func TestMemoryStoreEvictionNeverReadmits(t *testing.T) {
 	if err := s.Admit(ctx, old); !errors.Is(err, envelope.ErrReplayed) {
 		t.Fatalf("Admit(old message after its sender was tracked again) = %v", err)
 	}
+	// The floor binds the senders of the forgotten one's bucket that the
+	// store does not track, and no other. ("b" was forgotten live too,
+	// when "a" came back, with a floor later than "a"'s.)
+	same, other := senderInBucket(s, forgotten), senderOutside(s, forgotten, "b")
+	if err := s.Admit(ctx, envelope.Seen{Sender: same, Counter: 1, IssuedAt: floor}); !errors.Is(err, envelope.ErrReplayed) {
+		t.Fatalf("a sender of the forgotten one's bucket, at its floor: %v", err)
+	}
+	if err := s.Admit(ctx, envelope.Seen{Sender: other, Counter: 1, IssuedAt: floor}); err != nil {
+		t.Fatalf("a sender of another bucket, at the forgotten one's floor: %v", err)
+	}
 	if _, err := replay.NewBoundedMemoryStore(64, 0); err == nil {
 		t.Fatal("a store for no senders accepted")
+	}
+}
+
+// senderInBucket returns a sender id that shares sender's bucket in s.
+func senderInBucket(s *replay.MemoryStore, sender string) string {
+	return probeSender(func(id string) bool { return replay.SameBucket(s, id, sender) })
+}
+
+// senderOutside returns a sender id that shares the bucket of none of
+// senders in s.
+func senderOutside(s *replay.MemoryStore, senders ...string) string {
+	return probeSender(func(id string) bool {
+		for _, sender := range senders {
+			if replay.SameBucket(s, id, sender) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// probeSender returns the first of the ids "probe-0", "probe-1"… that ok
+// accepts.
+func probeSender(ok func(id string) bool) string {
+	for i := 0; ; i++ {
+		if id := "probe-" + strconv.Itoa(i); ok(id) {
+			return id
+		}
+	}
+}
+
+// forgetCase is a full store's senders, and the one it should forget to
+// make room for a newcomer.
+type forgetCase struct {
+	name      string
+	max       int
+	sent      []sentAt // admitted in order, from the least recently active
+	restored  string   // a sender loaded by Restore before sent, if any
+	now       int      // the store's clock when the newcomer comes, in seconds after testNow
+	forgotten string
+	live      bool // forgotten with its bucket's floor raised
+}
+
+// sentAt is a sender's one admitted message.
+type sentAt struct {
+	sender  string
+	issued  int // seconds after testNow
+	expires int // seconds after testNow; 0: unknown
+}
+
+func secondsAfter(sec int) time.Time { return testNow.Add(time.Duration(sec) * time.Second) }
+
+// What a full store forgets to make room for a new sender, and what that
+// costs: nothing for a sender whose admitted messages have all expired, a
+// floor for its bucket otherwise.
+func TestMemoryStoreForgets(t *testing.T) {
+	tests := []forgetCase{
+		{"expired sender forgotten harmlessly", 2,
+			[]sentAt{{"a", 0, 60}, {"b", 1, 61}}, "", 61, "a", false},
+		{"at its ExpiresAt a sender is still live", 2,
+			[]sentAt{{"a", 0, 60}, {"b", 1, 61}}, "", 60, "a", true},
+		{"an expired sender is preferred to an older live one", 3,
+			[]sentAt{{"a", 0, 500}, {"b", 1, 61}, {"c", 2, 500}}, "", 100, "b", false},
+		{"an unknown expiry never passes", 2,
+			[]sentAt{{"a", 0, 0}, {"b", 1, 61}}, "", 100, "b", false},
+		{"a restored sender's expiry is unknown", 2,
+			[]sentAt{{"a", 1, 60}}, "r", 1000, "a", false},
+		{"live: the earliest newest issue time of the oldest eight", 3,
+			[]sentAt{{"a", 5, 500}, {"b", 1, 500}, {"c", 3, 500}}, "", 100, "b", true},
+		{"the eighth least recently active is considered", 9,
+			[]sentAt{{"s0", 0, 500}, {"s1", 1, 500}, {"s2", 2, 500}, {"s3", 3, 500}, {"s4", 4, 500},
+				{"s5", 5, 500}, {"s6", 6, 500}, {"e", 7, 60}, {"s8", 8, 500}}, "", 100, "e", false},
+		{"the ninth is not", 9,
+			[]sentAt{{"s0", 0, 500}, {"s1", 1, 500}, {"s2", 2, 500}, {"s3", 3, 500}, {"s4", 4, 500},
+				{"s5", 5, 500}, {"s6", 6, 500}, {"s7", 7, 500}, {"new", 8, 60}}, "", 100, "s0", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.fill(t)
+			if gone := forgottenOf(s, tt.sent); len(gone) != 1 || gone[0] != tt.forgotten {
+				t.Fatalf("forgot %v, want %s", gone, tt.forgotten)
+			}
+			// A live forget raises its bucket's floor to the sender's newest
+			// issue time: Floor, the latest one, tells.
+			want := replay.MemoryStats{Senders: tt.max, MaxSenders: tt.max, ForgottenExpired: 1}
+			wantFloor := time.Time{}
+			if tt.live {
+				want.ForgottenExpired, want.ForgottenLive, wantFloor = 0, 1, tt.newest()
+			}
+			got := s.Stats()
+			want.Buckets = got.Buckets
+			if got != want {
+				t.Fatalf("Stats = %+v, want %+v", got, want)
+			}
+			if !s.Floor().Equal(wantFloor) {
+				t.Fatalf("Floor = %v, want %v", s.Floor(), wantFloor)
+			}
+		})
+	}
+}
+
+// fill returns a store holding the case's senders, into which the
+// newcomer then came.
+func (tt forgetCase) fill(t *testing.T) *replay.MemoryStore {
+	now := testNow
+	s := must[*replay.MemoryStore](t)(replay.NewMemoryStoreWith(replay.MemoryStoreOptions{
+		MaxSenders: tt.max, Now: func() time.Time { return now }}))
+	if tt.restored != "" {
+		s.Restore(tt.restored, 1, secondsAfter(0))
+	}
+	for _, m := range tt.sent {
+		seen := envelope.Seen{Sender: m.sender, Counter: 1, IssuedAt: secondsAfter(m.issued)}
+		if m.expires != 0 {
+			seen.ExpiresAt = secondsAfter(m.expires)
+		}
+		if err := s.Admit(ctx, seen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = secondsAfter(tt.now)
+	if err := s.Admit(ctx, envelope.Seen{Sender: "newcomer", Counter: 1, IssuedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newest returns the issue time of the forgotten sender's message.
+func (tt forgetCase) newest() time.Time {
+	for _, m := range tt.sent {
+		if m.sender == tt.forgotten {
+			return secondsAfter(m.issued)
+		}
+	}
+	return time.Time{}
+}
+
+// forgottenOf returns the senders of sent that s no longer tracks.
+func forgottenOf(s *replay.MemoryStore, sent []sentAt) []string {
+	tracked := map[string]bool{}
+	s.Each(func(id string, _ uint64, _ time.Time) { tracked[id] = true })
+	var gone []string
+	for _, m := range sent {
+		if !tracked[m.sender] {
+			gone = append(gone, m.sender)
+		}
+	}
+	return gone
+}
+
+// Each lists the senders least recently active first, so that a durable
+// store that restores them in that order keeps the order.
+func TestMemoryStoreEachOrder(t *testing.T) {
+	s := must[*replay.MemoryStore](t)(replay.NewBoundedMemoryStore(64, 10))
+	for i, id := range []string{"a", "b", "c", "a", "d", "b"} {
+		if err := s.Admit(ctx, envelope.Seen{Sender: id, Counter: uint64(i + 1), IssuedAt: testNow}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	s.Each(func(id string, _ uint64, _ time.Time) { order = append(order, id) })
+	if got, want := fmt.Sprint(order), "[c a d b]"; got != want {
+		t.Fatalf("Each order %s, want %s", got, want)
+	}
+}
+
+func TestMemoryStoreBuckets(t *testing.T) {
+	tests := []struct{ maxSenders, buckets int }{
+		{1, 4}, {3, 16}, {1000, 4096}, {1024, 4096}, {replay.DefaultMaxSenders, 1 << 20}, {1 << 30, 1 << 22},
+	}
+	for _, tt := range tests {
+		s := must[*replay.MemoryStore](t)(replay.NewBoundedMemoryStore(64, tt.maxSenders))
+		if got := s.Stats().Buckets; got != tt.buckets {
+			t.Errorf("MaxSenders %d: %d buckets, want %d", tt.maxSenders, got, tt.buckets)
+		}
+	}
+	if _, err := replay.NewMemoryStoreWith(replay.MemoryStoreOptions{MaxSenders: -1}); !errors.Is(err, envelope.ErrInvalidConfig) {
+		t.Errorf("MaxSenders -1: %v", err)
+	}
+	if s := must[*replay.MemoryStore](t)(replay.NewMemoryStoreWith(replay.MemoryStoreOptions{})); s.Stats().MaxSenders != replay.DefaultMaxSenders || s.Width() != replay.DefaultWindow {
+		t.Errorf("zero options: %+v, width %d", s.Stats(), s.Width())
 	}
 }
 
@@ -297,6 +490,33 @@ func BenchmarkMemoryStoreAdmitParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkMemoryStoreAdmitFull admits the messages of twice as many
+// senders as the store holds, in turn, so that every Admit forgets a
+// sender: one whose messages have all expired, or a live one (with a
+// floor).
+func BenchmarkMemoryStoreAdmitFull(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+	}{
+		{"expired", time.Unix(1, 0)},
+		{"live", time.Time{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := must[*replay.MemoryStore](b)(replay.NewBoundedMemoryStore(0, len(senderNames)/2))
+			var n uint64
+			for b.Loop() {
+				n++
+				m := envelope.Seen{Sender: senderNames[n%uint64(len(senderNames))], Counter: n,
+					IssuedAt: testNow.Add(time.Duration(n)), ExpiresAt: tc.expires}
+				if err := s.Admit(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 var senderNames = func() []string {
 	out := make([]string, 1024)
 	for i := range out {
@@ -306,9 +526,10 @@ var senderNames = func() []string {
 }()
 
 // BenchmarkMemoryStoreBytesPerSender reports the heap each tracked sender
-// costs, for the default 64-wide and the SDK's 1024-wide windows.
+// costs, for the default 64-wide window, a 256-wide one and the SDK's
+// 1024-wide one.
 func BenchmarkMemoryStoreBytesPerSender(b *testing.B) {
-	for _, width := range []int{64, 1024} {
+	for _, width := range []int{64, 256, 1024} {
 		b.Run("window="+strconv.Itoa(width), func(b *testing.B) {
 			const senders = 100000
 			var perSender float64
