@@ -42,6 +42,17 @@
 //
 //	go run ./examples/gateway --peer client --hmac-key client-gateway.hmac --redis 127.0.0.1:6379 --share-group gateways --init
 //
+// With a Redis Cluster, give --redis-cluster instead of --redis: some of
+// its nodes (host:port,host:port,...), or a redis:// or rediss:// URL
+// naming the others with addr= parameters. The senders' windows are then
+// spread over 16 shards (replay.RedisStoreOptions.Shards), each in one
+// slot with a state marker of its own, so the store scales out over
+// the masters, and a master that loses its data pauses the senders of its
+// shards only. The layout is part of the state: every replica of a
+// deployment gives the same flag (--redis or --redis-cluster), and a
+// deployment moved from one to the other finds no state (a loss, as
+// above).
+//
 // Operators: the log (stderr) says when the connection to the broker is
 // lost, fails and comes back, when subscriptions are renewed, when the
 // keys or the authorization rules are reloaded or a reload is refused
@@ -129,7 +140,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (f *flags, help bool, e
 	fs.StringVar(&f.usersFile, "users", "", "authorization: file of 'caller-id  group, ...' lines (with --groups)")
 	fs.StringVar(&f.groupsFile, "groups", "", "authorization: file of 'group  pattern, !pattern, ...' lines (with --users)")
 	f.state.register(fs)
-	fs.StringVar(&f.shareGroup, "share-group", "", "share the requests with the other gateways of this id in this group (needs --redis)")
+	fs.StringVar(&f.shareGroup, "share-group", "", "share the requests with the other gateways of this id in this group (needs --redis or --redis-cluster)")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve /metrics (Prometheus), /healthz and /readyz over plain HTTP, without authentication, on this `address` (127.0.0.1:9464); the metrics name the peers")
 	fs.DurationVar(&f.expiryWarning, "expiry-warning", 30*24*time.Hour, "log daily a warning for each certificate of --cert and --ca that expires within this `duration` (an error once expired)")
 	fs.Var(&f.rejectLogInterval, "reject-log-interval", "at most one log line per this `duration` (30s, 1m) for refused messages of one kind, with how many were left out; 0 or -1 (no unit needed) logs every refusal")
@@ -156,8 +167,8 @@ func (f *flags) check() error {
 	if err := f.state.check(); err != nil {
 		return err
 	}
-	if f.shareGroup != "" && f.state.redis == "" {
-		return errors.New("--share-group needs --redis: replicas must share their replay windows and message counter")
+	if f.shareGroup != "" && !f.state.inRedis() {
+		return errors.New("--share-group needs --redis or --redis-cluster: replicas must share their replay windows and message counter")
 	}
 	if (f.usersFile == "") != (f.groupsFile == "") {
 		return errors.New("--users and --groups go together")
@@ -439,28 +450,41 @@ func (r *rejectInterval) Set(s string) error {
 }
 
 // stateFlags say where the gateway keeps its replay windows and message
-// counter: in memory (neither set), in a directory, or in Redis.
+// counter: in memory (neither set), in a directory, in Redis or in a Redis
+// Cluster.
 type stateFlags struct {
-	dir, redis    string
-	init, durable bool
+	dir, redis, cluster string
+	init, durable       bool
 }
+
+// redisClusterShards spreads a --redis-cluster store's senders over the
+// cluster (replay.RedisStoreOptions.Shards): a few per master of a small
+// cluster. It is part of what is stored: changing it is a loss.
+const redisClusterShards = 16
 
 func (f *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "state", "", "directory for the replay windows and message counter, kept across restarts (default: in memory)")
 	fs.StringVar(&f.redis, "redis", "", "Redis holding the replay windows and message counter that replicas share (instead of --state): host:port, or a redis:// or rediss:// (TLS) URL")
-	fs.BoolVar(&f.init, "init", false, "create the replay state of a new deployment, in a new --state DIR or in --redis (once: it fails where the state exists)")
+	fs.StringVar(&f.cluster, "redis-cluster", "", "Redis Cluster holding them instead (the senders spread over 16 shards): host:port,host:port,... of some of its nodes, or a redis:// or rediss:// (TLS) URL with the others as addr= parameters")
+	fs.BoolVar(&f.init, "init", false, "create the replay state of a new deployment, in a new --state DIR or in --redis or --redis-cluster (once: it fails where the state exists)")
 	fs.BoolVar(&f.durable, "redis-durable", false, "Redis keeps every write across restarts (appendonly yes, appendfsync always, no failover to a lagging replica): a restart is not a loss")
 }
+
+// inRedis reports whether the state is in Redis (--redis or
+// --redis-cluster).
+func (f *stateFlags) inRedis() bool { return f.redis != "" || f.cluster != "" }
 
 // check refuses flags that do not go together.
 func (f *stateFlags) check() error {
 	switch {
-	case f.dir != "" && f.redis != "":
-		return errors.New("--state and --redis exclude each other: replicas share their state in Redis")
-	case f.init && f.dir == "" && f.redis == "":
-		return errors.New("--init needs --state or --redis: it creates their replay state")
-	case f.durable && f.redis == "":
-		return errors.New("--redis-durable needs --redis")
+	case f.redis != "" && f.cluster != "":
+		return errors.New("--redis and --redis-cluster exclude each other")
+	case f.dir != "" && f.inRedis():
+		return errors.New("--state and --redis (or --redis-cluster) exclude each other: replicas share their state in Redis")
+	case f.init && f.dir == "" && !f.inRedis():
+		return errors.New("--init needs --state, --redis or --redis-cluster: it creates their replay state")
+	case f.durable && !f.inRedis():
+		return errors.New("--redis-durable needs --redis or --redis-cluster")
 	}
 	return nil
 }
@@ -476,16 +500,15 @@ func (f *stateFlags) open(ctx context.Context, cfg *mqttsec.Config) (release fun
 		}
 		cfg.Replay, cfg.Counter = store, counter
 		return func() { store.Close(); counter.Close() }, nil
-	case f.redis != "":
-		ropt, err := cli.RedisOptions(f.redis)
+	case f.inRedis():
+		rdb, shards, where, err := f.redisClient()
 		if err != nil {
 			return nil, err
 		}
-		rdb := redis.NewClient(ropt)
-		store, err := f.openRedis(ctx, rdb, cfg.ID)
+		store, err := f.openRedis(ctx, rdb, cfg.ID, shards)
 		if err != nil {
 			rdb.Close()
-			return nil, fmt.Errorf("--redis %s: %w", ropt.Addr, err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		cfg.Replay, cfg.Counter = store, replay.NewRedisCounter(rdb, "mqttsec:counter:"+cfg.ID)
 		return func() { rdb.Close() }, nil
@@ -493,14 +516,32 @@ func (f *stateFlags) open(ctx context.Context, cfg *mqttsec.Config) (release fun
 	return func() {}, nil
 }
 
+// redisClient makes the client of --redis or --redis-cluster, and returns
+// the store's shards on it (none on one Redis: a single marker) and the
+// flag and addresses, for errors.
+func (f *stateFlags) redisClient() (rdb redis.UniversalClient, shards int, where string, err error) {
+	if f.cluster != "" {
+		opt, err := cli.RedisClusterOptions(f.cluster)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		return redis.NewClusterClient(opt), redisClusterShards, "--redis-cluster " + strings.Join(opt.Addrs, ","), nil
+	}
+	opt, err := cli.RedisOptions(f.redis)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	return redis.NewClient(opt), 0, "--redis " + opt.Addr, nil
+}
+
 // openRedis checks that rdb answers, then opens (or creates) the replay
-// store of the gateway id in it.
-func (f *stateFlags) openRedis(ctx context.Context, rdb redis.UniversalClient, id string) (*replay.RedisStore, error) {
+// store of the gateway id in it, over shards.
+func (f *stateFlags) openRedis(ctx context.Context, rdb redis.UniversalClient, id string, shards int) (*replay.RedisStore, error) {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return nil, err
 	}
 	return redisStore(ctx, rdb, replay.RedisStoreOptions{
-		Prefix: "mqttsec:replay:" + id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: f.durable,
+		Prefix: "mqttsec:replay:" + id + ":", Width: mqttsec.DefaultReplayWindow, DurableRedis: f.durable, Shards: shards,
 	}, f.init)
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/mqttsec/mqttsec/internal/cli"
 	"github.com/mqttsec/mqttsec/internal/keyfile"
 	"github.com/mqttsec/mqttsec/internal/testbroker"
@@ -109,6 +111,12 @@ func TestGatewayRefusesBadFlags(t *testing.T) {
 		{"--hmac-key", good, "--redis", "http://127.0.0.1:1"},    // not a Redis URL
 		{"--hmac-key", good, "--init"},                           // without --state or --redis
 		{"--hmac-key", good, "--state", filepath.Join(dir, "d"), "--redis-durable"},
+		{"--hmac-key", good, "--redis", "127.0.0.1:1", "--redis-cluster", "127.0.0.1:2"},
+		{"--hmac-key", good, "--state", filepath.Join(dir, "c"), "--redis-cluster", "127.0.0.1:1"},
+		{"--hmac-key", good, "--redis-cluster", "127.0.0.1:1,127.0.0.1:2"},              // nothing listens there
+		{"--hmac-key", good, "--redis-cluster", "redis://127.0.0.1:1?addr=127.0.0.1:2"}, // nor there
+		{"--hmac-key", good, "--redis-cluster", "127.0.0.1"},                            // no port
+		{"--hmac-key", good, "--redis-cluster", "http://127.0.0.1:1"},                   // not a Redis URL
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut, nil); err == nil {
@@ -201,24 +209,77 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 	if addr == "" {
 		t.Skipf("set %s=host:port to run the replica test against a real Redis", redisEnv)
 	}
+	// The other replica names Redis by URL.
+	replicasShareRequestsAndState(t, []string{"--redis", addr}, []string{"--redis", "redis://" + addr + "/0"})
+}
+
+// redisClusterEnv names the variable with the addresses of a Redis
+// Cluster's nodes (host:port,host:port,...) for the cluster replica test;
+// without it the test skips.
+const redisClusterEnv = "MQTTSEC_TEST_REDIS_CLUSTER"
+
+// The replicas of TestGatewayReplicasShareRequestsAndState, with their
+// state in a Redis Cluster (--redis-cluster): the same. The test's keys
+// are deleted at its end.
+func TestGatewayReplicasOnRedisCluster(t *testing.T) {
+	addrs := os.Getenv(redisClusterEnv)
+	if addrs == "" {
+		t.Skipf("set %s=host:port,host:port,host:port (the nodes of a Redis Cluster) to run the cluster replica test", redisClusterEnv)
+	}
+	first, others, _ := strings.Cut(addrs, ",")
+	// The other replica names the cluster by URL.
+	url := "redis://" + first + "?addr=" + strings.ReplaceAll(others, ",", "&addr=")
+	id := replicasShareRequestsAndState(t, []string{"--redis-cluster", addrs}, []string{"--redis-cluster", url})
+	deleteClusterState(t, strings.Split(addrs, ","), id)
+}
+
+// deleteClusterState deletes the replay store and the counter of gateway
+// id from the cluster.
+func deleteClusterState(t *testing.T, addrs []string, id string) {
+	t.Helper()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer rdb.Close()
+	ctx := context.Background()
+	counter := "mqttsec:counter:" + id
+	keys := []string{counter, "{" + counter + "}#run_id"}
+	err := rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		it := node.Scan(ctx, 0, "mqttsec:replay:"+id+":*", 1000).Iterator()
+		for it.Next(ctx) {
+			if err := node.Del(ctx, it.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return it.Err()
+	})
+	if err == nil {
+		err = rdb.Del(ctx, keys...).Err() // one slot: the run_id key's tag is the counter's key
+	}
+	if err != nil {
+		t.Errorf("deleting the gateway's state: %v", err)
+	}
+}
+
+// replicasShareRequestsAndState runs two replicas of a new gateway id, on
+// the state that redisA and redisB name (the same Redis, named two ways),
+// and returns the id.
+func replicasShareRequestsAndState(t *testing.T, redisA, redisB []string) (id string) {
 	b := startBroker(t)
 	hmac, _ := hmacAndState(t)
-	id := fmt.Sprintf("gw-%d", time.Now().UnixNano()) // keys of its own in Redis
+	id = fmt.Sprintf("gw-%d", time.Now().UnixNano()) // keys of its own in Redis
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	eve := startEve(t, ctx, b.URL(), "mqttsec/"+id+"/req/#")
 
 	// Each refusal logged, so that the test can count them.
-	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--redis", addr, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
+	args := []string{"--broker", b.URL(), "--id", id, "--hmac-key", hmac, "--share-group", "replicas", "--reject-log-interval", "-1ns"}
+	argsA := append(slices.Clone(args), redisA...)
 	// The first replica creates the deployment's state in Redis.
-	stopA, _ := startGateway(t, ctx, append(slices.Clone(args), "--init")...)
-	// The other replica names Redis by URL.
-	argsB := append(slices.Clone(args), "--redis", "redis://"+addr+"/0")
-	stopB, logB := startGateway(t, ctx, argsB...)
+	stopA, _ := startGateway(t, ctx, append(slices.Clone(argsA), "--init")...)
+	stopB, logB := startGateway(t, ctx, append(slices.Clone(args), redisB...)...)
 	// The state exists now: creating it again is refused, since it would
 	// hide a loss.
 	var out, errOut bytes.Buffer
-	if err := run(ctx, append(slices.Clone(args), "--init"), &out, &errOut, nil); !errors.Is(err, replay.ErrExists) {
+	if err := run(ctx, append(slices.Clone(argsA), "--init"), &out, &errOut, nil); !errors.Is(err, replay.ErrExists) {
 		t.Fatalf("a second --init: %v, want replay.ErrExists", err)
 	}
 	ring, err := (&cli.Keys{HMAC: hmac}).Keyring(id)
@@ -261,6 +322,7 @@ func TestGatewayReplicasShareRequestsAndState(t *testing.T) {
 	if bc[mqttsec.StatReplayed] != n {
 		t.Fatalf("B refused %d replays, want %d (A had accepted %d of the originals)", bc[mqttsec.StatReplayed], n, a[mqttsec.StatAccepted])
 	}
+	return id
 }
 
 // counts reads the "name=count" lines the gateway prints when it stops.

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -262,6 +263,29 @@ func RedisOptions(addr string) (*redis.Options, error) {
 		return nil, fmt.Errorf("--redis: %w", err)
 	}
 	return opt, nil
+}
+
+// RedisClusterOptions reads a --redis-cluster flag: host:port,host:port,...
+// (some of the cluster's nodes; the client finds the others), or a
+// redis:// or rediss:// (TLS) URL naming the other nodes with addr=
+// parameters (redis.ParseClusterURL):
+// rediss://user:password@host1:6379?addr=host2:6379&addr=host3:6379.
+func RedisClusterOptions(addrs string) (*redis.ClusterOptions, error) {
+	if strings.Contains(addrs, "://") {
+		opt, err := redis.ParseClusterURL(addrs)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-cluster: %w", err)
+		}
+		return opt, nil
+	}
+	var list []string
+	for _, a := range strings.Split(addrs, ",") {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("--redis-cluster: %q is not host:port: %w", a, err)
+		}
+		list = append(list, a)
+	}
+	return &redis.ClusterOptions{Addrs: list}, nil
 }
 
 // Parse parses args with fs. -h, -help or --help print fs's usage to

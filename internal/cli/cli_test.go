@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,42 @@ func TestRedisOptions(t *testing.T) {
 			}
 			if opt.Addr != tt.addr || opt.DB != tt.db || (opt.TLSConfig != nil) != tt.tls {
 				t.Fatalf("Addr %q DB %d TLS %v; want %q %d %v", opt.Addr, opt.DB, opt.TLSConfig != nil, tt.addr, tt.db, tt.tls)
+			}
+		})
+	}
+}
+
+func TestRedisClusterOptions(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		addrs []string
+		user  string
+		tls   bool
+		err   bool
+	}{
+		{in: "127.0.0.1:7000", addrs: []string{"127.0.0.1:7000"}},
+		{in: "127.0.0.1:7000,127.0.0.1:7001,[::1]:7002", addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001", "[::1]:7002"}},
+		{in: "redis://127.0.0.1:7000?addr=127.0.0.1:7001", addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001"}},
+		{in: "rediss://gateway:secret@cache.example:7000?addr=cache2.example:7000", addrs: []string{"cache.example:7000", "cache2.example:7000"}, user: "gateway", tls: true},
+		{in: "", err: true},
+		{in: "127.0.0.1:7000,", err: true},
+		{in: "127.0.0.1", err: true},
+		{in: "http://127.0.0.1:7000", err: true},
+		{in: "redis://127.0.0.1:7000?no_such_option=1", err: true},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			opt, err := RedisClusterOptions(tt.in)
+			if tt.err {
+				if err == nil || !strings.HasPrefix(err.Error(), "--redis-cluster: ") {
+					t.Fatalf("RedisClusterOptions = %+v, %v; want an error naming --redis-cluster", opt, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(opt.Addrs, tt.addrs) || opt.Username != tt.user || (opt.TLSConfig != nil) != tt.tls {
+				t.Fatalf("Addrs %q user %q TLS %v; want %q %q %v", opt.Addrs, opt.Username, opt.TLSConfig != nil, tt.addrs, tt.user, tt.tls)
 			}
 		})
 	}

@@ -20,8 +20,8 @@
 -- bytes of newest alone), is still read: the first Admit rewrites it in
 -- this one, keeping the key's time to live.
 --
--- The store's state marker (KEYS[2], no time to live; RedisStore.marker
--- reads it in Go) holds:
+-- The state marker (KEYS[2], no time to live; readMarker reads it in Go)
+-- holds:
 --
 --   [1 byte: 1, the layout][8 bytes loss time, ms, big endian; 0: none]
 --   [8 bytes evicted_keys of the Redis process below, when last checked]
@@ -59,7 +59,8 @@
 -- as two 32-bit halves and never as one number.
 --
 -- KEYS[1]  the sender's key
--- KEYS[2]  the store's state marker
+-- KEYS[2]  the state marker of the sender's shard (the store's one marker
+--          without shards), in the sender key's hash slot
 -- ARGV[1]  the counter, 8 bytes big endian
 -- ARGV[2]  the message's issue time, 8 bytes big endian (int64 ms)
 -- ARGV[3]  the window width in counters (a multiple of 64)

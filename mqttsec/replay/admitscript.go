@@ -15,14 +15,14 @@ import (
 // admitSource is the check-and-update of a sender's window that Redis runs
 // atomically. The script's comments give the layouts of a sender's key and
 // of the state marker: the script writes them, and RedisStore.fresh and
-// RedisStore.marker read them for Check.
+// readMarker read them for Check.
 //
 //go:embed admit.lua
 var admitSource string
 
 var admitScript = redis.NewScript(admitSource)
 
-// initSource creates a store's state marker (InitRedisStore).
+// initSource creates a state marker (InitRedisStore, once per shard).
 //
 //go:embed init.lua
 var initSource string
@@ -34,7 +34,8 @@ var initScript = redis.NewScript(initSource)
 // sender's messages at once never conflict and never retry. The script is
 // run by its digest (EVALSHA), or sent (EVAL) when Redis does not have it;
 // each run checks that Redis is the process the state marker names (see
-// RedisStore's "Losing state").
+// RedisStore's "Losing state"). Its two keys, the sender's window and its
+// shard's marker, share a hash slot (RedisStore's "Redis Cluster").
 func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	if !envelope.ValidID(m.Sender) {
 		return errSenderID
@@ -48,7 +49,8 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	if s.durable {
 		durable = 1
 	}
-	n, err := admitScript.Run(ctx, s.rdb, []string{s.prefix + m.Sender, s.state},
+	windowKey, markerKey := s.keys(m.Sender)
+	n, err := admitScript.Run(ctx, s.rdb, []string{windowKey, markerKey},
 		ctr[:], iat[:], s.width, s.keep(m, now).Milliseconds(), maxKeep.Milliseconds(),
 		nowMs, ceilMillis(m.SkewOrDefault()), durable).Int()
 	if err != nil {
@@ -64,19 +66,19 @@ func (s *RedisStore) Admit(ctx context.Context, m envelope.Seen) error {
 	case -4:
 		return errBeforeLoss
 	case -5:
-		return fmt.Errorf("%w: redis state marker %s", ErrCorrupt, s.state)
+		return fmt.Errorf("%w: redis state marker %s", ErrCorrupt, markerKey)
 	}
 	what, ok := lossKinds[n]
 	if !ok {
 		return fmt.Errorf("replay: redis script answered %d", n)
 	}
-	loss := &LossError{Noticed: time.UnixMilli(nowMs), What: fmt.Sprintf(what, s.state)}
+	loss := &LossError{Noticed: time.UnixMilli(nowMs), What: fmt.Sprintf(what, markerKey)}
 	s.losses.report(loss)
 	return fmt.Errorf("%w: %w", errBeforeLoss, loss)
 }
 
 // lossKinds says what each of admit.lua's loss codes found (%s: the
-// marker's key).
+// marker's key, which with shards names the shard: "{k/N}").
 var lossKinds = map[int]string{
 	-2: "the state marker %s is missing from Redis: it restarted or failed over without its data, was flushed, or lost the marker",
 	-3: "a sender's window is missing from Redis after it evicted keys (maxmemory; marker %s)",

@@ -5,7 +5,9 @@
 //     across restarts and crashes, without a disk write per message;
 //   - [FileStore], a receiver's replay windows in a crash-safe file, with
 //     group commit;
-//   - [RedisStore], replay windows shared by several replicas through Redis;
+//   - [RedisStore], replay windows shared by several replicas through Redis
+//     or a Redis Cluster, and [RedisCounter], the message counter those
+//     replicas share as a sender;
 //   - [MemoryStore], replay windows in process memory, which a restart
 //     forgets, built on [Window], the sliding window of one sender.
 //

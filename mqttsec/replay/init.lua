@@ -1,8 +1,8 @@
--- Creates the state marker of a new RedisStore (InitRedisStore; admit.lua
--- gives its layout): no loss, the run_id of the Redis process it is made
--- on, and that process's count of evicted keys.
+-- Creates a state marker of a new RedisStore (InitRedisStore, once per
+-- shard; admit.lua gives its layout): no loss, the run_id of the Redis
+-- process it is made on, and that process's count of evicted keys.
 --
--- KEYS[1]  the store's state marker
+-- KEYS[1]  the state marker (the store's, or one shard's)
 -- Returns 1 if it created the marker, 0 (changing nothing) if one exists.
 
 if redis.call('EXISTS', KEYS[1]) == 1 then

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,15 +33,19 @@ const DefaultRetention = 10 * time.Minute
 // Redis about the same at every width.
 //
 // The server must be Redis 7 or later and allow scripting. The commands a
-// store uses are EVALSHA, EVAL (when Redis lacks the script) and MGET; its
-// scripts call GET, GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL,
+// store uses are EVALSHA, EVAL (when Redis lacks the script, and in
+// InitRedisStore), MGET, and EXISTS (InitRedisStore); its scripts call GET, GETRANGE, GETBIT, SETBIT, SETRANGE, SET, STRLEN, PTTL,
 // PEXPIRE, EXISTS and INFO. An ACL user for the store's prefix P needs:
 //
 //	ACL SETUSER gateway on >PASSWORD ~P* +evalsha +eval +mget +get +getrange +getbit +setbit +setrange +set +strlen +pttl +pexpire +exists +info
 //
-// and, for a RedisCounter, its key (in the pattern, or its own ~KEY) and
+// and, for a RedisCounter, its key and its run_id key (KEY#run_id, or on
+// a cluster {KEY}#run_id for a KEY without a hash tag: see RedisCounter)
+// in the pattern or patterns of their own (~KEY*, ~{KEY}#run_id), and
 // +incr. (INFO is in ACL category @dangerous: name it, as above, rather
-// than allowing the category.)
+// than allowing the category.) A Redis Cluster keeps its users per node:
+// set the user on every node, with +cluster|slots and +command, with which
+// go-redis's ClusterClient learns the slots and the commands' keys.
 //
 // # Losing state
 //
@@ -52,8 +58,9 @@ const DefaultRetention = 10 * time.Minute
 // replace everything; under maxmemory, an eviction policy removes keys. A
 // sender whose window was lost would have its captured messages accepted
 // again until they expire. So the store keeps a state marker,
-// P+"#state" (no time to live; "#" is in no sender id), written by
-// InitRedisStore for a new store, and notices a loss when:
+// P+"#state" (no time to live; "#" is in no sender id; one per shard
+// with Shards, see "Redis Cluster"), written by InitRedisStore for a new
+// store, and notices a loss when:
 //
 //   - the marker is missing (Redis restarted or failed over without its
 //     data, was flushed, or evicted it; or someone deleted it);
@@ -121,10 +128,43 @@ const DefaultRetention = 10 * time.Minute
 // and a message the other accepted, issued in the last d of the skew
 // ahead of its clock, could be accepted again.
 //
-// Redis Cluster: a store's keys must share a hash slot, since a script
-// reads the marker with the sender's key. NewRedisStore refuses a
-// ClusterClient (or a Ring) whose Prefix has no hash tag ("{gateway}:");
-// one store's windows then all live on one Redis node.
+// # Redis Cluster
+//
+// A script may touch the keys of one hash slot only, and each Admit reads
+// a sender's window with the marker that watches the Redis process
+// holding it. With Shards 0 or 1 (the default) the store has one marker,
+// Prefix+"#state", and on a ClusterClient (or a Ring, which places keys by
+// the same hash tags) its Prefix must hold a hash tag
+// ("{gateway}:replay:"): the whole store then lives in one slot, on one
+// node.
+//
+// With Shards = N, 2 to MaxRedisShards, the senders are spread over N
+// shards: sender s belongs to shard k = FNV-1a (32 bits, hash/fnv) of its
+// id, mod N, and shard k's keys start with Prefix+"{k/N}" (k and N in
+// decimal): its senders' windows, Prefix+"{k/N}"+s, and a marker of its
+// own, Prefix+"{k/N}#state", with the layout and the meaning of the
+// single marker above. The tag keeps each shard in one slot and spreads
+// the shards over the cluster's masters; each marker watches the process
+// of the node holding its shard, so a node that restarts, fails over, is
+// flushed or evicts is a loss for the senders of its shards only,
+// reported once per shard (by the first Admit of one of its senders,
+// with the shard's marker in LossError.What), which then refuses what was
+// issued before it plus the skew. The prefix then holds no brace, since
+// its tag would put every shard in one slot. The slots of the N tags are
+// fixed (CLUSTER KEYSLOT), not evenly spread: give a few times as many
+// shards as the cluster has masters (16 or more for three), each a
+// marker key.
+//
+// The hash, the layout and N are part of the stored format: another hash
+// would move senders to empty windows. A store opened with another
+// Shards finds none of its markers and reports a loss for each shard at
+// its first Admit (safe: it never reads empty windows under markers that
+// record no loss); never call InitRedisStore to change Shards, which
+// would create those markers and hide the windows left behind. Moving a
+// slot to another node (resharding, a node added) moves its shard's
+// marker to another process: a loss for that shard, as a failover is.
+// Give every node of the cluster the same persistence and eviction
+// settings.
 //
 // # Upgrading
 //
@@ -156,7 +196,7 @@ const DefaultRetention = 10 * time.Minute
 type RedisStore struct {
 	rdb       redis.UniversalClient
 	prefix    string
-	state     string // the state marker's key
+	shards    int // 1: one marker for every sender, Prefix+"#state"
 	width     int
 	retention time.Duration
 	now       func() time.Time
@@ -169,13 +209,25 @@ var _ envelope.ReplayStore = (*RedisStore)(nil)
 // RedisStoreOptions configures NewRedisStore. The zero value is usable.
 type RedisStoreOptions struct {
 	// Prefix starts every key (default "mqttsec:replay:"); the sender's
-	// id follows, and the state marker is Prefix+"#state". Replicas of
-	// one receiver share a prefix. Receivers with different ids should
-	// each have their own (say, with the id in it): under one prefix, a
-	// sender's messages to all of them share one window, which then has
-	// to absorb the reordering of them all. With Redis Cluster the prefix
-	// must hold a hash tag ("{gateway}:replay:").
+	// id follows, and the state marker is Prefix+"#state" (with Shards,
+	// the shard's hash tag comes between). Replicas of one receiver share
+	// a prefix. Receivers with different ids should each have their own
+	// (say, with the id in it): under one prefix, a sender's messages to
+	// all of them share one window, which then has to absorb the
+	// reordering of them all. With Redis Cluster and no Shards the prefix
+	// must hold a hash tag ("{gateway}:replay:"); with Shards it may hold
+	// no brace at all ('{' or '}').
 	Prefix string
+	// Shards spreads the senders over this many shards, each in one hash
+	// slot with a state marker of its own, so that a store scales out
+	// over a Redis Cluster (see RedisStore's "Redis Cluster"). 0 or 1: one
+	// marker for every sender, Prefix+"#state". At most MaxRedisShards.
+	// It is part of the stored format: every replica of a store gives the
+	// same Shards. Replicas with different ones would keep separate
+	// windows, and each admit what the other admitted (the losses
+	// reported for the markers one of them lacks are the only sign).
+	// Change it only with every replica stopped.
+	Shards int
 	// Width is the replay window width (0: DefaultWindow), at
 	// most MaxRedisWidth.
 	Width int
@@ -203,46 +255,89 @@ type RedisStoreOptions struct {
 // sender's.
 const MaxRedisWidth = 1 << 16
 
-// stateSuffix follows the prefix in the state marker's key; '#' is in no
-// sender id (envelope.ValidID).
+// MaxRedisShards bounds RedisStoreOptions.Shards: Redis Cluster has 16384
+// hash slots, and more shards than slots would only add markers.
+const MaxRedisShards = 16384
+
+// stateSuffix follows the prefix (or the shard's) in the state marker's
+// key; '#' is in no sender id (envelope.ValidID).
 const stateSuffix = "#state"
 
 // NewRedisStore returns a store using rdb, which the caller configured
 // (address, TLS, credentials) and closes. A new deployment creates its
 // state with InitRedisStore once; after that, every replica and every
-// restart calls NewRedisStore.
+// restart calls NewRedisStore. The errors for options it refuses wrap
+// envelope.ErrInvalidConfig.
 func NewRedisStore(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
+	opt = opt.withDefaults()
+	if err := opt.check(rdb); err != nil {
+		return nil, err
+	}
+	return &RedisStore{
+		rdb: rdb, prefix: opt.Prefix, shards: opt.Shards, width: opt.Width,
+		retention: opt.Retention, now: opt.Now, durable: opt.DurableRedis,
+	}, nil
+}
+
+// withDefaults returns opt with its zero (or, for Retention, negative)
+// fields set to their defaults.
+func (opt RedisStoreOptions) withDefaults() RedisStoreOptions {
 	if opt.Prefix == "" {
 		opt.Prefix = "mqttsec:replay:"
 	}
 	if opt.Width == 0 {
 		opt.Width = DefaultWindow
 	}
-	if _, err := NewWindow(opt.Width); err != nil {
-		return nil, err
-	}
-	if opt.Width > MaxRedisWidth {
-		return nil, fmt.Errorf("%w: redis window width %d is over %d", envelope.ErrInvalidConfig, opt.Width, MaxRedisWidth)
-	}
 	if opt.Retention <= 0 {
 		opt.Retention = DefaultRetention
 	}
-	if opt.Retention > maxKeep/2 {
-		return nil, fmt.Errorf("%w: redis retention %v is longer than %v", envelope.ErrInvalidConfig, opt.Retention, maxKeep/2)
-	}
-	switch rdb.(type) {
-	case *redis.ClusterClient, *redis.Ring:
-		if !hasHashTag(opt.Prefix) {
-			return nil, fmt.Errorf("%w: redis prefix %q has no {hash tag}: a store's keys must share a cluster slot", envelope.ErrInvalidConfig, opt.Prefix)
-		}
+	if opt.Shards == 0 {
+		opt.Shards = 1
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &RedisStore{
-		rdb: rdb, prefix: opt.Prefix, state: opt.Prefix + stateSuffix, width: opt.Width,
-		retention: opt.Retention, now: opt.Now, durable: opt.DurableRedis,
-	}, nil
+	return opt
+}
+
+// check refuses options (with their defaults set) that a store on rdb
+// cannot keep.
+func (opt RedisStoreOptions) check(rdb redis.UniversalClient) error {
+	if _, err := NewWindow(opt.Width); err != nil {
+		return err
+	}
+	if opt.Width > MaxRedisWidth {
+		return fmt.Errorf("%w: redis window width %d is over %d", envelope.ErrInvalidConfig, opt.Width, MaxRedisWidth)
+	}
+	if opt.Retention > maxKeep/2 {
+		return fmt.Errorf("%w: redis retention %v is longer than %v", envelope.ErrInvalidConfig, opt.Retention, maxKeep/2)
+	}
+	return checkLayout(rdb, opt.Prefix, opt.Shards)
+}
+
+// checkLayout refuses a prefix and a number of shards whose keys would
+// not keep each window in one hash slot with its marker, on rdb.
+func checkLayout(rdb redis.UniversalClient, prefix string, shards int) error {
+	switch {
+	case shards < 1 || shards > MaxRedisShards:
+		return fmt.Errorf("%w: redis shards %d is not within 0 (one marker) and %d", envelope.ErrInvalidConfig, shards, MaxRedisShards)
+	case shards > 1 && strings.ContainsAny(prefix, "{}"):
+		return fmt.Errorf("%w: redis prefix %q holds a brace: with Shards, each shard's {hash tag} must be the first in its keys (a tag in the prefix would put every shard in one cluster slot)", envelope.ErrInvalidConfig, prefix)
+	case shards == 1 && slotted(rdb) && !hasHashTag(prefix):
+		return fmt.Errorf("%w: redis prefix %q has no {hash tag}: without Shards, a store's keys must share a cluster slot (set Shards to spread the senders over the cluster)", envelope.ErrInvalidConfig, prefix)
+	}
+	return nil
+}
+
+// slotted reports whether rdb places each key by its hash slot (its hash
+// tag, if any), as a ClusterClient and a Ring do, so that the keys a
+// script touches must share one.
+func slotted(rdb redis.UniversalClient) bool {
+	switch rdb.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		return true
+	}
+	return false
 }
 
 // hasHashTag reports whether keys starting with prefix hash to one Redis
@@ -252,25 +347,126 @@ func hasHashTag(prefix string) bool {
 	return i >= 0 && strings.IndexByte(prefix[i+1:], '}') > 0
 }
 
-// InitRedisStore creates the state of a new store (its state marker,
-// recording the Redis process it was made on) and returns the store. If
-// the state exists the error wraps ErrExists: call it once per deployment,
-// never on every start. Called where a store's marker was lost, it would
-// hide that loss: keep the flag or step that calls it apart from the
-// ordinary start.
+// shardOf returns the shard of sender among n: FNV-1a (32 bits) of the
+// sender id, mod n. It is part of the stored format (RedisStore's "Redis
+// Cluster"): a test pins it.
+func shardOf(sender string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(sender))
+	return int(h.Sum32() % uint32(n))
+}
+
+// shardPrefix returns the start of shard k's keys: the store's prefix,
+// and with shards, the shard's hash tag "{k/N}".
+func (s *RedisStore) shardPrefix(k int) string {
+	if s.shards <= 1 {
+		return s.prefix
+	}
+	return s.prefix + "{" + strconv.Itoa(k) + "/" + strconv.Itoa(s.shards) + "}"
+}
+
+// keys returns the key of sender's window and that of the state marker
+// of its shard (one hash slot).
+func (s *RedisStore) keys(sender string) (window, marker string) {
+	p := s.shardPrefix(shardOf(sender, s.shards))
+	return p + sender, p + stateSuffix
+}
+
+// markers returns the keys of every shard's state marker, in shard order.
+func (s *RedisStore) markers() []string {
+	out := make([]string, s.shards)
+	for k := range out {
+		out[k] = s.shardPrefix(k) + stateSuffix
+	}
+	return out
+}
+
+// InitRedisStore creates the state of a new store (its state markers, one
+// per shard, each recording the Redis process it was made on) and returns
+// the store. If any marker exists the error wraps ErrExists, and nothing
+// is written: call it once per deployment, never on every start. Called
+// where a store's marker was lost, it would hide that loss: keep the flag
+// or step that calls it apart from the ordinary start.
+//
+// With Shards, a failure part way (a node down) may leave some markers
+// created: the error says how many, and calling InitRedisStore again
+// gives ErrExists. Either open the store as it is (NewRedisStore): each
+// shard without a marker reports a loss at its first Admit, and refuses
+// messages issued up to the skew after it, which is all a loss costs a
+// store that held nothing yet; or delete every marker of the store
+// (Prefix+"{k/N}#state" for each k) and call InitRedisStore again.
 func InitRedisStore(ctx context.Context, rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
 	s, err := NewRedisStore(rdb, opt)
 	if err != nil {
 		return nil, err
 	}
-	created, err := initScript.Run(ctx, rdb, []string{s.state}).Int()
-	if err != nil {
+	markers := s.markers()
+	if err := s.noneExists(ctx, markers); err != nil {
 		return nil, err
 	}
-	if created == 0 {
-		return nil, fmt.Errorf("%w: redis key %s", ErrExists, s.state)
+	if err := s.createMarkers(ctx, markers); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// noneExists fails with ErrExists if any of the markers exists, before
+// InitRedisStore writes anything: it never re-creates the lost markers of
+// a store whose others remain.
+func (s *RedisStore) noneExists(ctx context.Context, markers []string) error {
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(markers))
+	for i, m := range markers {
+		exists[i] = pipe.Exists(ctx, m)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	for i, e := range exists {
+		if e.Val() != 0 {
+			return fmt.Errorf("%w: redis key %s", ErrExists, markers[i])
+		}
+	}
+	return nil
+}
+
+// createMarkers runs init.lua for each marker, in one pipeline (one round
+// trip per node). A marker found existing (another InitRedisStore at the
+// same time) is ErrExists.
+func (s *RedisStore) createMarkers(ctx context.Context, markers []string) error {
+	pipe := s.rdb.Pipeline()
+	runs := make([]*redis.Cmd, len(markers))
+	for i, m := range markers {
+		runs[i] = initScript.Eval(ctx, pipe, []string{m})
+	}
+	pipe.Exec(ctx) // each run's error is its own, read below
+	created, existed := 0, ""
+	var failed error
+	for i, r := range runs {
+		n, err := r.Int()
+		switch {
+		case err != nil:
+			if failed == nil {
+				failed = err
+			}
+		case n == 1:
+			created++
+		case existed == "":
+			existed = markers[i]
+		}
+	}
+	switch {
+	case failed != nil && created > 0:
+		return fmt.Errorf("replay: redis store created in part, %d of %d state markers (calling InitRedisStore again gives ErrExists: open the store as it is, and each shard without a marker reports a loss once, or delete its markers first): %w", created, len(markers), failed)
+	case failed != nil:
+		return failed
+	case existed != "":
+		return fmt.Errorf("%w: redis key %s", ErrExists, existed)
+	}
+	return nil
 }
 
 // NotifyLoss has f called with each loss of replay state the store
@@ -281,11 +477,11 @@ func (s *RedisStore) NotifyLoss(f func(error)) { s.losses.add(f) }
 // Width returns the store's window width, in counters.
 func (s *RedisStore) Width() int { return s.width }
 
-// marker reads the state marker (admit.lua writes it and describes it):
-// the loss time it records (zero for none).
-func (s *RedisStore) marker(b []byte) (time.Time, error) {
+// readMarker reads the state marker held in key (admit.lua writes it and
+// describes it): the loss time it records (zero for none).
+func readMarker(key string, b []byte) (time.Time, error) {
 	if len(b) < 17 || b[0] != 1 {
-		return time.Time{}, fmt.Errorf("%w: redis state marker %s", ErrCorrupt, s.state)
+		return time.Time{}, fmt.Errorf("%w: redis state marker %s", ErrCorrupt, key)
 	}
 	loss := int64(binary.BigEndian.Uint64(b[1:9]))
 	if loss == 0 {
@@ -330,14 +526,15 @@ const (
 )
 
 // Check implements envelope.ReplayStore: one MGET of the sender's window
-// and the state marker. It refuses what Admit would refuse as a replay or
+// and its shard's state marker. It refuses what Admit would refuse as a replay or
 // as issued before a recorded loss; a missing marker it leaves to Admit,
 // which records and reports the loss.
 func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
 	if !envelope.ValidID(m.Sender) {
 		return errSenderID
 	}
-	vals, err := s.rdb.MGet(ctx, s.prefix+m.Sender, s.state).Result()
+	windowKey, markerKey := s.keys(m.Sender)
+	vals, err := s.rdb.MGet(ctx, windowKey, markerKey).Result()
 	if err != nil {
 		return err
 	}
@@ -346,7 +543,7 @@ func (s *RedisStore) Check(ctx context.Context, m envelope.Seen) error {
 	}
 	window, state := stringBytes(vals[0]), stringBytes(vals[1])
 	if state != nil {
-		loss, err := s.marker(state)
+		loss, err := readMarker(markerKey, state)
 		if err != nil {
 			return err
 		}

@@ -164,7 +164,7 @@ func (d *redisDeployment) checkLoss(t *testing.T, noticed time.Time, kinds ...in
 		t.Fatalf("loss noticed at %v, want %v (the receiver's clock)", le.Noticed, noticed)
 	}
 	for _, k := range kinds {
-		if le.What == fmt.Sprintf(lossKinds[k], d.replicas[0].state) {
+		if le.What == fmt.Sprintf(lossKinds[k], d.replicas[0].prefix+stateSuffix) {
 			return
 		}
 	}
@@ -219,7 +219,7 @@ func TestRedisStoreNoticesLoss(t *testing.T) {
 		lose func(rdb *redis.Client, s *RedisStore) error
 	}{
 		{"FLUSHDB", func(rdb *redis.Client, _ *RedisStore) error { return rdb.FlushDB(ctx).Err() }},
-		{"marker deleted", func(rdb *redis.Client, s *RedisStore) error { return rdb.Del(ctx, s.state).Err() }},
+		{"marker deleted", func(rdb *redis.Client, s *RedisStore) error { return rdb.Del(ctx, s.prefix+stateSuffix).Err() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rdb := redis.NewClient(&redis.Options{Addr: addr, DB: redisLossDB})
@@ -312,32 +312,51 @@ func TestInitRedisStore(t *testing.T) {
 	}
 }
 
-// A store's keys must share a cluster slot: with a ClusterClient or a Ring
-// the prefix needs a hash tag.
-func TestNewRedisStoreClusterNeedsHashTag(t *testing.T) {
-	// No server is needed: the options are checked before any command.
-	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
-	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
-	plain := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	t.Cleanup(func() { cluster.Close(); ring.Close(); plain.Close() })
-	for _, tc := range []struct {
-		prefix string
-		tagged bool
-	}{
-		{"", false}, // the default, "mqttsec:replay:"
-		{"mqttsec:replay:", false},
-		{"{gateway}:replay:", true},
-		{"replay:{gateway}:", true},
-		{"replay:{}:", false},
-		{"replay:{gateway:", false},
-		{"replay}{gateway:", false},
-	} {
-		for name, rdb := range map[string]redis.UniversalClient{"cluster": cluster, "ring": ring, "client": plain} {
-			_, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: tc.prefix})
-			if want := tc.tagged || name == "client"; (err == nil) != want || (err != nil && !errors.Is(err, envelope.ErrInvalidConfig)) {
-				t.Errorf("%s, prefix %q: %v, want accepted: %v", name, tc.prefix, err, want)
+// InitRedisStore that fails part way, here for want of write permission
+// on two of four shards' markers (an ACL user's; on a cluster, a node
+// down), says how many markers it created. Again, it is ErrExists and
+// writes nothing. The store opened as it is reports a loss for each shard
+// without a marker, at its first Admit, and none for the others.
+func TestInitRedisStorePartly(t *testing.T) {
+	srv := privateRedis(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { admin.Close() })
+	prefix := "mqttsec-test:partly:"
+	redisDo(t, admin, "ACL", "SETUSER", "gateway", "on", ">secret", "%R~"+prefix+"*",
+		"%RW~"+prefix+"{0/4}*", "%RW~"+prefix+"{1/4}*", "+exists", "+eval", "+info", "+set")
+	gw := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "gateway", Password: "secret"})
+	t.Cleanup(func() { gw.Close() })
+	opt := RedisStoreOptions{Prefix: prefix, Shards: 4}
+	_, err := InitRedisStore(ctx, gw, opt)
+	if err == nil || errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "2 of 4 state markers") || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("InitRedisStore with two markers it may not write: %v, want a failure naming 2 of 4 markers", err)
+	}
+	if _, err := InitRedisStore(ctx, admin, opt); !errors.Is(err, ErrExists) {
+		t.Fatalf("InitRedisStore again: %v, want ErrExists", err)
+	}
+	s, err := NewRedisStore(admin, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports redisLossLog
+	s.NotifyLoss(reports.add)
+	for k, created := range []bool{true, true, false, false} {
+		sender := ""
+		for i := 0; sender == ""; i++ {
+			if shardOf(fmt.Sprint("client-", i), 4) == k {
+				sender = fmt.Sprint("client-", i)
 			}
 		}
+		_, marker := s.keys(sender)
+		if n, err := admin.Exists(ctx, marker).Result(); err != nil || (n == 1) != created {
+			t.Fatalf("shard %d: marker %s exists %d (%v), want created: %v", k, marker, n, err, created)
+		}
+		if err := s.Admit(ctx, redisMsg(sender, 1, time.Now())); errors.Is(err, ErrStateLost) == created || (created && err != nil) {
+			t.Fatalf("shard %d, created %v: Admit = %v", k, created, err)
+		}
+	}
+	if n := len(reports.all()); n != 2 {
+		t.Fatalf("%d losses reported, want 2", n)
 	}
 }
 
@@ -371,7 +390,7 @@ func TestRedisStoreCorruptMarker(t *testing.T) {
 	rdb := redisClient(t)
 	s := redisStores(t, 1, RedisStoreOptions{})[0]
 	for _, v := range []string{"xx", "\x02" + strings.Repeat("\x00", 56)} {
-		if err := rdb.Set(ctx, s.state, v, 0).Err(); err != nil {
+		if err := rdb.Set(ctx, s.prefix+stateSuffix, v, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Admit(ctx, redisMsg("client", 1, time.Now())); !errors.Is(err, ErrCorrupt) {
@@ -380,7 +399,7 @@ func TestRedisStoreCorruptMarker(t *testing.T) {
 		if err := s.Check(ctx, redisMsg("client", 1, time.Now())); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Check with marker %q: %v, want ErrCorrupt", v, err)
 		}
-		if got, err := rdb.Get(ctx, s.state).Result(); err != nil || got != v {
+		if got, err := rdb.Get(ctx, s.prefix+stateSuffix).Result(); err != nil || got != v {
 			t.Fatalf("the marker became %q, %v", got, err)
 		}
 	}
@@ -587,7 +606,7 @@ func TestRedisStoreACLUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("after SCRIPT FLUSH", redisMsg("client", 2, clock.Now()), nil)
-	if err := admin.Del(ctx, s.state).Err(); err != nil {
+	if err := admin.Del(ctx, s.prefix+stateSuffix).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Admit(ctx, redisMsg("client", 3, clock.Now())); !errors.Is(err, ErrStateLost) {
