@@ -84,6 +84,9 @@
 //	mqttsec.client.request.duration  histogram  seconds from Request to its outcome, by server, method and result
 //	mqttsec.client.active_requests   updown     requests waiting for their reply
 //	mqttsec.replay.duration          histogram  seconds the replay store took to check or admit a message, by operation and result (ok, replayed, error)
+//	mqttsec.replay.senders           gauge      senders the replay store tracks (a store with Stats: MemoryStore, FileStore)
+//	mqttsec.replay.senders.capacity  gauge      the most it tracks (its MaxSenders): it is full when the two are equal
+//	mqttsec.replay.forgotten         counter    senders a full store forgot, by reason: expired (harmless), live (legitimate messages may be refused)
 //	mqttsec.queue.depth              gauge      messages waiting for a worker
 //	mqttsec.queue.capacity           gauge      the most that may wait (Config.QueueSize)
 //	mqttsec.publish.pending          gauge      replies waiting for the broker's acknowledgement

@@ -27,7 +27,12 @@ type Config struct {
 	// Keyring holds this party's keys and its peers.
 	Keyring *Keyring
 	// Replay keeps the per-sender replay windows; nil means an in-memory
-	// store (replay.MemoryStore) with DefaultReplayWindow. A store that
+	// store (replay.MemoryStore) with DefaultReplayWindow and
+	// replay.DefaultMaxSenders, on the clock Now. A store that tells how
+	// full it is (a Stats() replay.MemoryStats method, as MemoryStore and
+	// FileStore have) is measured (mqttsec.replay.senders and
+	// mqttsec.replay.forgotten), and when it forgets senders that may
+	// still send, a warning is logged. A store that
 	// notices the loss of its own records (the durable stores of
 	// mqttsec/replay, through a NotifyLoss(func(error)) method) has each
 	// loss logged as an error and counted as StatStateLost; it then
@@ -129,6 +134,8 @@ type node struct {
 	log    *slog.Logger
 	stats  stats
 	tel    *telemetry
+	// store is the replay store under the node's wrappers.
+	store envelope.ReplayStore
 	// gauges is the registration of the observable gauges' callback,
 	// ended by stop.
 	gauges metric.Registration
@@ -191,7 +198,7 @@ func newNode(cfg Config) (*node, error) {
 	store := cfg.Replay
 	if store == nil {
 		var err error
-		if store, err = replay.NewMemoryStore(DefaultReplayWindow); err != nil {
+		if store, err = replay.NewMemoryStoreWith(replay.MemoryStoreOptions{Width: DefaultReplayWindow, Now: cfg.Now}); err != nil {
 			return nil, err
 		}
 	}
@@ -212,11 +219,13 @@ func newNode(cfg Config) (*node, error) {
 	n.tel = tel
 	timed := &timedStore{ReplayStore: store, tel: tel}
 	ordered := &orderedStore{ReplayStore: timed, arrivals: n.arrivals, width: windowWidth(store)}
+	n.store = store
 	n.opener = &envelope.Opener{ID: cfg.ID, Keys: cfg.Keyring, Replay: ordered, Now: cfg.Now, MaxSize: cfg.MaxSize}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.rejects = newRejectLog(n.log, cfg.RejectLogInterval, cfg.Now)
+	ordered.full = n.watchFull(store)
 	_, n.reuseBuffers = cfg.Transport.(payloadFree)
 	n.replyTopic = n.topics.Reply(cfg.ID)
 	n.reqPrefix = n.topics.requestPrefix(cfg.ID)
@@ -314,8 +323,11 @@ func (n *node) observe() error {
 			up = 1
 		}
 		o.ObserveInt64(t.connectionUp, up, id)
+		if s, ok := n.store.(sizedStore); ok {
+			t.observeStore(o, s.Stats())
+		}
 		return nil
-	}, t.queueDepth, t.queueCapacity, t.publishPending, t.connectionUp)
+	}, t.queueDepth, t.queueCapacity, t.publishPending, t.connectionUp, t.storeSenders, t.storeCapacity, t.storeForgotten)
 	if err != nil {
 		return fmt.Errorf("%w: instruments: %w", ErrInvalidConfig, err)
 	}

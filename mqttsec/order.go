@@ -115,11 +115,16 @@ type orderedStore struct {
 	envelope.ReplayStore
 	arrivals *arrivals
 	width    uint64
+	// full, if not nil, watches how full the store is.
+	full *fullWatch
 }
 
 // Admit waits for the earlier messages its own would push out of the
 // window, then admits it and marks it decided.
 func (s *orderedStore) Admit(ctx context.Context, m envelope.Seen) error {
+	if s.full != nil {
+		s.full.admit()
+	}
 	a, wait := s.arrivals.claim(m.Sender, m.Counter, s.width)
 	if a == nil {
 		return s.ReplayStore.Admit(ctx, m) // not queued: a reply, opened where it is awaited

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mqttsec/mqttsec/envelope"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // instrumentationName names the meter and the tracer.
@@ -31,6 +32,7 @@ const (
 	attrResult    = attribute.Key("mqttsec.result")
 	attrOperation = attribute.Key("mqttsec.operation")
 	attrEvent     = attribute.Key("mqttsec.event")
+	attrReason    = attribute.Key("mqttsec.reason")
 	attrRPCSystem = attribute.Key("rpc.system")
 	attrRPCMethod = attribute.Key("rpc.method")
 )
@@ -65,6 +67,8 @@ type telemetry struct {
 	connectionEvents metric.Int64Counter
 
 	queueDepth, queueCapacity, publishPending, connectionUp metric.Int64ObservableGauge
+	storeSenders, storeCapacity                             metric.Int64ObservableGauge
+	storeForgotten                                          metric.Int64ObservableCounter
 
 	// labels holds the options of the label sets seen, so that recording a
 	// measurement allocates nothing once its labels were seen.
@@ -162,10 +166,28 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 	t.connectionUp, err = m.Int64ObservableGauge("mqttsec.connection.up",
 		metric.WithDescription("1 while connected to the broker, else 0."))
 	add(err)
+	t.storeSenders, err = m.Int64ObservableGauge("mqttsec.replay.senders", metric.WithUnit("{sender}"),
+		metric.WithDescription("Senders the replay store tracks (stores that tell: MemoryStore, FileStore)."))
+	add(err)
+	t.storeCapacity, err = m.Int64ObservableGauge("mqttsec.replay.senders.capacity", metric.WithUnit("{sender}"),
+		metric.WithDescription("The most senders the replay store tracks: it is full when mqttsec.replay.senders reaches it."))
+	add(err)
+	t.storeForgotten, err = m.Int64ObservableCounter("mqttsec.replay.forgotten", metric.WithUnit("{sender}"),
+		metric.WithDescription("Senders the full replay store forgot to make room, by reason: expired (harmless) or live (it may refuse legitimate messages: raise its MaxSenders)."))
+	add(err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: instruments: %w", ErrInvalidConfig, err)
 	}
 	return t, nil
+}
+
+// observeStore reports how full a sized replay store is.
+func (t *telemetry) observeStore(o metric.Observer, st replay.MemoryStats) {
+	id := metric.WithAttributes(t.id)
+	o.ObserveInt64(t.storeSenders, int64(st.Senders), id)
+	o.ObserveInt64(t.storeCapacity, int64(st.MaxSenders), id)
+	o.ObserveInt64(t.storeForgotten, int64(st.ForgottenExpired), metric.WithAttributes(t.id, attrReason.String("expired")))
+	o.ObserveInt64(t.storeForgotten, int64(st.ForgottenLive), metric.WithAttributes(t.id, attrReason.String("live")))
 }
 
 // count adds one message with outcome (a Stat name) from peer ("" when the

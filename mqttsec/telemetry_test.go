@@ -21,6 +21,7 @@ import (
 	"github.com/mqttsec/mqttsec/internal/testbroker"
 	"github.com/mqttsec/mqttsec/internal/testwait"
 	"github.com/mqttsec/mqttsec/mqttsec"
+	"github.com/mqttsec/mqttsec/mqttsec/replay"
 )
 
 // meter is an SDK meter provider whose metrics a test reads when it asks.
@@ -430,5 +431,39 @@ func TestGlobalMeterProvider(t *testing.T) {
 	}
 	if n := value(got, "mqttsec.client.active_requests", ""); n != 0 {
 		t.Errorf("client requests in flight: %d, want 0", n)
+	}
+}
+
+// TestReplayStoreMetrics: a server whose replay store tells how full it
+// is reports its senders, its capacity, and the senders it forgot, by
+// reason.
+func TestReplayStoreMetrics(t *testing.T) {
+	b := embeddedBroker(t)
+	gw := newMeter(t)
+	store, err := replay.NewMemoryStoreWith(replay.MemoryStoreOptions{MaxSenders: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0],
+		configure: func(c *mqttsec.ServerConfig) { c.MeterProvider, c.Replay = gw.provider, store },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := gw.read(t)
+	for _, want := range []struct {
+		name, attrs string
+		value       int64
+	}{
+		{"mqttsec.replay.senders", "", 1},
+		{"mqttsec.replay.senders.capacity", "", 8},
+		{"mqttsec.replay.forgotten", "mqttsec.reason=expired", 0},
+		{"mqttsec.replay.forgotten", "mqttsec.reason=live", 0},
+	} {
+		if v := value(got, want.name, want.attrs); v != want.value {
+			t.Errorf("%s{%s} = %d, want %d", want.name, want.attrs, v, want.value)
+		}
 	}
 }
