@@ -43,9 +43,11 @@
 // which is about the receiver).
 //
 // A receiver that must route a message before opening it (to the request a
-// reply claims to answer, or to its sender's queue) reads the unverified
-// header with Peek, which keeps nothing of the message, and opens it where
-// it was routed.
+// reply claims to answer, or to its sender's queue) reads it with Route,
+// whose unverified claims (Routed.From, Routed.InReplyTo, ...) route it,
+// and opens it where it was routed with Opener.OpenRouted, which does not
+// read it again. Peek returns the same claims as a Header and keeps
+// nothing of the message.
 //
 // # Request and reply
 //

@@ -276,6 +276,44 @@ func ExamplePeek() {
 	// verified reply: door 3
 }
 
+// A gateway routes each request to the queue of the sender it claims,
+// reading the envelope once: a worker then opens what Route read.
+func ExampleRoute() {
+	ctx := context.Background()
+	key := exampleKey()
+	client := &envelope.Sealer{ID: "client", Counter: envelope.NewMemoryCounter(41)}
+	req, err := client.Seal(&envelope.Params{Kind: envelope.Request, To: []string{"gateway"}, Topic: "get-card",
+		ReplyTo: "mqttsec/client/reply", HMAC: key}, []byte("card 8165538"))
+	if err != nil {
+		panic(err)
+	}
+
+	// On the connection's goroutine: read, route by the unverified claims.
+	queues := map[string]chan *envelope.Routed{"client": make(chan *envelope.Routed, 1)}
+	r, err := envelope.Route(req.Bytes, 0)
+	if err != nil {
+		panic(err)
+	}
+	queue, ok := queues[r.From()]
+	if !ok {
+		panic("no queue for that sender")
+	}
+	fmt.Printf("a %s claiming %s, counter %d\n", r.Kind(), r.From(), r.Counter())
+	queue <- r
+
+	// On a worker: open, with every check of SPEC.md §9 from step 4 on.
+	keys, _ := envelope.NewKeys(nil, &envelope.Peer{ID: "client", HMACKeys: []*envelope.HMACKey{key}})
+	opener := &envelope.Opener{ID: "gateway", Keys: keys, Replay: exampleStore()}
+	m, err := opener.OpenRouted(ctx, <-queue, &envelope.Expect{Kinds: envelope.Request, Topic: "get-card"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("verified request from %s: %s\n", m.From, m.Payload)
+	// Output:
+	// a req claiming client, counter 42
+	// verified request from client: card 8165538
+}
+
 // A sender that publishes one message at a time seals into one buffer,
 // reused once the publish is done with it. The size follows from SPEC.md:
 // the version byte, four 4-byte lengths, a 73-byte header (kind,

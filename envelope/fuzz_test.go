@@ -8,7 +8,7 @@ import (
 
 // fuzzSeeds are envelopes of every suite, as requests, with a reply and an
 // event beside them; and the pending request the reply answers.
-func fuzzSeeds(f *testing.F, w *world) (seeds [][]byte, pending *Sealed) {
+func fuzzSeeds(f testing.TB, w *world) (seeds [][]byte, pending *Sealed) {
 	for _, s := range suites() {
 		p := w.request("get-card")
 		s.apply(w, p)
@@ -50,7 +50,8 @@ func fuzzSeeds(f *testing.F, w *world) (seeds [][]byte, pending *Sealed) {
 
 // FuzzOpen: Open never panics on any bytes; every refusal wraps exactly one
 // error class; Peek refuses with the class Open refuses with at its first
-// steps, and reads what Open opens; and every envelope a fully trusting
+// steps, and reads what Open opens; Route and OpenRouted refuse and open
+// exactly what Open does (see sameOutcome); and every envelope a fully trusting
 // receiver opens carries a tag or ciphertext that the independent reading
 // of the format (indep_test.go) verifies with the world's keys, and
 // decrypts to the payload Open returned: mutation never makes an
@@ -99,6 +100,11 @@ func FuzzOpen(f *testing.F) {
 			m, err := o.Open(ctx, data, r.expect)
 			if !bytes.Equal(data, input) {
 				t.Fatal("Open changed its input")
+			}
+			routed := *r.o
+			routed.Replay = newTestStore()
+			if diff := sameOutcome(m, err, openRouted(&routed, data, r.expect)); diff != "" {
+				t.Fatal(diff)
 			}
 			if err != nil {
 				if got := matchedClasses(err); len(got) != 1 || m != nil {

@@ -100,6 +100,11 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 	if err != nil {
 		return nil, err
 	}
+	return o.open(ctx, f, h, want)
+}
+
+// open takes Open's steps from 4 on, for the frame f and its header h.
+func (o *Opener) open(ctx context.Context, f frame, h *header, want *Expect) (*Message, error) {
 	if err := o.checkContext(h, want); err != nil { // 4
 		return nil, err
 	}
@@ -138,10 +143,7 @@ func (o *Opener) Open(ctx context.Context, data []byte, want *Expect) (*Message,
 // members it sizes. The strings of h are cut from one copy of the header,
 // which nothing else holds.
 func parse(h *header, data []byte, maxSize int) (frame, error) {
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
-	if len(data) > maxSize {
+	if len(data) > maxSizeOr(maxSize) {
 		return frame{}, ErrTooLarge
 	}
 	f, err := readFrame(data)
@@ -155,6 +157,14 @@ func parse(h *header, data []byte, maxSize int) (frame, error) {
 		return frame{}, err
 	}
 	return f, nil
+}
+
+// maxSizeOr is maxSize, or DefaultMaxSize for 0 (or less).
+func maxSizeOr(maxSize int) int {
+	if maxSize <= 0 {
+		return DefaultMaxSize
+	}
+	return maxSize
 }
 
 // checkContext is step 4: the message is for this receiver, of a kind,

@@ -58,6 +58,11 @@ func Peek(data []byte, maxSize int) (*Header, error) {
 	if _, err := parse(h, data, maxSize); err != nil {
 		return nil, err
 	}
+	return peeked(h), nil
+}
+
+// peeked returns what h claims, as Peek returns it.
+func peeked(h *header) *Header {
 	out := &Header{
 		Kind: h.kind, From: h.from, Topic: h.topic, ReplyTo: h.replyTo,
 		Counter: h.ctr, IssuedAt: h.issuedAt(), ExpiresAt: h.expiresAt(), Protections: h.prot,
@@ -70,7 +75,7 @@ func Peek(data []byte, maxSize int) (*Header, error) {
 	}
 	copy(out.InReplyTo[:], h.re)
 	out.Keys = h.appendKeys(out.keys[:0:len(out.keys)])
-	return out, nil
+	return out
 }
 
 // appendKeys appends the keys h names, in header order, to refs.

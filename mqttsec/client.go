@@ -28,9 +28,9 @@ type pending struct {
 	// candidates are replies whose header names this request, still to be
 	// opened by the waiting Request; buffered, so the transport's goroutine
 	// never waits. Each is a payload as it arrived on the reply topic,
-	// which the transport gave up (see Transport); nothing reads it before
-	// Open.
-	candidates chan []byte
+	// which the transport gave up (see Transport), as envelope.Route read
+	// it; nothing of it is trusted before OpenRouted.
+	candidates chan *envelope.Routed
 }
 
 // candidateBuffer is how many replies naming one request may wait to be
@@ -227,7 +227,7 @@ func (c *Client) sealRequest(ctx context.Context, prot *Protection, server, meth
 // await registers a request about to be published, so that even an
 // immediate reply finds it; forget removes it, on every way out.
 func (c *Client) await(digest [32]byte) (*pending, error) {
-	p := &pending{candidates: make(chan []byte, candidateBuffer)}
+	p := &pending{candidates: make(chan *envelope.Routed, candidateBuffer)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shut() {
@@ -250,8 +250,8 @@ func (c *Client) forget(digest [32]byte, p *pending) {
 // openReply opens a candidate reply to the request expect describes. done
 // is false for a candidate that is refused while the genuine reply may
 // still come (a forgery): the wait goes on.
-func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Expect, server string) (payload []byte, done bool, err error) {
-	m, err := c.opener.Open(ctx, cand, expect)
+func (c *Client) openReply(ctx context.Context, cand *envelope.Routed, expect *envelope.Expect, server string) (payload []byte, done bool, err error) {
+	m, err := c.opener.OpenRouted(ctx, cand, expect)
 	if err != nil {
 		if errors.Is(err, envelope.ErrExpired) {
 			if skew := c.clockSkew(ctx, cand, expect, server, err); skew != nil {
@@ -260,7 +260,7 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 				return nil, true, skew
 			}
 		}
-		c.reject(Inbound{Topic: c.replyTopic, Payload: cand}, err)
+		c.rejectRouted(Inbound{Topic: c.replyTopic}, err, cand)
 		if errors.Is(err, envelope.ErrReplayStore) {
 			// The client's own replay store failed: no reply, genuine or
 			// not, can be accepted now.
@@ -275,23 +275,20 @@ func (c *Client) openReply(ctx context.Context, cand []byte, expect *envelope.Ex
 	return m.Payload, true, nil
 }
 
-// clockSkew returns a *ClockSkewError if data, refused for its
+// clockSkew returns a *ClockSkewError if cand, refused for its
 // timestamps, is nonetheless an authentic reply to the request expect
 // describes: opened as of its own issue time, with a replay store of its
 // own (nothing of it is recorded), it passes every other check. A forgery
 // fails that, and the wait for the genuine reply goes on.
-func (c *Client) clockSkew(ctx context.Context, data []byte, expect *envelope.Expect, server string, refusal error) error {
-	h, err := envelope.Peek(data, c.cfg.MaxSize)
-	if err != nil {
-		return nil
-	}
+func (c *Client) clockSkew(ctx context.Context, cand *envelope.Routed, expect *envelope.Expect, server string, refusal error) error {
+	h := cand.Header()
 	scratch, err := replay.NewBoundedMemoryStore(0, 1)
 	if err != nil {
 		return nil
 	}
 	at := h.IssuedAt
 	o := &envelope.Opener{ID: c.cfg.ID, Keys: c.cfg.Keyring, Replay: scratch, Now: func() time.Time { return at }, MaxSize: c.cfg.MaxSize}
-	if _, err := o.Open(ctx, data, expect); err != nil {
+	if _, err := o.OpenRouted(ctx, cand, expect); err != nil {
 		return nil
 	}
 	return &ClockSkewError{Server: server, Offset: at.Sub(c.now()), Err: refusal}
@@ -299,32 +296,32 @@ func (c *Client) clockSkew(ctx context.Context, data []byte, expect *envelope.Ex
 
 // routeReply runs on the transport's goroutine. It finds the pending
 // request a reply claims to answer (from the unverified header, which
-// envelope.Peek checks cheaply) and hands it to that request's Request call,
-// which opens it against exactly that request. Nothing is trusted before
-// that Open.
+// envelope.Route reads cheaply) and hands it to that request's Request
+// call, which opens it against exactly that request. Nothing is trusted
+// before that OpenRouted.
 func (c *Client) routeReply(ctx context.Context, in Inbound) {
-	route, err := envelope.Peek(in.Payload, c.cfg.MaxSize)
+	route, err := envelope.Route(in.Payload, c.cfg.MaxSize)
 	if err != nil {
-		c.reject(in, err)
+		c.rejectPeeked(in, err, nil)
 		return
 	}
-	if route.Kind != envelope.Reply && route.Kind != envelope.ErrorReply {
+	if kind := route.Kind(); kind != envelope.Reply && kind != envelope.ErrorReply {
 		// A request or event on the reply topic: a reflection.
-		c.rejectPeeked(in, envelope.ErrContext, route)
+		c.rejectRouted(in, envelope.ErrContext, route)
 		return
 	}
-	// Nothing trusts the digest before Open.
+	// Nothing trusts the digest before OpenRouted.
 	c.mu.Lock()
-	p := c.pending[route.InReplyTo]
+	p := c.pending[route.InReplyTo()]
 	c.mu.Unlock()
 	if p == nil {
-		c.refuse(ctx, StatUnmatchedReply, c.claimedPeer(route), "mqttsec: reply for no pending request", "topic", in.Topic)
+		c.refuse(ctx, StatUnmatchedReply, c.claimedSender(route.From()), "mqttsec: reply for no pending request", "topic", in.Topic)
 		return
 	}
 	select {
-	case p.candidates <- in.Payload:
+	case p.candidates <- route:
 	default:
-		c.refuse(ctx, StatOverload, c.claimedPeer(route), "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
+		c.refuse(ctx, StatOverload, c.claimedSender(route.From()), "mqttsec: too many replies for one request, dropped", "topic", in.Topic)
 	}
 }
 

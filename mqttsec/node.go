@@ -183,7 +183,7 @@ type node struct {
 	started  bool
 	closed   bool
 	events   map[string]EventHandler
-	requests func(ctx context.Context, in Inbound, method string)
+	requests func(ctx context.Context, in Inbound, r *envelope.Routed, method string)
 	replies  func(ctx context.Context, in Inbound)
 }
 
@@ -445,7 +445,10 @@ func (n *node) takeUnread() bool {
 // queued is a message waiting for a worker, and its place among its
 // sender's messages.
 type queued struct {
-	in      Inbound
+	in Inbound
+	// routed is the envelope as envelope.Route read it, opened by the
+	// worker without reading it again.
+	routed  *envelope.Routed
 	arrival *arrival
 	// from is the sender the message claims, a peer of the keyring
 	// (unverified), for the metrics of its outcome.
@@ -469,17 +472,17 @@ func (n *node) enqueue(in Inbound) {
 	if n.intake.Err() != nil {
 		return // closing: nothing new is opened
 	}
-	route, err := envelope.Peek(in.Payload, n.cfg.MaxSize)
+	route, err := envelope.Route(in.Payload, n.cfg.MaxSize)
 	if err != nil {
 		n.rejectPeeked(in, err, nil)
 		return
 	}
-	if n.cfg.Keyring.Peer(route.From) == nil {
-		n.rejectPeeked(in, envelope.ErrUnknownKey, route)
+	from := route.From()
+	if n.cfg.Keyring.Peer(from) == nil {
+		n.rejectRouted(in, envelope.ErrUnknownKey, route)
 		return
 	}
-	in.claimed = route.From
-	q := queued{in: in, arrival: n.arrivals.arrive(route.From, route.Counter), from: route.From}
+	q := queued{in: in, routed: route, arrival: n.arrivals.arrive(from, route.Counter()), from: from}
 	// One case and a default: a non-blocking send, which needs far less
 	// of the delivering goroutine's stack than a select of three cases
 	// (transports may deliver each message on a goroutine of its own, whose
@@ -520,7 +523,7 @@ func (n *node) route(q queued) {
 	in := q.in
 	if n.requests != nil {
 		if method, ok := methodAfter(n.reqPrefix, in.Topic); ok {
-			n.requests(n.ctx, in, method)
+			n.requests(n.ctx, in, q.routed, method)
 			return
 		}
 	}
@@ -529,30 +532,28 @@ func (n *node) route(q queued) {
 		h := n.events[sender]
 		n.mu.Unlock()
 		if h != nil {
-			n.handleEvent(in, sender, topic, h)
+			n.handleEvent(in, q.routed, sender, topic, h)
 			return
 		}
 	}
 	n.count(StatUnroutable, q.from)
 }
 
-// reject counts and logs a refused message. Nothing goes back to the
-// sender: before authentication there is no one to answer. The count's
-// peer is the sender the message claimed when it was queued, if that is a
-// peer (see Inbound.claimed); the log line says what the header claims
-// (see appendClaims), if it reads: it is parsed again for that only when
-// the line is written, not for refusals a flood has only counted.
-func (n *node) reject(in Inbound, err error) {
-	n.refuseMessage(in, err, in.claimed, func() *envelope.Header {
-		h, _ := envelope.Peek(in.Payload, n.cfg.MaxSize)
-		return h
-	})
-}
-
-// rejectPeeked is reject for a message whose header has been peeked
-// already: h, or nil if it did not read.
+// rejectPeeked counts and logs a refused message whose header has been
+// peeked: h, or nil if it did not read. Nothing goes back to the sender:
+// before authentication there is no one to answer. The count's peer is
+// the sender h claims, if that is a peer; the log line says what the
+// header claims (see appendClaims).
 func (n *node) rejectPeeked(in Inbound, err error, h *envelope.Header) {
 	n.refuseMessage(in, err, n.claimedPeer(h), func() *envelope.Header { return h })
+}
+
+// rejectRouted is rejectPeeked for a message that envelope.Route read:
+// the count's peer is the sender it claims, if that is a peer, and the
+// line's claims come from r, made into a Header only when the line is
+// written, not for refusals a flood has only counted.
+func (n *node) rejectRouted(in Inbound, err error, r *envelope.Routed) {
+	n.refuseMessage(in, err, n.claimedSender(r.From()), r.Header)
 }
 
 // refuseMessage is reject, with peer the label of its count and header
@@ -583,10 +584,19 @@ func (n *node) refuseMessage(in Inbound, err error, peer string, header func() *
 // the metrics of a refusal (unverified); "" for a header that did not read
 // or a sender the keyring lacks, which are never a label.
 func (n *node) claimedPeer(h *envelope.Header) string {
-	if h == nil || n.cfg.Keyring.Peer(h.From) == nil {
+	if h == nil {
 		return ""
 	}
-	return h.From
+	return n.claimedSender(h.From)
+}
+
+// claimedSender is from if it is a peer of the keyring, else "" (see
+// claimedPeer).
+func (n *node) claimedSender(from string) string {
+	if n.cfg.Keyring.Peer(from) == nil {
+		return ""
+	}
+	return from
 }
 
 // count counts an outcome (a Stat name) of a message from peer ("" for
@@ -643,10 +653,10 @@ func (n *node) refuse(ctx context.Context, stat, peer, msg string, attrs ...any)
 	n.rejects.Log(ctx, n.cfg.RejectLevel, msg, stat, attrs...)
 }
 
-func (n *node) handleEvent(in Inbound, sender, topic string, h EventHandler) {
-	m, err := n.opener.Open(n.ctx, in.Payload, &envelope.Expect{Kinds: envelope.Event, From: sender, Topic: topic})
+func (n *node) handleEvent(in Inbound, r *envelope.Routed, sender, topic string, h EventHandler) {
+	m, err := n.opener.OpenRouted(n.ctx, r, &envelope.Expect{Kinds: envelope.Event, From: sender, Topic: topic})
 	if err != nil {
-		n.reject(in, err)
+		n.rejectRouted(in, err, r)
 		return
 	}
 	n.count(StatAccepted, m.From)

@@ -138,10 +138,10 @@ func (s *Server) replyToAllowed(caller, replyTo string) bool {
 	return replyTo == own || strings.HasPrefix(replyTo, own+"/")
 }
 
-func (s *Server) handleRequest(ctx context.Context, in Inbound, method string) {
-	m, err := s.opener.Open(ctx, in.Payload, &envelope.Expect{Kinds: envelope.Request, Topic: method})
+func (s *Server) handleRequest(ctx context.Context, in Inbound, r *envelope.Routed, method string) {
+	m, err := s.opener.OpenRouted(ctx, r, &envelope.Expect{Kinds: envelope.Request, Topic: method})
 	if err != nil {
-		s.reject(in, err)
+		s.rejectRouted(in, err, r)
 		return
 	}
 	until := s.liveUntil(m)

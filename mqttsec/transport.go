@@ -16,11 +16,6 @@ type Inbound struct {
 	// refused by the replay window like any other replay.
 	Duplicate bool
 	Retained  bool
-
-	// claimed is the sender the envelope claims, when that is a peer of
-	// the keyring (unverified), set as the message is queued: the label of
-	// its outcome's metrics.
-	claimed string
 }
 
 // Outbound is a message to publish at QoS 1.
