@@ -56,10 +56,12 @@ type Row struct {
 	Ref            string  `json:"ref,omitempty"`
 	Ratio          float64 `json:"ratio,omitempty"`
 	OverheadNs     float64 `json:"overhead_ns,omitempty"`
-	// Round trips only: the p50 latency added over plain Paho (measured in
-	// turns with it), the primitives' time per round trip (seal and open
-	// of the request and of the reply), and the one over the other.
+	// Round trips only: the p50 and p99 latency added over plain Paho
+	// (measured in turns with it), the primitives' time per round trip
+	// (seal and open of the request and of the reply), and the p50 added
+	// over the primitives.
 	AddedP50Us          float64 `json:"added_p50_us,omitempty"`
+	AddedP99Us          float64 `json:"added_p99_us,omitempty"`
 	PrimitivesUs        float64 `json:"primitives_us,omitempty"`
 	AddedOverPrimitives float64 `json:"added_over_primitives,omitempty"`
 	// Secured round trips, when the plain-envelope-size row was measured:

@@ -60,7 +60,7 @@ func TestBenchRows(t *testing.T) {
 	defer b.Close()
 	opt := options{
 		duration: 10 * time.Millisecond, broker: b.URL(), inFlight: 4, rounds: 2,
-		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor|ed25519|ed25519-floor)$|replay/(memory|file))`),
+		filter: regexp.MustCompile(`^(envelope/(hmac|ed25519)/256/|roundtrip/v[35]/(plain|plain-envelope-size|hmac|hmac-floor|psk|psk-floor|ed25519|ed25519-floor)$|replay/(memory|file))`),
 	}
 	rows, err := run(context.Background(), opt)
 	if err != nil {
@@ -73,7 +73,8 @@ func TestBenchRows(t *testing.T) {
 	for _, name := range []string{
 		"envelope/hmac/256/seal", "envelope/hmac/256/open", "envelope/ed25519/256/seal", "envelope/ed25519/256/open",
 		"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/plain-envelope-size", "roundtrip/v5/plain-envelope-size",
-		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/ed25519-floor", "roundtrip/v5/ed25519-floor",
+		"roundtrip/v3/hmac-floor", "roundtrip/v5/hmac-floor", "roundtrip/v3/psk-floor", "roundtrip/v5/psk-floor",
+		"roundtrip/v3/ed25519-floor", "roundtrip/v5/ed25519-floor",
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -87,14 +88,15 @@ func TestBenchRows(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"roundtrip/v3/hmac", "roundtrip/v5/hmac", "roundtrip/v3/ed25519", "roundtrip/v5/ed25519"} {
-		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 || !comparedWith(r, "plain-envelope-size") {
+		if r := byName[name]; r.PrimitivesUs <= 0 || r.AddedOverPrimitives == 0 || r.P50Us <= 0 || r.RatioSameSize <= 0 || !comparedWith(r, "plain-envelope-size") ||
+			!strings.Contains(r.Extra, "p99 ") {
 			t.Errorf("%s lacks its latency or same-size comparison: %+v", name, r)
 		}
 	}
 	// The floor rows carry the envelope length and run their suite's
 	// primitives; that suite's rows are compared with them.
 	for _, v := range []string{"3", "5"} {
-		for _, suite := range []string{"hmac", "ed25519"} {
+		for _, suite := range []string{"hmac", "psk", "ed25519"} {
 			floor, ok := byName["roundtrip/v"+v+"/"+suite+"-floor"]
 			if !ok {
 				t.Fatalf("no %s-floor row over MQTT v%s", suite, v)

@@ -117,7 +117,7 @@ const sizedPlain = "plain-envelope-size"
 // public-key suites have one too: their primitives take long enough that
 // the process's other threads go to sleep while they run, so a floor
 // shows what that costs a round trip before any envelope code runs.
-var floorSuites = []string{"hmac", "ed25519", "ed25519+hpke-x25519"}
+var floorSuites = []string{"hmac", "psk", "ed25519", "ed25519+hpke-x25519"}
 
 // floorName is the name of suite's floor row: "hmac-floor" and so on.
 func floorName(suite string) string { return suite + "-floor" }
@@ -141,6 +141,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			pair        *benchsuite.Pair
 			p50, p99    []time.Duration
 			added       []time.Duration // p50 over plain's, taken in turns
+			added99     []time.Duration // p99 over plain's, taken in turns
 			tput        []float64
 			cpu         []float64 // µs of process CPU per round trip
 			// sizedAs, for plain Paho carrying requests as long as a
@@ -217,6 +218,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 					e.p50 = append(e.p50, p50)
 					e.p99 = append(e.p99, benchsuite.Percentile(lat[1], 0.99))
 					e.added = append(e.added, p50-benchsuite.Percentile(lat[0], 0.5))
+					e.added99 = append(e.added99, benchsuite.Percentile(lat[1], 0.99)-benchsuite.Percentile(lat[0], 0.99))
 				}
 			}
 			for _, e := range entries {
@@ -240,7 +242,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		}
 		for _, e := range entries[1:] {
 			r := Row{Name: e.name, OpsPerSec: median(e.tput), P50Us: us(medianDuration(e.p50)), P99Us: us(medianDuration(e.p99)),
-				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added)),
+				Ref: ref.Name, Ratio: ref.OpsPerSec / median(e.tput), AddedP50Us: us(medianDuration(e.added)), AddedP99Us: us(medianDuration(e.added99)),
 				CPUUsPerOp: medianOrZero(e.cpu)}
 			if ref.CPUUsPerOp > 0 {
 				r.CPURatio = r.CPUUsPerOp / ref.CPUUsPerOp
@@ -266,8 +268,8 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			}
 			r.PrimitivesUs = 2 * prim / 1000
 			r.AddedOverPrimitives = r.AddedP50Us / r.PrimitivesUs
-			latency := fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip",
-				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs)
+			latency := fmt.Sprintf("p50 %+.1f µs over plain (in turns) = %.2f× the %.1f µs of primitives per round trip, p99 %+.1f µs",
+				r.AddedP50Us, r.AddedOverPrimitives, r.PrimitivesUs, r.AddedP99Us)
 			if e.floorOf != "" {
 				r.Extra = fmt.Sprintf("plain Paho with %d-byte messages running %s's primitives, no envelope or SDK: %s", e.size, e.floorOf, latency)
 				rows = append(rows, r)
