@@ -102,7 +102,11 @@ func (c *Client) shut() bool {
 // (context.DeadlineExceeded, context.Canceled) in it. The server may be
 // down, or its handler slow; the request may or may not have run. When
 // the transport reports first that the request could not be sent, Request
-// returns that error instead.
+// returns that error instead. The broker's acknowledgement of the request
+// is awaited beside the reply, never before it. Over NewPahoV3's
+// transport the request is handed to Paho on the calling goroutine, which
+// waits for Paho's writer when the connection is backed up, up to its
+// WriteTimeout (5 s unless the options set one), whatever ctx says.
 //
 // Each Request is a span ("call <method>") of Config.TracerProvider, and
 // is measured (see the package documentation); the request carries the
@@ -148,9 +152,38 @@ func (c *Client) request(ctx context.Context, server, method string, payload []b
 	}
 	// The reply is awaited while the publish waits for its
 	// acknowledgement: a broker that withholds it delays nothing.
-	published := make(chan error, 1)
-	go func() { published <- c.cfg.Transport.Publish(ctx, out) }()
-	return c.awaitReply(ctx, p, published, sealed, server, method, began)
+	acked, outcome, err := c.publish(ctx, out)
+	if err != nil {
+		return nil, err // not sent: no reply can come
+	}
+	return c.awaitReply(ctx, p, acked, outcome, sealed, server, method, began)
+}
+
+// publishStarter is a transport that can hand a message over without
+// waiting for its acknowledgement, and tell when that came (PahoV3, whose
+// Paho client returns a token). A Request then waits for the
+// acknowledgement beside the reply on its own goroutine.
+type publishStarter interface {
+	startPublish(m Outbound) (acked <-chan struct{}, outcome func() error, err error)
+}
+
+// publish publishes out for a Request, which waits for the reply
+// meanwhile: acked is closed once the broker acknowledged it or the
+// publish failed, and outcome then says which, as Transport.Publish
+// does. Where the transport cannot hand a message over without waiting
+// (Transport.Publish waits for the acknowledgement), the publish runs on
+// a goroutine of its own, with ctx.
+func (c *Client) publish(ctx context.Context, out Outbound) (acked <-chan struct{}, outcome func() error, err error) {
+	if s, ok := c.cfg.Transport.(publishStarter); ok {
+		return s.startPublish(out)
+	}
+	done := make(chan struct{})
+	var perr error
+	go func() {
+		perr = c.cfg.Transport.Publish(ctx, out)
+		close(done)
+	}()
+	return done, func() error { return perr }, nil
 }
 
 // noReply is Request's error when ctx ended before a reply came.
@@ -167,15 +200,15 @@ func noReply(ctx context.Context, server, method string, waited time.Duration) *
 // its timestamps, a publish that failed before the request was sent, the
 // client's Close or ctx (a *NoReplyError), whichever comes first. began is
 // when Request was called.
-func (c *Client) awaitReply(ctx context.Context, p *pending, published chan error, sealed sealedMessage, server, method string, began time.Time) ([]byte, error) {
+func (c *Client) awaitReply(ctx context.Context, p *pending, acked <-chan struct{}, outcome func() error, sealed sealedMessage, server, method string, began time.Time) ([]byte, error) {
 	expect := &envelope.Expect{
 		Kinds: envelope.Reply | envelope.ErrorReply, From: server, Request: sealed.Sealed,
 	}
 	for {
 		select {
-		case err := <-published:
-			published = nil
-			if err == nil {
+		case <-acked:
+			acked = nil
+			if err := outcome(); err == nil {
 				sealed.published()
 				trace.SpanFromContext(ctx).AddEvent("request acknowledged by the broker")
 			} else if !errors.Is(err, ErrUnacknowledged) {

@@ -49,8 +49,9 @@ type liveOptions struct {
 	configure func(*mqttsec.ServerConfig)
 	// handler serves "work" (nil: count and echo).
 	handler mqttsec.HandlerFunc
-	// proxy puts an mqttproxy between the gateway and the broker.
-	proxy bool
+	// proxy puts an mqttproxy between the gateway and the broker;
+	// clientProxy, between the first client and the broker.
+	proxy, clientProxy bool
 	// clientCounter numbers the first client's messages (nil: the clock).
 	clientCounter envelope.Counter
 }
@@ -74,11 +75,15 @@ func newLiveWorld(t *testing.T, proto int, o liveOptions) *liveWorld {
 	}
 	clientPeer := peerOf(k, "client", k.client, require, mqttsec.Protection{HMAC: k.hmac})
 	clientPeer.Policy.MaxClockSkew = o.skew
-	gatewayURL := hb.URL()
-	if o.proxy {
+	gatewayURL, clientURL := hb.URL(), hb.URL()
+	if o.proxy || o.clientProxy {
 		w.proxy = mustT(mqttproxy.Start(hb.Addr()))
 		t.Cleanup(w.proxy.Close)
-		gatewayURL = w.proxy.URL()
+		if o.proxy {
+			gatewayURL = w.proxy.URL()
+		} else {
+			clientURL = w.proxy.URL()
+		}
 	}
 	cfg := mqttsec.ServerConfig{Config: mqttsec.Config{
 		ID: "gateway", Keyring: mustT(mqttsec.NewKeyring(mqttsec.Own{}, clientPeer)),
@@ -100,7 +105,7 @@ func newLiveWorld(t *testing.T, proto int, o liveOptions) *liveWorld {
 	w.gw.HandleFunc("work", h)
 	w.start(w.gw)
 	w.clientRing = mustT(mqttsec.NewKeyring(mqttsec.Own{}, peerOf(k, "gateway", k.gateway, envelope.HMAC, w.send)))
-	w.client = w.newClient(slog.New(slog.NewTextHandler(w.clientLog, nil)), o.clientCounter)
+	w.client = w.newClientAt(clientURL, slog.New(slog.NewTextHandler(w.clientLog, nil)), o.clientCounter)
 	return w
 }
 
@@ -123,8 +128,14 @@ func (w *liveWorld) start(s interface {
 // whose counter starts afresh from the clock).
 func (w *liveWorld) newClient(log *slog.Logger, counter envelope.Counter) *mqttsec.Client {
 	w.t.Helper()
+	return w.newClientAt(w.b.URL(), log, counter)
+}
+
+// newClientAt is newClient connecting to the broker at url.
+func (w *liveWorld) newClientAt(url string, log *slog.Logger, counter envelope.Counter) *mqttsec.Client {
+	w.t.Helper()
 	c := mustT(mqttsec.NewClient(mqttsec.Config{ID: "client", Keyring: w.clientRing, Logger: log, Counter: counter,
-		Transport: transport(w.t, w.proto, w.b.URL(), "client", nil),
+		Transport: transport(w.t, w.proto, url, "client", nil),
 		Now:       func() time.Time { return time.Now().Add(time.Duration(w.clientClock.Load())) },
 	}))
 	w.start(c)
@@ -538,6 +549,27 @@ func TestWithheldAcknowledgementsDoNotWedge(t *testing.T) {
 			if n := w.lines("reply sent, not acknowledged by the broker"); n != batch || w.lines("reply not sent") != 0 {
 				t.Fatalf("%d replies logged as unacknowledged, %d as not sent; want %d and 0:\n%s", n, w.lines("reply not sent"), batch, w.log)
 			}
+		})
+	}
+}
+
+// A broker that withholds its acknowledgements of a client's requests
+// delays none of them: each Request returns with its reply, which the
+// broker delivers, while the acknowledgement is still awaited. A client
+// that waited for the acknowledgement before the reply would wait each
+// request's whole 5 s and fail it.
+func TestWithheldRequestAcknowledgementsDelayNothing(t *testing.T) {
+	const batch = 16
+	for _, proto := range protocols {
+		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
+			w := newLiveWorld(t, proto, liveOptions{clientProxy: true})
+			w.proxy.WithholdAcks(true)
+			w.requestBatch(t, "withheld", batch)
+			if n := w.proxy.Withheld(); n != batch {
+				t.Fatalf("%d acknowledgements withheld, want the %d requests'", n, batch)
+			}
+			w.proxy.WithholdAcks(false)
+			w.requestBatch(t, "after", batch)
 		})
 	}
 }

@@ -244,25 +244,45 @@ func subscribeV3(ctx context.Context, c mqtt.Client, filter string) error {
 // sent; once Paho has it, a missing acknowledgement is ErrUnacknowledged:
 // Paho's session still sends it again after a reconnect.
 func (t *PahoV3) Publish(ctx context.Context, m Outbound) error {
+	acked, outcome, err := t.startPublish(m)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-acked:
+		return outcome()
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnacknowledged, ctx.Err())
+	}
+}
+
+// startPublish hands m to Paho and returns without waiting for the
+// acknowledgement, which Paho's token tells: acked is closed once it came
+// or the publish failed, and outcome then says which, as Publish would.
+// An error found as Paho takes the message is returned at once (the
+// message was not sent). Taking it may wait for Paho's writer, up to
+// WriteTimeout.
+func (t *PahoV3) startPublish(m Outbound) (acked <-chan struct{}, outcome func() error, err error) {
 	t.mu.Lock()
 	client := t.client
 	t.mu.Unlock()
 	if client == nil {
-		return ErrClosed
+		return nil, nil, ErrClosed
 	}
 	tok := client.Publish(m.Topic, 1, false, m.Payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			return fmt.Errorf("mqttsec: publish: %w", err)
+			return nil, nil, fmt.Errorf("mqttsec: publish: %w", err)
 		}
-		return nil
 	default:
 	}
-	if err := wait(ctx, tok); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnacknowledged, err)
-	}
-	return nil
+	return tok.Done(), func() error {
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnacknowledged, err)
+		}
+		return nil
+	}, nil
 }
 
 // Close implements Transport.
