@@ -103,10 +103,7 @@ func (c *Client) shut() bool {
 // down, or its handler slow; the request may or may not have run. When
 // the transport reports first that the request could not be sent, Request
 // returns that error instead. The broker's acknowledgement of the request
-// is awaited beside the reply, never before it. Over NewPahoV3's
-// transport the request is handed to Paho on the calling goroutine, which
-// waits for Paho's writer when the connection is backed up, up to its
-// WriteTimeout (5 s unless the options set one), whatever ctx says.
+// is awaited beside the reply, never before it.
 //
 // Each Request is a span ("call <method>") of Config.TracerProvider, and
 // is measured (see the package documentation); the request carries the
@@ -162,20 +159,26 @@ func (c *Client) request(ctx context.Context, server, method string, payload []b
 // publishStarter is a transport that can hand a message over without
 // waiting for its acknowledgement, and tell when that came (PahoV3, whose
 // Paho client returns a token). A Request then waits for the
-// acknowledgement beside the reply on its own goroutine.
+// acknowledgement beside the reply on its own goroutine. Handing over
+// may itself wait, up to handOverBound (a connection backed up).
 type publishStarter interface {
 	startPublish(m Outbound) (acked <-chan struct{}, outcome func() error, err error)
+	handOverBound() time.Duration
 }
 
 // publish publishes out for a Request, which waits for the reply
 // meanwhile: acked is closed once the broker acknowledged it or the
 // publish failed, and outcome then says which, as Transport.Publish
-// does. Where the transport cannot hand a message over without waiting
-// (Transport.Publish waits for the acknowledgement), the publish runs on
-// a goroutine of its own, with ctx.
+// does. The message is handed over on the calling goroutine where the
+// transport can do that without waiting for the acknowledgement, and
+// within what is left of ctx (which has a deadline) whatever the
+// connection does; otherwise the publish runs on a goroutine of its own,
+// with ctx.
 func (c *Client) publish(ctx context.Context, out Outbound) (acked <-chan struct{}, outcome func() error, err error) {
 	if s, ok := c.cfg.Transport.(publishStarter); ok {
-		return s.startPublish(out)
+		if deadline, _ := ctx.Deadline(); time.Until(deadline) > s.handOverBound() {
+			return s.startPublish(out)
+		}
 	}
 	done := make(chan struct{})
 	var perr error

@@ -39,6 +39,9 @@ type PahoV3 struct {
 	guard   guard
 	// connections counts the connections made, the first included.
 	connections int
+	// writeTimeout is the options' WriteTimeout, as Start set it: the
+	// longest Paho takes to hand a publish over to its writer.
+	writeTimeout time.Duration
 }
 
 var _ Transport = (*PahoV3)(nil)
@@ -79,6 +82,7 @@ func (t *PahoV3) Start(ctx context.Context, deliver func(Inbound)) error {
 		// nothing outlives Close for long.
 		o.SetWriteTimeout(writeTimeout)
 	}
+	t.writeTimeout = o.WriteTimeout
 	promptReconnects(&o)
 	userOnConnect := o.OnConnect
 	userNotify := o.OnConnectionNotification
@@ -261,7 +265,7 @@ func (t *PahoV3) Publish(ctx context.Context, m Outbound) error {
 // or the publish failed, and outcome then says which, as Publish would.
 // An error found as Paho takes the message is returned at once (the
 // message was not sent). Taking it may wait for Paho's writer, up to
-// WriteTimeout.
+// handOverBound.
 func (t *PahoV3) startPublish(m Outbound) (acked <-chan struct{}, outcome func() error, err error) {
 	t.mu.Lock()
 	client := t.client
@@ -283,6 +287,14 @@ func (t *PahoV3) startPublish(m Outbound) (acked <-chan struct{}, outcome func()
 		}
 		return nil
 	}, nil
+}
+
+// handOverBound is the longest startPublish waits for Paho to take a
+// message: its WriteTimeout, once started.
+func (t *PahoV3) handOverBound() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeTimeout
 }
 
 // Close implements Transport.
