@@ -39,6 +39,9 @@ type header struct {
 
 	// Room for the usual single recipient.
 	toRoom [1]string
+	// text is the header as parse read it, the string its fields are cut
+	// from: OpenRouted checks that the envelope's header still holds it.
+	text string
 }
 
 // headers keeps headers between Open, Peek and Seal calls: a header points

@@ -150,9 +150,11 @@ func parse(h *header, data []byte, maxSize int) (frame, error) {
 	if err != nil {
 		return frame{}, err
 	}
-	if err := readHeader(h, f.header, string(f.header)); err != nil {
+	text := string(f.header)
+	if err := readHeader(h, f.header, text); err != nil {
 		return frame{}, err
 	}
+	h.text = text
 	if err := f.checkMembers(h); err != nil {
 		return frame{}, err
 	}

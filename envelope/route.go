@@ -8,9 +8,11 @@ import "context"
 // Opener.OpenRouted, which takes the remaining steps without reading the
 // envelope again. Nothing in it is verified: its sender, kind, counter
 // and the request it claims to answer are whatever the sender, or the
-// broker, wrote. It refers to the bytes it was read from, which must not
-// change until it is opened. It may be opened more than once, and by
-// several goroutines at once.
+// broker, wrote. It refers to the bytes it was read from: OpenRouted
+// refuses them if their header changed since (ErrMalformed), and
+// authenticates the rest as Open does. It may be opened more than once,
+// and by several goroutines at once, as long as nothing writes to those
+// bytes meanwhile.
 type Routed struct {
 	f frame
 	h header
@@ -64,6 +66,9 @@ func (o *Opener) OpenRouted(ctx context.Context, r *Routed, want *Expect) (*Mess
 	}
 	if len(r.f.data) > maxSizeOr(o.MaxSize) {
 		return nil, ErrTooLarge
+	}
+	if string(r.f.header) != r.h.text {
+		return nil, errorf(ErrMalformed, "the header changed after Route")
 	}
 	return o.open(ctx, r.f, &r.h, want)
 }

@@ -109,6 +109,26 @@ func TestRouteReadsWhatPeekReads(t *testing.T) {
 	}
 }
 
+// TestOpenRoutedRefusesAChangedHeader: bytes whose header changed after
+// Route (another envelope of the same length written over them, say) are
+// refused, not opened under the claims Route read.
+func TestOpenRoutedRefusesAChangedHeader(t *testing.T) {
+	w := newWorld(t)
+	data := sealRequestWith(t, w, withHMAC, []byte("payload")).Bytes
+	other := sealRequestWith(t, w, withHMAC, []byte("payload")).Bytes
+	if len(other) != len(data) {
+		t.Fatalf("two requests of %d and %d bytes", len(data), len(other))
+	}
+	r, err := Route(data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(data, other) // a later counter, and a valid MAC over it
+	if _, err := w.opener().OpenRouted(ctx, r, expectRequest); Class(err) != ErrMalformed {
+		t.Fatalf("a header changed after Route: %v", err)
+	}
+}
+
 // TestOpenRoutedChecksItsOwnSize: OpenRouted holds an envelope to its own
 // Opener's MaxSize, whatever Route was given, and refuses nothing routed.
 func TestOpenRoutedChecksItsOwnSize(t *testing.T) {
