@@ -118,18 +118,28 @@ const DefaultMaxSenders = 1 << 18
 //   - If the latest envelope.Seen.ExpiresAt admitted from one of them has
 //     passed (by MemoryStoreOptions.Now), every message the store admitted
 //     from that sender is refused as expired anyway: it forgets that
-//     sender, and nothing else changes (MemoryStats.ForgottenExpired). A
-//     sender with an admitted message whose ExpiresAt was zero (unknown),
-//     or loaded by Restore, is never taken for expired.
+//     sender (MemoryStats.ForgottenExpired). A sender with an admitted
+//     message whose ExpiresAt was zero (unknown), or loaded by Restore, is
+//     never taken for expired.
 //   - Otherwise it forgets the one of them whose newest issue time is the
-//     earliest, and raises the floor of that sender's bucket to that time
-//     (MemoryStats.ForgottenLive). Senders fall into buckets by a keyed
-//     hash of their id; there are MemoryStats.Buckets of them (4 ×
-//     MaxSenders rounded up to a power of two, at most 2^22), 8 bytes
-//     each, allocated at the first such forget. A message from a sender
-//     the store does not track is accepted only if issued after the floor
-//     of its bucket (and after Floor's), and a sender tracked again keeps
-//     that floor for its messages: forgetting never re-admits a message.
+//     earliest (MemoryStats.ForgottenLive).
+//
+// Either way it raises the floor of the forgotten sender's bucket to that
+// sender's newest issue time. Senders fall into buckets by a keyed hash of
+// their id; there are MemoryStats.Buckets of them (4 × MaxSenders rounded
+// up to a power of two, at most 2^22), 8 bytes each, allocated at the
+// first forget. A message from a sender the store does not track is
+// accepted only if issued after the floor of its bucket (and after
+// Floor's), and a sender tracked again keeps that floor for its messages:
+// forgetting never re-admits a message. For an expired sender the floor
+// is what keeps it so even where the receiver's expiry check and the
+// store disagree: a copy of an admitted message that Open found fresh
+// just before its expiry and that reaches Admit just after (a signature
+// to verify, an earlier message of its sender to wait for), a clock set
+// back, or a skew raised since. It costs legitimate messages nothing in
+// practice: the floor is an issue time the receiver no longer accepts
+// from that sender, and a message of another sender of the bucket is
+// refused only if issued no later than it.
 //
 // Each Admit costs O(1) whether the store is full or not: no scan of the
 // senders, and no allocation once it is full (a new sender takes the
@@ -186,7 +196,7 @@ type MemoryStore struct {
 	win     map[string]*senderState
 	lru     senderState // list head: lru.next is the most recently active sender, lru.prev the least
 	floor   stamp       // RaiseFloor's: for every sender the store does not track
-	buckets []stamp     // the live-forgotten senders' newest issue times, by bucket; nil until the first
+	buckets []stamp     // the forgotten senders' newest issue times, by bucket; nil until the first
 	stats   MemoryStats // the counts; Senders is len(win), filled in by Stats
 }
 
@@ -241,7 +251,7 @@ type MemoryStats struct {
 	// that send within one lifetime plus skew, and as the senders loaded
 	// by Restore, whose expiry is unknown, are forgotten.
 	ForgottenLive uint64
-	// Buckets is the number of floors the senders forgotten live are
+	// Buckets is the number of floors the senders forgotten are
 	// spread over.
 	Buckets int
 }
@@ -385,14 +395,15 @@ const evictScan = 8
 
 // makeRoom forgets one of the evictScan least recently active senders: one
 // whose admitted messages have all expired if there is one; else the one
-// with the earliest newest issue time, raising its bucket's floor to that
-// time. It returns the state it dropped. s.mu is held, and the store holds
-// at least one sender.
+// with the earliest newest issue time. Either way it raises the sender's
+// bucket's floor to its newest issue time. It returns the state it
+// dropped. s.mu is held, and the store holds at least one sender.
 func (s *MemoryStore) makeRoom() *senderState {
 	now := stampOf(s.now())
 	victim := s.lru.prev
 	for st, n := s.lru.prev, 0; st != &s.lru && n < evictScan; st, n = st.prev, n+1 {
 		if now > st.expires {
+			s.raiseBucket(st)
 			s.forget(st)
 			s.stats.ForgottenExpired++
 			return st

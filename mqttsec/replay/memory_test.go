@@ -282,7 +282,7 @@ func secondsAfter(sec int) time.Time { return testNow.Add(time.Duration(sec) * t
 // floor for its bucket otherwise.
 func TestMemoryStoreForgets(t *testing.T) {
 	tests := []forgetCase{
-		{"expired sender forgotten harmlessly", 2,
+		{"an expired sender is forgotten first", 2,
 			[]sentAt{{"a", 0, 60}, {"b", 1, 61}}, "", 61, "a", false},
 		{"at its ExpiresAt a sender is still live", 2,
 			[]sentAt{{"a", 0, 60}, {"b", 1, 61}}, "", 60, "a", true},
@@ -307,12 +307,12 @@ func TestMemoryStoreForgets(t *testing.T) {
 			if gone := forgottenOf(s, tt.sent); len(gone) != 1 || gone[0] != tt.forgotten {
 				t.Fatalf("forgot %v, want %s", gone, tt.forgotten)
 			}
-			// A live forget raises its bucket's floor to the sender's newest
+			// Every forget raises its bucket's floor to the sender's newest
 			// issue time: Floor, the latest one, tells.
 			want := replay.MemoryStats{Senders: tt.max, MaxSenders: tt.max, ForgottenExpired: 1}
-			wantFloor := time.Time{}
+			wantFloor := tt.newest()
 			if tt.live {
-				want.ForgottenExpired, want.ForgottenLive, wantFloor = 0, 1, tt.newest()
+				want.ForgottenExpired, want.ForgottenLive = 0, 1
 			}
 			got := s.Stats()
 			want.Buckets = got.Buckets
@@ -323,6 +323,36 @@ func TestMemoryStoreForgets(t *testing.T) {
 				t.Fatalf("Floor = %v, want %v", s.Floor(), wantFloor)
 			}
 		})
+	}
+}
+
+// TestMemoryStoreExpiredForgetStillRefusesReplays: a copy of an admitted
+// message that the receiver found fresh just before its expiry, and that
+// reaches Admit after the store forgot its sender as expired, is refused;
+// so is one checked after the receiver's clock was set back. The floor of
+// the forgotten sender's bucket holds them.
+func TestMemoryStoreExpiredForgetStillRefusesReplays(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	s := must[*replay.MemoryStore](t)(replay.NewMemoryStoreWith(replay.MemoryStoreOptions{MaxSenders: 1, Now: func() time.Time { return now }}))
+	m := envelope.Seen{Sender: "a", Counter: 7, IssuedAt: now, ExpiresAt: now.Add(90 * time.Second)}
+	if err := s.Admit(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(91 * time.Second)
+	if err := s.Admit(ctx, envelope.Seen{Sender: "b", Counter: 1, IssuedAt: now, ExpiresAt: now.Add(90 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ForgottenExpired != 1 {
+		t.Fatalf("Stats = %+v, want a forgotten as expired", st)
+	}
+	for _, at := range []time.Duration{0, -60 * time.Second} { // the clock set back
+		now = now.Add(at)
+		if err := s.Check(ctx, m); !errors.Is(err, envelope.ErrReplayed) {
+			t.Fatalf("Check of the replay, clock moved %v: %v", at, err)
+		}
+		if err := s.Admit(ctx, m); !errors.Is(err, envelope.ErrReplayed) {
+			t.Fatalf("Admit of the replay, clock moved %v: %v", at, err)
+		}
 	}
 }
 
