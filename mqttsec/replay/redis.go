@@ -133,8 +133,7 @@ const DefaultRetention = 10 * time.Minute
 // A script may touch the keys of one hash slot only, and each Admit reads
 // a sender's window with the marker that watches the Redis process
 // holding it. With Shards 0 or 1 (the default) the store has one marker,
-// Prefix+"#state", and on a ClusterClient (or a Ring, which places keys by
-// the same hash tags) its Prefix must hold a hash tag
+// Prefix+"#state", and on a ClusterClient its Prefix must hold a hash tag
 // ("{gateway}:replay:"): the whole store then lives in one slot, on one
 // node.
 //
@@ -319,6 +318,8 @@ func (opt RedisStoreOptions) check(rdb redis.UniversalClient) error {
 // not keep each window in one hash slot with its marker, on rdb.
 func checkLayout(rdb redis.UniversalClient, prefix string, shards int) error {
 	switch {
+	case isRing(rdb):
+		return errRing
 	case shards < 1 || shards > MaxRedisShards:
 		return fmt.Errorf("%w: redis shards %d is not within 0 (one marker) and %d", envelope.ErrInvalidConfig, shards, MaxRedisShards)
 	case shards > 1 && strings.ContainsAny(prefix, "{}"):
@@ -330,15 +331,25 @@ func checkLayout(rdb redis.UniversalClient, prefix string, shards int) error {
 }
 
 // slotted reports whether rdb places each key by its hash slot (its hash
-// tag, if any), as a ClusterClient and a Ring do, so that the keys a
-// script touches must share one.
+// tag, if any), as a ClusterClient does, so that the keys a script
+// touches must share one.
 func slotted(rdb redis.UniversalClient) bool {
-	switch rdb.(type) {
-	case *redis.ClusterClient, *redis.Ring:
-		return true
-	}
-	return false
+	_, ok := rdb.(*redis.ClusterClient)
+	return ok
 }
+
+// isRing reports whether rdb is a go-redis Ring, which neither the store
+// nor the counter takes: each client moves the keys of a shard it finds
+// down to the others on its own, so two replicas may keep one sender's
+// window on two nodes, and the shard, back, still holds its marker with
+// nothing to tell that messages were admitted elsewhere meanwhile.
+func isRing(rdb redis.UniversalClient) bool {
+	_, ok := rdb.(*redis.Ring)
+	return ok
+}
+
+// errRing refuses a Ring (see isRing).
+var errRing = fmt.Errorf("%w: a redis.Ring moves keys between its shards as each client sees them fail, which would split a sender's replay window between replicas: use a redis.Client or a redis.ClusterClient", envelope.ErrInvalidConfig)
 
 // hasHashTag reports whether keys starting with prefix hash to one Redis
 // Cluster slot whatever follows: the prefix holds a non-empty {tag}.

@@ -49,15 +49,14 @@ var _ envelope.Counter = (*RedisCounter)(nil)
 // # Redis Cluster
 //
 // The script touches both keys, which must then share a hash slot. On a
-// ClusterClient or a Ring, a key with a hash tag ("{gateway}:counter")
-// keeps "<key>#run_id", in its slot; a key without one has its run_id in
+// ClusterClient, a key with a hash tag ("{gateway}:counter") keeps
+// "<key>#run_id", in its slot; a key without one has its run_id in
 // "{<key>}#run_id", whose tag is the whole key, and so hashes as the key
 // does, on whichever node holds it. That takes a key with no '}' (a '{'
-// alone is fine): Next refuses any other key without a hash tag. On
-// other clients the run_id is in "<key>#run_id". (Versions that kept it
-// there on a Ring too: after an upgrade, a Ring deployment whose key has
-// no tag finds no run_id, and its first call moves the counter up to the
-// clock once, which is safe.)
+// alone is fine): Next refuses any other key without a hash tag. On a
+// Client the run_id is in "<key>#run_id". A Ring is refused, as by
+// RedisStore: it may move the counter to another shard, whose value is
+// older.
 type RedisCounter struct {
 	rdb     redis.UniversalClient
 	key     string
@@ -72,8 +71,8 @@ var counterSource string
 var counterScript = redis.NewScript(counterSource)
 
 // NewRedisCounter returns a counter stored under key. A key that cannot
-// share a hash slot with its run_id key on a ClusterClient or a Ring (see
-// "Redis Cluster") makes every Next fail with an error wrapping
+// share a hash slot with its run_id key on a ClusterClient, or a Ring (see
+// "Redis Cluster"), makes every Next fail with an error wrapping
 // envelope.ErrInvalidConfig.
 func NewRedisCounter(rdb redis.UniversalClient, key string) *RedisCounter {
 	c := &RedisCounter{rdb: rdb, key: key, timeout: 5 * time.Second}
@@ -87,6 +86,9 @@ func NewRedisCounter(rdb redis.UniversalClient, key string) *RedisCounter {
 // otherwise the whole key. "{"+key+"}" therefore has all of key as its tag
 // exactly when key is not empty and holds no '}'.
 func runIDKey(rdb redis.UniversalClient, key string) (string, error) {
+	if isRing(rdb) {
+		return "", errRing
+	}
 	if !slotted(rdb) || hasHashTag(key) {
 		return key + runIDSuffix, nil
 	}

@@ -120,12 +120,13 @@ func TestRedisStoreShardLayout(t *testing.T) {
 	}
 }
 
-// Which prefix and Shards each kind of client takes. A ClusterClient or a
-// Ring (which places keys by the same hash tags) needs the keys a script
-// touches in one slot: without shards, a tag in the prefix; with shards,
-// no brace in it, since its tag would put every shard in one slot. Other
-// clients take any prefix without shards, and the same as the cluster
-// with them (one layout wherever the store's keys go).
+// Which prefix and Shards each kind of client takes. A ClusterClient
+// needs the keys a script touches in one slot: without shards, a tag in
+// the prefix; with shards, no brace in it, since its tag would put every
+// shard in one slot. A Client takes any prefix without shards, and the
+// same as the cluster with them (one layout wherever the store's keys
+// go). A Ring, which moves keys between shards as each client sees them
+// fail, is refused whatever the options.
 func TestNewRedisStoreLayoutPerClient(t *testing.T) {
 	// No server is needed: the options are checked before any command.
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
@@ -135,7 +136,7 @@ func TestNewRedisStoreLayoutPerClient(t *testing.T) {
 	for _, tc := range []struct {
 		prefix         string
 		shards         int
-		slotted, plain bool   // accepted on a ClusterClient or a Ring; on a Client
+		slotted, plain bool   // accepted on a ClusterClient; on a Client
 		why            string // in the error, where refused
 	}{
 		{"", 0, false, true, "has no {hash tag}"}, // the default, "mqttsec:replay:"
@@ -158,27 +159,30 @@ func TestNewRedisStoreLayoutPerClient(t *testing.T) {
 		{"mqttsec:replay:", MaxRedisShards + 1, false, false, "redis shards 16385"},
 	} {
 		for name, rdb := range map[string]redis.UniversalClient{"cluster": cluster, "ring": ring, "client": plain} {
-			want := tc.slotted
-			if name == "client" {
+			want, why := tc.slotted, tc.why
+			switch name {
+			case "client":
 				want = tc.plain
+			case "ring":
+				want, why = false, "redis.Ring"
 			}
 			_, err := NewRedisStore(rdb, RedisStoreOptions{Prefix: tc.prefix, Shards: tc.shards})
 			if (err == nil) != want {
 				t.Errorf("%s, prefix %q, shards %d: %v, want accepted: %v", name, tc.prefix, tc.shards, err, want)
 				continue
 			}
-			if err != nil && (!errors.Is(err, envelope.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.why)) {
-				t.Errorf("%s, prefix %q, shards %d: %v, want ErrInvalidConfig saying %q", name, tc.prefix, tc.shards, err, tc.why)
+			if err != nil && (!errors.Is(err, envelope.ErrInvalidConfig) || !strings.Contains(err.Error(), why)) {
+				t.Errorf("%s, prefix %q, shards %d: %v, want ErrInvalidConfig saying %q", name, tc.prefix, tc.shards, err, why)
 			}
 		}
 	}
 }
 
-// A RedisCounter's two keys share a slot where the client places keys by
-// slot: a key with a hash tag keeps "<key>#run_id"; one without has its
-// run_id in "{<key>}#run_id", which hashes as the key when the key holds
-// no '}'; any other key is refused, by Next, before any command. Other
-// clients keep "<key>#run_id" for every key.
+// A RedisCounter's two keys share a slot on a ClusterClient: a key with a
+// hash tag keeps "<key>#run_id"; one without has its run_id in
+// "{<key>}#run_id", which hashes as the key when the key holds no '}'; any
+// other key is refused, by Next, before any command. A Client keeps
+// "<key>#run_id" for every key; a Ring is refused for every key.
 func TestRedisCounterRunIDKey(t *testing.T) {
 	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
@@ -186,7 +190,7 @@ func TestRedisCounterRunIDKey(t *testing.T) {
 	t.Cleanup(func() { cluster.Close(); ring.Close(); plain.Close() })
 	for _, tc := range []struct {
 		key     string
-		slotted string // the run_id key on a ClusterClient or a Ring; "": refused
+		slotted string // the run_id key on a ClusterClient; "": refused
 	}{
 		{"mqttsec:counter:gateway", "{mqttsec:counter:gateway}#run_id"},
 		{"{gateway}:counter", "{gateway}:counter#run_id"},
@@ -200,8 +204,11 @@ func TestRedisCounterRunIDKey(t *testing.T) {
 		for name, rdb := range map[string]redis.UniversalClient{"cluster": cluster, "ring": ring, "client": plain} {
 			c := NewRedisCounter(rdb, tc.key)
 			want := tc.slotted
-			if name == "client" {
+			switch name {
+			case "client":
 				want = tc.key + "#run_id"
+			case "ring":
+				want = ""
 			}
 			if want == "" {
 				if _, err := c.Next(); !errors.Is(err, envelope.ErrInvalidConfig) {
