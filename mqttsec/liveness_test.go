@@ -557,14 +557,16 @@ func TestWithheldAcknowledgementsDoNotWedge(t *testing.T) {
 // delays none of them: each Request returns with its reply, which the
 // broker delivers, while the acknowledgement is still awaited. A client
 // that waited for the acknowledgement before the reply would wait each
-// request's whole 5 s and fail it.
+// request's whole 10 s and fail it. (10 s, past PahoV3's 5 s
+// WriteTimeout, so that the requests over MQTT 3.1.1 are handed to Paho
+// on their own goroutines.)
 func TestWithheldRequestAcknowledgementsDelayNothing(t *testing.T) {
 	const batch = 16
 	for _, proto := range protocols {
 		t.Run(fmt.Sprintf("v%d", proto), func(t *testing.T) {
 			w := newLiveWorld(t, proto, liveOptions{clientProxy: true})
 			w.proxy.WithholdAcks(true)
-			w.requestBatch(t, "withheld", batch)
+			w.requestBatchWithin(t, "withheld", batch, 10*time.Second)
 			if n := w.proxy.Withheld(); n != batch {
 				t.Fatalf("%d acknowledgements withheld, want the %d requests'", n, batch)
 			}
@@ -577,9 +579,16 @@ func TestWithheldRequestAcknowledgementsDelayNothing(t *testing.T) {
 // requestBatch makes n requests at once, each with 5 s to be answered.
 func (w *liveWorld) requestBatch(t *testing.T, name string, n int) {
 	t.Helper()
+	w.requestBatchWithin(t, name, n, 5*time.Second)
+}
+
+// requestBatchWithin makes n requests at once, each with d to be
+// answered.
+func (w *liveWorld) requestBatchWithin(t *testing.T, name string, n int, d time.Duration) {
+	t.Helper()
 	failed := requestsInFlight(t, n, n, func(i int) error {
 		payload := fmt.Sprintf("%s %d", name, i)
-		out, err := w.call(w.client, payload, 5*time.Second)
+		out, err := w.call(w.client, payload, d)
 		if err == nil && string(out) != payload {
 			err = fmt.Errorf("%q: got %q", payload, out)
 		}

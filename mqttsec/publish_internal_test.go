@@ -60,8 +60,9 @@ func TestPublishHandsOverOnlyWithinTheDeadline(t *testing.T) {
 			if err := outcome(); err != nil {
 				t.Fatal(err)
 			}
-			if got := tr.started.Load() == 1 && tr.plain.Load() == 0; got != tc.handedOver {
-				t.Fatalf("handed over %d, published %d; want handed over: %v", tr.started.Load(), tr.plain.Load(), tc.handedOver)
+			started, plain := tr.started.Load(), tr.plain.Load()
+			if (tc.handedOver && (started != 1 || plain != 0)) || (!tc.handedOver && (started != 0 || plain != 1)) {
+				t.Fatalf("handed over %d, published %d; want handed over: %v", started, plain, tc.handedOver)
 			}
 		})
 	}

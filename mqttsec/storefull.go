@@ -40,8 +40,10 @@ func (w *fullWatch) admit() {
 	if w.admitted.Add(1)%fullCheckEvery != 0 {
 		return
 	}
-	st := w.store.Stats()
+	// Two looks at once take turns, so that each sees the count the
+	// other left: ForgottenLive only grows.
 	w.mu.Lock()
+	st := w.store.Stats()
 	grew := st.ForgottenLive - w.lastLive
 	w.lastLive = st.ForgottenLive
 	w.mu.Unlock()

@@ -401,27 +401,61 @@ var (
 
 // TestGlobalMeterProvider: without Config.MeterProvider, a Client and a
 // Server made before the application installs a global meter provider
-// measure nothing until then, and measure through it once it is
-// installed: each side counts the second request's accepted message, and
-// the client's requests in flight come back to 0, never below.
+// measure through it once it is installed. A request under way when it
+// is installed is not counted out without having been counted in: the
+// requests and handlers in flight never go below 0. The next request is
+// measured on both sides.
 func TestGlobalMeterProvider(t *testing.T) {
 	b := embeddedBroker(t)
-	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0]})
+	entered, release := make(chan struct{}), make(chan struct{})
+	p := newPair(t, b, pairOptions{proto: 5, suite: suites()[0], handlers: map[string]mqttsec.HandlerFunc{
+		"block": func(ctx context.Context, r *mqttsec.Request) ([]byte, error) {
+			close(entered)
+			select {
+			case <-release:
+				return nil, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		},
+	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
-		t.Fatal(err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.client.Request(ctx, "gateway", "block", nil)
+		done <- err
+	}()
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("the handler never ran")
 	}
 	prev := otel.GetMeterProvider()
 	otel.SetMeterProvider(globalMeter)
 	t.Cleanup(func() { otel.SetMeterProvider(prev) })
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	m := &meter{reader: globalReader, provider: globalMeter}
-	before := value(m.read(t), "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway")
+	for name, points := range m.read(t) {
+		if !strings.HasSuffix(name, "active_requests") {
+			continue
+		}
+		for _, pt := range points {
+			if pt.value < 0 {
+				t.Errorf("%s{%s} = %d after the request under way ended", name, pt.attrs, pt.value)
+			}
+		}
+	}
+	const echoRuns = "mqttsec.method=echo,mqttsec.peer=client,mqttsec.result=ok"
+	first := m.read(t)
+	before := value(first, "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway")
+	beforeEcho := value(first, "mqttsec.server.handler.duration", echoRuns)
 	if _, err := p.client.Request(ctx, "gateway", "echo", nil); err != nil {
 		t.Fatal(err)
 	}
-	// The client counts its reply before Request returns; the server
-	// counted the request before it answered.
 	got := m.read(t)
 	if n := value(got, "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=gateway"); n != max(before, 0)+1 {
 		t.Errorf("client's accepted replies: %d, want %d", n, max(before, 0)+1)
@@ -429,8 +463,8 @@ func TestGlobalMeterProvider(t *testing.T) {
 	if n := value(got, "mqttsec.messages", "mqttsec.outcome=accepted,mqttsec.peer=client"); n < 1 {
 		t.Errorf("server's accepted requests: %d, want at least 1", n)
 	}
-	if n := value(got, "mqttsec.client.active_requests", ""); n != 0 {
-		t.Errorf("client requests in flight: %d, want 0", n)
+	if n := value(got, "mqttsec.server.handler.duration", echoRuns); n != max(beforeEcho, 0)+1 {
+		t.Errorf("echo handler runs measured: %d, want %d", n, max(beforeEcho, 0)+1)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ const clusterShards = 16
 // clusterTest skips t unless RedisClusterEnv is set, and returns a
 // function making clients of the test cluster, closed when the test ends;
 // then no goroutine the test started may be left.
-func clusterTest(t *testing.T) (newClient func() *redis.ClusterClient) {
+func clusterTest(t testing.TB) (newClient func() *redis.ClusterClient) {
 	t.Helper()
 	addrs := os.Getenv(RedisClusterEnv)
 	if addrs == "" {
@@ -50,7 +51,7 @@ func clusterTest(t *testing.T) (newClient func() *redis.ClusterClient) {
 
 // clusterPrefix returns a prefix of the test's own, whose keys the test's
 // end deletes from every master of rdb's cluster.
-func clusterPrefix(t *testing.T, rdb *redis.ClusterClient, name string) string {
+func clusterPrefix(t testing.TB, rdb *redis.ClusterClient, name string) string {
 	t.Helper()
 	prefix := fmt.Sprintf("mqttsec-test:cluster:%s:%d:", name, time.Now().UnixNano())
 	t.Cleanup(func() {
@@ -65,7 +66,7 @@ func clusterPrefix(t *testing.T, rdb *redis.ClusterClient, name string) string {
 
 // keysPerMaster returns the keys starting with prefix on each master of
 // the cluster, by address.
-func keysPerMaster(t *testing.T, rdb *redis.ClusterClient, prefix string) map[string][]string {
+func keysPerMaster(t testing.TB, rdb *redis.ClusterClient, prefix string) map[string][]string {
 	t.Helper()
 	var mu sync.Mutex
 	out := map[string][]string{}
@@ -104,7 +105,7 @@ func deleteKeys(rdb *redis.ClusterClient, addr string, keys []string) error {
 
 // clusterDeployment initialises a store on the cluster and opens it
 // again, as replicas do, each with a client of its own.
-func clusterDeployment(t *testing.T, newClient func() *redis.ClusterClient, n int, opt RedisStoreOptions) *redisDeployment {
+func clusterDeployment(t testing.TB, newClient func() *redis.ClusterClient, n int, opt RedisStoreOptions) *redisDeployment {
 	t.Helper()
 	d := &redisDeployment{}
 	for i := range n {
@@ -416,4 +417,27 @@ func TestRedisClusterACLUser(t *testing.T) {
 			t.Fatalf("RedisCounter: %v", err)
 		}
 	}
+}
+
+// BenchmarkRedisClusterStoreAdmit admits on the test cluster, through a
+// store of clusterShards shards, the messages of 16 senders per CPU, each
+// sender's in order on a goroutine of its own.
+//
+//	MQTTSEC_TEST_REDIS_CLUSTER=host:port,... go test -run '^$' -bench RedisClusterStoreAdmit ./mqttsec/replay
+func BenchmarkRedisClusterStoreAdmit(b *testing.B) {
+	newClient := clusterTest(b)
+	rdb := newClient()
+	opt := RedisStoreOptions{Prefix: clusterPrefix(b, rdb, "bench"), Shards: clusterShards}
+	s := clusterDeployment(b, newClient, 1, opt).replicas[0]
+	var senders atomic.Uint64
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		sender := fmt.Sprint("s", senders.Add(1))
+		for c := uint64(1); pb.Next(); c++ {
+			if err := s.Admit(ctx, seen(sender, c)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
