@@ -107,24 +107,7 @@ func deleteKeys(rdb *redis.ClusterClient, addr string, keys []string) error {
 // again, as replicas do, each with a client of its own.
 func clusterDeployment(t testing.TB, newClient func() *redis.ClusterClient, n int, opt RedisStoreOptions) *redisDeployment {
 	t.Helper()
-	d := &redisDeployment{}
-	for i := range n {
-		rdb := newClient()
-		open := NewRedisStore
-		if i == 0 {
-			open = func(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
-				return InitRedisStore(ctx, rdb, opt)
-			}
-		}
-		s, err := open(rdb, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := &redisLossLog{}
-		s.NotifyLoss(l.add)
-		d.replicas, d.losses = append(d.replicas, s), append(d.losses, l)
-	}
-	return d
+	return deployReplicas(t, n, opt, true, func() redis.UniversalClient { return newClient() })
 }
 
 // clusterSenders returns n sender ids.

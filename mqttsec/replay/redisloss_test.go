@@ -75,10 +75,21 @@ func newRedisDeployment(t *testing.T, addr string, db, n int, opt RedisStoreOpti
 // replicas moved to another Redis do).
 func openRedisDeployment(t *testing.T, addr string, db, n int, opt RedisStoreOptions, init bool) *redisDeployment {
 	t.Helper()
-	d := &redisDeployment{}
-	for i := range n {
+	return deployReplicas(t, n, opt, init, func() redis.UniversalClient {
 		rdb := redis.NewClient(&redis.Options{Addr: addr, DB: db})
 		t.Cleanup(func() { rdb.Close() })
+		return rdb
+	})
+}
+
+// deployReplicas opens a store n times on clients from newClient, as n
+// replicas do, the first with InitRedisStore if init is set (else all
+// with NewRedisStore), each with its own log of reported losses.
+func deployReplicas(t testing.TB, n int, opt RedisStoreOptions, init bool, newClient func() redis.UniversalClient) *redisDeployment {
+	t.Helper()
+	d := &redisDeployment{}
+	for i := range n {
+		rdb := newClient()
 		open := NewRedisStore
 		if i == 0 && init {
 			open = func(rdb redis.UniversalClient, opt RedisStoreOptions) (*RedisStore, error) {
