@@ -136,41 +136,25 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 	for _, proto := range []int{3, 5} {
 		conn := cli.Conn{Broker: opt.broker, Protocol: proto}
 		prefix := fmt.Sprintf("roundtrip/v%d/", proto)
-		type entry struct {
-			name, suite string
-			pair        *benchsuite.Pair
-			p50, p99    []time.Duration
-			added       []time.Duration // p50 over plain's, taken in turns
-			added99     []time.Duration // p99 over plain's, taken in turns
-			tput        []float64
-			cpu         []float64 // µs of process CPU per round trip
-			// sizedAs, for plain Paho carrying requests as long as a
-			// suite's request envelope, names that suite; size is the length.
-			sizedAs string
-			size    int
-			// floorOf, for plain Paho carrying a suite's envelope length
-			// and running its primitives, names that suite.
-			floorOf string
-		}
-		plain := &entry{name: prefix + "plain", suite: "plain"}
-		entries := []*entry{plain}
+		plain := &roundTripEntry{name: prefix + "plain", suite: "plain"}
+		entries := []*roundTripEntry{plain}
 		// Plain Paho carrying an HMAC request envelope's length, and the
 		// floors.
-		var sized *entry
-		floors := map[string]*entry{}
+		var sized *roundTripEntry
+		floors := map[string]*roundTripEntry{}
 		if want(prefix + sizedPlain) {
-			sized = &entry{name: prefix + sizedPlain, suite: sizedPlain, sizedAs: "hmac"}
+			sized = &roundTripEntry{name: prefix + sizedPlain, suite: sizedPlain, sizedAs: "hmac"}
 			entries = append(entries, sized)
 		}
 		for _, suite := range floorSuites {
 			if name := floorName(suite); want(prefix + name) {
-				floors[suite] = &entry{name: prefix + name, suite: name, floorOf: suite}
+				floors[suite] = &roundTripEntry{name: prefix + name, suite: name, floorOf: suite}
 				entries = append(entries, floors[suite])
 			}
 		}
 		for _, name := range roundTripSuites {
 			if want(prefix + name) {
-				entries = append(entries, &entry{name: prefix + name, suite: name})
+				entries = append(entries, &roundTripEntry{name: prefix + name, suite: name})
 			}
 		}
 		if len(entries) == 1 && !want(plain.name) {
@@ -203,35 +187,13 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 				if e == plain && len(entries) > 1 {
 					continue // measured in turns with each secured pair
 				}
-				reqs := []benchsuite.Requester{plain.pair.Request}
-				if e != plain {
-					reqs = append(reqs, e.pair.Request)
-				}
-				lat, err := benchsuite.Latencies(rctx, payload, slice, reqs...)
-				if err != nil {
+				if err := e.latencyRound(rctx, plain, payload, slice); err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
-				}
-				plain.p50 = append(plain.p50, benchsuite.Percentile(lat[0], 0.5))
-				plain.p99 = append(plain.p99, benchsuite.Percentile(lat[0], 0.99))
-				if e != plain {
-					p50 := benchsuite.Percentile(lat[1], 0.5)
-					e.p50 = append(e.p50, p50)
-					e.p99 = append(e.p99, benchsuite.Percentile(lat[1], 0.99))
-					e.added = append(e.added, p50-benchsuite.Percentile(lat[0], 0.5))
-					e.added99 = append(e.added99, benchsuite.Percentile(lat[1], 0.99)-benchsuite.Percentile(lat[0], 0.99))
 				}
 			}
 			for _, e := range entries {
-				began := time.Now()
-				cpu0, cpuOK := processCPU()
-				t, err := benchsuite.Throughput(rctx, e.pair.Request, payload, opt.inFlight, slice)
-				if err != nil {
+				if err := e.throughputRound(rctx, payload, opt.inFlight, slice); err != nil {
 					return nil, fmt.Errorf("%s: %w", e.name, err)
-				}
-				e.tput = append(e.tput, t)
-				if cpu1, ok := processCPU(); ok && cpuOK {
-					done := t * time.Since(began).Seconds()
-					e.cpu = append(e.cpu, us(cpu1-cpu0)/done)
 				}
 			}
 		}
@@ -288,6 +250,65 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 		}
 	}
 	return rows, nil
+}
+
+// roundTripEntry is one pair of roundTripRows and what its rounds
+// measured.
+type roundTripEntry struct {
+	name, suite string
+	pair        *benchsuite.Pair
+	p50, p99    []time.Duration
+	added       []time.Duration // p50 over plain's, taken in turns
+	added99     []time.Duration // p99 over plain's, taken in turns
+	tput        []float64
+	cpu         []float64 // µs of process CPU per round trip
+	// sizedAs, for plain Paho carrying requests as long as a suite's
+	// request envelope, names that suite; size is the length.
+	sizedAs string
+	size    int
+	// floorOf, for plain Paho carrying a suite's envelope length and
+	// running its primitives, names that suite.
+	floorOf string
+}
+
+// latencyRound takes one round of e's latency in turns with plain's (or
+// plain's alone, when e is plain) for d.
+func (e *roundTripEntry) latencyRound(ctx context.Context, plain *roundTripEntry, payload []byte, d time.Duration) error {
+	reqs := []benchsuite.Requester{plain.pair.Request}
+	if e != plain {
+		reqs = append(reqs, e.pair.Request)
+	}
+	lat, err := benchsuite.Latencies(ctx, payload, d, reqs...)
+	if err != nil {
+		return err
+	}
+	plain.p50 = append(plain.p50, benchsuite.Percentile(lat[0], 0.5))
+	plain.p99 = append(plain.p99, benchsuite.Percentile(lat[0], 0.99))
+	if e != plain {
+		p50, p99 := benchsuite.Percentile(lat[1], 0.5), benchsuite.Percentile(lat[1], 0.99)
+		e.p50, e.p99 = append(e.p50, p50), append(e.p99, p99)
+		e.added = append(e.added, p50-benchsuite.Percentile(lat[0], 0.5))
+		e.added99 = append(e.added99, p99-benchsuite.Percentile(lat[0], 0.99))
+	}
+	return nil
+}
+
+// throughputRound takes one round of e's throughput with inFlight
+// requests for d, and the process's CPU per round trip meanwhile where
+// the platform tells.
+func (e *roundTripEntry) throughputRound(ctx context.Context, payload []byte, inFlight int, d time.Duration) error {
+	began := time.Now()
+	cpu0, cpuOK := processCPU()
+	t, err := benchsuite.Throughput(ctx, e.pair.Request, payload, inFlight, d)
+	if err != nil {
+		return err
+	}
+	e.tput = append(e.tput, t)
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		done := t * time.Since(began).Seconds()
+		e.cpu = append(e.cpu, us(cpu1-cpu0)/done)
+	}
+	return nil
 }
 
 // relative says how a row's throughput compares with another's, given
