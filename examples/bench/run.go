@@ -161,20 +161,7 @@ func roundTripRows(ctx context.Context, opt options, want func(string) bool, clK
 			continue
 		}
 		for _, e := range entries {
-			var err error
-			switch {
-			case e == plain:
-				e.pair, err = benchsuite.PlainPair(ctx, conn.Transport)
-			case e.floorOf != "":
-				e.pair, e.size, err = benchsuite.FloorPair(ctx, conn.Transport, suiteNamed(e.floorOf), clKeys, gwKeys, payload)
-			case e.sizedAs != "":
-				if e.pair, err = benchsuite.PlainPair(ctx, conn.Transport); err == nil {
-					e.pair.Request, e.size, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed(e.sizedAs), clKeys, gwKeys, payload)
-				}
-			default:
-				e.pair, err = benchsuite.SecuredPair(ctx, conn.Transport, suiteNamed(e.suite), gwKeys, clKeys)
-			}
-			if err != nil {
+			if err := e.open(ctx, conn.Transport, clKeys, gwKeys, payload); err != nil {
 				return nil, fmt.Errorf("%s: %w", e.name, err)
 			}
 			defer e.pair.Close()
@@ -269,6 +256,25 @@ type roundTripEntry struct {
 	// floorOf, for plain Paho carrying a suite's envelope length and
 	// running its primitives, names that suite.
 	floorOf string
+}
+
+// open starts e's pair over dial: plain Paho (for the plain row, alone
+// or carrying a suite's envelope length), a floor, or a secured pair.
+func (e *roundTripEntry) open(ctx context.Context, dial benchsuite.Dial, clKeys, gwKeys *benchsuite.Keys, payload []byte) error {
+	var err error
+	switch {
+	case e.floorOf != "":
+		e.pair, e.size, err = benchsuite.FloorPair(ctx, dial, suiteNamed(e.floorOf), clKeys, gwKeys, payload)
+	case e.sizedAs != "":
+		if e.pair, err = benchsuite.PlainPair(ctx, dial); err == nil {
+			e.pair.Request, e.size, err = benchsuite.EnvelopeSized(e.pair.Request, suiteNamed(e.sizedAs), clKeys, gwKeys, payload)
+		}
+	case e.suite == "plain":
+		e.pair, err = benchsuite.PlainPair(ctx, dial)
+	default:
+		e.pair, err = benchsuite.SecuredPair(ctx, dial, suiteNamed(e.suite), gwKeys, clKeys)
+	}
+	return err
 }
 
 // latencyRound takes one round of e's latency in turns with plain's (or
