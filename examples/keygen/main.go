@@ -3,7 +3,7 @@
 //
 //	keygen init   --dir keys/gateway --id gateway [--rsa] [--force]
 //	keygen export --dir keys/gateway --to keys/client/peers/gateway [--force]
-//	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]
+//	keygen pair   --dir keys/gateway --peer-dir keys/client [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--sign es256] [--force]
 //	keygen show   --dir keys/gateway
 //	keygen acl    --dir keys/gateway [--out FILE] [--prefix P] [--force]
 //
@@ -40,7 +40,7 @@ const usage = "usage: keygen init|export|pair|show|acl [flags]  (keygen CMD -h f
 var synopsis = map[string]string{
 	"init":   "keygen init --dir DIR --id ID [--rsa] [--force]",
 	"export": "keygen export --dir DIR --to PEERDIR [--force]",
-	"pair":   `keygen pair --dir DIR --peer-dir DIR [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--force]`,
+	"pair":   `keygen pair --dir DIR --peer-dir DIR [--hmac] [--hotp] [--psk] [--send "hmac sig"] [--sign ALG] [--force]`,
 	"show":   "keygen show --dir DIR",
 	"acl":    "keygen acl --dir DIR [--out FILE] [--prefix P] [--force]",
 }
@@ -123,13 +123,14 @@ func command(args []string, stdout, stderr io.Writer) error {
 		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
 		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
 		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
+		sign := fs.String("sign", "", "peer.conf sign line for both sides: the own key that signs, ed25519, es256 or rsa (default: the first present, ed25519); es256 for a device of the C port")
 		if help, err := parse(); help || err != nil {
 			return err
 		}
 		if *dir == "" || *peerDir == "" {
 			return errors.New("pair needs --dir and --peer-dir")
 		}
-		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Force: *force})
+		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Sign: *sign, Force: *force})
 		if err != nil {
 			return err
 		}

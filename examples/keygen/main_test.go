@@ -67,6 +67,35 @@ func TestKeygenMakesLoadableDirectories(t *testing.T) {
 	}
 }
 
+// pair --sign writes the sign line on both sides.
+func TestKeygenPairSign(t *testing.T) {
+	root := t.TempDir()
+	gw, door := filepath.Join(root, "gateway"), filepath.Join(root, "door-7")
+	var out, errOut bytes.Buffer
+	for _, args := range [][]string{
+		{"init", "--dir", gw, "--id", "gateway"},
+		{"init", "--dir", door, "--id", "door-7"},
+		{"pair", "--dir", gw, "--peer-dir", door, "--hmac", "--send", "hmac sig", "--sign", "es256"},
+	} {
+		if err := run(args, &out, &errOut); err != nil {
+			t.Fatalf("keygen %v: %v\n%s", args, err, errOut.String())
+		}
+	}
+	for _, conf := range []string{filepath.Join(gw, "peers", "door-7", "peer.conf"), filepath.Join(door, "peers", "gateway", "peer.conf")} {
+		data, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) != "send hmac sig\nsign es256\n" {
+			t.Fatalf("%s: %q", conf, data)
+		}
+	}
+	err := run([]string{"pair", "--dir", gw, "--peer-dir", door, "--hmac", "--send", "sig", "--sign", "rsa2", "--force"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "sign ed25519|es256|rsa") {
+		t.Fatalf("pair --sign rsa2: %v", err)
+	}
+}
+
 func TestKeygenHelp(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -78,6 +107,7 @@ func TestKeygenHelp(t *testing.T) {
 		{[]string{"init", "-h"}, "usage: keygen init --dir DIR --id ID"},
 		{[]string{"export", "--help"}, "usage: keygen export --dir DIR --to PEERDIR"},
 		{[]string{"pair", "-h"}, "-peer-dir"},
+		{[]string{"pair", "-h"}, "-sign"},
 		{[]string{"show", "--dir", "x", "-h"}, "usage: keygen show --dir DIR"},
 		{[]string{"help"}, "keygen acl --dir DIR [--out FILE]"},
 		{[]string{"acl", "-h"}, "usage: keygen acl --dir DIR [--out FILE]"},

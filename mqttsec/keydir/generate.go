@@ -179,7 +179,13 @@ type PairOptions struct {
 	HMAC, HOTP, PSK bool
 	// Send is the peer.conf send line for both sides, e.g. "hmac sig";
 	// empty means "hmac".
-	Send  string
+	Send string
+	// Sign, if set, is the peer.conf sign line for both sides: the own key
+	// ("ed25519", "es256" or "rsa") that signs for the peer. Empty leaves
+	// the default, the first own signing key present (ed25519 first); a
+	// device of the C port's profile verifies ES256 only, so pair with it
+	// using "es256".
+	Sign  string
 	Force bool
 }
 
@@ -203,6 +209,9 @@ func Pair(dirA, dirB string, opt PairOptions) error {
 		send = "hmac"
 	}
 	conf := []byte("send " + send + "\n")
+	if opt.Sign != "" {
+		conf = append(conf, "sign "+opt.Sign+"\n"...)
+	}
 	if _, err := parsePeerConfData("peer.conf", conf); err != nil {
 		return err
 	}

@@ -419,6 +419,54 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
+// PairOptions.Sign writes a sign line on both sides: with "es256" each
+// side signs for the other with its ECDSA P-256 key, which is what a
+// device of the C port's profile verifies (it holds no Ed25519 keys).
+func TestPairSign(t *testing.T) {
+	gwDir, clDir := setup(t, "sig", PairOptions{Sign: "es256"})
+	for _, conf := range []string{filepath.Join(gwDir, "peers", "client", "peer.conf"), filepath.Join(clDir, "peers", "gateway", "peer.conf")} {
+		data, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) != "send sig\nsign es256\n" {
+			t.Fatalf("%s: %q", conf, data)
+		}
+	}
+	// Each side can verify only the other's ES256 key: a round trip works
+	// only if both sign with it.
+	for _, dir := range []string{filepath.Join(gwDir, "peers", "client"), filepath.Join(clDir, "peers", "gateway")} {
+		if err := os.Remove(filepath.Join(dir, "ed25519.pub")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw, err := Load(gwDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Load(clDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pairOver(t, gw.Keyring, cl.Keyring)
+	if got, want := request(t, c, "hi"), "client "+envelope.Signature.String()+" hi"; got != want {
+		t.Fatalf("reply %q, want %q", got, want)
+	}
+	// A key kind peer.conf does not know is refused before anything is
+	// written.
+	other := filepath.Join(t.TempDir(), "other")
+	if err := Init(other, "other", InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = Pair(gwDir, other, PairOptions{Send: "sig", Sign: "dsa"})
+	if err == nil || !strings.Contains(err.Error(), "sign ed25519|es256|rsa") {
+		t.Fatalf("Pair with Sign dsa: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(gwDir, "peers", "other")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Pair with a bad Sign wrote peers/other: %v", err)
+	}
+}
+
 func TestPeerConfClockless(t *testing.T) {
 	for _, tc := range []struct {
 		conf string
