@@ -154,8 +154,9 @@ func runSuite(t *testing.T, bin commands, broker string, s suite) {
 		t.Fatalf("door --call no-such-method: exit %d; want 6 and a not-found error reply\nstderr:\n%s", code, errOut)
 	}
 
-	// client -> device, watched by an attacker on the broker.
-	dp := startDoor(t, bin, u, broker)
+	// client -> device, watched by an attacker on the broker. Every
+	// refusal is logged, so that each attack below shows.
+	dp := startDoor(t, bin, u, broker, "--reject-log-interval", "0")
 	spy := newAttacker(t, broker, u)
 	out, errOut, code = runCmd(t, bin.client, "--keys", u.clDir, "--server", u.door, "--broker", broker,
 		"--timeout", "10s", "open-door", "front")
@@ -211,6 +212,22 @@ func runSuite(t *testing.T, bin commands, broker string, s suite) {
 	i := dp.waitLine(t, "stderr", regexp.MustCompile(`: replayed \(rule replay-loss\)`), from)
 	t.Logf("replayed after a restart: %s", dp.line(i))
 	execLines(t, u, 1)
+
+	// With the default --reject-log-interval (10 s), a flood of junk
+	// makes one log line: the door opens messages in order, so once the
+	// client's next request is answered, all the junk sent before it was
+	// refused.
+	from = i + 1
+	for range 5 {
+		spy.publish(t, []byte("junk"))
+	}
+	if out, errOut, code := runCmd(t, bin.client, "--keys", u.clDir, "--server", u.door, "--broker", broker,
+		"--timeout", "10s", "status"); code != 0 {
+		t.Fatalf("client status: exit %d, stdout %q\nstderr:\n%s", code, out, errOut)
+	}
+	if n := dp.countLines("stderr", refusedAs(u, "malformed"), from); n != 1 {
+		t.Fatalf("five malformed messages made %d log lines, want 1 (its output follows)", n)
+	}
 }
 
 // refusedAs matches the door's log line for an open-door request refused
@@ -278,10 +295,11 @@ func startGateway(t *testing.T, bin commands, u *setup, broker string) {
 
 // startDoor runs the door as a server until the test ends (or stop), and
 // waits until it accepts requests: it refuses every request issued
-// before its start plus its skew, 1 s here.
-func startDoor(t *testing.T, bin commands, u *setup, broker string) *proc {
+// before its start plus its skew, 1 s here. more are further flags.
+func startDoor(t *testing.T, bin commands, u *setup, broker string, more ...string) *proc {
 	t.Helper()
-	p := start(t, "door", bin.door, u.doorArgs("--broker", broker, "--skew", "1s", "--exec-log", u.execLog)...)
+	args := append([]string{"--broker", broker, "--skew", "1s", "--exec-log", u.execLog}, more...)
+	p := start(t, "door", bin.door, u.doorArgs(args...)...)
 	p.waitLine(t, "stdout", regexp.MustCompile(`^door `+regexp.QuoteMeta(u.door)+` ready: `), 0)
 	if u.clockless {
 		p.waitLine(t, "stderr", regexp.MustCompile(`^door: learned the time from `+regexp.QuoteMeta(u.gw)+`: `), 0)
@@ -505,6 +523,19 @@ func (p *proc) waitLine(t *testing.T, stream string, re *regexp.Regexp, from int
 			t.Fatalf("no line on %s of %s matching %q within %v (its output follows)", stream, p.name, re, wait)
 		}
 	}
+}
+
+// countLines is how many lines on stream from index from on match re.
+func (p *proc) countLines(stream string, re *regexp.Regexp, from int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.out[from:] {
+		if l.stream == stream && re.MatchString(l.text) {
+			n++
+		}
+	}
+	return n
 }
 
 // line is the text of line i.

@@ -62,16 +62,13 @@ void door_log(const char *fmt, ...)
     fflush(stderr);
 }
 
-/* door_quote copies s[0:n] (n = 0: up to its NUL) into out for a log line,
+/* door_quote copies s[0:n] into out for a log line,
  * writing bytes outside printable ASCII as \xNN and cutting
  * it short with "..." when out is full. Untrusted text (an MQTT topic)
  * goes through it so that it cannot forge log lines or drive a terminal. */
 const char *door_quote(const char *s, size_t n, char *out, size_t cap)
 {
     size_t i, o = 0;
-    if (n == 0)
-        for (n = 0; s[n] != '\0'; n++)
-            ;
     for (i = 0; i < n && o + 8 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f)

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "door.h"
+#include "mqttsec_crypto.h"
 
 /* Room for a request: the payload comes from the command line. */
 #define REQUEST_CAP 65536
@@ -190,10 +191,12 @@ static int open_reply(struct door *d, const struct call *c,
     x.n_pending = 1;
     rc = mqttsec_open(&d->rx, &x, door_time(d), in->payload, in->len, plain, sizeof plain, &m);
     if (rc != MQTTSEC_OK) {
-        door_log_refusal(in->topic, rc, &m);
+        door_log_refusal(d->o->reject_log_ms, in->topic, rc, &m);
         return -1;
     }
-    return accepted(d, c, &m);
+    rc = accepted(d, c, &m);
+    mqttsec_wipe(plain, m.payload == plain ? m.payload_len : 0);
+    return rc;
 }
 
 /* wait_reply waits until c's deadline for its reply. */

@@ -182,6 +182,7 @@ struct door_opts {
     const char *allow[DOOR_MAX_ALLOW];
     size_t n_allow;
     uint32_t timeout_ms, skew_ms;
+    uint32_t reject_log_ms; /* at most one refusal a class this often; 0: all */
     int init_state;
     int clockless; /* learn the time from the gateway (SPEC.md 10) */
 };
@@ -208,7 +209,7 @@ int door_call(struct door *d, const char *spec, int time_request);
 uint64_t door_time(const struct door *d);
 void door_protect(const struct door *d, const struct door_peer *p,
                   struct mqttsec_seal *s);
-void door_log_refusal(const char *topic, int rc,
+void door_log_refusal(uint32_t interval_ms, const char *topic, int rc,
                       const struct mqttsec_message *m);
 
 #endif /* DOOR_H */

@@ -63,7 +63,7 @@ static int valid_id(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || strchr("-._:@", c) != NULL))
+              (c >= '0' && c <= '9') || (c != '\0' && strchr("-._:@", c) != NULL)))
             return 0;
     }
     return 1;
@@ -189,25 +189,31 @@ static int load_secrets(struct door_peer *p, const char *dir,
     return rc;
 }
 
+/* find returns the first place of s[0:n] in [from, end), or NULL; it
+ * compares only where n bytes are left. */
+static const char *find(const char *from, const char *end, const char *s,
+                        size_t n)
+{
+    for (; (size_t)(end - from) >= n; from++)
+        if (memcmp(from, s, n) == 0)
+            return from;
+    return NULL;
+}
+
 /* pem_block finds the next PEM block of [*p, end): *type is its type (up
- * to the dashes) and [*start, *stop) the whole block, END line included. */
+ * to the dashes) and [*start, *stop) the whole block, END line included.
+ * Returns 1, 0 when there is no further block, or -1 for a cut one. */
 static int pem_block(const char **p, const char *end, const char **type,
                      size_t *type_len, const char **start, const char **stop)
 {
     static const char begin[] = "-----BEGIN ", finish[] = "-----END ";
-    const char *b, *t_end, *e;
-    for (b = *p; b + sizeof begin - 1 <= end; b++)
-        if (memcmp(b, begin, sizeof begin - 1) == 0)
-            break;
-    if (b + sizeof begin - 1 > end)
+    const char *b = find(*p, end, begin, sizeof begin - 1), *t_end, *e;
+    if (b == NULL)
         return 0;
     *type = b + sizeof begin - 1;
-    for (t_end = *type; t_end + 5 <= end && memcmp(t_end, "-----", 5) != 0; t_end++)
-        ;
-    for (e = t_end; e + sizeof finish - 1 <= end; e++)
-        if (memcmp(e, finish, sizeof finish - 1) == 0)
-            break;
-    if (t_end + 5 > end || e + sizeof finish - 1 > end)
+    t_end = find(*type, end, "-----", 5);
+    e = t_end == NULL ? NULL : find(t_end, end, finish, sizeof finish - 1);
+    if (e == NULL)
         return -1;
     while (e < end && *e != '\n')
         e++;

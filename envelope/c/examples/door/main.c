@@ -48,7 +48,7 @@ static const char usage[] =
     "usage: door --keys DIR --state DIR [--init] [--broker URL] [--exec-log FILE]\n"
     "            [--allow ID]... [--skew DURATION] [--timeout DURATION]\n"
     "       door --keys DIR --state DIR --call METHOD[:PAYLOAD]... [--gateway ID]\n"
-    "       (both: [--clockless] [--client-id ID])\n"
+    "       (both: [--clockless] [--client-id ID] [--reject-log-interval DURATION])\n"
     "\n"
     "  --keys DIR        key directory made by examples/keygen (own id, ES256 key, peers)\n"
     "  --state DIR       state directory: the message counter (locked while in use)\n"
@@ -59,6 +59,9 @@ static const char usage[] =
     "  --gateway ID      the peer --call sends to (default gateway)\n"
     "  --timeout D       wait for each reply, broker acknowledgement and connection\n"
     "                    (default 10s; Go durations: 500ms, 10s, 1m)\n"
+    "  --reject-log-interval D\n"
+    "                    log at most one refused message of a class per D, with how\n"
+    "                    many were left out (default 10s; 0: every one)\n"
     "  --skew D          clock skew allowed to peers (default 30s); the door refuses\n"
     "                    requests for this long after it starts (replay windows in RAM)\n"
     "  --exec-log FILE   append a line for each open-door executed\n"
@@ -111,6 +114,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, 't'},  {"skew", required_argument, NULL, 'S'},
     {"exec-log", required_argument, NULL, 'e'}, {"allow", required_argument, NULL, 'a'},
     {"client-id", required_argument, NULL, 'C'}, {"clockless", no_argument, NULL, 'L'},
+    {"reject-log-interval", required_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
 
 /* append adds v to list[0:*n] of at most max entries. */
@@ -142,6 +146,12 @@ static int option(int c, const char *v, struct door_opts *o)
     case 'a': return append("allow", o->allow, &o->n_allow, DOOR_MAX_ALLOW, v);
     case 't': return duration_flag("timeout", v, &o->timeout_ms);
     case 'S': return duration_flag("skew", v, &o->skew_ms);
+    case 'R':
+        if (strcmp(v, "0") == 0) {
+            o->reject_log_ms = 0;
+            return 0;
+        }
+        return duration_flag("reject-log-interval", v, &o->reject_log_ms);
     case 'h': return 1;
     default: return -1; /* getopt_long has said what is wrong */
     }
@@ -156,6 +166,7 @@ static int parse_flags(int argc, char **argv, struct door_opts *o)
     o->gateway = "gateway";
     o->timeout_ms = 10000;
     o->skew_ms = 30000;
+    o->reject_log_ms = 10000;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         int rc = option(c, optarg, o);
         if (rc != 0)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "door.h"
+#include "mqttsec_crypto.h"
 
 /* Room for a reply: the payloads here are short JSON documents. */
 #define REPLY_CAP 4096
@@ -36,7 +37,7 @@ static uint8_t plain[MQTTSEC_DEFAULT_MAX_SIZE];
 /* What a request gets back: a reply or an error reply, its payload. */
 struct answer {
     uint8_t kind; /* MQTTSEC_REP or MQTTSEC_ERR */
-    char payload[512];
+    char payload[MQTTSEC_MAX_TOPIC + 64]; /* room for a method in an error */
 };
 
 /* door_receiver_init makes d's receiver from its keys, with no loss of
@@ -87,14 +88,40 @@ void door_protect(const struct door *d, const struct door_peer *p,
     s->sig = p->sign ? &d->keys->signer : NULL;
 }
 
+/* The refusals of each class (index -rc for the eleven classes of
+ * SPEC.md 9.1, 0 for the rest): when one was last logged, and how many
+ * have been left out since. */
+static struct {
+    int logged;
+    uint64_t last_ms;
+    unsigned long left_out;
+} refusals[12];
+
 /* door_log_refusal logs a message mqttsec_open refused: its MQTT topic,
- * its class and the rule (for the log only; nothing goes back). */
-void door_log_refusal(const char *topic, int rc,
+ * its class and the rule (for the log only; nothing goes back). Per
+ * class it logs the first refusal, then at most one a interval_ms (0:
+ * every one) with how many it left out, as the Go SDK's reject log does:
+ * whoever may publish on the door's topics cannot flood its log. */
+void door_log_refusal(uint32_t interval_ms, const char *topic, int rc,
                       const struct mqttsec_message *m)
 {
+    size_t k = rc <= MQTTSEC_E_TOO_LARGE && rc >= MQTTSEC_E_DECRYPTION ? (size_t)-rc : 0;
+    uint64_t now = door_mono_ms();
     char q[256];
-    door_log("refused a message on %s: %s (rule %s)", door_quote(topic, 0, q, sizeof q),
-             mqttsec_strerror(rc), m->rule != NULL ? m->rule : "-");
+    if (interval_ms != 0 && refusals[k].logged && now - refusals[k].last_ms < interval_ms) {
+        refusals[k].left_out++;
+        return;
+    }
+    door_quote(topic, strlen(topic), q, sizeof q);
+    if (refusals[k].left_out == 0)
+        door_log("refused a message on %s: %s (rule %s)", q, mqttsec_strerror(rc),
+                 m->rule != NULL ? m->rule : "-");
+    else
+        door_log("refused a message on %s: %s (rule %s); %lu more of this class left out before it",
+                 q, mqttsec_strerror(rc), m->rule != NULL ? m->rule : "-", refusals[k].left_out);
+    refusals[k].logged = 1;
+    refusals[k].last_ms = now;
+    refusals[k].left_out = 0;
 }
 
 /* method_of is the method of a request topic of the door, or NULL. */
@@ -152,15 +179,16 @@ static int record(const struct door *d, const char *caller, uint64_t ctr)
     return ok ? 0 : -1;
 }
 
-/* set_error makes a an error reply with code (and message, if any:
- * methods hold no '"' or '\', SPEC.md 3.2, so they go into JSON as is). */
+/* set_error makes a an error reply with code (and message, if any: a
+ * method, which holds no '"', '\' or control character, SPEC.md 3.2, so it
+ * goes into JSON as is, and whole: payload has room for the longest). */
 static void set_error(struct answer *a, const char *code, const char *message)
 {
     a->kind = MQTTSEC_ERR;
     if (message == NULL)
         snprintf(a->payload, sizeof a->payload, "{\"code\":\"%s\"}", code);
     else
-        snprintf(a->payload, sizeof a->payload, "{\"code\":\"%s\",\"message\":\"%.400s\"}",
+        snprintf(a->payload, sizeof a->payload, "{\"code\":\"%s\",\"message\":\"%s\"}",
                  code, message);
 }
 
@@ -271,7 +299,7 @@ static void serve_one(struct door *d, const struct door_inbound *in)
     if (method == NULL) {
         char q[256];
         door_log("ignored a message on %s: not a request topic of %s",
-                 door_quote(in->topic, 0, q, sizeof q), d->keys->me);
+                 door_quote(in->topic, strlen(in->topic), q, sizeof q), d->keys->me);
         return;
     }
     memset(&x, 0, sizeof x);
@@ -280,10 +308,11 @@ static void serve_one(struct door *d, const struct door_inbound *in)
     x.topic = method;
     rc = mqttsec_open(&d->rx, &x, door_time(d), in->payload, in->len, plain, sizeof plain, &m);
     if (rc != MQTTSEC_OK) {
-        door_log_refusal(in->topic, rc, &m);
+        door_log_refusal(d->o->reject_log_ms, in->topic, rc, &m);
         return;
     }
     answer(d, &m, method);
+    mqttsec_wipe(plain, m.payload == plain ? m.payload_len : 0);
 }
 
 /* pause_ms sleeps up to ms, less if a signal comes (the back-off between

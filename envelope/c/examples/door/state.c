@@ -79,7 +79,7 @@ static int read_counter(int dirfd, const char *dir, uint64_t *value)
     buf[n] = '\0';
     errno = 0;
     *value = strtoull(buf, &end, 10);
-    if (errno != 0 || *end != '\n') {
+    if (errno != 0 || *end != '\n' || end + 1 != buf + n) {
         door_log("%s/counter: not a counter file", dir);
         return -1;
     }
