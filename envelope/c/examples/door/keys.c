@@ -100,8 +100,24 @@ static int load_id(struct door_keys *k, const char *dir)
     return ok ? 0 : -1;
 }
 
+static int pem_block(const char **p, const char *end, const char **type,
+                     size_t *type_len, const char **start, const char **stop);
+
+/* one_pkcs8_block says whether f holds exactly one PEM block, of type
+ * PRIVATE KEY (PKCS #8), as the Go side writes and requires. */
+static int one_pkcs8_block(const struct door_file *f)
+{
+    static const char want[] = "PRIVATE KEY";
+    const char *p = f->data, *end = f->data + f->len, *type, *start, *stop;
+    size_t type_len;
+    if (pem_block(&p, end, &type, &type_len, &start, &stop) != 1 ||
+        type_len != sizeof want - 1 || memcmp(type, want, type_len) != 0)
+        return 0;
+    return pem_block(&p, end, &type, &type_len, &start, &stop) == 0;
+}
+
 /* load_signer reads self/es256.key, if there is one, into k->signer: the
- * private scalar of a P-256 key in PEM (PKCS #8, or SEC 1). */
+ * private scalar of a P-256 key in one PEM PKCS #8 block. */
 static int load_signer(struct door_keys *k, const char *path)
 {
     struct door_file f;
@@ -111,7 +127,9 @@ static int load_signer(struct door_keys *k, const char *path)
     if (door_file_read(path, DOOR_FILE_SECRET, &f) != 0)
         return -1;
     mbedtls_pk_init(&pk);
-    if (mbedtls_pk_parse_key(&pk, (const unsigned char *)f.data, f.len + 1, NULL, 0) != 0 ||
+    if (!one_pkcs8_block(&f)) {
+        door_log("%s: not one PEM PRIVATE KEY (PKCS #8) block", path);
+    } else if (mbedtls_pk_parse_key(&pk, (const unsigned char *)f.data, f.len + 1, NULL, 0) != 0 ||
         mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
         mbedtls_pk_ec(pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
         door_log("%s: not a PEM ECDSA P-256 private key", path);
