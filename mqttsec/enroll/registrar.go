@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -222,46 +223,20 @@ type approval struct {
 // NewRegistrar returns a Registrar holding no approval. Its errors wrap
 // ErrInvalidConfig.
 func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
-	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrInvalidConfig, what) }
-	if !envelope.ValidID(cfg.ID) {
-		return nil, bad("gateway id is not valid")
-	}
-	if cfg.Key == nil {
-		return nil, bad("no gateway key")
+	if err := checkConfig(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, err)
 	}
 	signer, err := envelope.NewECDSASigner(cfg.Key)
 	if err != nil {
-		return nil, bad("gateway key is not an ECDSA P-256 key")
+		return nil, fmt.Errorf("%w: gateway key is not an ECDSA P-256 key", ErrInvalidConfig)
 	}
 	pkG, err := cfg.Key.PublicKey.Bytes()
 	if err != nil {
-		return nil, bad("gateway key is not an ECDSA P-256 key")
-	}
-	if len(cfg.Templates) == 0 {
-		return nil, bad("no template")
+		return nil, fmt.Errorf("%w: gateway key is not an ECDSA P-256 key", ErrInvalidConfig)
 	}
 	templates := make(map[string]bool, len(cfg.Templates))
 	for _, t := range cfg.Templates {
-		if !validTemplate(t) {
-			return nil, bad("a template name is not valid")
-		}
 		templates[t] = true
-	}
-	switch {
-	case cfg.MayApprove == nil:
-		return nil, bad("no MayApprove")
-	case cfg.Known == nil:
-		return nil, bad("no Known")
-	case cfg.Add == nil:
-		return nil, bad("no Add")
-	case cfg.HighestCounter == nil:
-		return nil, bad("no HighestCounter")
-	case cfg.MaxApprovals < 0:
-		return nil, bad("MaxApprovals is negative")
-	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
-		return nil, bad("Rate is not a positive number")
-	case cfg.Burst < 0:
-		return nil, bad("Burst is negative")
 	}
 	r := &Registrar{
 		id: cfg.ID, signer: signer, pkG: pkG, templates: templates,
@@ -270,6 +245,48 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 		clock: cfg.Clock, maxApprovals: cfg.MaxApprovals, rate: cfg.Rate, burst: cfg.Burst,
 		approvals: map[string]*approval{},
 	}
+	r.setDefaults()
+	return r, nil
+}
+
+// checkConfig says what is wrong with cfg, if anything, in a few words.
+func checkConfig(cfg RegistrarConfig) error {
+	bad := errors.New
+	if !envelope.ValidID(cfg.ID) {
+		return bad("gateway id is not valid")
+	}
+	if cfg.Key == nil {
+		return bad("no gateway key")
+	}
+	if len(cfg.Templates) == 0 {
+		return bad("no template")
+	}
+	for _, t := range cfg.Templates {
+		if !validTemplate(t) {
+			return bad("a template name is not valid")
+		}
+	}
+	switch {
+	case cfg.MayApprove == nil:
+		return bad("no MayApprove")
+	case cfg.Known == nil:
+		return bad("no Known")
+	case cfg.Add == nil:
+		return bad("no Add")
+	case cfg.HighestCounter == nil:
+		return bad("no HighestCounter")
+	case cfg.MaxApprovals < 0:
+		return bad("negative MaxApprovals")
+	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
+		return bad("the Rate is not a positive number")
+	case cfg.Burst < 0:
+		return bad("negative Burst")
+	}
+	return nil
+}
+
+// setDefaults fills in what the configuration left zero.
+func (r *Registrar) setDefaults() {
 	if r.clock == nil {
 		r.clock = time.Now
 	}
@@ -288,7 +305,6 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 	if r.revoked == nil {
 		r.revoked = func([FingerprintSize]byte) bool { return false }
 	}
-	return r, nil
 }
 
 // ID returns the gateway's id.
@@ -312,49 +328,67 @@ func (r *Registrar) PublicKey() []byte { return append([]byte(nil), r.pkG...) }
 // An approval replaces any the id had, pending or completed, with a new
 // nonceG: a hello made for the earlier one gets a challenge.
 func (r *Registrar) Approve(req ApprovalRequest) error {
-	operatorID := req.Operator
-	if !req.Encrypted {
-		r.countApproval(ErrForbidden)
-		return errorf(ErrForbidden, "approval not encrypted")
-	}
-	if !envelope.ValidID(operatorID) || !r.mayApprove(operatorID) {
-		r.countApproval(ErrForbidden)
-		return errorf(ErrForbidden, "operator may not approve enrollments")
-	}
-	ap, err := ParseApproval(req.Payload)
+	ap, err := r.checkApproval(req)
 	if err != nil {
-		r.countApproval(ErrBadRequest)
+		r.countApproval(Class(err))
 		return err
 	}
 	defer clear(ap.PoP[:])
-	if !r.templates[ap.Template] {
-		r.countApproval(ErrBadRequest)
-		return errorf(ErrBadRequest, "approval's template is unknown")
+	return r.hold(ap, req)
+}
+
+// checkApproval runs the checks of an approval that need no approval
+// held: encryption and the operator's permission, the payload, and the
+// ids and key it names.
+func (r *Registrar) checkApproval(req ApprovalRequest) (*Approval, error) {
+	if !req.Encrypted {
+		return nil, errorf(ErrForbidden, "approval not encrypted")
 	}
+	if !envelope.ValidID(req.Operator) || !r.mayApprove(req.Operator) {
+		return nil, errorf(ErrForbidden, "operator may not approve enrollments")
+	}
+	ap, err := ParseApproval(req.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkNames(ap, req.Operator); err != nil {
+		clear(ap.PoP[:])
+		return nil, err
+	}
+	return ap, nil
+}
+
+// checkNames checks what an approval names against the registrar: a
+// template it has, ids other than its own and the operator's, a key not
+// revoked, and the permission to re-enroll a known id.
+func (r *Registrar) checkNames(ap *Approval, operatorID string) error {
 	assign := ap.AssignedID()
-	if ap.ID == r.id || assign == r.id {
-		r.countApproval(ErrBadRequest)
+	switch {
+	case !r.templates[ap.Template]:
+		return errorf(ErrBadRequest, "approval's template is unknown")
+	case ap.ID == r.id || assign == r.id:
 		return errorf(ErrBadRequest, "approval names the gateway's own id")
-	}
-	if assign == operatorID {
-		r.countApproval(ErrForbidden)
+	case assign == operatorID:
 		return errorf(ErrForbidden, "approval assigns the operator's own id")
-	}
-	if r.revoked(ap.Fingerprint) {
-		r.countApproval(ErrForbidden)
+	case r.revoked(ap.Fingerprint):
 		return errorf(ErrForbidden, "approval names a revoked key")
-	}
-	if r.known(assign) && !r.mayReenroll(operatorID, assign) {
-		r.countApproval(ErrForbidden)
+	case r.known(assign) && !r.mayReenroll(operatorID, assign):
 		return errorf(ErrForbidden, "operator may not re-enroll the assigned id")
 	}
+	return nil
+}
+
+// hold keeps a checked approval, with a new nonceG, in place of the one
+// its id had; it refuses one older than that from the same operator
+// (ErrBadRequest), and a new id when MaxApprovals are held (ErrFull).
+func (r *Registrar) hold(ap *Approval, req ApprovalRequest) error {
 	ttl := ap.TTL
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
 	a := &approval{
-		fp: ap.Fingerprint, pop: ap.PoP, template: ap.Template, assign: assign,
-		operator: operatorID, counter: req.Counter,
+		fp: ap.Fingerprint, pop: ap.PoP, template: ap.Template, assign: ap.AssignedID(),
+		operator: req.Operator, counter: req.Counter,
 	}
 	drawNonceG(&a.nonceG)
 	now := r.clock()
@@ -362,7 +396,7 @@ func (r *Registrar) Approve(req ApprovalRequest) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.lookup([]byte(ap.ID), now)
-	if old != nil && old.operator == operatorID && req.Counter <= old.counter {
+	if old != nil && old.operator == req.Operator && req.Counter <= old.counter {
 		clear(a.pop[:])
 		r.stats.ApprovalsRefused.BadRequest++
 		return errorf(ErrBadRequest, "approval is stale: the one held from the operator has a counter as high")
@@ -393,7 +427,8 @@ func drawNonceG(n *[NonceSize]byte) {
 	}
 }
 
-func (r *Registrar) countApproval(class Error) {
+// countApproval counts an approval refused with class.
+func (r *Registrar) countApproval(class error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch class {
