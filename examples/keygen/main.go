@@ -75,6 +75,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func command(args []string, stdout, stderr io.Writer) error {
+	run, ok := subcommands[args[0]]
+	if !ok {
+		return errors.New(usage)
+	}
 	fs := flag.NewFlagSet("keygen "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -84,90 +88,131 @@ func command(args []string, stdout, stderr io.Writer) error {
 		}
 		fs.PrintDefaults()
 	}
-	dir := fs.String("dir", "", "the party's key directory")
-	force := fs.Bool("force", false, "overwrite existing files")
-	parse := func() (bool, error) { return cli.Parse(fs, args[1:], stdout) }
-	switch args[0] {
-	case "init":
-		id := fs.String("id", "", "the party's id")
-		withRSA := fs.Bool("rsa", false, "also create RSA-2048 signing and RSA-OAEP keys")
-		if help, err := parse(); help || err != nil {
-			return err
-		}
-		if *dir == "" || *id == "" {
-			return errors.New("init needs --dir and --id")
-		}
-		if err := cli.CheckID("id", *id); err != nil {
-			return err
-		}
-		if err := keydir.Init(*dir, *id, keydir.InitOptions{RSA: *withRSA, Force: *force}); err != nil {
-			return err
-		}
-		return show(*dir, stdout)
-	case "export":
-		to := fs.String("to", "", "directory to write the public keys to (the other side's peers/<id>)")
-		if help, err := parse(); help || err != nil {
-			return err
-		}
-		if *dir == "" || *to == "" {
-			return errors.New("export needs --dir and --to")
-		}
-		if err := keydir.Export(*dir, *to, *force); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "public keys of %s written to %s\n", *dir, *to)
-		return nil
-	case "pair":
-		peerDir := fs.String("peer-dir", "", "the other party's key directory")
-		hmac := fs.Bool("hmac", false, "a shared HMAC key")
-		hotp := fs.Bool("hotp", false, "a shared HOTP secret")
-		psk := fs.Bool("psk", false, "a shared AES-256-GCM key")
-		send := fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
-		sign := fs.String("sign", "", "peer.conf sign line for both sides: the own key that signs, ed25519, es256 or rsa (default: the first present, ed25519); es256 for a device of the C port")
-		if help, err := parse(); help || err != nil {
-			return err
-		}
-		if *dir == "" || *peerDir == "" {
-			return errors.New("pair needs --dir and --peer-dir")
-		}
-		err := keydir.Pair(*dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Sign: *sign, Force: *force})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s and %s now share the requested secrets (files mode 600)\n", *dir, *peerDir)
-		return nil
-	case "show":
-		if help, err := parse(); help || err != nil {
-			return err
-		}
-		if *dir == "" {
-			return errors.New("show needs --dir")
-		}
-		return show(*dir, stdout)
-	case "acl":
-		out := fs.String("out", "", "file to write the ACL to, mode 0644 (default: stdout)")
-		prefix := fs.String("prefix", mqttsec.DefaultTopicPrefix, "first topic level(s) of the topic scheme")
-		if help, err := parse(); help || err != nil {
-			return err
-		}
-		if *dir == "" {
-			return errors.New("acl needs --dir")
-		}
-		acl, err := dirACL(*dir, mqttsec.Topics{Prefix: *prefix})
-		if err != nil {
-			return err
-		}
-		if *out == "" {
-			_, err = stdout.Write(acl)
-			return err
-		}
-		if err := keyfile.Write(*out, acl, 0o644, *force); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Mosquitto ACL for %s written to %s\n", *dir, *out)
-		return nil
+	c := &cmd{
+		fs:     fs,
+		dir:    fs.String("dir", "", "the party's key directory"),
+		force:  fs.Bool("force", false, "overwrite existing files"),
+		args:   args[1:],
+		stdout: stdout,
 	}
-	return errors.New(usage)
+	return run(c)
+}
+
+// cmd is what every subcommand shares: its flag set with --dir and
+// --force, its arguments and where it prints.
+type cmd struct {
+	fs     *flag.FlagSet
+	dir    *string
+	force  *bool
+	args   []string
+	stdout io.Writer
+}
+
+// parse parses the arguments once the subcommand has added its flags;
+// help is true when they asked for the usage, which was printed.
+func (c *cmd) parse() (help bool, err error) { return cli.Parse(c.fs, c.args, c.stdout) }
+
+// subcommands runs each subcommand: it adds its flags to c.fs, parses, and
+// does its work.
+var subcommands = map[string]func(c *cmd) error{
+	"init":   initCmd,
+	"export": exportCmd,
+	"pair":   pairCmd,
+	"show":   showCmd,
+	"acl":    aclCmd,
+}
+
+// initCmd is keygen init.
+func initCmd(c *cmd) error {
+	id := c.fs.String("id", "", "the party's id")
+	withRSA := c.fs.Bool("rsa", false, "also create RSA-2048 signing and RSA-OAEP keys")
+	if help, err := c.parse(); help || err != nil {
+		return err
+	}
+	if *c.dir == "" || *id == "" {
+		return errors.New("init needs --dir and --id")
+	}
+	if err := cli.CheckID("id", *id); err != nil {
+		return err
+	}
+	if err := keydir.Init(*c.dir, *id, keydir.InitOptions{RSA: *withRSA, Force: *c.force}); err != nil {
+		return err
+	}
+	return show(*c.dir, c.stdout)
+}
+
+// exportCmd is keygen export.
+func exportCmd(c *cmd) error {
+	to := c.fs.String("to", "", "directory to write the public keys to (the other side's peers/<id>)")
+	if help, err := c.parse(); help || err != nil {
+		return err
+	}
+	if *c.dir == "" || *to == "" {
+		return errors.New("export needs --dir and --to")
+	}
+	if err := keydir.Export(*c.dir, *to, *c.force); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "public keys of %s written to %s\n", *c.dir, *to)
+	return nil
+}
+
+// pairCmd is keygen pair.
+func pairCmd(c *cmd) error {
+	peerDir := c.fs.String("peer-dir", "", "the other party's key directory")
+	hmac := c.fs.Bool("hmac", false, "a shared HMAC key")
+	hotp := c.fs.Bool("hotp", false, "a shared HOTP secret")
+	psk := c.fs.Bool("psk", false, "a shared AES-256-GCM key")
+	send := c.fs.String("send", "", `peer.conf send line for both sides (default "hmac")`)
+	sign := c.fs.String("sign", "", "peer.conf sign line for both sides: the own key that signs, ed25519, es256 or rsa (default: the first present, ed25519); es256 for a device of the C port")
+	if help, err := c.parse(); help || err != nil {
+		return err
+	}
+	if *c.dir == "" || *peerDir == "" {
+		return errors.New("pair needs --dir and --peer-dir")
+	}
+	err := keydir.Pair(*c.dir, *peerDir, keydir.PairOptions{HMAC: *hmac, HOTP: *hotp, PSK: *psk, Send: *send, Sign: *sign, Force: *c.force})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "%s and %s now share the requested secrets (files mode 600)\n", *c.dir, *peerDir)
+	return nil
+}
+
+// showCmd is keygen show.
+func showCmd(c *cmd) error {
+	if help, err := c.parse(); help || err != nil {
+		return err
+	}
+	if *c.dir == "" {
+		return errors.New("show needs --dir")
+	}
+	return show(*c.dir, c.stdout)
+}
+
+// aclCmd is keygen acl.
+func aclCmd(c *cmd) error {
+	out := c.fs.String("out", "", "file to write the ACL to, mode 0644 (default: stdout)")
+	prefix := c.fs.String("prefix", mqttsec.DefaultTopicPrefix, "first topic level(s) of the topic scheme")
+	if help, err := c.parse(); help || err != nil {
+		return err
+	}
+	if *c.dir == "" {
+		return errors.New("acl needs --dir")
+	}
+	acl, err := dirACL(*c.dir, mqttsec.Topics{Prefix: *prefix})
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = c.stdout.Write(acl)
+		return err
+	}
+	if err := keyfile.Write(*out, acl, 0o644, *c.force); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Mosquitto ACL for %s written to %s\n", *c.dir, *out)
+	return nil
 }
 
 // aclIdentities maps a key directory onto ACL identities: the party serves
