@@ -119,6 +119,38 @@ static int rng(void *unused, unsigned char *buf, size_t n)
     return mqttsec_random(buf, n) != 0 ? MBEDTLS_ERR_ECP_RANDOM_FAILED : 0;
 }
 
+/* load_private loads P-256 into grp and the scalar d into priv, checking
+ * 1 <= d < n. */
+static int load_private(mbedtls_ecp_group *grp, mbedtls_mpi *priv,
+                        const uint8_t d[32])
+{
+    int err = mbedtls_ecp_group_load(grp, MBEDTLS_ECP_DP_SECP256R1);
+
+    if (err == 0) {
+        err = mbedtls_mpi_read_binary(priv, d, 32);
+    }
+    if (err == 0) {
+        err = mbedtls_ecp_check_privkey(grp, priv);
+    }
+    return err;
+}
+
+/* load_public loads P-256 into grp and the point pub into q, checking it
+ * is on the curve. */
+static int load_public(mbedtls_ecp_group *grp, mbedtls_ecp_point *q,
+                       const uint8_t pub[65])
+{
+    int err = mbedtls_ecp_group_load(grp, MBEDTLS_ECP_DP_SECP256R1);
+
+    if (err == 0) {
+        err = mbedtls_ecp_point_read_binary(grp, q, pub, 65);
+    }
+    if (err == 0) {
+        err = mbedtls_ecp_check_pubkey(grp, q);
+    }
+    return err;
+}
+
 int mqttsec_p256_sign(const uint8_t d[32], const uint8_t hash[32],
                       uint8_t sig[64])
 {
@@ -130,13 +162,7 @@ int mqttsec_p256_sign(const uint8_t d[32], const uint8_t hash[32],
     mbedtls_mpi_init(&priv);
     mbedtls_mpi_init(&r);
     mbedtls_mpi_init(&s);
-    err = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-    if (err == 0) {
-        err = mbedtls_mpi_read_binary(&priv, d, 32);
-    }
-    if (err == 0) {
-        err = mbedtls_ecp_check_privkey(&grp, &priv);
-    }
+    err = load_private(&grp, &priv, d);
     if (err == 0) {
         err = mbedtls_ecdsa_sign(&grp, &r, &s, &priv, hash, 32, rng, NULL);
     }
@@ -165,13 +191,7 @@ int mqttsec_p256_verify(const uint8_t pub[65], const uint8_t hash[32],
     mbedtls_ecp_point_init(&q);
     mbedtls_mpi_init(&r);
     mbedtls_mpi_init(&s);
-    err = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-    if (err == 0) {
-        err = mbedtls_ecp_point_read_binary(&grp, &q, pub, 65);
-    }
-    if (err == 0) {
-        err = mbedtls_ecp_check_pubkey(&grp, &q);
-    }
+    err = load_public(&grp, &q, pub);
     if (err == 0) {
         err = mbedtls_mpi_read_binary(&r, sig, 32);
     }
@@ -200,13 +220,7 @@ int mqttsec_p256_public(const uint8_t d[32], uint8_t pub[65])
     mbedtls_ecp_group_init(&grp);
     mbedtls_ecp_point_init(&q);
     mbedtls_mpi_init(&priv);
-    err = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-    if (err == 0) {
-        err = mbedtls_mpi_read_binary(&priv, d, 32);
-    }
-    if (err == 0) {
-        err = mbedtls_ecp_check_privkey(&grp, &priv);
-    }
+    err = load_private(&grp, &priv, d);
     if (err == 0) {
         err = mbedtls_ecp_mul(&grp, &q, &priv, &grp.G, rng, NULL);
     }
@@ -231,13 +245,7 @@ int mqttsec_p256_check(const uint8_t pub[65])
     }
     mbedtls_ecp_group_init(&grp);
     mbedtls_ecp_point_init(&q);
-    err = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-    if (err == 0) {
-        err = mbedtls_ecp_point_read_binary(&grp, &q, pub, 65);
-    }
-    if (err == 0) {
-        err = mbedtls_ecp_check_pubkey(&grp, &q);
-    }
+    err = load_public(&grp, &q, pub);
     mbedtls_ecp_point_free(&q);
     mbedtls_ecp_group_free(&grp);
     return err != 0;
